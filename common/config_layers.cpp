@@ -1,0 +1,44 @@
+#include "common/config_layers.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+
+namespace config {
+
+std::optional<std::string> process_env(const std::string& name) {
+  if (const char* value = std::getenv(name.c_str())) return std::string(value);
+  return std::nullopt;
+}
+
+nlohmann::json load_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read config file " + path);
+  auto parsed = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
+  if (parsed.is_discarded()) throw std::runtime_error("config file " + path + " is not valid JSON");
+  if (!parsed.is_object()) throw std::runtime_error("config file " + path + " must hold a JSON object");
+  return parsed;
+}
+
+nlohmann::json env_layer(const env_lookup& env, std::initializer_list<std::pair<const char*, const char*>> names) {
+  nlohmann::json layer = nlohmann::json::object();
+  for (const auto& [variable, key] : names) {
+    if (auto value = env(variable)) layer[key] = *value;
+  }
+  return layer;
+}
+
+nlohmann::json merge(std::initializer_list<const nlohmann::json*> layers, std::span<const char* const> known) {
+  nlohmann::json merged = nlohmann::json::object();
+  for (const auto* layer : layers) {
+    for (const auto& [key, value] : layer->items()) {
+      const bool is_known = std::any_of(known.begin(), known.end(), [&](const char* k) { return key == k; });
+      if (!is_known) throw std::runtime_error("unknown setting \"" + key + "\"");
+      merged[key] = value;
+    }
+  }
+  return merged;
+}
+
+}  // namespace config

@@ -1,0 +1,37 @@
+// Reads whole frames from a TCP socket, keeping any bytes that arrive after the last frame.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "common/frame_codec.hpp"
+#include "common/net.hpp"
+
+namespace wire {
+
+/// Outcome of one read: a message, or why there is none (socket error or undecodable bytes).
+struct read_result {
+  std::optional<nlohmann::json> message;
+  std::error_code error;      ///< set when the socket failed or closed (asio::error::eof)
+  std::string protocol_error;  ///< set when the bytes can never form a frame
+};
+
+/// Buffers socket bytes and hands out frames; bounded to one maximal frame plus one read.
+class frame_reader {
+ public:
+  /// Reads until one frame is whole (or the socket or codec fails).
+  net::awaitable<read_result> read(net::tcp::socket& socket);
+  /// Bytes received after the last decoded frame (e.g. the start of a raw data stream).
+  std::vector<std::uint8_t> take_leftover();
+
+ private:
+  std::vector<std::uint8_t> buffer_;
+  std::size_t start_ = 0;  ///< first unconsumed byte in buffer_
+};
+
+/// Writes one frame; returns the socket error, if any.
+net::awaitable<std::error_code> write_frame(net::tcp::socket& socket, const nlohmann::json& message);
+
+}  // namespace wire

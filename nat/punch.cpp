@@ -1,0 +1,198 @@
+#include "nat/punch.hpp"
+
+#include <list>
+#include <map>
+#include <memory>
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/async_signal.hpp"
+#include "common/endpoint.hpp"
+#include "common/frame_reader.hpp"
+#include "common/spawn.hpp"
+#include "nat/reuse_socket.hpp"
+
+namespace nat {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+using net::tcp;
+
+/// State shared by the tasks of one punch. Lives until the last task has finished.
+struct punch_state {
+  punch_state(const asio::any_io_executor& ex, tcp::acceptor& l, std::uint16_t port, punch_request r)
+      : listener(l), local_port(port), request(std::move(r)), decided(ex), tasks_done(ex) {}
+
+  tcp::acceptor& listener;
+  std::uint16_t local_port;
+  punch_request request;
+  bool finished = false;  ///< a winner was chosen or the deadline passed: tasks stop
+  std::optional<punch_success> winner;
+  net::async_signal decided;
+  net::async_signal tasks_done;
+  int active_tasks = 0;
+  std::list<tcp::socket*> live_sockets;  ///< closed when the punch ends
+  // For the failure summary a user reads.
+  std::map<std::string, std::map<std::string, int>> connect_errors;  ///< candidate -> error -> count
+  int accepted = 0;
+  std::vector<std::string> rejected;  ///< connections that failed the attempt handshake
+};
+
+/// Registers a socket so the end of the punch closes it; unregisters on scope exit.
+class socket_registration {
+ public:
+  socket_registration(punch_state& state, tcp::socket& socket) : state_(state) {
+    it_ = state_.live_sockets.insert(state_.live_sockets.end(), &socket);
+  }
+  ~socket_registration() { state_.live_sockets.erase(it_); }
+  socket_registration(const socket_registration&) = delete;
+  socket_registration& operator=(const socket_registration&) = delete;
+
+ private:
+  punch_state& state_;
+  std::list<tcp::socket*>::iterator it_;
+};
+
+void declare_winner(punch_state& state, tcp::socket& socket, wire::frame_reader& reader, bool via_accept) {
+  std::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  state.winner = punch_success{std::move(socket), reader.take_leftover(), remote, via_accept};
+  state.decided.notify();
+}
+
+/// Runs the attempt handshake on a fresh connection; the chosen one becomes the winner.
+net::awaitable<void> authenticate(std::shared_ptr<punch_state> state, tcp::socket socket, bool via_accept) {
+  socket_registration registration(*state, socket);
+  std::error_code ec;
+  const auto remote = net::to_string(socket.remote_endpoint(ec));
+  socket.set_option(tcp::no_delay(true), ec);
+  const auto& secret = state->request.secret;
+  const role mine = state->request.mine;
+
+  if (auto write_error = co_await wire::write_frame(socket, make_punch_hello(secret, mine))) {
+    spdlog::debug("punch: hello to {} failed: {}", remote, write_error.message());
+    co_return;
+  }
+  wire::frame_reader reader;
+  auto hello = co_await reader.read(socket);
+  if (state->finished) co_return;
+  std::string why = hello.protocol_error.empty() ? (hello.error ? hello.error.message() : "") : hello.protocol_error;
+  if (hello.message && !verify_punch_hello(secret, mine, *hello.message, why)) hello.message.reset();
+  if (!hello.message) {
+    spdlog::info("punch: dropped connection with {}: {}", remote, why);
+    state->rejected.push_back(remote + " (" + why + ")");
+    co_return;
+  }
+
+  if (mine == role::initiator) {
+    // First authenticated connection wins; tell the responder which one.
+    state->finished = true;
+    const nlohmann::json select{{"type", "punch_select"}};
+    if (auto write_error = co_await wire::write_frame(socket, select)) {
+      spdlog::warn("punch: could not select {}: {}", remote, write_error.message());
+      state->decided.notify();
+      co_return;
+    }
+    declare_winner(*state, socket, reader, via_accept);
+    co_return;
+  }
+  // Responder: wait for the initiator to select this connection (or close it).
+  auto select = co_await reader.read(socket);
+  if (state->finished) co_return;
+  if (!select.message || select.message->value("type", "") != "punch_select") {
+    spdlog::debug("punch: {} authenticated but not selected", remote);
+    co_return;
+  }
+  state->finished = true;
+  declare_winner(*state, socket, reader, via_accept);
+}
+
+void spawn_task(const std::shared_ptr<punch_state>& state, net::awaitable<void> task, const char* name) {
+  ++state->active_tasks;
+  asio::co_spawn(state->listener.get_executor(), std::move(task),
+                 [state, log = net::log_escaped(name)](std::exception_ptr error) {
+                   log(error);
+                   if (--state->active_tasks == 0) state->tasks_done.notify();
+                 });
+}
+
+/// Keeps dialing one candidate from the shared port until connected, finished, or past the deadline.
+net::awaitable<void> dial(std::shared_ptr<punch_state> state, tcp::endpoint candidate) {
+  const auto name = net::to_string(candidate);
+  asio::steady_timer timer(state->listener.get_executor());
+  while (!state->finished && net::clock::now() < state->request.deadline) {
+    tcp::socket socket = open_shared_dialer(state->listener.get_executor(), state->local_port);
+    std::error_code ec;
+    {
+      socket_registration registration(*state, socket);
+      timer.expires_at(std::min(state->request.deadline, net::clock::now() + state->request.connect_try_timeout));
+      auto result = co_await (socket.async_connect(candidate, net::use_nothrow) || timer.async_wait(net::use_nothrow));
+      ec = result.index() == 0 ? std::get<0>(std::get<0>(result)) : std::make_error_code(std::errc::timed_out);
+    }
+    if (state->finished) co_return;
+    if (!ec) {
+      spdlog::debug("punch: connected to {}", name);
+      co_await authenticate(state, std::move(socket), false);
+      co_return;  // authenticated or not, this candidate has answered
+    }
+    ++state->connect_errors[name][ec.message()];
+    spdlog::debug("punch: connect to {} failed: {}", name, ec.message());
+    // A NAT that answers an early SYN with RST must not end the attempt: pause and dial again.
+    timer.expires_after(state->request.retry_interval);
+    co_await timer.async_wait(net::use_nothrow);
+  }
+}
+
+/// Accepts connections on the shared port (the other side's SYNs that got through our NAT).
+net::awaitable<void> accept_all(std::shared_ptr<punch_state> state) {
+  while (!state->finished) {
+    auto [ec, socket] = co_await state->listener.async_accept(net::use_nothrow);
+    if (state->finished) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      spdlog::debug("punch: accept failed: {}", ec.message());
+      continue;
+    }
+    ++state->accepted;
+    spawn_task(state, authenticate(state, std::move(socket), true), "punch-authenticate");
+  }
+}
+
+std::string summarize(const punch_state& state) {
+  std::string text;
+  for (const auto& [candidate, errors] : state.connect_errors) {
+    text += (text.empty() ? "" : "; ") + candidate + ":";
+    for (const auto& [error, count] : errors) text += " " + error + " x" + std::to_string(count);
+  }
+  if (text.empty()) text = "no connect attempt failed";
+  text += "; " + std::to_string(state.accepted) + " inbound connection(s) accepted";
+  for (const auto& rejected : state.rejected) text += "; rejected " + rejected;
+  return text;
+}
+
+}  // namespace
+
+net::awaitable<punch_outcome> punch(tcp::acceptor& listener, std::uint16_t local_port, punch_request request) {
+  auto state = std::make_shared<punch_state>(listener.get_executor(), listener, local_port, std::move(request));
+  spawn_task(state, accept_all(state), "punch-accept");
+  for (const auto& candidate : state->request.candidates) spawn_task(state, dial(state, candidate), "punch-dial");
+
+  while (!state->winner && net::clock::now() < state->request.deadline) {
+    co_await state->decided.wait(state->request.deadline);
+    if (state->finished && !state->winner) break;  // selected, but the select write failed
+  }
+  state->finished = true;
+  std::error_code ignored;
+  listener.cancel(ignored);
+  for (auto* socket : state->live_sockets) socket->close(ignored);
+  while (state->active_tasks > 0) co_await state->tasks_done.wait();
+
+  punch_outcome outcome;
+  outcome.summary = summarize(*state);
+  outcome.winner = std::move(state->winner);
+  co_return outcome;
+}
+
+}  // namespace nat

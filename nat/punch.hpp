@@ -1,0 +1,44 @@
+// The punching engine: from one local port, race `connect` to every candidate of the other peer
+// against `accept` on that same port until a deadline. A connection wins only after the attempt
+// handshake (punch_handshake.hpp); the initiator picks the one both sides keep.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/net.hpp"
+#include "nat/punch_handshake.hpp"
+
+namespace nat {
+
+/// What one punch needs to know.
+struct punch_request {
+  attempt_secret secret;
+  role mine = role::initiator;
+  std::vector<net::tcp::endpoint> candidates;  ///< the other peer's mapped and private endpoints
+  net::clock::time_point deadline;
+  std::chrono::milliseconds retry_interval{100};        ///< pause after a refused/failed connect
+  std::chrono::milliseconds connect_try_timeout{1500};  ///< one SYN retransmission fits inside
+};
+
+/// The connection both peers agreed on, plus any bytes read past the handshake.
+struct punch_success {
+  net::tcp::socket socket;
+  std::vector<std::uint8_t> leftover;
+  net::tcp::endpoint remote;
+  bool via_accept = false;  ///< true if the other side's SYN reached our listener
+};
+
+/// Result of a punch: the winner, or a one-line summary of what was tried and why it failed.
+struct punch_outcome {
+  std::optional<punch_success> winner;
+  std::string summary;
+};
+
+/// Runs one punch. `listener` must already listen on the shared local port `local_port`; it is
+/// left open (the caller owns it). Returns when a connection wins or the deadline passes.
+net::awaitable<punch_outcome> punch(net::tcp::acceptor& listener, std::uint16_t local_port, punch_request request);
+
+}  // namespace nat

@@ -1,0 +1,138 @@
+#include "peer/attempt_runner.hpp"
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/crypto.hpp"
+#include "common/endpoint.hpp"
+#include "common/frame_reader.hpp"
+#include "nat/reuse_socket.hpp"
+#include "peer/exit_codes.hpp"
+
+namespace peer {
+
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+/// How long the hole-assist exchange and the wait for the other side may take.
+constexpr auto hole_assist_timeout = std::chrono::seconds(10);
+constexpr auto partner_timeout = std::chrono::seconds(20);
+
+/// Connects from the shared port to the hole-assist port and reports; returns our mapped endpoint.
+net::awaitable<std::string> report_to_hole_assist(net::tcp::socket& socket, const net::tcp::endpoint& hole,
+                                                  const attempt_info& attempt) {
+  asio::steady_timer timer(socket.get_executor(), hole_assist_timeout);
+  auto connected = co_await (socket.async_connect(hole, net::use_nothrow) || timer.async_wait(net::use_nothrow));
+  auto ec = connected.index() == 0 ? std::get<0>(std::get<0>(connected)) : make_error_code(std::errc::timed_out);
+  if (ec) throw std::runtime_error("cannot reach the hole-assist port " + net::to_string(hole) + ": " + ec.message());
+
+  const std::string role = nat::to_string(attempt.mine);
+  nlohmann::json report{{"type", "hole"},
+                        {"attempt", attempt.secret.attempt_id},
+                        {"role", role},
+                        {"proof", crypto::hmac_hex(attempt.secret.token, "hole:" + role)},
+                        {"private", {net::to_string(socket.local_endpoint())}}};
+  if (auto write_error = co_await wire::write_frame(socket, report)) {
+    throw std::runtime_error("hole-assist report failed: " + write_error.message());
+  }
+  wire::frame_reader reader;
+  auto reply = co_await (reader.read(socket) || timer.async_wait(net::use_nothrow));
+  if (reply.index() == 1) throw std::runtime_error("hole-assist port did not answer");
+  auto& read = std::get<0>(reply);
+  if (!read.message || read.message->value("type", "") != "observed") {
+    throw std::runtime_error("hole-assist refused us: " +
+                             (read.message ? read.message->value("message", "?") : std::string("connection closed")));
+  }
+  co_return read.message->value("endpoint", "");
+}
+
+/// Waits for the server's "punch" for this attempt; other attempts meanwhile are declined.
+net::awaitable<nlohmann::json> await_punch(server_link& link, const attempt_info& attempt) {
+  const auto deadline = net::clock::now() + partner_timeout;
+  for (;;) {
+    auto event = co_await link.next_event(deadline);
+    if (!event) {
+      throw std::runtime_error(link.is_open() ? attempt.peer + " did not join the attempt in time"
+                                              : "lost the server (" + link.close_reason() + ")");
+    }
+    const auto type = event->value("type", "");
+    const bool ours = event->value("attempt", "") == attempt.secret.attempt_id;
+    if (type == "punch" && ours) co_return *event;
+    if (type == "attempt_failed" && ours) throw std::runtime_error("the server gave up: " + event->value("reason", "?"));
+    if (type == "attempt") decline_attempt(link, *event, "busy with another connection");
+  }
+}
+
+std::vector<net::tcp::endpoint> parse_candidates(const nlohmann::json& punch) {
+  std::vector<net::tcp::endpoint> candidates;
+  for (const auto& entry : punch.value("candidates", nlohmann::json::array())) {
+    if (!entry.is_string()) continue;
+    if (auto endpoint = net::parse_endpoint(entry.get<std::string>())) candidates.push_back(*endpoint);
+  }
+  return candidates;
+}
+
+}  // namespace
+
+attempt_info parse_attempt(const nlohmann::json& message) {
+  try {
+    attempt_info info;
+    info.secret.attempt_id = message.at("attempt").get<std::string>();
+    info.secret.token = message.at("token").get<std::string>();
+    info.mine = message.at("role").get<std::string>() == "initiator" ? nat::role::initiator : nat::role::responder;
+    info.peer = message.value("peer", "?");
+    info.hole_port = message.at("hole_port").get<std::uint16_t>();
+    return info;
+  } catch (const nlohmann::json::exception&) {
+    throw command_error(exit_failure, "the server sent a malformed attempt");
+  }
+}
+
+void decline_attempt(server_link& link, const nlohmann::json& attempt_message, const std::string& reason) {
+  spdlog::info("declining a connection from {}: {}", attempt_message.value("peer", "?"), reason);
+  link.send({{"type", "decline"}, {"attempt", attempt_message.value("attempt", "")}, {"reason", reason}});
+}
+
+net::awaitable<attempt_result> run_attempt(server_link& link, const attempt_info& attempt,
+                                           std::chrono::milliseconds punch_timeout) {
+  auto ex = co_await asio::this_coro::executor;
+  attempt_result result;
+  try {
+    // One local port for everything: listener, hole-assist report and every outgoing SYN.
+    auto listener = nat::open_shared_listener(ex, 0);
+    const auto port = listener.local_endpoint().port();
+    auto hole_socket = nat::open_shared_dialer(ex, port);
+    const net::tcp::endpoint hole(link.server_endpoint().address(), attempt.hole_port);
+    const auto observed = co_await report_to_hole_assist(hole_socket, hole, attempt);
+    spdlog::info("attempt {}: local port {} maps to {}", attempt.secret.attempt_id, port, observed);
+
+    const auto punch = co_await await_punch(link, attempt);
+    const auto delay = std::chrono::milliseconds(std::clamp(punch.value("delay_ms", 0LL), 0LL, 2000LL));
+    asio::steady_timer timer(ex, delay);
+    co_await timer.async_wait(net::use_nothrow);
+
+    nat::punch_request request;
+    request.secret = attempt.secret;
+    request.mine = attempt.mine;
+    request.candidates = parse_candidates(punch);
+    request.deadline = net::clock::now() + punch_timeout;
+    std::string listed;
+    for (const auto& c : request.candidates) listed += " " + net::to_string(c);
+    spdlog::info("attempt {}: punching to{} for {} ms", attempt.secret.attempt_id, listed, punch_timeout.count());
+    auto outcome = co_await nat::punch(listener, port, std::move(request));
+    if (outcome.winner) {
+      result.connection = std::move(outcome.winner);
+    } else {
+      result.failure = "no direct path to " + attempt.peer + " within " + std::to_string(punch_timeout.count()) +
+                       " ms (" + outcome.summary + ")";
+    }
+  } catch (const std::system_error& e) {
+    result.failure = std::string("socket error: ") + e.what();
+  } catch (const std::runtime_error& e) {
+    result.failure = e.what();
+  }
+  co_return result;
+}
+
+}  // namespace peer

@@ -1,0 +1,37 @@
+// One side of a connect attempt, from the server's "attempt" message to a punched connection:
+// open the shared port, report to the hole-assist port from it, wait for the other side's
+// candidates, then punch.
+#pragma once
+#include <optional>
+#include <string>
+
+#include "nat/punch.hpp"
+#include "peer/server_link.hpp"
+
+namespace peer {
+
+/// The server's "attempt" message, parsed.
+struct attempt_info {
+  nat::attempt_secret secret;
+  nat::role mine = nat::role::initiator;
+  std::string peer;  ///< the other side's ID
+  std::uint16_t hole_port = 0;
+};
+
+/// Parses an "attempt" message; throws command_error if it is malformed.
+attempt_info parse_attempt(const nlohmann::json& message);
+
+/// The result of one attempt: the connection, or why there is none.
+struct attempt_result {
+  std::optional<nat::punch_success> connection;
+  std::string failure;
+};
+
+/// Runs the attempt. While waiting, other attempts arriving on the link are declined as busy.
+net::awaitable<attempt_result> run_attempt(server_link& link, const attempt_info& attempt,
+                                           std::chrono::milliseconds punch_timeout);
+
+/// Declines an attempt we cannot take.
+void decline_attempt(server_link& link, const nlohmann::json& attempt_message, const std::string& reason);
+
+}  // namespace peer

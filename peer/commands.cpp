@@ -1,0 +1,122 @@
+#include "peer/commands.hpp"
+
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/async_signal.hpp"
+#include "common/endpoint.hpp"
+#include "common/peer_id.hpp"
+#include "peer/attempt_runner.hpp"
+#include "peer/exit_codes.hpp"
+#include "peer/stdio_bridge.hpp"
+
+namespace peer {
+
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+long long elapsed_ms(net::clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(net::clock::now() - since).count();
+}
+
+/// Keeps the main connection useful while data flows: declines further attempts, and reports
+/// (once) if the server goes away — which never ends the established connection.
+net::awaitable<void> tend_link_while_bridging(server_link& link, const event_sink& events) {
+  while (auto event = co_await link.next_event()) {
+    if (event->value("type", "") == "attempt") decline_attempt(link, *event, "busy with another connection");
+  }
+  events.emit({{"event", "server_lost"}, {"message", link.close_reason()}});
+  asio::steady_timer forever(co_await asio::this_coro::executor, net::clock::time_point::max());
+  co_await forever.async_wait(net::use_nothrow);
+}
+
+/// Announces the connection and bridges it to stdin/stdout until both directions end.
+net::awaitable<int> bridge(server_link& link, const event_sink& events, nat::punch_success connection,
+                           const std::string& peer_name, net::clock::time_point started) {
+  events.emit({{"event", "connected"},
+               {"peer", peer_name},
+               {"path", "direct"},
+               {"remote", net::to_string(connection.remote)},
+               {"elapsed_ms", elapsed_ms(started)}});
+  auto ex = co_await asio::this_coro::executor;
+  net::async_signal done(ex);
+  bridge_result result;
+  const int fd = connection.socket.release();
+  std::thread worker([&, fd, leftover = std::move(connection.leftover)]() mutable {
+    result = bridge_stdio(fd, std::move(leftover));
+    asio::post(ex, [&done] { done.notify(); });
+  });
+  co_await (done.wait() || tend_link_while_bridging(link, events));
+  worker.join();
+  events.emit({{"event", "closed"}, {"peer", peer_name}, {"sent", result.sent}, {"received", result.received}});
+  if (!result.error.empty()) throw command_error(exit_failure, "connection to " + peer_name + " broke: " + result.error);
+  co_return exit_ok;
+}
+
+net::awaitable<void> open_and_register(server_link& link, const peer_config& config, const event_sink& events) {
+  co_await link.open(config.server, config.token);
+  if (config.id.empty()) co_return;
+  const auto observed = co_await link.register_id(config.id);
+  events.emit({{"event", "registered"}, {"id", config.id}, {"observed", observed}});
+}
+
+}  // namespace
+
+net::awaitable<int> run_list(const peer_config& config, const event_sink&) {
+  server_link link(co_await asio::this_coro::executor);
+  co_await link.open(config.server, config.token);
+  const auto ids = co_await link.list();
+  if (config.json) {
+    std::cout << nlohmann::json(ids).dump() << std::endl;
+  } else {
+    for (const auto& id : ids) std::cout << id << "\n";
+    std::cout.flush();
+  }
+  co_return exit_ok;
+}
+
+net::awaitable<int> run_listen(const peer_config& config, const event_sink& events) {
+  if (config.id.empty()) throw command_error(exit_usage, "listen needs an ID: --id NAME (or PEER_ID)");
+  server_link link(co_await asio::this_coro::executor);
+  co_await open_and_register(link, config, events);
+  for (;;) {
+    auto event = co_await link.next_event();
+    if (!event) throw command_error(exit_server, "lost the server (" + link.close_reason() + ")");
+    if (event->value("type", "") != "attempt") continue;
+    const auto started = net::clock::now();
+    const auto attempt = parse_attempt(*event);
+    events.emit({{"event", "incoming"}, {"peer", attempt.peer}});
+    auto result = co_await run_attempt(link, attempt, config.punch_timeout);
+    if (result.connection) co_return co_await bridge(link, events, std::move(*result.connection), attempt.peer, started);
+    spdlog::warn("connection from {} failed: {}", attempt.peer, result.failure);
+    events.emit({{"event", "punch_failed"}, {"peer", attempt.peer}, {"message", result.failure}});
+  }
+}
+
+net::awaitable<int> run_connect(const peer_config& config, const event_sink& events, const std::string& target) {
+  if (!wire::is_valid_peer_id(target)) throw command_error(exit_usage, "'" + target + "' is not a valid peer ID");
+  const auto started = net::clock::now();
+  server_link link(co_await asio::this_coro::executor);
+  co_await open_and_register(link, config, events);
+  const nlohmann::json connect_request{{"type", "connect"}, {"target", target}};
+  auto reply = co_await link.request(connect_request);
+  if (reply.value("type", "") == "error") {
+    const auto code = reply.value("code", "");
+    const auto message = reply.value("message", "the server refused");
+    if (code == "unknown_peer" || code == "peer_busy") throw command_error(exit_peer_unknown, message);
+    if (code == "self") throw command_error(exit_usage, message);
+    throw command_error(exit_server, message);
+  }
+  const auto attempt = parse_attempt(reply);
+  auto result = co_await run_attempt(link, attempt, config.punch_timeout);
+  if (!result.connection) throw command_error(exit_no_path, result.failure);
+  co_return co_await bridge(link, events, std::move(*result.connection), target, started);
+}
+
+}  // namespace peer

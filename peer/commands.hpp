@@ -1,0 +1,18 @@
+// The peer subcommands. Each returns an exit code or throws command_error.
+#pragma once
+#include <string>
+
+#include "common/net.hpp"
+#include "peer/events.hpp"
+#include "peer/peer_config.hpp"
+
+namespace peer {
+
+/// `peer list`: print the IDs online, one a line (--json: one JSON array) on stdout.
+net::awaitable<int> run_list(const peer_config& config, const event_sink& events);
+/// `peer listen`: register, take one incoming connection, bridge it to stdin/stdout.
+net::awaitable<int> run_listen(const peer_config& config, const event_sink& events);
+/// `peer connect NAME`: connect to NAME by ID and bridge stdin/stdout, like nc.
+net::awaitable<int> run_connect(const peer_config& config, const event_sink& events, const std::string& target);
+
+}  // namespace peer

@@ -1,0 +1,43 @@
+#include "peer/events.hpp"
+
+#include <cstdio>
+#include <string>
+
+namespace peer {
+namespace {
+
+std::string text(const nlohmann::json& event, const char* key) {
+  auto it = event.find(key);
+  if (it == event.end()) return "?";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+/// The short human line for an event.
+std::string human_line(const nlohmann::json& event) {
+  const auto kind = event.value("event", "");
+  if (kind == "registered") return "registered as " + text(event, "id");
+  if (kind == "connected") {
+    return "connected to " + text(event, "peer") + " (" + text(event, "path") + ", " + text(event, "remote") + ") in " +
+           text(event, "elapsed_ms") + " ms";
+  }
+  if (kind == "incoming") return "incoming connection from " + text(event, "peer");
+  if (kind == "punch_failed") return "connection from " + text(event, "peer") + " failed: " + text(event, "message");
+  if (kind == "server_lost") return "lost the rendezvous server (" + text(event, "message") + "); the connection continues";
+  if (kind == "closed") return "closed: sent " + text(event, "sent") + " bytes, received " + text(event, "received") + " bytes";
+  if (kind == "error") return "error: " + text(event, "message");
+  std::string line = kind;
+  for (const auto& [key, value] : event.items()) {
+    if (key != "event") line += " " + key + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
+  }
+  return line;
+}
+
+}  // namespace
+
+void event_sink::emit(const nlohmann::json& event) const {
+  const auto line = json_ ? event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) : "peer: " + human_line(event);
+  std::fputs((line + "\n").c_str(), stderr);
+  std::fflush(stderr);
+}
+
+}  // namespace peer

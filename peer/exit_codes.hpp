@@ -1,0 +1,27 @@
+// Exit codes of `peer`: part of the CLI contract scripts rely on.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace peer {
+
+enum exit_code : int {
+  exit_ok = 0,
+  exit_failure = 1,        ///< the connection broke after it was made, or an unexpected error
+  exit_usage = 2,          ///< bad command line or config
+  exit_server = 3,         ///< server unreachable, or it refused us (auth, duplicate ID)
+  exit_peer_unknown = 4,   ///< no such peer online, or it declined
+  exit_no_path = 5,        ///< no connection could be made to the peer
+};
+
+/// An error that ends the command with a specific exit code and a message for the user.
+class command_error : public std::runtime_error {
+ public:
+  command_error(exit_code code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  exit_code code() const { return code_; }
+
+ private:
+  exit_code code_;
+};
+
+}  // namespace peer

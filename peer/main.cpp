@@ -1,0 +1,109 @@
+// peer: registers with a rendezvous server and connects to other peers by ID through their NATs.
+#include <csignal>
+#include <iostream>
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <cxxopts.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/config_layers.hpp"
+#include "common/logging.hpp"
+#include "peer/commands.hpp"
+#include "peer/exit_codes.hpp"
+
+namespace {
+
+constexpr const char* commands_help = R"(Commands:
+  listen          register --id, wait for one incoming connection, bridge it to stdin/stdout
+  connect NAME    connect to the peer registered as NAME and bridge stdin/stdout (like nc)
+  list            print the IDs online now, one a line (--json: one JSON array)
+
+Exit codes: 0 done, 1 connection broke, 2 usage, 3 server unreachable or refused us,
+            4 peer unknown/offline/busy, 5 no path to the peer.
+With --json, stderr carries one JSON object a line, each with an "event" field;
+stdout carries only the data stream.
+)";
+
+cxxopts::Options make_options() {
+  cxxopts::Options options("peer", "Connect to other peers by ID through NATs, with TCP hole punching.\n");
+  options.custom_help("[options] COMMAND [ARGS]");
+  options.positional_help("");
+  options.add_options()
+      ("server", "rendezvous server HOST:PORT (env PEER_SERVER; default 127.0.0.1:7000)", cxxopts::value<std::string>())
+      ("id", "our peer ID (env PEER_ID)", cxxopts::value<std::string>())
+      ("token", "the server's shared secret (env PEER_TOKEN)", cxxopts::value<std::string>())
+      ("config", "JSON config file with keys server, id, token, log_level, json, punch_timeout", cxxopts::value<std::string>())
+      ("json", "JSON event lines on stderr")
+      ("log-level", "trace, debug, info, warn, error or off (default warn)", cxxopts::value<std::string>())
+      ("punch-timeout", "seconds to keep punching before giving up (default 5)", cxxopts::value<double>())
+      ("h,help", "show this help")
+      ("command", "", cxxopts::value<std::string>())
+      ("args", "", cxxopts::value<std::vector<std::string>>());
+  options.parse_positional({"command", "args"});
+  return options;
+}
+
+nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
+  nlohmann::json layer = nlohmann::json::object();
+  for (const char* flag : {"server", "id", "token"}) {
+    if (args.count(flag)) layer[flag] = args[flag].as<std::string>();
+  }
+  if (args.count("log-level")) layer["log_level"] = args["log-level"].as<std::string>();
+  if (args.count("json")) layer["json"] = true;
+  if (args.count("punch-timeout")) layer["punch_timeout"] = args["punch-timeout"].as<double>();
+  return layer;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto options = make_options();
+  peer::peer_config config;
+  std::string command;
+  std::vector<std::string> command_args;
+  try {
+    auto args = options.parse(argc, argv);
+    if (args.count("help") || !args.count("command")) {
+      std::cout << options.help() << commands_help;
+      return args.count("help") ? peer::exit_ok : peer::exit_usage;
+    }
+    command = args["command"].as<std::string>();
+    if (args.count("args")) command_args = args["args"].as<std::vector<std::string>>();
+    const auto file = args.count("config") ? config::load_file(args["config"].as<std::string>()) : nlohmann::json::object();
+    const auto env = config::env_layer(config::process_env, {{"PEER_SERVER", "server"}, {"PEER_ID", "id"}, {"PEER_TOKEN", "token"}});
+    config = peer::resolve_peer_config(file, env, flag_layer(args));
+    logging::init("peer", config.log_level, config.json);
+    const std::size_t wanted = command == "connect" ? 1 : 0;
+    if (command != "connect" && command != "listen" && command != "list") throw std::runtime_error("unknown command '" + command + "'");
+    if (command_args.size() != wanted) throw std::runtime_error(command + (wanted ? " takes one NAME" : " takes no arguments"));
+  } catch (const std::exception& e) {
+    std::cerr << "peer: " << e.what() << "\n(see peer --help)\n";
+    return peer::exit_usage;
+  }
+
+  std::signal(SIGPIPE, SIG_IGN);
+  const peer::event_sink events(config.json);
+  asio::io_context io;
+  int code = peer::exit_failure;
+  auto task = [&]() -> net::awaitable<int> {
+    if (command == "list") co_return co_await peer::run_list(config, events);
+    if (command == "listen") co_return co_await peer::run_listen(config, events);
+    co_return co_await peer::run_connect(config, events, command_args.front());
+  };
+  asio::co_spawn(io, task(), [&](std::exception_ptr error, int result) {
+    code = result;
+    if (!error) return;
+    try {
+      std::rethrow_exception(error);
+    } catch (const peer::command_error& e) {
+      code = e.code();
+      events.emit({{"event", "error"}, {"code", code}, {"message", e.what()}});
+    } catch (const std::exception& e) {
+      code = peer::exit_failure;
+      events.emit({{"event", "error"}, {"code", code}, {"message", e.what()}});
+    }
+  });
+  io.run();
+  return code;
+}

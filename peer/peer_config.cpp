@@ -1,0 +1,40 @@
+#include "peer/peer_config.hpp"
+
+#include <stdexcept>
+
+#include "common/config_layers.hpp"
+#include "common/peer_id.hpp"
+
+namespace peer {
+
+peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json& env, const nlohmann::json& flags) {
+  const auto settings = config::merge({&file, &env, &flags}, peer_config_keys);
+  peer_config config;
+  try {
+    if (settings.contains("server")) {
+      auto server = net::parse_host_port(settings["server"].get<std::string>());
+      if (!server || server->port == 0) throw std::runtime_error("setting \"server\" must be HOST:PORT");
+      config.server = *server;
+    }
+    config.id = settings.value("id", "");
+    config.token = settings.value("token", "");
+    config.log_level = settings.value("log_level", config.log_level);
+    config.json = settings.value("json", false);
+    if (settings.contains("punch_timeout")) {
+      const auto& value = settings["punch_timeout"];
+      const double seconds = value.is_string() ? std::stod(value.get<std::string>()) : value.get<double>();
+      if (!(seconds > 0 && seconds <= 600)) throw std::runtime_error("setting \"punch_timeout\" must be 0 to 600 s");
+      config.punch_timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+    }
+  } catch (const nlohmann::json::exception&) {
+    throw std::runtime_error("a peer setting has the wrong type (see peer --help)");
+  } catch (const std::invalid_argument&) {
+    throw std::runtime_error("setting \"punch_timeout\" must be a number of seconds");
+  }
+  if (!config.id.empty() && !wire::is_valid_peer_id(config.id)) {
+    throw std::runtime_error("ID '" + config.id + "' is not 1 to 64 of A-Z a-z 0-9 . _ -");
+  }
+  return config;
+}
+
+}  // namespace peer

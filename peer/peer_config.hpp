@@ -1,0 +1,28 @@
+// Settings of the peer program: defaults < --config file < environment (PEER_*) < flags.
+#pragma once
+#include <chrono>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/endpoint.hpp"
+
+namespace peer {
+
+/// What every peer command needs to know.
+struct peer_config {
+  net::host_port server{"127.0.0.1", 7000};
+  std::string id;     ///< our ID; required by `listen`
+  std::string token;  ///< the server's shared secret, if it has one
+  std::string log_level = "warn";
+  bool json = false;  ///< JSON event lines on stderr
+  std::chrono::milliseconds punch_timeout{5000};
+};
+
+/// Keys accepted in the config file and the env/flag layers.
+inline constexpr const char* peer_config_keys[] = {"server", "id", "token", "log_level", "json", "punch_timeout"};
+
+/// Applies the layers in order (later wins); throws std::runtime_error naming a bad key or value.
+peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json& env, const nlohmann::json& flags);
+
+}  // namespace peer

@@ -1,0 +1,144 @@
+#include "rendezvous/attempt_coordinator.hpp"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "common/crypto.hpp"
+#include "common/endpoint.hpp"
+#include "rendezvous/client_session.hpp"
+
+namespace rendezvous {
+namespace {
+
+constexpr const char* role_names[2] = {"initiator", "responder"};
+/// Slack added to every start so both instructions have surely arrived.
+constexpr long long base_delay_ms = 50;
+
+nlohmann::json candidates_of(const hole_report& report) {
+  nlohmann::json list = nlohmann::json::array();
+  list.push_back(net::to_string(report.mapped));
+  for (const auto& endpoint : report.private_endpoints) {
+    if (endpoint != report.mapped) list.push_back(net::to_string(endpoint));
+  }
+  return list;
+}
+
+}  // namespace
+
+std::string attempt_coordinator::start(const std::shared_ptr<client_session>& initiator,
+                                       const std::shared_ptr<client_session>& responder, long long request,
+                                       std::uint16_t hole_port, std::chrono::seconds timeout) {
+  attempt a;
+  a.id = crypto::random_hex(8);
+  a.token = crypto::random_hex(16);
+  a.request = request;
+  a.sides[0] = initiator;
+  a.sides[1] = responder;
+  a.names[0] = initiator->display_name();
+  a.names[1] = responder->display_name();
+  a.expires = net::clock::now() + timeout;
+  for (int side = 0; side < 2; ++side) {
+    nlohmann::json message{{"type", "attempt"}, {"attempt", a.id},           {"token", a.token},
+                           {"role", role_names[side]}, {"peer", a.names[1 - side]}, {"hole_port", hole_port}};
+    if (side == 0) message["req"] = request;
+    (side == 0 ? initiator : responder)->send(message);
+  }
+  spdlog::info("attempt {}: {} -> {} started", a.id, a.names[0], a.names[1]);
+  auto id = a.id;
+  attempts_.emplace(id, std::move(a));
+  return id;
+}
+
+std::optional<std::string> attempt_coordinator::token(const std::string& attempt_id) const {
+  auto it = attempts_.find(attempt_id);
+  if (it == attempts_.end()) return std::nullopt;
+  return it->second.token;
+}
+
+bool attempt_coordinator::report(const std::string& attempt_id, int side, hole_report report) {
+  auto it = attempts_.find(attempt_id);
+  if (it == attempts_.end()) return false;
+  attempt& a = it->second;
+  spdlog::debug("attempt {}: {} is at {}", a.id, a.names[side], net::to_string(report.mapped));
+  a.reports[side] = std::move(report);
+  if (!a.reports[0] || !a.reports[1]) return true;
+
+  auto first = a.sides[0].lock();
+  auto second = a.sides[1].lock();
+  if (!first || !second) {
+    fail(a, "a peer went away");
+    attempts_.erase(it);
+    return true;
+  }
+  // Start both when the later of the two instructions has arrived, so the SYNs cross
+  // (each instruction takes about half that side's round trip to arrive).
+  const long long rtt[2] = {first->rtt_ms(), second->rtt_ms()};
+  const long long latest = std::max(rtt[0], rtt[1]) / 2;
+  for (int s = 0; s < 2; ++s) {
+    const long long delay = base_delay_ms + latest - rtt[s] / 2;
+    (s == 0 ? first : second)
+        ->send({{"type", "punch"},
+                {"attempt", a.id},
+                {"candidates", candidates_of(*a.reports[1 - s])},
+                {"observed", net::to_string(a.reports[s]->mapped)},
+                {"delay_ms", delay}});
+  }
+  spdlog::info("attempt {}: punching {} ({}) <-> {} ({})", a.id, a.names[0], net::to_string(a.reports[0]->mapped),
+               a.names[1], net::to_string(a.reports[1]->mapped));
+  attempts_.erase(it);
+  return true;
+}
+
+void attempt_coordinator::decline(const std::string& attempt_id, const client_session& responder,
+                                  const std::string& reason) {
+  auto it = attempts_.find(attempt_id);
+  if (it == attempts_.end() || it->second.sides[1].lock().get() != &responder) return;
+  attempt& a = it->second;
+  spdlog::info("attempt {}: {} declined: {}", a.id, a.names[1], reason);
+  if (auto initiator = a.sides[0].lock()) {
+    initiator->send({{"type", "error"},
+                     {"req", a.request},
+                     {"code", "peer_busy"},
+                     {"message", a.names[1] + " declined the connection: " + reason}});
+  }
+  attempts_.erase(it);
+}
+
+void attempt_coordinator::expire(net::clock::time_point now) {
+  for (auto it = attempts_.begin(); it != attempts_.end();) {
+    if (it->second.expires > now) {
+      ++it;
+      continue;
+    }
+    std::string missing;
+    for (int side = 0; side < 2; ++side) {
+      if (!it->second.reports[side]) missing += (missing.empty() ? "" : " and ") + it->second.names[side];
+    }
+    fail(it->second, "no hole-assist report from " + missing + " in time");
+    it = attempts_.erase(it);
+  }
+}
+
+void attempt_coordinator::forget(const client_session& session) {
+  for (auto it = attempts_.begin(); it != attempts_.end();) {
+    const bool involved = it->second.sides[0].lock().get() == &session || it->second.sides[1].lock().get() == &session;
+    if (!involved) {
+      ++it;
+      continue;
+    }
+    fail(it->second, session.display_name() + " went away");
+    it = attempts_.erase(it);
+  }
+}
+
+void attempt_coordinator::fail(attempt& a, const std::string& reason) {
+  spdlog::warn("attempt {}: {} -> {} failed: {}", a.id, a.names[0], a.names[1], reason);
+  for (auto& side : a.sides) {
+    if (auto session = side.lock()) {
+      session->send({{"type", "attempt_failed"}, {"attempt", a.id}, {"reason", reason}});
+    }
+  }
+}
+
+}  // namespace rendezvous

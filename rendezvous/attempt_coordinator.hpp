@@ -1,0 +1,57 @@
+// Connect attempts in flight: who asked whom, the one-time token, and the endpoints each side
+// reported to the hole-assist port. When both have reported, both get the other's candidates and
+// a start delay so their SYNs cross.
+#pragma once
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/net.hpp"
+
+namespace rendezvous {
+
+class client_session;
+
+/// What a peer's hole-assist connection showed: its NAT-mapped endpoint and its own local ones.
+struct hole_report {
+  net::tcp::endpoint mapped;
+  std::vector<net::tcp::endpoint> private_endpoints;
+};
+
+/// One connect-by-ID attempt between an initiator and a responder.
+struct attempt {
+  std::string id;
+  std::string token;
+  long long request = 0;  ///< the initiator's request number, echoed in replies
+  std::weak_ptr<client_session> sides[2];  ///< [0] initiator, [1] responder
+  std::string names[2];
+  std::optional<hole_report> reports[2];
+  net::clock::time_point expires;
+};
+
+/// Owns the attempts and sends the coordination messages.
+class attempt_coordinator {
+ public:
+  /// Creates an attempt and tells both sides; returns its ID.
+  std::string start(const std::shared_ptr<client_session>& initiator, const std::shared_ptr<client_session>& responder,
+                    long long request, std::uint16_t hole_port, std::chrono::seconds timeout);
+  /// The attempt's token, if the attempt exists (the hole-assist port checks proofs with it).
+  std::optional<std::string> token(const std::string& attempt_id) const;
+  /// Records a side's report; when both are in, sends the punch instruction. Returns false if unknown.
+  bool report(const std::string& attempt_id, int side, hole_report report);
+  /// The responder declined (busy): the initiator is told, the attempt ends.
+  void decline(const std::string& attempt_id, const client_session& responder, const std::string& reason);
+  /// Fails attempts past their deadline.
+  void expire(net::clock::time_point now);
+  /// Fails attempts of a session that went away.
+  void forget(const client_session& session);
+  std::size_t size() const { return attempts_.size(); }
+
+ private:
+  void fail(attempt& a, const std::string& reason);
+  std::map<std::string, attempt> attempts_;
+};
+
+}  // namespace rendezvous

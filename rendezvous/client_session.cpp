@@ -1,0 +1,166 @@
+#include "rendezvous/client_session.hpp"
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/crypto.hpp"
+#include "common/endpoint.hpp"
+#include "common/peer_id.hpp"
+#include "rendezvous/server_context.hpp"
+
+namespace rendezvous {
+
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+wire::channel_options channel_options_for(const server_config& config) {
+  wire::channel_options options;
+  options.silence_timeout = std::chrono::seconds(config.peer_timeout_s);
+  options.heartbeat_interval = std::max(std::chrono::milliseconds(500), options.silence_timeout / 3);
+  return options;
+}
+
+}  // namespace
+
+client_session::client_session(server_context& context, net::tcp::socket socket, admission_ticket ticket)
+    : context_(context),
+      channel_(std::make_shared<wire::message_channel>(std::move(socket), channel_options_for(context.config))),
+      ticket_(std::move(ticket)),
+      remote_(net::to_string(channel_->remote())) {}
+
+std::string client_session::display_name() const { return id_.empty() ? "anonymous@" + remote_ : id_; }
+
+long long client_session::rtt_ms() const {
+  auto rtt = channel_->rtt();
+  return rtt ? rtt->count() : 0;
+}
+
+net::awaitable<void> client_session::run() {
+  auto self = shared_from_this();
+  co_await (channel_->run() && serve());
+  leave();
+}
+
+net::awaitable<void> client_session::serve() {
+  const auto challenge = crypto::random_hex(16);
+  send({{"type", "hello"}, {"version", 1}, {"challenge", challenge}, {"auth_required", !context_.config.token.empty()}});
+
+  const auto deadline = net::clock::now() + std::chrono::seconds(context_.config.handshake_timeout_s);
+  auto first = co_await channel_->receive(deadline);
+  if (first.timed_out) {
+    spdlog::warn("{}: closed: no handshake within {} s", remote_, context_.config.handshake_timeout_s);
+    channel_->close(wire::close_reason::closed_locally, "handshake timeout");
+  } else if (first.message && authenticate(*first.message, challenge)) {
+    ticket_.handshake_done();
+    send({{"type", "auth_ok"}});
+  }
+  // After a refusal this loop only drains until the channel has flushed and closed.
+  for (;;) {
+    auto next = co_await channel_->receive();
+    if (!next.message) break;
+    if (!channel_->is_open()) continue;
+    try {
+      handle(*next.message);
+    } catch (const nlohmann::json::exception& e) {
+      // A field of the wrong type: refuse this request, keep the connection.
+      ++context_.stats.protocol_errors;
+      spdlog::warn("{}: bad request: {}", display_name(), e.what());
+      reply_error(nlohmann::json::object(), "bad_request", "malformed request fields");
+    }
+  }
+}
+
+bool client_session::authenticate(const nlohmann::json& message, const std::string& challenge) {
+  if (message.value("type", "") != "auth") {
+    ++context_.stats.protocol_errors;
+    spdlog::warn("{}: refused: sent '{}' before authenticating", remote_, message.value("type", ""));
+    channel_->send_and_close({{"type", "error"}, {"code", "auth_required"}, {"message", "authenticate first"}},
+                             wire::close_reason::closed_locally, "no auth");
+    return false;
+  }
+  const auto& token = context_.config.token;
+  if (token.empty()) return true;
+  const auto field = message.find("proof");
+  const std::string proof = field != message.end() && field->is_string() ? field->get<std::string>() : "";
+  if (crypto::proofs_equal(proof, crypto::hmac_hex(token, challenge))) return true;
+  ++context_.stats.auth_failures;
+  spdlog::warn("{}: refused: wrong token", remote_);
+  channel_->send_and_close({{"type", "error"}, {"code", "auth_failed"}, {"message", "wrong token"}},
+                           wire::close_reason::closed_locally, "auth failed");
+  return false;
+}
+
+void client_session::handle(const nlohmann::json& message) {
+  const auto& type = message["type"].get_ref<const std::string&>();
+  if (type == "register") {
+    handle_register(message);
+  } else if (type == "list") {
+    nlohmann::json ids = nlohmann::json::array();
+    for (const auto& [id, session] : context_.registry) ids.push_back(id);
+    send({{"type", "peers"}, {"req", message.value("req", 0LL)}, {"ids", ids}});
+  } else if (type == "connect") {
+    handle_connect(message);
+  } else if (type == "decline") {
+    context_.attempts.decline(message.value("attempt", ""), *this, message.value("reason", "declined"));
+  } else if (type == "error") {
+    spdlog::warn("{}: reported an error: {}", display_name(), message.value("message", "?"));
+  } else {
+    ++context_.stats.protocol_errors;
+    spdlog::warn("{}: unknown message type '{}'", display_name(), type);
+    reply_error(message, "unknown_type", "unknown message type '" + type + "'");
+  }
+}
+
+void client_session::handle_register(const nlohmann::json& message) {
+  const auto id = message.value("id", "");
+  if (!id_.empty()) return reply_error(message, "already_registered", "this connection is already " + id_);
+  if (!wire::is_valid_peer_id(id)) {
+    return reply_error(message, "invalid_id", "an ID is 1 to 64 of A-Z a-z 0-9 . _ -");
+  }
+  if (context_.registry.contains(id)) {
+    spdlog::warn("{}: refused duplicate registration of '{}'", remote_, id);
+    return reply_error(message, "duplicate_id", "ID '" + id + "' is already registered by a live peer");
+  }
+  if (static_cast<int>(context_.registry.size()) >= context_.config.max_peers) {
+    spdlog::warn("{}: refused '{}': server full ({} peers)", remote_, id, context_.registry.size());
+    return reply_error(message, "server_full", "the server has reached its peer limit");
+  }
+  id_ = id;
+  context_.registry.emplace(id_, shared_from_this());
+  spdlog::info("{} registered from {}", id_, remote_);
+  send({{"type", "registered"}, {"req", message.value("req", 0LL)}, {"id", id_}, {"observed", remote_}});
+}
+
+void client_session::handle_connect(const nlohmann::json& message) {
+  const auto target = message.value("target", "");
+  auto it = context_.registry.find(target);
+  if (it == context_.registry.end()) {
+    spdlog::info("{}: connect to unknown peer '{}'", display_name(), target);
+    return reply_error(message, "unknown_peer", "no peer '" + target + "' is online");
+  }
+  if (it->second.get() == this) return reply_error(message, "self", "cannot connect to yourself");
+  ++context_.stats.attempts_started;
+  context_.attempts.start(shared_from_this(), it->second, message.value("req", 0LL), context_.config.hole_port,
+                          std::chrono::seconds(context_.config.attempt_timeout_s));
+}
+
+void client_session::reply_error(const nlohmann::json& request, const std::string& code, const std::string& text) {
+  send({{"type", "error"}, {"req", request.value("req", 0LL)}, {"code", code}, {"message", text}});
+}
+
+void client_session::leave() {
+  const auto how = std::string(wire::to_string(channel_->reason())) +
+                   (channel_->detail().empty() ? "" : ": " + channel_->detail());
+  if (channel_->reason() == wire::close_reason::malformed_frame) ++context_.stats.protocol_errors;
+  context_.attempts.forget(*this);
+  if (!id_.empty()) {
+    auto it = context_.registry.find(id_);
+    if (it != context_.registry.end() && it->second.get() == this) context_.registry.erase(it);
+    spdlog::info("{} left ({})", id_, how);
+  } else {
+    spdlog::debug("{}: connection ended ({})", remote_, how);
+  }
+}
+
+}  // namespace rendezvous

@@ -1,0 +1,46 @@
+// One peer's main connection: hello and challenge-response auth within a deadline, then
+// registration, listing and connect requests until the channel closes.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "common/message_channel.hpp"
+#include "rendezvous/admission.hpp"
+
+namespace rendezvous {
+
+struct server_context;
+
+/// Serves one main connection; held by the registry while registered.
+class client_session : public std::enable_shared_from_this<client_session> {
+ public:
+  client_session(server_context& context, net::tcp::socket socket, admission_ticket ticket);
+
+  /// Runs until the connection ends, then leaves the registry.
+  net::awaitable<void> run();
+  /// Queues a message to this peer.
+  void send(const nlohmann::json& message) { channel_->send(message); }
+  /// Closes the connection (server shutdown).
+  void close(const std::string& why) { channel_->close(wire::close_reason::closed_locally, why); }
+  /// The registered ID, or "anonymous@IP:PORT" before registration.
+  std::string display_name() const;
+  /// Last measured round trip in ms (0 if none yet).
+  long long rtt_ms() const;
+
+ private:
+  net::awaitable<void> serve();
+  bool authenticate(const nlohmann::json& message, const std::string& challenge);
+  void handle(const nlohmann::json& message);
+  void handle_register(const nlohmann::json& message);
+  void handle_connect(const nlohmann::json& message);
+  void reply_error(const nlohmann::json& request, const std::string& code, const std::string& text);
+  void leave();
+
+  server_context& context_;
+  std::shared_ptr<wire::message_channel> channel_;
+  admission_ticket ticket_;
+  std::string id_;  ///< empty until registered
+  std::string remote_;
+};
+
+}  // namespace rendezvous

@@ -1,0 +1,103 @@
+#include "rendezvous/hole_assist.hpp"
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/crypto.hpp"
+#include "common/endpoint.hpp"
+#include "common/frame_reader.hpp"
+#include "rendezvous/server_context.hpp"
+
+namespace rendezvous {
+
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+/// A peer lists at most this many private endpoints.
+constexpr std::size_t max_private_endpoints = 8;
+
+/// Validates a hole report; returns the role index (0 initiator, 1 responder) or -1 with `why`.
+int check_report(server_context& context, const nlohmann::json& message, std::string& why) {
+  if (message.value("type", "") != "hole") {
+    why = "expected a hole report";
+    return -1;
+  }
+  const auto attempt_id = message.value("attempt", "");
+  const auto role = message.value("role", "");
+  const int side = role == "initiator" ? 0 : role == "responder" ? 1 : -1;
+  if (side < 0) {
+    why = "unknown role '" + role + "'";
+    return -1;
+  }
+  auto token = context.attempts.token(attempt_id);
+  if (!token) {
+    why = "unknown or expired attempt";
+    return -1;
+  }
+  if (!crypto::proofs_equal(message.value("proof", ""), crypto::hmac_hex(*token, "hole:" + role))) {
+    why = "wrong attempt proof";
+    return -1;
+  }
+  return side;
+}
+
+}  // namespace
+
+net::awaitable<void> serve_hole_assist(server_context& context, net::tcp::socket socket, admission_ticket ticket) {
+  std::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  if (ec) co_return;
+  const auto who = net::to_string(remote);
+  asio::steady_timer timer(socket.get_executor());
+  timer.expires_after(std::chrono::seconds(context.config.handshake_timeout_s));
+  wire::frame_reader reader;
+  auto result = co_await (reader.read(socket) || timer.async_wait(net::use_nothrow));
+  if (result.index() == 1) {
+    spdlog::warn("hole-assist {}: closed: no report within {} s", who, context.config.handshake_timeout_s);
+    co_return;
+  }
+  auto& read = std::get<0>(result);
+  if (!read.message) {
+    if (!read.protocol_error.empty()) {
+      ++context.stats.protocol_errors;
+      spdlog::warn("hole-assist {}: malformed frame: {}", who, read.protocol_error);
+    }
+    co_return;
+  }
+
+  std::string why;
+  int side = -1;
+  hole_report report{remote, {}};
+  try {
+    side = check_report(context, *read.message, why);
+    for (const auto& entry : read.message->value("private", nlohmann::json::array())) {
+      if (report.private_endpoints.size() >= max_private_endpoints) break;
+      if (auto endpoint = entry.is_string() ? net::parse_endpoint(entry.get<std::string>()) : std::nullopt) {
+        report.private_endpoints.push_back(*endpoint);
+      }
+    }
+  } catch (const nlohmann::json::exception&) {
+    side = -1;
+    why = "malformed report fields";
+  }
+  if (side < 0) {
+    ++context.stats.protocol_errors;
+    spdlog::warn("hole-assist {}: refused: {}", who, why);
+    const nlohmann::json refusal{{"type", "error"}, {"code", "bad_hole_report"}, {"message", why}};
+    co_await wire::write_frame(socket, refusal);
+    co_return;
+  }
+  ticket.handshake_done();
+  const auto attempt_id = read.message->value("attempt", "");
+  const nlohmann::json observed{{"type", "observed"}, {"endpoint", who}};
+  co_await wire::write_frame(socket, observed);
+  context.attempts.report(attempt_id, side, std::move(report));
+
+  // Hold the connection (and so the peer's NAT mapping) until the peer closes it.
+  timer.expires_after(std::chrono::seconds(context.config.attempt_timeout_s + 30));
+  std::array<char, 64> sink;
+  co_await (socket.async_read_some(asio::buffer(sink), net::use_nothrow) || timer.async_wait(net::use_nothrow));
+}
+
+}  // namespace rendezvous

@@ -1,0 +1,111 @@
+// rendezvous: the public server peers register with, punch through, and (later) relay over.
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <cxxopts.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/config_layers.hpp"
+#include "common/logging.hpp"
+#include "rendezvous/server.hpp"
+
+namespace {
+
+cxxopts::Options make_options() {
+  cxxopts::Options options("rendezvous",
+                           "Rendezvous server for P2P TCP hole punching: peers register by ID here, learn their\n"
+                           "NAT-mapped endpoints on the hole-assist port, and are told when to punch.\n"
+                           "Settings come from --config FILE, then the environment, then flags (each overrides the last).");
+  options.add_options()
+      ("config", "JSON config file; keys as the long flags with _ for - (e.g. \"hole_port\")", cxxopts::value<std::string>())
+      ("listen", "main port address HOST:PORT (default 0.0.0.0:7000)", cxxopts::value<std::string>())
+      ("hole-port", "hole-assist port (default main+1)", cxxopts::value<int>())
+      ("relay-port", "relay port (default main+2; reserved)", cxxopts::value<int>())
+      ("token", "shared secret peers must prove they know (env RENDEZVOUS_TOKEN)", cxxopts::value<std::string>())
+      ("log-level", "trace, debug, info, warn, error or off (default info)", cxxopts::value<std::string>())
+      ("peer-timeout", "seconds of silence before a peer is dropped (default 30)", cxxopts::value<int>())
+      ("handshake-timeout", "seconds a new connection has to authenticate (default 10)", cxxopts::value<int>())
+      ("attempt-timeout", "seconds both peers have to reach the hole-assist port (default 15)", cxxopts::value<int>())
+      ("max-peers", "most registered peers (default 10000)", cxxopts::value<int>())
+      ("max-pending-handshakes", "most connections not yet authenticated (default 256)", cxxopts::value<int>())
+      ("max-connections-per-ip", "most open connections from one address (default 64)", cxxopts::value<int>())
+      ("ready-file", "write {\"main\":P,\"hole\":P} here once listening", cxxopts::value<std::string>())
+      ("h,help", "show this help");
+  return options;
+}
+
+/// The flags the user gave, as a settings layer keyed like the config file.
+nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
+  const char* const text_flags[] = {"listen", "token", "log-level", "ready-file"};
+  const char* const number_flags[] = {"hole-port", "relay-port", "peer-timeout", "handshake-timeout", "attempt-timeout",
+                                      "max-peers", "max-pending-handshakes", "max-connections-per-ip"};
+  const auto key_of = [](std::string flag) {
+    std::replace(flag.begin(), flag.end(), '-', '_');
+    return flag;
+  };
+  nlohmann::json layer = nlohmann::json::object();
+  for (const char* flag : text_flags) {
+    if (args.count(flag)) layer[key_of(flag)] = args[flag].as<std::string>();
+  }
+  for (const char* flag : number_flags) {
+    if (args.count(flag)) layer[key_of(flag)] = args[flag].as<int>();
+  }
+  return layer;
+}
+
+void write_ready_file(const std::string& path, const rendezvous::server& server) {
+  const auto temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary);
+    out << nlohmann::json{{"main", server.main_port()}, {"hole", server.hole_port()}}.dump() << "\n";
+    if (!out) throw std::runtime_error("cannot write ready file " + path);
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) throw std::runtime_error("cannot write ready file " + path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto options = make_options();
+  rendezvous::server_config config;
+  try {
+    auto args = options.parse(argc, argv);
+    if (args.count("help")) {
+      std::cout << options.help() << "\n";
+      return 0;
+    }
+    if (!args.unmatched().empty()) throw std::runtime_error("unexpected argument '" + args.unmatched().front() + "'");
+    const auto file = args.count("config") ? config::load_file(args["config"].as<std::string>()) : nlohmann::json::object();
+    const auto env = config::env_layer(config::process_env, {{"RENDEZVOUS_TOKEN", "token"}});
+    config = rendezvous::resolve_server_config(file, env, flag_layer(args));
+    logging::init("rendezvous", config.log_level, false);
+  } catch (const std::exception& e) {
+    std::cerr << "rendezvous: " << e.what() << "\n(see rendezvous --help)\n";
+    return 2;
+  }
+
+  std::signal(SIGPIPE, SIG_IGN);
+  asio::io_context io;
+  rendezvous::server server(io, config);
+  try {
+    server.start();
+    if (!config.ready_file.empty()) write_ready_file(config.ready_file, server);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](std::error_code ec, int signal) {
+    if (ec) return;
+    spdlog::info("received signal {}", signal);
+    server.stop();
+    io.stop();
+  });
+  io.run();
+  return 0;
+}

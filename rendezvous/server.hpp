@@ -1,0 +1,40 @@
+// The rendezvous server: the main port (registration, connect coordination) and the hole-assist
+// port, with admission limits and periodic housekeeping.
+#pragma once
+#include <memory>
+
+#include <asio/io_context.hpp>
+
+#include "rendezvous/server_context.hpp"
+
+namespace rendezvous {
+
+/// Owns the listeners and the shared context; runs on one io_context thread.
+class server {
+ public:
+  server(asio::io_context& io, server_config config);
+
+  /// Binds and starts accepting; throws std::runtime_error saying which address failed.
+  void start();
+  /// Closes the listeners and every connection.
+  void stop();
+
+  std::uint16_t main_port() const { return main_port_; }
+  std::uint16_t hole_port() const { return hole_port_; }
+  const server_context& context() const { return context_; }
+
+ private:
+  template <typename Serve>
+  net::awaitable<void> accept_loop(net::tcp::acceptor& acceptor, const char* what, Serve serve);
+  net::awaitable<void> housekeeping();
+
+  asio::io_context& io_;
+  server_context context_;
+  net::tcp::acceptor main_acceptor_;
+  net::tcp::acceptor hole_acceptor_;
+  std::uint16_t main_port_ = 0;
+  std::uint16_t hole_port_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace rendezvous

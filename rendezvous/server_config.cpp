@@ -1,0 +1,68 @@
+#include "rendezvous/server_config.hpp"
+
+#include <stdexcept>
+
+#include "common/config_layers.hpp"
+#include "common/endpoint.hpp"
+
+namespace rendezvous {
+namespace {
+
+template <typename T>
+T get(const nlohmann::json& settings, const char* key, T fallback) {
+  auto it = settings.find(key);
+  if (it == settings.end()) return fallback;
+  try {
+    if constexpr (std::is_integral_v<T>) {
+      // Numbers may arrive as strings from the environment or as JSON numbers from a file.
+      if (it->is_string()) return static_cast<T>(std::stoll(it->template get<std::string>()));
+    }
+    return it->template get<T>();
+  } catch (const std::exception&) {
+    throw std::runtime_error(std::string("setting \"") + key + "\" has the wrong type or value");
+  }
+}
+
+int positive(const nlohmann::json& settings, const char* key, int fallback) {
+  const int value = get<int>(settings, key, fallback);
+  if (value <= 0) throw std::runtime_error(std::string("setting \"") + key + "\" must be positive");
+  return value;
+}
+
+std::uint16_t port(const nlohmann::json& settings, const char* key, std::uint16_t fallback) {
+  const int value = get<int>(settings, key, fallback);
+  if (value < 0 || value > 65535) throw std::runtime_error(std::string("setting \"") + key + "\" is not a port");
+  return static_cast<std::uint16_t>(value);
+}
+
+}  // namespace
+
+server_config resolve_server_config(const nlohmann::json& file, const nlohmann::json& env, const nlohmann::json& flags) {
+  const auto settings = config::merge({&file, &env, &flags}, server_config_keys);
+  server_config config;
+  if (settings.contains("listen")) {
+    auto listen = net::parse_host_port(get<std::string>(settings, "listen", ""));
+    if (!listen) throw std::runtime_error("setting \"listen\" must be HOST:PORT");
+    config.listen_host = listen->host;
+    config.main_port = listen->port;
+  }
+  const auto offset = [&](int by) -> std::uint16_t {
+    if (config.main_port == 0) return 0;
+    if (config.main_port + by > 65535) throw std::runtime_error("main port too high to derive the other ports");
+    return static_cast<std::uint16_t>(config.main_port + by);
+  };
+  config.hole_port = port(settings, "hole_port", offset(1));
+  config.relay_port = port(settings, "relay_port", offset(2));
+  config.token = get<std::string>(settings, "token", "");
+  config.log_level = get<std::string>(settings, "log_level", config.log_level);
+  config.peer_timeout_s = positive(settings, "peer_timeout", config.peer_timeout_s);
+  config.handshake_timeout_s = positive(settings, "handshake_timeout", config.handshake_timeout_s);
+  config.attempt_timeout_s = positive(settings, "attempt_timeout", config.attempt_timeout_s);
+  config.max_peers = positive(settings, "max_peers", config.max_peers);
+  config.max_pending_handshakes = positive(settings, "max_pending_handshakes", config.max_pending_handshakes);
+  config.max_connections_per_ip = positive(settings, "max_connections_per_ip", config.max_connections_per_ip);
+  config.ready_file = get<std::string>(settings, "ready_file", "");
+  return config;
+}
+
+}  // namespace rendezvous

@@ -1,0 +1,35 @@
+// Settings of the rendezvous server, resolved from defaults < config file < environment < flags.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace rendezvous {
+
+/// Everything the server can be told; see `rendezvous --help` for meanings.
+struct server_config {
+  std::string listen_host = "0.0.0.0";
+  std::uint16_t main_port = 7000;
+  std::uint16_t hole_port = 7001;   ///< default main+1 (0 when main is 0: pick any)
+  std::uint16_t relay_port = 7002;  ///< default main+2; reserved for the relay
+  std::string token;                ///< empty: anyone may register
+  std::string log_level = "info";
+  int peer_timeout_s = 30;          ///< a silent peer is dropped after this
+  int handshake_timeout_s = 10;     ///< a connection must authenticate within this
+  int attempt_timeout_s = 15;       ///< both peers must report to the hole-assist port within this
+  int max_peers = 10000;
+  int max_pending_handshakes = 256;
+  int max_connections_per_ip = 64;
+  std::string ready_file;           ///< written with the bound ports once listening
+};
+
+/// Keys accepted in the config file and in the env/flag layers.
+inline constexpr const char* server_config_keys[] = {
+    "listen", "hole_port", "relay_port", "token", "log_level", "peer_timeout", "handshake_timeout",
+    "attempt_timeout", "max_peers", "max_pending_handshakes", "max_connections_per_ip", "ready_file"};
+
+/// Applies the layers in order (later wins); throws std::runtime_error naming a bad key or value.
+server_config resolve_server_config(const nlohmann::json& file, const nlohmann::json& env, const nlohmann::json& flags);
+
+}  // namespace rendezvous
