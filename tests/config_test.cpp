@@ -1,0 +1,84 @@
+#include <gtest/gtest.h>
+
+#include "common/config_layers.hpp"
+#include "peer/peer_config.hpp"
+#include "rendezvous/server_config.hpp"
+
+namespace {
+
+using nlohmann::json;
+
+TEST(ServerConfig, DefaultsMatchTheDocumentedPorts) {
+  const auto config = rendezvous::resolve_server_config(json::object(), json::object(), json::object());
+  EXPECT_EQ(config.listen_host, "0.0.0.0");
+  EXPECT_EQ(config.main_port, 7000);
+  EXPECT_EQ(config.hole_port, 7001);
+  EXPECT_EQ(config.relay_port, 7002);
+  EXPECT_EQ(config.peer_timeout_s, 30);
+  EXPECT_EQ(config.handshake_timeout_s, 10);
+}
+
+TEST(ServerConfig, FileThenEnvThenFlagEachOverrides) {
+  const json file{{"token", "from-file"}, {"listen", "127.0.0.1:8000"}, {"max_peers", 5}};
+  const json env{{"token", "from-env"}};
+  const json flags{{"listen", "127.0.0.1:9000"}};
+  auto config = rendezvous::resolve_server_config(file, env, flags);
+  EXPECT_EQ(config.token, "from-env");        // env beats file
+  EXPECT_EQ(config.main_port, 9000);          // flag beats file
+  EXPECT_EQ(config.hole_port, 9001);          // derived from the winning main port
+  EXPECT_EQ(config.max_peers, 5);             // file beats default
+  config = rendezvous::resolve_server_config(file, env, json{{"token", "from-flag"}});
+  EXPECT_EQ(config.token, "from-flag");       // flag beats env
+}
+
+TEST(ServerConfig, ExplicitHolePortBeatsDerivedOne) {
+  const auto config = rendezvous::resolve_server_config(json{{"listen", "0.0.0.0:7100"}, {"hole_port", 7200}},
+                                                        json::object(), json::object());
+  EXPECT_EQ(config.hole_port, 7200);
+  EXPECT_EQ(config.relay_port, 7102);
+}
+
+TEST(ServerConfig, BadKeysAndValuesAreNamed) {
+  try {
+    rendezvous::resolve_server_config(json{{"tokn", "x"}}, json::object(), json::object());
+    FAIL() << "typo accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("tokn"), std::string::npos);
+  }
+  EXPECT_THROW(rendezvous::resolve_server_config(json{{"listen", "nonsense"}}, json::object(), json::object()),
+               std::runtime_error);
+  EXPECT_THROW(rendezvous::resolve_server_config(json{{"max_peers", -1}}, json::object(), json::object()),
+               std::runtime_error);
+  EXPECT_THROW(rendezvous::resolve_server_config(json{{"hole_port", 70000}}, json::object(), json::object()),
+               std::runtime_error);
+}
+
+TEST(PeerConfig, FileThenEnvThenFlagEachOverrides) {
+  const json file{{"server", "10.0.0.1:7000"}, {"id", "file-id"}, {"token", "t1"}, {"punch_timeout", 2}};
+  const json env{{"server", "10.0.0.2:7000"}, {"id", "env-id"}};
+  const json flags{{"id", "flag-id"}};
+  const auto config = peer::resolve_peer_config(file, env, flags);
+  EXPECT_EQ(config.server.host, "10.0.0.2");
+  EXPECT_EQ(config.id, "flag-id");
+  EXPECT_EQ(config.token, "t1");
+  EXPECT_EQ(config.punch_timeout, std::chrono::milliseconds(2000));
+}
+
+TEST(PeerConfig, EnvironmentLayerReadsOnlyNamedVariables) {
+  const config::env_lookup fake = [](const std::string& name) -> std::optional<std::string> {
+    if (name == "PEER_ID") return "alice";
+    if (name == "UNRELATED") return "x";
+    return std::nullopt;
+  };
+  const auto layer = config::env_layer(fake, {{"PEER_ID", "id"}, {"PEER_TOKEN", "token"}});
+  EXPECT_EQ(layer, (json{{"id", "alice"}}));
+}
+
+TEST(PeerConfig, InvalidIdIsRefused) {
+  EXPECT_THROW(peer::resolve_peer_config(json::object(), json::object(), json{{"id", "has space"}}), std::runtime_error);
+  EXPECT_THROW(peer::resolve_peer_config(json::object(), json::object(), json{{"id", std::string(65, 'a')}}),
+               std::runtime_error);
+  EXPECT_NO_THROW(peer::resolve_peer_config(json::object(), json::object(), json{{"id", "A-z_0.9"}}));
+}
+
+}  // namespace

@@ -1,0 +1,125 @@
+// Connect-by-ID end to end on loopback with the real binaries: data integrity, half-close,
+// exit codes, and a direct connection outliving the server.
+#include <signal.h>
+
+#include <thread>
+
+#include "tests/loopback_fixture.hpp"
+
+namespace test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ConnectTest : public loopback_test {};
+
+TEST_F(ConnectTest, ListShowsRegisteredPeers) {
+  start_server();
+  auto bob = start_peer("bob", {"--id", "bob", "listen"});
+  ASSERT_TRUE(peer_says("bob", "registered as bob")) << err("bob");
+  EXPECT_EQ(run_peer("list", {"list"}), 0) << err("list");
+  EXPECT_EQ(out("list"), "bob\n");
+  EXPECT_EQ(run_peer("list-json", {"list", "--json"}), 0);
+  EXPECT_EQ(out("list-json"), "[\"bob\"]\n");
+}
+
+TEST_F(ConnectTest, EightMiBEachWayArriveIntactOverADirectPath) {
+  start_server();
+  write_random_file(path("to-alice"), 8 << 20, 1);
+  write_random_file(path("to-bob"), 8 << 20, 2);
+  auto bob = start_peer("bob", {"--id", "bob", "listen"}, path("to-alice"));
+  ASSERT_TRUE(peer_says("bob", "registered as bob")) << err("bob");
+  auto alice = start_peer("alice", {"connect", "bob", "--json"}, path("to-bob"));
+  EXPECT_EQ(alice->wait_for(60s), 0) << err("alice");
+  EXPECT_EQ(bob->wait_for(60s), 0) << err("bob");
+  EXPECT_TRUE(out("alice") == read_file(path("to-alice"))) << "alice got " << out("alice").size() << " bytes";
+  EXPECT_TRUE(out("bob") == read_file(path("to-bob"))) << "bob got " << out("bob").size() << " bytes";
+  EXPECT_NE(err("alice").find(R"("event":"connected")"), std::string::npos) << err("alice");
+  EXPECT_NE(err("alice").find(R"("path":"direct")"), std::string::npos) << err("alice");
+}
+
+TEST_F(ConnectTest, HalfCloseKeepsTheOtherDirectionOpen) {
+  start_server();
+  auto bob = start_peer("bob", {"--id", "bob", "listen"});
+  ASSERT_TRUE(peer_says("bob", "registered as bob"));
+  write_random_file(path("question"), 1000, 3);
+  auto alice = start_peer("alice", {"connect", "bob"}, path("question"));
+  // Alice's stdin ends at once, so her sending direction is closed; she must still wait for Bob.
+  ASSERT_TRUE(wait_for_text(path("bob.out"), read_file(path("question")), 10s)) << err("alice") << err("bob");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(alice->running()) << "alice exited before bob answered: " << err("alice");
+  bob->write_stdin("the answer\n");
+  bob->close_stdin();
+  EXPECT_EQ(alice->wait_for(10s), 0) << err("alice");
+  EXPECT_EQ(bob->wait_for(10s), 0) << err("bob");
+  EXPECT_EQ(out("alice"), "the answer\n");
+}
+
+TEST_F(ConnectTest, DirectConnectionOutlivesTheServer) {
+  start_server();
+  auto bob = start_peer("bob", {"--id", "bob", "listen"});
+  ASSERT_TRUE(peer_says("bob", "registered as bob"));
+  auto alice = start_peer("alice", {"connect", "bob"});
+  ASSERT_TRUE(peer_says("alice", "connected to bob")) << err("alice");
+  ASSERT_TRUE(peer_says("bob", "connected to")) << err("bob");
+  server_->signal(SIGKILL);
+  ASSERT_TRUE(server_->wait_for(5s).has_value());
+
+  write_random_file(path("blob"), 1 << 20, 4);
+  const auto blob = read_file(path("blob"));
+  alice->write_stdin(blob);
+  alice->close_stdin();
+  bob->write_stdin(blob);
+  bob->close_stdin();
+  EXPECT_EQ(alice->wait_for(20s), 0) << err("alice");
+  EXPECT_EQ(bob->wait_for(20s), 0) << err("bob");
+  EXPECT_TRUE(out("alice") == blob);
+  EXPECT_TRUE(out("bob") == blob);
+  EXPECT_NE(err("alice").find("lost the rendezvous server"), std::string::npos) << err("alice");
+}
+
+TEST_F(ConnectTest, DuplicateIdIsRefusedWithExitThree) {
+  start_server();
+  auto bob = start_peer("bob", {"--id", "bob", "listen"});
+  ASSERT_TRUE(peer_says("bob", "registered as bob"));
+  EXPECT_EQ(run_peer("bob2", {"--id", "bob", "listen"}), 3);
+  EXPECT_NE(err("bob2").find("already registered"), std::string::npos) << err("bob2");
+  EXPECT_TRUE(bob->running());
+}
+
+TEST_F(ConnectTest, UnknownPeerExitsFour) {
+  start_server();
+  EXPECT_EQ(run_peer("alice", {"connect", "nobody", "--json"}), 4);
+  EXPECT_NE(err("alice").find(R"("event":"error")"), std::string::npos) << err("alice");
+  EXPECT_NE(err("alice").find("nobody"), std::string::npos);
+}
+
+TEST_F(ConnectTest, WrongOrMissingTokenIsRefusedWithExitThree) {
+  start_server({"--token", "s3cret"});
+  EXPECT_EQ(run_peer("wrong", {"list", "--token", "guess"}), 3);
+  EXPECT_NE(err("wrong").find("wrong token"), std::string::npos) << err("wrong");
+  EXPECT_EQ(run_peer("none", {"list"}), 3);
+  EXPECT_NE(err("none").find("requires a token"), std::string::npos) << err("none");
+  EXPECT_EQ(run_peer("right", {"list", "--token", "s3cret"}), 0) << err("right");
+  EXPECT_TRUE(wait_for_text(path("server.err"), "wrong token", 5s));
+  EXPECT_TRUE(server_->running());
+}
+
+TEST_F(ConnectTest, UnreachableServerExitsThree) {
+  start_server();
+  server_->signal(SIGKILL);
+  server_->wait_for(5s);
+  EXPECT_EQ(run_peer("alice", {"list"}), 3);
+  EXPECT_NE(err("alice").find("cannot reach server"), std::string::npos) << err("alice");
+}
+
+TEST_F(ConnectTest, UsageErrorsExitTwo) {
+  start_server();
+  EXPECT_EQ(run_peer("a", {"frobnicate"}), 2);
+  EXPECT_EQ(run_peer("b", {"connect"}), 2);
+  EXPECT_EQ(run_peer("c", {"listen"}), 2);  // no --id
+  EXPECT_NE(err("c").find("--id"), std::string::npos) << err("c");
+}
+
+}  // namespace
+}  // namespace test

@@ -1,0 +1,49 @@
+#include "tests/loopback_fixture.hpp"
+
+#include <filesystem>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+namespace test {
+
+void loopback_test::SetUp() { dir_ = make_temp_dir("hp-loopback"); }
+
+void loopback_test::TearDown() {
+  server_.reset();
+  if (!HasFailure()) std::filesystem::remove_all(dir_);
+  else std::cerr << "kept test files in " << dir_ << "\n";
+}
+
+void loopback_test::start_server(const std::vector<std::string>& extra) {
+  std::vector<std::string> argv{binary("rendezvous"), "--listen", "127.0.0.1:0", "--ready-file", path("ready.json"),
+                                "--log-level", "debug"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  server_ = std::make_unique<child_process>(argv, child_io{"/dev/null", path("server.out"), path("server.err")});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!std::filesystem::exists(path("ready.json"))) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "server did not start: " << read_file(path("server.err"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  port_ = nlohmann::json::parse(read_file(path("ready.json")))["main"].get<std::uint16_t>();
+}
+
+std::unique_ptr<child_process> loopback_test::start_peer(const std::string& name, std::vector<std::string> args,
+                                                         const std::string& stdin_file) {
+  std::vector<std::string> argv{binary("peer"), "--server", "127.0.0.1:" + std::to_string(port_)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return std::make_unique<child_process>(argv, child_io{stdin_file, path(name + ".out"), path(name + ".err")});
+}
+
+int loopback_test::run_peer(const std::string& name, std::vector<std::string> args, std::chrono::seconds limit) {
+  auto child = start_peer(name, std::move(args), "/dev/null");
+  auto code = child->wait_for(limit);
+  EXPECT_TRUE(code.has_value()) << name << " did not finish within " << limit.count() << " s";
+  return code.value_or(-1);
+}
+
+bool loopback_test::peer_says(const std::string& name, const std::string& needle, std::chrono::seconds limit) {
+  return wait_for_text(path(name + ".err"), needle, limit);
+}
+
+}  // namespace test

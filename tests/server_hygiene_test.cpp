@@ -1,0 +1,143 @@
+// Bad input never wins: hostile or broken clients get an error or a close with a logged reason,
+// and a working pair of peers keeps working throughout.
+#include <signal.h>
+
+#include <thread>
+
+#include "tests/loopback_fixture.hpp"
+#include "tests/support/raw_client.hpp"
+
+namespace test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ServerHygieneTest : public loopback_test {
+ protected:
+  /// Completes the hello/auth handshake on a raw connection (server without token).
+  static void authenticate(raw_client& client) {
+    auto hello = client.read_message(5s);
+    ASSERT_TRUE(hello && (*hello)["type"] == "hello");
+    client.send_message({{"type", "auth"}, {"proof", ""}});
+    auto ok = client.read_message(5s);
+    ASSERT_TRUE(ok && (*ok)["type"] == "auth_ok");
+  }
+};
+
+TEST_F(ServerHygieneTest, MalformedFramesAndSilenceDoNotDisturbAWorkingPair) {
+  start_server({"--handshake-timeout", "1"});
+  auto bob = start_peer("bob", {"--id", "bob", "listen"});
+  ASSERT_TRUE(peer_says("bob", "registered as bob"));
+  auto alice = start_peer("alice", {"connect", "bob"});
+  ASSERT_TRUE(peer_says("alice", "connected to bob")) << err("alice");
+
+  {  // A length prefix far over the 64 KiB cap: an error frame, then the server closes.
+    raw_client client(port_);
+    client.read_message(5s);  // hello
+    client.send_bytes(std::string("\xff\xff\xff\xff", 4));
+    auto reply = client.read_message(5s);
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ((*reply)["code"], "malformed_frame");
+    EXPECT_TRUE(client.closed_within(5s));
+  }
+  {  // A body that is not JSON.
+    raw_client client(port_);
+    client.read_message(5s);
+    client.send_bytes(std::string("\x00\x00\x00\x05{]]]x", 9));
+    auto reply = client.read_message(5s);
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ((*reply)["code"], "malformed_frame");
+    EXPECT_TRUE(client.closed_within(5s));
+  }
+  {  // A truncated frame and then silence: closed by the handshake deadline.
+    raw_client client(port_);
+    client.send_bytes(std::string("\x00\x00\x01\x00{\"ty", 8));
+    EXPECT_TRUE(client.closed_within(5s));
+  }
+  {  // Connects and says nothing at all.
+    raw_client client(port_);
+    EXPECT_TRUE(client.closed_within(5s));
+  }
+  EXPECT_TRUE(wait_for_text(path("server.err"), "malformed frame", 5s)) << read_file(path("server.err"));
+  EXPECT_TRUE(wait_for_text(path("server.err"), "no handshake within 1 s", 5s));
+
+  // The pair still moves data, and the server still answers.
+  alice->write_stdin("still here\n");
+  alice->close_stdin();
+  bob->write_stdin("me too\n");
+  bob->close_stdin();
+  EXPECT_EQ(alice->wait_for(10s), 0) << err("alice");
+  EXPECT_EQ(bob->wait_for(10s), 0) << err("bob");
+  EXPECT_EQ(out("bob"), "still here\n");
+  EXPECT_EQ(out("alice"), "me too\n");
+  EXPECT_EQ(run_peer("list", {"list"}), 0);
+  EXPECT_TRUE(server_->running());
+}
+
+TEST_F(ServerHygieneTest, UnknownTypesAndBadFieldsGetErrorsAndTheConnectionStays) {
+  start_server();
+  raw_client client(port_);
+  authenticate(client);
+  client.send_message({{"type", "teleport"}, {"req", 1}});
+  auto reply = client.read_message(5s);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ((*reply)["code"], "unknown_type");
+  client.send_message({{"type", "register"}, {"id", 12345}});
+  reply = client.read_message(5s);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ((*reply)["type"], "error");
+  client.send_message({{"type", "register"}, {"id", "bad id!"}, {"req", 2}});
+  reply = client.read_message(5s);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ((*reply)["code"], "invalid_id");
+  client.send_message({{"type", "register"}, {"id", "carol"}, {"req", 3}});
+  reply = client.read_message(5s);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ((*reply)["type"], "registered");
+  EXPECT_EQ(run_peer("list", {"list"}), 0);
+  EXPECT_EQ(out("list"), "carol\n");
+}
+
+TEST_F(ServerHygieneTest, RequestsBeforeAuthAreRefused) {
+  start_server();
+  raw_client client(port_);
+  client.read_message(5s);
+  client.send_message({{"type", "list"}, {"req", 1}});
+  auto reply = client.read_message(5s);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ((*reply)["code"], "auth_required");
+  EXPECT_TRUE(client.closed_within(5s));
+}
+
+TEST_F(ServerHygieneTest, FloodFromOneAddressIsCappedAndOthersStillServed) {
+  start_server({"--max-connections-per-ip", "8"});
+  auto bob = start_peer("bob", {"--id", "bob", "listen"});
+  ASSERT_TRUE(peer_says("bob", "registered as bob"));
+  std::vector<std::unique_ptr<raw_client>> flood;
+  for (int i = 0; i < 20; ++i) flood.push_back(std::make_unique<raw_client>(port_));
+  // bob holds one slot; 7 flood connections are admitted, the rest closed at once.
+  int closed = 0;
+  for (auto& client : flood) closed += client->closed_within(300ms) ? 1 : 0;
+  EXPECT_EQ(closed, 13);
+  EXPECT_TRUE(wait_for_text(path("server.err"), "too many connections from 127.0.0.1", 5s));
+  flood.clear();
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(run_peer("list", {"list"}), 0) << err("list");
+  EXPECT_EQ(out("list"), "bob\n");
+}
+
+TEST_F(ServerHygieneTest, SilentRegisteredPeerIsDroppedWithinPeerTimeout) {
+  start_server({"--peer-timeout", "2"});
+  raw_client client(port_);
+  authenticate(client);
+  client.send_message({{"type", "register"}, {"id", "ghost"}, {"req", 1}});
+  ASSERT_TRUE(client.read_message(5s).has_value());
+  // The raw client never answers pings: the server must drop it and free the ID.
+  EXPECT_TRUE(client.closed_within(6s));
+  EXPECT_TRUE(wait_for_text(path("server.err"), "ghost left (silent too long", 5s)) << read_file(path("server.err"));
+  EXPECT_EQ(run_peer("list", {"list"}), 0);
+  EXPECT_EQ(out("list"), "");
+}
+
+}  // namespace
+}  // namespace test
