@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Scenario: two peers behind NATs of the given kinds connect by ID with the real binaries.
+# Asserts the path, 16 MiB intact each way, and that the stream keeps flowing after the
+# rendezvous server is killed halfway (when the path is direct).
+#
+#   punch_pair.sh BIN_DIR KIND_A KIND_B EXPECTED_PATH
+#
+# Exit 0 pass, 1 fail, 77 skipped (no root / no namespaces). Cleans up its lab even on failure.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=$(cd "$1" && pwd)
+kind_a=$2 kind_b=$3 expected=$4
+size=$((16 << 20))
+half=$((size / 2))
+
+prefix="pp$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+work=$(mktemp -d "/tmp/punch-$prefix.XXXX")
+pids=()
+cleanup() {
+  local rc=$?
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  "$here/lab" down --prefix "$prefix" >/dev/null 2>&1 || true
+  if ip netns list | grep -q "^$prefix-"; then
+    echo "FAIL: namespaces of $prefix left behind" >&2
+    rc=1
+  fi
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+    for f in "$work"/*.err "$work"/server.log; do [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; }; done
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+rc=0
+"$here/lab" up "$kind_a" "$kind_b" --prefix "$prefix" >"$work/lab.log" 2>&1 || rc=$?
+if [ "$rc" -eq 77 ]; then
+  echo "SKIPPED: $(tail -1 "$work/lab.log")"
+  exit 77
+fi
+[ "$rc" -eq 0 ] || { cat "$work/lab.log"; exit 1; }
+eval "$("$here/lab" env --prefix "$prefix")"
+
+head -c "$size" /dev/urandom >"$work/a.bin"
+head -c "$size" /dev/urandom >"$work/b.bin"
+
+ip netns exec "$NS_SERVER" "$bin/rendezvous" --listen 0.0.0.0:7000 --ready-file "$work/ready" --log-level debug \
+  2>"$work/server.log" &
+server=$!
+pids+=($server)
+for _ in $(seq 100); do [ -f "$work/ready" ] && break; sleep 0.05; done
+[ -f "$work/ready" ] || { echo "FAIL: server did not start"; exit 1; }
+
+# Each side sends the first half, waits until the server is dead, then sends the rest.
+feed() { head -c "$half" "$1"; while [ ! -f "$work/killed" ]; do sleep 0.05; done; tail -c +"$((half + 1))" "$1"; }
+
+started=$(date +%s%N)
+feed "$work/b.bin" | ip netns exec "$NS_B" "$bin/peer" --server "$SERVER_IP:7000" --id bob --json --log-level info listen \
+  >"$work/b.out" 2>"$work/b.err" &
+bob=$!
+pids+=($bob)
+for _ in $(seq 100); do grep -q '"registered"' "$work/b.err" && break; sleep 0.05; done
+feed "$work/a.bin" | ip netns exec "$NS_A" "$bin/peer" --server "$SERVER_IP:7000" --id alice --json --log-level info \
+  connect bob >"$work/a.out" 2>"$work/a.err" &
+alice=$!
+pids+=($alice)
+
+for _ in $(seq 300); do grep -q '"connected"' "$work/a.err" && grep -q '"connected"' "$work/b.err" && break; sleep 0.05; done
+connected=$(grep -h '"event":"connected"' "$work/a.err" || true)
+[ -n "$connected" ] || { echo "FAIL: alice did not connect"; exit 1; }
+connect_ms=$(sed -E 's/.*"elapsed_ms":([0-9]+).*/\1/' <<<"$connected")
+path=$(sed -E 's/.*"path":"([a-z]+)".*/\1/' <<<"$connected")
+remote=$(sed -E 's/.*"remote":"([^"]+)".*/\1/' <<<"$connected")
+
+# Kill the server once half of each stream has crossed.
+for _ in $(seq 600); do
+  [ "$(stat -c %s "$work/a.out")" -ge "$half" ] && [ "$(stat -c %s "$work/b.out")" -ge "$half" ] && break
+  sleep 0.05
+done
+kill -9 "$server"
+wait "$server" 2>/dev/null || true
+touch "$work/killed"
+
+status=0
+wait "$alice" || status=$?
+[ "$status" -eq 0 ] || { echo "FAIL: alice exited $status"; exit 1; }
+wait "$bob" || status=$?
+[ "$status" -eq 0 ] || { echo "FAIL: bob exited $status"; exit 1; }
+elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+
+fail=0
+cmp -s "$work/a.bin" "$work/b.out" || { echo "FAIL: bob's copy differs ($(stat -c %s "$work/b.out") bytes)"; fail=1; }
+cmp -s "$work/b.bin" "$work/a.out" || { echo "FAIL: alice's copy differs ($(stat -c %s "$work/a.out") bytes)"; fail=1; }
+[ "$path" = "$expected" ] || { echo "FAIL: path $path, expected $expected"; fail=1; }
+if [ "$expected" = direct ] && [ "$kind_b" != none ]; then
+  # Alice must have reached bob's NAT on its public address, not some private shortcut.
+  [ "${remote%:*}" = "$RTR_B_PUB" ] || { echo "FAIL: remote $remote is not router B ($RTR_B_PUB)"; fail=1; }
+fi
+grep -q '"server_lost"' "$work/a.err" || { echo "FAIL: alice never noticed the server died"; fail=1; }
+printf '%-10s %-10s expected=%-7s got=%-7s remote=%-22s connect_ms=%-6s total_ms=%s  16 MiB each way %s\n' \
+  "$kind_a" "$kind_b" "$expected" "$path" "$remote" "$connect_ms" "$elapsed_ms" "$([ $fail = 0 ] && echo intact || echo BROKEN)"
+exit "$fail"
