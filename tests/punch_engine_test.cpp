@@ -1,0 +1,122 @@
+// The punch engine in process on loopback: both sides connect and accept from one port each.
+#include <gtest/gtest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/io_context.hpp>
+#include <asio/write.hpp>
+
+#include "common/frame_reader.hpp"
+#include "nat/punch.hpp"
+#include "nat/reuse_socket.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using namespace asio::experimental::awaitable_operators;
+using net::tcp;
+
+const nat::attempt_secret secret{"attempt-7", "shared-token"};
+
+nat::punch_request request_for(nat::role role, std::vector<tcp::endpoint> candidates, std::chrono::milliseconds limit) {
+  nat::punch_request request;
+  request.secret = secret;
+  request.mine = role;
+  request.candidates = std::move(candidates);
+  request.deadline = net::clock::now() + limit;
+  return request;
+}
+
+tcp::endpoint loopback(std::uint16_t port) { return {asio::ip::address_v4::loopback(), port}; }
+
+/// Runs one side after `delay`; stores the outcome.
+net::awaitable<void> side(tcp::acceptor& listener, nat::punch_request request, std::chrono::milliseconds delay,
+                          std::optional<nat::punch_outcome>& out) {
+  asio::steady_timer timer(listener.get_executor(), delay);
+  co_await timer.async_wait(net::use_nothrow);
+  request.deadline += delay;
+  const auto port = listener.local_endpoint().port();
+  out = co_await nat::punch(listener, port, std::move(request));
+}
+
+struct pair_result {
+  std::optional<nat::punch_outcome> initiator, responder;
+};
+
+pair_result punch_pair(std::vector<tcp::endpoint> extra_initiator_candidates, std::chrono::milliseconds responder_delay) {
+  asio::io_context io;
+  auto a = nat::open_shared_listener(io.get_executor(), 0);
+  auto b = nat::open_shared_listener(io.get_executor(), 0);
+  auto to_b = extra_initiator_candidates;
+  to_b.push_back(loopback(b.local_endpoint().port()));
+  pair_result result;
+  asio::co_spawn(io,
+                 side(a, request_for(nat::role::initiator, to_b, 3s), 0ms, result.initiator) &&
+                     side(b, request_for(nat::role::responder, {loopback(a.local_endpoint().port())}, 3s),
+                          responder_delay, result.responder),
+                 asio::detached);
+  io.run();
+  return result;
+}
+
+void expect_same_connection(pair_result& result) {
+  ASSERT_TRUE(result.initiator && result.initiator->winner) << result.initiator->summary;
+  ASSERT_TRUE(result.responder && result.responder->winner) << result.responder->summary;
+  auto& a = result.initiator->winner->socket;
+  auto& b = result.responder->winner->socket;
+  EXPECT_EQ(a.local_endpoint(), b.remote_endpoint());
+  EXPECT_EQ(a.remote_endpoint(), b.local_endpoint());
+  const std::string text = "after the handshake";
+  asio::write(a, asio::buffer(text));
+  std::string got(text.size(), '\0');
+  const auto leftover = result.responder->winner->leftover;
+  std::size_t have = std::min(leftover.size(), got.size());
+  std::copy_n(leftover.begin(), have, got.begin());
+  if (have < got.size()) asio::read(b, asio::buffer(got.data() + have, got.size() - have));
+  EXPECT_EQ(got, text);
+}
+
+TEST(PunchEngine, BothSidesAgreeOnOneConnection) {
+  auto result = punch_pair({}, 0ms);
+  expect_same_connection(result);
+}
+
+TEST(PunchEngine, LateResponderStillConnectsAfterRefusedSyns) {
+  // The initiator's first SYNs are refused (RST, nobody listens yet); it must keep dialing.
+  auto result = punch_pair({}, 700ms);
+  expect_same_connection(result);
+}
+
+TEST(PunchEngine, WrongHostOnACandidateAddressIsDropped) {
+  // A stranger listening on a "private candidate" answers with a hello it cannot sign.
+  asio::io_context stranger_io;
+  tcp::acceptor stranger(stranger_io, loopback(0));
+  std::thread stranger_thread([&] {
+    auto socket = stranger.accept();
+    auto fake = wire::encode(nat::make_punch_hello({secret.attempt_id, "guessed-token"}, nat::role::responder));
+    asio::write(socket, asio::buffer(fake));
+    std::array<char, 256> sink;
+    std::error_code ec;
+    while (!ec) socket.read_some(asio::buffer(sink), ec);
+  });
+  auto result = punch_pair({loopback(stranger.local_endpoint().port())}, 200ms);
+  expect_same_connection(result);
+  EXPECT_NE(result.initiator->winner->remote.port(), stranger.local_endpoint().port());
+  stranger_thread.join();
+}
+
+TEST(PunchEngine, NoPeerMeansNoWinnerAndASummary) {
+  asio::io_context io;
+  auto a = nat::open_shared_listener(io.get_executor(), 0);
+  tcp::acceptor closed_port(io, loopback(0));
+  const auto nobody = loopback(closed_port.local_endpoint().port());
+  closed_port.close();
+  std::optional<nat::punch_outcome> outcome;
+  asio::co_spawn(io, side(a, request_for(nat::role::initiator, {nobody}, 600ms), 0ms, outcome), asio::detached);
+  io.run();
+  ASSERT_TRUE(outcome);
+  EXPECT_FALSE(outcome->winner);
+  EXPECT_NE(outcome->summary.find("refused"), std::string::npos) << outcome->summary;
+}
+
+}  // namespace
