@@ -36,6 +36,25 @@ std::vector<std::uint8_t> frame_reader::take_leftover() {
   return rest;
 }
 
+net::awaitable<read_result> read_exact_frame(net::tcp::socket& socket) {
+  std::vector<std::uint8_t> bytes(frame_header_size);
+  auto [ec, n] = co_await asio::async_read(socket, asio::buffer(bytes), net::use_nothrow);
+  if (ec) co_return read_result{std::nullopt, ec, {}};
+  const std::size_t length = (std::size_t{bytes[0]} << 24) | (std::size_t{bytes[1]} << 16) |
+                             (std::size_t{bytes[2]} << 8) | std::size_t{bytes[3]};
+  if (length == 0 || length > max_frame_body) {
+    auto result = decode(bytes);  // the codec words the error
+    co_return read_result{std::nullopt, {}, std::get<decode_error>(result).reason};
+  }
+  bytes.resize(frame_header_size + length);
+  auto [body_ec, body_n] =
+      co_await asio::async_read(socket, asio::buffer(bytes.data() + frame_header_size, length), net::use_nothrow);
+  if (body_ec) co_return read_result{std::nullopt, body_ec, {}};
+  auto result = decode(bytes);
+  if (auto* error = std::get_if<decode_error>(&result)) co_return read_result{std::nullopt, {}, error->reason};
+  co_return read_result{std::move(std::get<decoded>(result).message), {}, {}};
+}
+
 net::awaitable<std::error_code> write_frame(net::tcp::socket& socket, const nlohmann::json& message) {
   auto bytes = encode(message);
   auto [ec, n] = co_await asio::async_write(socket, asio::buffer(bytes), net::use_nothrow);

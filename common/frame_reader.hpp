@@ -31,6 +31,10 @@ class frame_reader {
   std::size_t start_ = 0;  ///< first unconsumed byte in buffer_
 };
 
+/// Reads exactly one frame and not a byte more, so raw data that follows stays in the socket
+/// (used where the stream turns into spliced bytes right after one frame).
+net::awaitable<read_result> read_exact_frame(net::tcp::socket& socket);
+
 /// Writes one frame; returns the socket error, if any.
 net::awaitable<std::error_code> write_frame(net::tcp::socket& socket, const nlohmann::json& message);
 

@@ -71,16 +71,10 @@ net::awaitable<void> authenticate(std::shared_ptr<punch_state> state, tcp::socke
   const auto& secret = state->request.secret;
   const role mine = state->request.mine;
 
-  if (auto write_error = co_await wire::write_frame(socket, make_punch_hello(secret, mine))) {
-    spdlog::debug("punch: hello to {} failed: {}", remote, write_error.message());
-    co_return;
-  }
   wire::frame_reader reader;
-  auto hello = co_await reader.read(socket);
+  const auto why = co_await exchange_hellos(socket, reader, secret, mine);
   if (state->finished) co_return;
-  std::string why = hello.protocol_error.empty() ? (hello.error ? hello.error.message() : "") : hello.protocol_error;
-  if (hello.message && !verify_punch_hello(secret, mine, *hello.message, why)) hello.message.reset();
-  if (!hello.message) {
+  if (!why.empty()) {
     spdlog::info("punch: dropped connection with {}: {}", remote, why);
     state->rejected.push_back(remote + " (" + why + ")");
     co_return;

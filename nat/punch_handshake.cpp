@@ -1,6 +1,7 @@
 #include "nat/punch_handshake.hpp"
 
 #include "common/crypto.hpp"
+#include "common/frame_reader.hpp"
 
 namespace nat {
 
@@ -34,6 +35,41 @@ bool verify_punch_hello(const attempt_secret& secret, role mine, const nlohmann:
     return false;
   }
   return true;
+}
+
+net::awaitable<std::string> exchange_hellos(net::tcp::socket& socket, wire::frame_reader& reader,
+                                            const attempt_secret& secret, role mine) {
+  const auto hello = make_punch_hello(secret, mine);
+  if (auto error = co_await wire::write_frame(socket, hello)) co_return "sending hello: " + error.message();
+  auto reply = co_await reader.read(socket);
+  if (!reply.message) {
+    co_return reply.protocol_error.empty() ? (reply.error ? reply.error.message() : "closed") : reply.protocol_error;
+  }
+  std::string why;
+  if (!verify_punch_hello(secret, mine, *reply.message, why)) co_return why;
+  co_return "";
+}
+
+net::awaitable<std::optional<std::vector<std::uint8_t>>> handshake_single(net::tcp::socket& socket,
+                                                                          const attempt_secret& secret, role mine,
+                                                                          std::string& why) {
+  wire::frame_reader reader;
+  why = co_await exchange_hellos(socket, reader, secret, mine);
+  if (!why.empty()) co_return std::nullopt;
+  if (mine == role::initiator) {
+    const nlohmann::json select{{"type", "punch_select"}};
+    if (auto error = co_await wire::write_frame(socket, select)) {
+      why = "sending select: " + error.message();
+      co_return std::nullopt;
+    }
+  } else {
+    auto select = co_await reader.read(socket);
+    if (!select.message || select.message->value("type", "") != "punch_select") {
+      why = "the initiator did not select this connection";
+      co_return std::nullopt;
+    }
+  }
+  co_return reader.take_leftover();
 }
 
 }  // namespace nat

@@ -18,6 +18,10 @@ namespace {
 /// How long the hole-assist exchange and the wait for the other side may take.
 constexpr auto hole_assist_timeout = std::chrono::seconds(10);
 constexpr auto partner_timeout = std::chrono::seconds(20);
+/// How long to wait at the relay for the other side (it may still be punching).
+constexpr auto relay_partner_timeout = std::chrono::seconds(25);
+/// The responder punches a little longer, so a select sent at the initiator's deadline still lands.
+constexpr auto responder_grace = std::chrono::seconds(1);
 
 /// Connects from the shared port to the hole-assist port and reports; returns our mapped endpoint.
 net::awaitable<std::string> report_to_hole_assist(net::tcp::socket& socket, const net::tcp::endpoint& hole,
@@ -83,6 +87,9 @@ attempt_info parse_attempt(const nlohmann::json& message) {
     info.mine = message.at("role").get<std::string>() == "initiator" ? nat::role::initiator : nat::role::responder;
     info.peer = message.value("peer", "?");
     info.hole_port = message.at("hole_port").get<std::uint16_t>();
+    info.path = message.value("path", "auto");
+    info.relay_port = message.value("relay_port", std::uint16_t{0});
+    info.relay_token = message.value("relay_token", "");
     return info;
   } catch (const nlohmann::json::exception&) {
     throw command_error(exit_failure, "the server sent a malformed attempt");
@@ -94,43 +101,100 @@ void decline_attempt(server_link& link, const nlohmann::json& attempt_message, c
   link.send({{"type", "decline"}, {"attempt", attempt_message.value("attempt", "")}, {"reason", reason}});
 }
 
+namespace {
+
+/// Punches a direct path; returns the connection or sets `failure`.
+net::awaitable<std::optional<nat::punch_success>> punch_directly(server_link& link, const attempt_info& attempt,
+                                                                 std::chrono::milliseconds punch_timeout,
+                                                                 std::string& failure) {
+  auto ex = co_await asio::this_coro::executor;
+  // One local port for everything: listener, hole-assist report and every outgoing SYN.
+  auto listener = nat::open_shared_listener(ex, 0);
+  const auto port = listener.local_endpoint().port();
+  auto hole_socket = nat::open_shared_dialer(ex, port);
+  const net::tcp::endpoint hole(link.server_endpoint().address(), attempt.hole_port);
+  const auto observed = co_await report_to_hole_assist(hole_socket, hole, attempt);
+  spdlog::info("attempt {}: local port {} maps to {}", attempt.secret.attempt_id, port, observed);
+
+  const auto punch = co_await await_punch(link, attempt);
+  const auto delay = std::chrono::milliseconds(std::clamp(punch.value("delay_ms", 0LL), 0LL, 2000LL));
+  asio::steady_timer timer(ex, delay);
+  co_await timer.async_wait(net::use_nothrow);
+
+  nat::punch_request request;
+  request.secret = attempt.secret;
+  request.mine = attempt.mine;
+  request.candidates = parse_candidates(punch);
+  request.deadline = net::clock::now() + punch_timeout;
+  if (attempt.mine == nat::role::responder) request.deadline += responder_grace;
+  std::string listed;
+  for (const auto& c : request.candidates) listed += " " + net::to_string(c);
+  spdlog::info("attempt {}: punching to{} for {} ms", attempt.secret.attempt_id, listed, punch_timeout.count());
+  auto outcome = co_await nat::punch(listener, port, std::move(request));
+  if (!outcome.winner) {
+    failure = "no direct path to " + attempt.peer + " within " + std::to_string(punch_timeout.count()) + " ms (" +
+              outcome.summary + ")";
+  }
+  co_return std::move(outcome.winner);
+}
+
+/// Joins the other side through the server's relay port, then proves the attempt over it.
+net::awaitable<nat::punch_success> connect_via_relay(server_link& link, const attempt_info& attempt) {
+  auto ex = co_await asio::this_coro::executor;
+  if (attempt.relay_port == 0 || attempt.relay_token.empty()) throw std::runtime_error("the server offered no relay");
+  const net::tcp::endpoint relay(link.server_endpoint().address(), attempt.relay_port);
+  net::tcp::socket socket(ex);
+  asio::steady_timer timer(ex, hole_assist_timeout);
+  auto connected = co_await (socket.async_connect(relay, net::use_nothrow) || timer.async_wait(net::use_nothrow));
+  auto ec = connected.index() == 0 ? std::get<0>(std::get<0>(connected)) : make_error_code(std::errc::timed_out);
+  if (ec) throw std::runtime_error("cannot reach the relay port " + net::to_string(relay) + ": " + ec.message());
+  socket.set_option(net::tcp::no_delay(true));
+
+  const nlohmann::json request{{"type", "relay"},
+                               {"token", attempt.relay_token},
+                               {"side", attempt.mine == nat::role::initiator ? 0 : 1}};
+  if (auto error = co_await wire::write_frame(socket, request)) throw std::runtime_error("relay request failed: " + error.message());
+  timer.expires_after(relay_partner_timeout);
+  auto reply = co_await (wire::read_exact_frame(socket) || timer.async_wait(net::use_nothrow));
+  if (reply.index() == 1) throw std::runtime_error(attempt.peer + " never joined at the relay");
+  auto& read = std::get<0>(reply);
+  if (!read.message || read.message->value("type", "") != "relay_ok") {
+    throw std::runtime_error("the relay refused: " +
+                             (read.message ? read.message->value("message", "?") : std::string("connection closed")));
+  }
+  std::string why;
+  auto leftover = co_await nat::handshake_single(socket, attempt.secret, attempt.mine, why);
+  if (!leftover) throw std::runtime_error("relayed connection failed the attempt check: " + why);
+  co_return nat::punch_success{std::move(socket), std::move(*leftover), relay, false};
+}
+
+}  // namespace
+
 net::awaitable<attempt_result> run_attempt(server_link& link, const attempt_info& attempt,
                                            std::chrono::milliseconds punch_timeout) {
-  auto ex = co_await asio::this_coro::executor;
   attempt_result result;
-  try {
-    // One local port for everything: listener, hole-assist report and every outgoing SYN.
-    auto listener = nat::open_shared_listener(ex, 0);
-    const auto port = listener.local_endpoint().port();
-    auto hole_socket = nat::open_shared_dialer(ex, port);
-    const net::tcp::endpoint hole(link.server_endpoint().address(), attempt.hole_port);
-    const auto observed = co_await report_to_hole_assist(hole_socket, hole, attempt);
-    spdlog::info("attempt {}: local port {} maps to {}", attempt.secret.attempt_id, port, observed);
-
-    const auto punch = co_await await_punch(link, attempt);
-    const auto delay = std::chrono::milliseconds(std::clamp(punch.value("delay_ms", 0LL), 0LL, 2000LL));
-    asio::steady_timer timer(ex, delay);
-    co_await timer.async_wait(net::use_nothrow);
-
-    nat::punch_request request;
-    request.secret = attempt.secret;
-    request.mine = attempt.mine;
-    request.candidates = parse_candidates(punch);
-    request.deadline = net::clock::now() + punch_timeout;
-    std::string listed;
-    for (const auto& c : request.candidates) listed += " " + net::to_string(c);
-    spdlog::info("attempt {}: punching to{} for {} ms", attempt.secret.attempt_id, listed, punch_timeout.count());
-    auto outcome = co_await nat::punch(listener, port, std::move(request));
-    if (outcome.winner) {
-      result.connection = std::move(outcome.winner);
-    } else {
-      result.failure = "no direct path to " + attempt.peer + " within " + std::to_string(punch_timeout.count()) +
-                       " ms (" + outcome.summary + ")";
+  if (attempt.path != "relay") {
+    try {
+      result.connection = co_await punch_directly(link, attempt, punch_timeout, result.failure);
+    } catch (const std::exception& e) {
+      result.failure = std::string("punching failed: ") + e.what();
     }
-  } catch (const std::system_error& e) {
-    result.failure = std::string("socket error: ") + e.what();
-  } catch (const std::runtime_error& e) {
-    result.failure = e.what();
+    if (result.connection) {
+      result.path = "direct";
+      co_return result;
+    }
+    if (attempt.path == "direct") co_return result;
+    spdlog::info("attempt {}: {}; trying the relay", attempt.secret.attempt_id, result.failure);
+    result.why_relay = result.failure;
+  } else {
+    result.why_relay = "relay requested";
+  }
+  try {
+    result.connection = co_await connect_via_relay(link, attempt);
+    result.path = "relay";
+    result.failure.clear();
+  } catch (const std::exception& e) {
+    result.failure = (result.failure.empty() ? "" : result.failure + "; then ") + e.what();
   }
   co_return result;
 }

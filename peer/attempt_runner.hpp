@@ -15,19 +15,25 @@ struct attempt_info {
   nat::attempt_secret secret;
   nat::role mine = nat::role::initiator;
   std::string peer;  ///< the other side's ID
+  std::string path = "auto";  ///< auto, direct or relay (chosen by the initiator)
   std::uint16_t hole_port = 0;
+  std::uint16_t relay_port = 0;
+  std::string relay_token;
 };
 
 /// Parses an "attempt" message; throws command_error if it is malformed.
 attempt_info parse_attempt(const nlohmann::json& message);
 
-/// The result of one attempt: the connection, or why there is none.
+/// The result of one attempt: the connection and its path, or why there is none.
 struct attempt_result {
   std::optional<nat::punch_success> connection;
+  std::string path;     ///< "direct" or "relay"
+  std::string why_relay;  ///< why the relay was used
   std::string failure;
 };
 
-/// Runs the attempt. While waiting, other attempts arriving on the link are declined as busy.
+/// Runs the attempt: punch (unless the path is relay), then fall back to the relay (unless the
+/// path is direct). While waiting, other attempts arriving on the link are declined as busy.
 net::awaitable<attempt_result> run_attempt(server_link& link, const attempt_info& attempt,
                                            std::chrono::milliseconds punch_timeout);
 

@@ -37,13 +37,16 @@ net::awaitable<void> tend_link_while_bridging(server_link& link, const event_sin
 }
 
 /// Announces the connection and bridges it to stdin/stdout until both directions end.
-net::awaitable<int> bridge(server_link& link, const event_sink& events, nat::punch_success connection,
+net::awaitable<int> bridge(server_link& link, const event_sink& events, attempt_result attempt,
                            const std::string& peer_name, net::clock::time_point started) {
-  events.emit({{"event", "connected"},
-               {"peer", peer_name},
-               {"path", "direct"},
-               {"remote", net::to_string(connection.remote)},
-               {"elapsed_ms", elapsed_ms(started)}});
+  auto& connection = *attempt.connection;
+  nlohmann::json connected{{"event", "connected"},
+                           {"peer", peer_name},
+                           {"path", attempt.path},
+                           {"remote", net::to_string(connection.remote)},
+                           {"elapsed_ms", elapsed_ms(started)}};
+  if (!attempt.why_relay.empty()) connected["reason"] = attempt.why_relay;
+  events.emit(connected);
   auto ex = co_await asio::this_coro::executor;
   net::async_signal done(ex);
   bridge_result result;
@@ -93,7 +96,7 @@ net::awaitable<int> run_listen(const peer_config& config, const event_sink& even
     const auto attempt = parse_attempt(*event);
     events.emit({{"event", "incoming"}, {"peer", attempt.peer}});
     auto result = co_await run_attempt(link, attempt, config.punch_timeout);
-    if (result.connection) co_return co_await bridge(link, events, std::move(*result.connection), attempt.peer, started);
+    if (result.connection) co_return co_await bridge(link, events, std::move(result), attempt.peer, started);
     spdlog::warn("connection from {} failed: {}", attempt.peer, result.failure);
     events.emit({{"event", "punch_failed"}, {"peer", attempt.peer}, {"message", result.failure}});
   }
@@ -104,7 +107,7 @@ net::awaitable<int> run_connect(const peer_config& config, const event_sink& eve
   const auto started = net::clock::now();
   server_link link(co_await asio::this_coro::executor);
   co_await open_and_register(link, config, events);
-  const nlohmann::json connect_request{{"type", "connect"}, {"target", target}};
+  const nlohmann::json connect_request{{"type", "connect"}, {"target", target}, {"path", config.path}};
   auto reply = co_await link.request(connect_request);
   if (reply.value("type", "") == "error") {
     const auto code = reply.value("code", "");
@@ -116,7 +119,7 @@ net::awaitable<int> run_connect(const peer_config& config, const event_sink& eve
   const auto attempt = parse_attempt(reply);
   auto result = co_await run_attempt(link, attempt, config.punch_timeout);
   if (!result.connection) throw command_error(exit_no_path, result.failure);
-  co_return co_await bridge(link, events, std::move(*result.connection), target, started);
+  co_return co_await bridge(link, events, std::move(result), target, started);
 }
 
 }  // namespace peer

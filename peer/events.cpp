@@ -18,7 +18,7 @@ std::string human_line(const nlohmann::json& event) {
   if (kind == "registered") return "registered as " + text(event, "id");
   if (kind == "connected") {
     return "connected to " + text(event, "peer") + " (" + text(event, "path") + ", " + text(event, "remote") + ") in " +
-           text(event, "elapsed_ms") + " ms";
+           text(event, "elapsed_ms") + " ms" + (event.contains("reason") ? " — " + text(event, "reason") : "");
   }
   if (kind == "incoming") return "incoming connection from " + text(event, "peer");
   if (kind == "punch_failed") return "connection from " + text(event, "peer") + " failed: " + text(event, "message");

@@ -37,6 +37,7 @@ cxxopts::Options make_options() {
       ("json", "JSON event lines on stderr")
       ("log-level", "trace, debug, info, warn, error or off (default warn)", cxxopts::value<std::string>())
       ("punch-timeout", "seconds to keep punching before giving up (default 5)", cxxopts::value<double>())
+      ("path", "auto (punch, then relay), direct (punch only) or relay (default auto)", cxxopts::value<std::string>())
       ("h,help", "show this help")
       ("command", "", cxxopts::value<std::string>())
       ("args", "", cxxopts::value<std::vector<std::string>>());
@@ -46,7 +47,7 @@ cxxopts::Options make_options() {
 
 nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
   nlohmann::json layer = nlohmann::json::object();
-  for (const char* flag : {"server", "id", "token"}) {
+  for (const char* flag : {"server", "id", "token", "path"}) {
     if (args.count(flag)) layer[flag] = args[flag].as<std::string>();
   }
   if (args.count("log-level")) layer["log_level"] = args["log-level"].as<std::string>();

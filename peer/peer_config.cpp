@@ -20,6 +20,10 @@ peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json
     config.token = settings.value("token", "");
     config.log_level = settings.value("log_level", config.log_level);
     config.json = settings.value("json", false);
+    config.path = settings.value("path", config.path);
+    if (config.path != "auto" && config.path != "direct" && config.path != "relay") {
+      throw std::runtime_error("setting \"path\" must be auto, direct or relay");
+    }
     if (settings.contains("punch_timeout")) {
       const auto& value = settings["punch_timeout"];
       const double seconds = value.is_string() ? std::stod(value.get<std::string>()) : value.get<double>();

@@ -17,10 +17,12 @@ struct peer_config {
   std::string log_level = "warn";
   bool json = false;  ///< JSON event lines on stderr
   std::chrono::milliseconds punch_timeout{5000};
+  std::string path = "auto";  ///< auto (punch, then relay), direct, relay
 };
 
 /// Keys accepted in the config file and the env/flag layers.
-inline constexpr const char* peer_config_keys[] = {"server", "id", "token", "log_level", "json", "punch_timeout"};
+inline constexpr const char* peer_config_keys[] = {"server", "id",   "token", "log_level",
+                                                   "json",   "path", "punch_timeout", "expose"};
 
 /// Applies the layers in order (later wins); throws std::runtime_error naming a bad key or value.
 peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json& env, const nlohmann::json& flags);

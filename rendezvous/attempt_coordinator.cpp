@@ -28,7 +28,7 @@ nlohmann::json candidates_of(const hole_report& report) {
 
 std::string attempt_coordinator::start(const std::shared_ptr<client_session>& initiator,
                                        const std::shared_ptr<client_session>& responder, long long request,
-                                       std::uint16_t hole_port, std::chrono::seconds timeout) {
+                                       const plan& how) {
   attempt a;
   a.id = crypto::random_hex(8);
   a.token = crypto::random_hex(16);
@@ -37,15 +37,17 @@ std::string attempt_coordinator::start(const std::shared_ptr<client_session>& in
   a.sides[1] = responder;
   a.names[0] = initiator->display_name();
   a.names[1] = responder->display_name();
-  a.expires = net::clock::now() + timeout;
+  a.expires = net::clock::now() + how.timeout;
   for (int side = 0; side < 2; ++side) {
-    nlohmann::json message{{"type", "attempt"}, {"attempt", a.id},           {"token", a.token},
-                           {"role", role_names[side]}, {"peer", a.names[1 - side]}, {"hole_port", hole_port}};
+    nlohmann::json message{{"type", "attempt"},        {"attempt", a.id},         {"token", a.token},
+                           {"role", role_names[side]}, {"peer", a.names[1 - side]}, {"path", how.path},
+                           {"hole_port", how.hole_port}, {"relay_port", how.relay_port}, {"relay_token", how.relay_token}};
     if (side == 0) message["req"] = request;
     (side == 0 ? initiator : responder)->send(message);
   }
-  spdlog::info("attempt {}: {} -> {} started", a.id, a.names[0], a.names[1]);
+  spdlog::info("attempt {}: {} -> {} started (path {})", a.id, a.names[0], a.names[1], how.path);
   auto id = a.id;
+  if (how.path == "relay") return id;  // no hole-assist reports to wait for
   attempts_.emplace(id, std::move(a));
   return id;
 }

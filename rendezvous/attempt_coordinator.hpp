@@ -34,9 +34,17 @@ struct attempt {
 /// Owns the attempts and sends the coordination messages.
 class attempt_coordinator {
  public:
+  /// How an attempt may connect, chosen by the initiator.
+  struct plan {
+    std::string path = "auto";  ///< auto (punch, then relay), direct (punch only), relay (relay only)
+    std::uint16_t hole_port = 0;
+    std::uint16_t relay_port = 0;
+    std::string relay_token;
+    std::chrono::seconds timeout{15};
+  };
   /// Creates an attempt and tells both sides; returns its ID.
   std::string start(const std::shared_ptr<client_session>& initiator, const std::shared_ptr<client_session>& responder,
-                    long long request, std::uint16_t hole_port, std::chrono::seconds timeout);
+                    long long request, const plan& how);
   /// The attempt's token, if the attempt exists (the hole-assist port checks proofs with it).
   std::optional<std::string> token(const std::string& attempt_id) const;
   /// Records a side's report; when both are in, sends the punch instruction. Returns false if unknown.

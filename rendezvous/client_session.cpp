@@ -101,6 +101,11 @@ void client_session::handle(const nlohmann::json& message) {
     send({{"type", "peers"}, {"req", message.value("req", 0LL)}, {"ids", ids}});
   } else if (type == "connect") {
     handle_connect(message);
+  } else if (type == "expose") {
+    handle_expose(message);
+  } else if (type == "proxy_failed") {
+    context_.relay.cancel(message.value("token", ""), display_name() + " could not reach its service: " +
+                                                          message.value("reason", "?"));
   } else if (type == "decline") {
     context_.attempts.decline(message.value("attempt", ""), *this, message.value("reason", "declined"));
   } else if (type == "error") {
@@ -140,9 +145,26 @@ void client_session::handle_connect(const nlohmann::json& message) {
     return reply_error(message, "unknown_peer", "no peer '" + target + "' is online");
   }
   if (it->second.get() == this) return reply_error(message, "self", "cannot connect to yourself");
+  attempt_coordinator::plan how;
+  how.path = message.value("path", "auto");
+  if (how.path != "auto" && how.path != "direct" && how.path != "relay") {
+    return reply_error(message, "bad_request", "path must be auto, direct or relay");
+  }
+  how.hole_port = context_.config.hole_port;
+  how.relay_port = context_.config.relay_port;
+  how.relay_token = context_.relay.issue_for_attempt(display_name(), target);
+  how.timeout = std::chrono::seconds(context_.config.attempt_timeout_s);
   ++context_.stats.attempts_started;
-  context_.attempts.start(shared_from_this(), it->second, message.value("req", 0LL), context_.config.hole_port,
-                          std::chrono::seconds(context_.config.attempt_timeout_s));
+  context_.attempts.start(shared_from_this(), it->second, message.value("req", 0LL), how);
+}
+
+void client_session::handle_expose(const nlohmann::json& message) {
+  const int port = message.value("port", 0);
+  if (auto refusal = context_.exposes.open(shared_from_this(), port)) {
+    spdlog::warn("{}: expose of port {} refused: {}", display_name(), port, refusal->message);
+    return reply_error(message, refusal->code, refusal->message);
+  }
+  send({{"type", "exposed"}, {"req", message.value("req", 0LL)}, {"port", port}});
 }
 
 void client_session::reply_error(const nlohmann::json& request, const std::string& code, const std::string& text) {
@@ -154,6 +176,7 @@ void client_session::leave() {
                    (channel_->detail().empty() ? "" : ": " + channel_->detail());
   if (channel_->reason() == wire::close_reason::malformed_frame) ++context_.stats.protocol_errors;
   context_.attempts.forget(*this);
+  context_.exposes.close_all(*this);
   if (!id_.empty()) {
     auto it = context_.registry.find(id_);
     if (it != context_.registry.end() && it->second.get() == this) context_.registry.erase(it);

@@ -33,6 +33,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   void handle(const nlohmann::json& message);
   void handle_register(const nlohmann::json& message);
   void handle_connect(const nlohmann::json& message);
+  void handle_expose(const nlohmann::json& message);
   void reply_error(const nlohmann::json& request, const std::string& code, const std::string& text);
   void leave();
 

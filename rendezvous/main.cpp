@@ -1,4 +1,4 @@
-// rendezvous: the public server peers register with, punch through, and (later) relay over.
+// rendezvous: the public server peers register with, punch through, relay over, and expose services on.
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
@@ -25,7 +25,7 @@ cxxopts::Options make_options() {
       ("config", "JSON config file; keys as the long flags with _ for - (e.g. \"hole_port\")", cxxopts::value<std::string>())
       ("listen", "main port address HOST:PORT (default 0.0.0.0:7000)", cxxopts::value<std::string>())
       ("hole-port", "hole-assist port (default main+1)", cxxopts::value<int>())
-      ("relay-port", "relay port (default main+2; reserved)", cxxopts::value<int>())
+      ("relay-port", "relay port (default main+2)", cxxopts::value<int>())
       ("token", "shared secret peers must prove they know (env RENDEZVOUS_TOKEN)", cxxopts::value<std::string>())
       ("log-level", "trace, debug, info, warn, error or off (default info)", cxxopts::value<std::string>())
       ("peer-timeout", "seconds of silence before a peer is dropped (default 30)", cxxopts::value<int>())
@@ -34,16 +34,23 @@ cxxopts::Options make_options() {
       ("max-peers", "most registered peers (default 10000)", cxxopts::value<int>())
       ("max-pending-handshakes", "most connections not yet authenticated (default 256)", cxxopts::value<int>())
       ("max-connections-per-ip", "most open connections from one address (default 64)", cxxopts::value<int>())
-      ("ready-file", "write {\"main\":P,\"hole\":P} here once listening", cxxopts::value<std::string>())
+      ("expose-ports", "ports peers may expose, FIRST-LAST (default: none)", cxxopts::value<std::string>())
+      ("relay-idle-timeout", "seconds a relayed pair may idle before it is closed (default 600)", cxxopts::value<int>())
+      ("max-relay-pairs", "most relayed pairs at once (default 1000)", cxxopts::value<int>())
+      ("max-relay-pairs-per-peer", "most relayed pairs per peer ID (default 100)", cxxopts::value<int>())
+      ("stats-interval", "seconds between stats lines; 0 for none (default 60)", cxxopts::value<int>())
+      ("ready-file", "write {\"main\":P,\"hole\":P,\"relay\":P} here once listening", cxxopts::value<std::string>())
       ("h,help", "show this help");
   return options;
 }
 
 /// The flags the user gave, as a settings layer keyed like the config file.
 nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
-  const char* const text_flags[] = {"listen", "token", "log-level", "ready-file"};
+  const char* const text_flags[] = {"listen", "token", "log-level", "ready-file", "expose-ports"};
   const char* const number_flags[] = {"hole-port", "relay-port", "peer-timeout", "handshake-timeout", "attempt-timeout",
-                                      "max-peers", "max-pending-handshakes", "max-connections-per-ip"};
+                                      "max-peers", "max-pending-handshakes", "max-connections-per-ip",
+                                      "relay-idle-timeout", "max-relay-pairs", "max-relay-pairs-per-peer",
+                                      "stats-interval"};
   const auto key_of = [](std::string flag) {
     std::replace(flag.begin(), flag.end(), '-', '_');
     return flag;
@@ -62,7 +69,8 @@ void write_ready_file(const std::string& path, const rendezvous::server& server)
   const auto temporary = path + ".tmp";
   {
     std::ofstream out(temporary);
-    out << nlohmann::json{{"main", server.main_port()}, {"hole", server.hole_port()}}.dump() << "\n";
+    out << nlohmann::json{{"main", server.main_port()}, {"hole", server.hole_port()}, {"relay", server.relay_port()}}.dump()
+        << "\n";
     if (!out) throw std::runtime_error("cannot write ready file " + path);
   }
   if (std::rename(temporary.c_str(), path.c_str()) != 0) throw std::runtime_error("cannot write ready file " + path);

@@ -28,13 +28,15 @@ std::uint16_t bind_listener(net::tcp::acceptor& acceptor, const std::string& hos
 }  // namespace
 
 server::server(asio::io_context& io, server_config config)
-    : io_(io), context_(std::move(config)), main_acceptor_(io), hole_acceptor_(io) {}
+    : io_(io), context_(io.get_executor(), std::move(config)), main_acceptor_(io), hole_acceptor_(io), relay_acceptor_(io) {}
 
 void server::start() {
   const auto& config = context_.config;
   main_port_ = bind_listener(main_acceptor_, config.listen_host, config.main_port, "the main port");
   hole_port_ = bind_listener(hole_acceptor_, config.listen_host, config.hole_port, "the hole-assist port");
+  relay_port_ = bind_listener(relay_acceptor_, config.listen_host, config.relay_port, "the relay port");
   context_.config.hole_port = hole_port_;
+  context_.config.relay_port = relay_port_;
 
   asio::co_spawn(io_, accept_loop(main_acceptor_, "main", [this](net::tcp::socket socket, admission_ticket ticket) {
                    auto session = std::make_shared<client_session>(context_, std::move(socket), std::move(ticket));
@@ -46,9 +48,14 @@ void server::start() {
                                   net::log_escaped("hole-assist"));
                  }),
                  net::log_escaped("accept hole"));
+  asio::co_spawn(io_, accept_loop(relay_acceptor_, "relay", [this](net::tcp::socket socket, admission_ticket ticket) {
+                   asio::co_spawn(io_, context_.relay.serve(std::move(socket), std::move(ticket)), net::log_escaped("relay"));
+                 }),
+                 net::log_escaped("accept relay"));
   asio::co_spawn(io_, housekeeping(), net::log_escaped("housekeeping"));
 
-  spdlog::info("listening: main {}:{}, hole-assist {}:{}", config.listen_host, main_port_, config.listen_host, hole_port_);
+  spdlog::info("listening on {}: main {}, hole-assist {}, relay {}", config.listen_host, main_port_, hole_port_, relay_port_);
+  if (config.expose_first != 0) spdlog::info("peers may expose ports {}-{}", config.expose_first, config.expose_last);
   if (config.token.empty()) {
     std::error_code ec;
     auto address = asio::ip::make_address(config.listen_host, ec);
@@ -66,6 +73,9 @@ void server::stop() {
   std::error_code ignored;
   main_acceptor_.close(ignored);
   hole_acceptor_.close(ignored);
+  relay_acceptor_.close(ignored);
+  context_.exposes.stop();
+  context_.relay.stop();
   auto sessions = context_.registry;  // closing edits the registry
   for (auto& [id, session] : sessions) session->close("server shutting down");
 }
@@ -99,11 +109,28 @@ net::awaitable<void> server::accept_loop(net::tcp::acceptor& acceptor, const cha
 
 net::awaitable<void> server::housekeeping() {
   asio::steady_timer timer(io_);
+  const auto stats_every = std::chrono::seconds(context_.config.stats_interval_s);
+  auto next_stats = net::clock::now() + stats_every;
   while (!stopped_) {
     timer.expires_after(std::chrono::seconds(1));
     co_await timer.async_wait(net::use_nothrow);
-    context_.attempts.expire(net::clock::now());
+    const auto now = net::clock::now();
+    context_.attempts.expire(now);
+    context_.relay.expire(now);
+    if (stats_every.count() > 0 && now >= next_stats) {
+      log_stats();
+      next_stats = now + stats_every;
+    }
   }
+}
+
+void server::log_stats() const {
+  const auto& s = context_.stats;
+  spdlog::info("stats: {} peers online, {} relayed pairs ({} waiting), {} bytes relayed, {} exposed ports, "
+               "{} connections refused, {} relay refusals, {} auth failures, {} protocol errors",
+               context_.registry.size(), context_.relay.live_pairs(), context_.relay.waiting_halves(),
+               context_.relay.bytes_relayed(), context_.exposes.open_ports(), context_.admission_control.refused(),
+               s.relay_refusals, s.auth_failures, s.protocol_errors);
 }
 
 }  // namespace rendezvous

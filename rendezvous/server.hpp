@@ -21,19 +21,23 @@ class server {
 
   std::uint16_t main_port() const { return main_port_; }
   std::uint16_t hole_port() const { return hole_port_; }
+  std::uint16_t relay_port() const { return relay_port_; }
   const server_context& context() const { return context_; }
 
  private:
   template <typename Serve>
   net::awaitable<void> accept_loop(net::tcp::acceptor& acceptor, const char* what, Serve serve);
   net::awaitable<void> housekeeping();
+  void log_stats() const;
 
   asio::io_context& io_;
   server_context context_;
   net::tcp::acceptor main_acceptor_;
   net::tcp::acceptor hole_acceptor_;
+  net::tcp::acceptor relay_acceptor_;
   std::uint16_t main_port_ = 0;
   std::uint16_t hole_port_ = 0;
+  std::uint16_t relay_port_ = 0;
   bool stopped_ = false;
 };
 

@@ -1,5 +1,6 @@
 #include "rendezvous/server_config.hpp"
 
+#include <sstream>
 #include <stdexcept>
 
 #include "common/config_layers.hpp"
@@ -62,6 +63,25 @@ server_config resolve_server_config(const nlohmann::json& file, const nlohmann::
   config.max_pending_handshakes = positive(settings, "max_pending_handshakes", config.max_pending_handshakes);
   config.max_connections_per_ip = positive(settings, "max_connections_per_ip", config.max_connections_per_ip);
   config.ready_file = get<std::string>(settings, "ready_file", "");
+  if (settings.contains("expose_ports")) {
+    const auto range = get<std::string>(settings, "expose_ports", "");
+    unsigned first = 0, last = 0;
+    char dash = 0;
+    std::istringstream in(range);
+    in >> first;
+    if (in >> dash) in >> last;
+    else last = first;
+    if (!in.eof() || in.fail() || (dash && dash != '-') || first == 0 || last < first || last > 65535) {
+      throw std::runtime_error("setting \"expose_ports\" must be PORT or FIRST-LAST, e.g. 20000-20100");
+    }
+    config.expose_first = static_cast<std::uint16_t>(first);
+    config.expose_last = static_cast<std::uint16_t>(last);
+  }
+  config.relay_idle_timeout_s = positive(settings, "relay_idle_timeout", config.relay_idle_timeout_s);
+  config.max_relay_pairs = positive(settings, "max_relay_pairs", config.max_relay_pairs);
+  config.max_relay_pairs_per_peer = positive(settings, "max_relay_pairs_per_peer", config.max_relay_pairs_per_peer);
+  config.stats_interval_s = get<int>(settings, "stats_interval", config.stats_interval_s);
+  if (config.stats_interval_s < 0) throw std::runtime_error("setting \"stats_interval\" must be 0 or more");
   return config;
 }
 

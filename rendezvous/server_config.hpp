@@ -22,12 +22,21 @@ struct server_config {
   int max_pending_handshakes = 256;
   int max_connections_per_ip = 64;
   std::string ready_file;           ///< written with the bound ports once listening
+  // Relay and reverse proxy.
+  std::uint16_t expose_first = 0;   ///< ports peers may expose: [expose_first, expose_last]; 0: none
+  std::uint16_t expose_last = 0;
+  int relay_idle_timeout_s = 600;   ///< a relayed pair with no traffic either way is closed
+  int relay_token_timeout_s = 30;   ///< a relay token (and a half waiting on it) lives this long
+  int max_relay_pairs = 1000;
+  int max_relay_pairs_per_peer = 100;
+  int stats_interval_s = 60;        ///< 0: no periodic stats line
 };
 
 /// Keys accepted in the config file and in the env/flag layers.
 inline constexpr const char* server_config_keys[] = {
     "listen", "hole_port", "relay_port", "token", "log_level", "peer_timeout", "handshake_timeout",
-    "attempt_timeout", "max_peers", "max_pending_handshakes", "max_connections_per_ip", "ready_file"};
+    "attempt_timeout", "max_peers", "max_pending_handshakes", "max_connections_per_ip", "ready_file",
+    "expose_ports", "relay_idle_timeout", "max_relay_pairs", "max_relay_pairs_per_peer", "stats_interval"};
 
 /// Applies the layers in order (later wins); throws std::runtime_error naming a bad key or value.
 server_config resolve_server_config(const nlohmann::json& file, const nlohmann::json& env, const nlohmann::json& flags);

@@ -7,6 +7,8 @@
 
 #include "rendezvous/admission.hpp"
 #include "rendezvous/attempt_coordinator.hpp"
+#include "rendezvous/expose_service.hpp"
+#include "rendezvous/relay_service.hpp"
 #include "rendezvous/server_config.hpp"
 
 namespace rendezvous {
@@ -20,18 +22,24 @@ struct server_stats {
   std::uint64_t protocol_errors = 0;
   std::uint64_t attempts_started = 0;
   std::uint64_t attempts_coordinated = 0;
+  std::uint64_t relay_refusals = 0;
 };
 
 /// The registry, limits and attempts of one server.
 struct server_context {
-  explicit server_context(server_config c)
-      : config(std::move(c)), admission_control(config.max_connections_per_ip, config.max_pending_handshakes) {}
+  server_context(const asio::any_io_executor& ex, server_config c)
+      : config(std::move(c)),
+        admission_control(config.max_connections_per_ip, config.max_pending_handshakes),
+        relay(ex, config, stats),
+        exposes(ex, config, admission_control, relay) {}
 
   server_config config;
+  server_stats stats;
   admission admission_control;
+  relay_service relay;
+  expose_service exposes;
   std::map<std::string, std::shared_ptr<client_session>> registry;  ///< ID -> live main connection
   attempt_coordinator attempts;
-  server_stats stats;
 };
 
 }  // namespace rendezvous

@@ -1,0 +1,105 @@
+#include "rendezvous/expose_service.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/endpoint.hpp"
+#include "common/spawn.hpp"
+#include "rendezvous/client_session.hpp"
+#include "rendezvous/relay_service.hpp"
+
+namespace rendezvous {
+
+struct expose_service::exposure {
+  exposure(const asio::any_io_executor& ex, std::uint16_t p) : port(p), acceptor(ex) {}
+  std::uint16_t port;
+  net::tcp::acceptor acceptor;
+  std::weak_ptr<client_session> owner;
+  std::string owner_name;
+};
+
+std::optional<expose_error> expose_service::open(const std::shared_ptr<client_session>& owner, int port) {
+  if (config_.expose_first == 0) {
+    return expose_error{"expose_disabled", "this server exposes no ports (start it with --expose-ports FIRST-LAST)"};
+  }
+  if (port < config_.expose_first || port > config_.expose_last) {
+    return expose_error{"port_out_of_range", "port " + std::to_string(port) + " is outside the allowed range " +
+                                                 std::to_string(config_.expose_first) + "-" +
+                                                 std::to_string(config_.expose_last)};
+  }
+  const auto p = static_cast<std::uint16_t>(port);
+  if (exposures_.contains(p)) {
+    return expose_error{"port_taken", "port " + std::to_string(port) + " is already exposed by " + exposures_[p]->owner_name};
+  }
+  auto e = std::make_shared<exposure>(executor_, p);
+  std::error_code ec;
+  const net::tcp::endpoint endpoint(asio::ip::make_address(config_.listen_host, ec), p);
+  e->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) e->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) e->acceptor.bind(endpoint, ec);
+  if (!ec) e->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return expose_error{"port_taken", "cannot listen on port " + std::to_string(port) + ": " + ec.message()};
+  e->owner = owner;
+  e->owner_name = owner->display_name();
+  exposures_.emplace(p, e);
+  spdlog::info("expose: port {} now forwards to {}", port, e->owner_name);
+  asio::co_spawn(executor_, accept_loop(e), net::log_escaped("expose accept"));
+  return std::nullopt;
+}
+
+void expose_service::close_all(const client_session& owner) {
+  for (auto it = exposures_.begin(); it != exposures_.end();) {
+    auto locked = it->second->owner.lock();
+    if (locked && locked.get() != &owner) {
+      ++it;
+      continue;
+    }
+    spdlog::info("expose: port {} closed ({} went away)", it->first, it->second->owner_name);
+    std::error_code ignored;
+    it->second->acceptor.close(ignored);
+    it = exposures_.erase(it);
+  }
+}
+
+void expose_service::stop() {
+  std::error_code ignored;
+  for (auto& [port, e] : exposures_) e->acceptor.close(ignored);
+  exposures_.clear();
+}
+
+net::awaitable<void> expose_service::accept_loop(std::shared_ptr<exposure> e) {
+  asio::steady_timer backoff(executor_);
+  while (e->acceptor.is_open()) {
+    auto [ec, socket] = co_await e->acceptor.async_accept(net::use_nothrow);
+    if (ec == asio::error::operation_aborted || !e->acceptor.is_open()) co_return;
+    if (ec) {
+      spdlog::error("expose: accept on port {} failed: {}", e->port, ec.message());
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(net::use_nothrow);
+      continue;
+    }
+    std::error_code peer_ec;
+    const auto remote = socket.remote_endpoint(peer_ec);
+    if (peer_ec) continue;
+    const auto from = net::to_string(remote);
+    auto owner = e->owner.lock();
+    std::string why;
+    auto ticket = admission_.admit(remote.address(), why);
+    if (!owner || !ticket) {
+      if (!owner) why = "the exposing peer is gone";
+      if (admission_.should_log_refusal(remote.address())) spdlog::warn("expose: port {} refused {}: {}", e->port, from, why);
+      continue;
+    }
+    ticket->handshake_done();
+    auto token = relay_.issue_for_client(relay_half{std::move(socket), false, std::move(*ticket)}, "client@" + from,
+                                         e->owner_name, why);
+    if (!token) {
+      spdlog::warn("expose: port {} refused {}: {}", e->port, from, why);
+      continue;
+    }
+    spdlog::debug("expose: port {}: client {} announced to {}", e->port, from, e->owner_name);
+    owner->send({{"type", "proxy"}, {"port", e->port}, {"token", *token}, {"from", from}});
+  }
+}
+
+}  // namespace rendezvous

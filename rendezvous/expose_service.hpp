@@ -1,0 +1,53 @@
+// Reverse-proxy mode: a peer asks the server to open a public port (within --expose-ports); each
+// client accepted there is announced to the peer over its main connection with a relay token,
+// and joined to the peer's data connection on the relay port. The port closes when the peer goes.
+//
+//   peer -> {"type":"expose","port":N}         server -> {"type":"exposed","port":N} or error
+//   server -> {"type":"proxy","port":N,"token":T,"from":"IP:PORT"}
+//   peer -> relay port {"type":"relay","token":T,"side":1}   or main {"type":"proxy_failed","token":T,"reason":...}
+#pragma once
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/net.hpp"
+#include "rendezvous/admission.hpp"
+#include "rendezvous/server_config.hpp"
+
+namespace rendezvous {
+
+class client_session;
+class relay_service;
+
+/// A refusal: machine code and human message.
+struct expose_error {
+  std::string code;
+  std::string message;
+};
+
+class expose_service {
+ public:
+  expose_service(const asio::any_io_executor& ex, const server_config& config, admission& admission_control,
+                 relay_service& relay)
+      : executor_(ex), config_(config), admission_(admission_control), relay_(relay) {}
+
+  /// Opens `port` for `owner`; a refusal says why.
+  std::optional<expose_error> open(const std::shared_ptr<client_session>& owner, int port);
+  /// Closes every port of `owner` (it went away): the ports return to the pool.
+  void close_all(const client_session& owner);
+  void stop();
+  std::size_t open_ports() const { return exposures_.size(); }
+
+ private:
+  struct exposure;
+  net::awaitable<void> accept_loop(std::shared_ptr<exposure> e);
+
+  asio::any_io_executor executor_;
+  const server_config& config_;
+  admission& admission_;
+  relay_service& relay_;
+  std::map<std::uint16_t, std::shared_ptr<exposure>> exposures_;
+};
+
+}  // namespace rendezvous

@@ -1,0 +1,174 @@
+#include "rendezvous/relay_service.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/endpoint.hpp"
+#include "common/frame_reader.hpp"
+#include "common/spawn.hpp"
+#include "rendezvous/server_context.hpp"
+
+namespace rendezvous {
+
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+/// Registered peer IDs never contain '@'; "anonymous@..." and "client@..." are not accounted per ID.
+bool is_peer_id(const std::string& name) { return name.find('@') == std::string::npos; }
+
+double seconds_since(net::clock::time_point start) {
+  return std::chrono::duration<double>(net::clock::now() - start).count();
+}
+
+}  // namespace
+
+std::string relay_service::issue_for_attempt(const std::string& initiator, const std::string& responder) {
+  return tokens_.issue({initiator, responder}, net::clock::now() + std::chrono::seconds(config_.relay_token_timeout_s));
+}
+
+std::optional<std::string> relay_service::issue_for_client(relay_half client, const std::string& client_name,
+                                                           const std::string& exposer, std::string& why) {
+  if (!admit_pair({client_name, exposer}, why)) return std::nullopt;
+  return tokens_.issue_with({client_name, exposer},
+                            net::clock::now() + std::chrono::seconds(config_.relay_token_timeout_s), 0, std::move(client));
+}
+
+void relay_service::cancel(const std::string& token, const std::string& reason) {
+  if (auto half = tokens_.cancel(token)) {
+    spdlog::info("relay: closed a waiting connection: {}", reason);
+    std::error_code ignored;
+    half->socket.close(ignored);
+  }
+}
+
+bool relay_service::admit_pair(const std::array<std::string, 2>& names, std::string& why) const {
+  if (static_cast<int>(live_.size()) >= config_.max_relay_pairs) {
+    why = "the server relays its maximum of " + std::to_string(config_.max_relay_pairs) + " pairs";
+    return false;
+  }
+  for (const auto& name : names) {
+    auto it = live_per_peer_.find(name);
+    if (is_peer_id(name) && it != live_per_peer_.end() && it->second >= config_.max_relay_pairs_per_peer) {
+      why = name + " already has " + std::to_string(it->second) + " relayed pairs (the limit)";
+      return false;
+    }
+  }
+  return true;
+}
+
+net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_ticket ticket) {
+  std::error_code ec;
+  const auto who = net::to_string(socket.remote_endpoint(ec));
+  asio::steady_timer timer(executor_, std::chrono::seconds(config_.handshake_timeout_s));
+  auto first = co_await (wire::read_exact_frame(socket) || timer.async_wait(net::use_nothrow));
+  if (first.index() == 1) {
+    spdlog::warn("relay {}: closed: no token within {} s", who, config_.handshake_timeout_s);
+    co_return;
+  }
+  auto& hello = std::get<0>(first);
+  std::string token;
+  int side = -1;
+  if (hello.message && hello.message->value("type", nlohmann::json()) == "relay") {
+    const auto& m = *hello.message;
+    if (m.contains("token") && m["token"].is_string()) token = m["token"].get<std::string>();
+    if (m.contains("side") && m["side"].is_number_integer()) side = m["side"].get<int>();
+  }
+  if (token.empty() || (side != 0 && side != 1)) {
+    ++stats_.protocol_errors;
+    spdlog::warn("relay {}: refused: {}", who, hello.protocol_error.empty() ? "not a relay request" : hello.protocol_error);
+    const nlohmann::json refusal{{"type", "error"}, {"code", "bad_relay_request"}, {"message", "expected a relay token"}};
+    co_await wire::write_frame(socket, refusal);
+    co_return;
+  }
+
+  ticket.handshake_done();
+  auto claim = tokens_.claim(token, side, relay_half{std::move(socket), true, std::move(ticket)}, net::clock::now());
+  switch (claim.outcome) {
+    case relay::claim_outcome::waiting:
+      spdlog::debug("relay {}: {} waits for {}", who, claim.names[side], claim.names[1 - side]);
+      co_return;
+    case relay::claim_outcome::paired: {
+      std::string why;
+      if (!admit_pair(claim.names, why)) {
+        ++stats_.relay_refusals;
+        spdlog::warn("relay: refused {} <-> {}: {}", claim.names[0], claim.names[1], why);
+        for (auto& half : *claim.pair) {
+          if (!half.speaks_frames) continue;
+          const nlohmann::json refusal{{"type", "error"}, {"code", "relay_full"}, {"message", why}};
+          co_await wire::write_frame(half.socket, refusal);
+        }
+        co_return;
+      }
+      asio::co_spawn(executor_, run_pair(std::move(*claim.pair), claim.names), net::log_escaped("relay pair"));
+      co_return;
+    }
+    default: {
+      ++stats_.relay_refusals;
+      const std::string why = relay::to_string(claim.outcome);
+      spdlog::warn("relay {}: refused: {}", who, why);
+      const nlohmann::json refusal{{"type", "error"}, {"code", "bad_relay_token"}, {"message", why}};
+      co_await wire::write_frame(claim.rejected->socket, refusal);
+      co_return;
+    }
+  }
+}
+
+net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names) {
+  auto registration = live_.insert(live_.end(), &halves);
+  for (const auto& name : names) ++live_per_peer_[name];
+  const auto started = net::clock::now();
+
+  bool ready = true;
+  for (auto& half : halves) {
+    if (!half.speaks_frames) continue;
+    const nlohmann::json ok{{"type", "relay_ok"}};
+    if (co_await wire::write_frame(half.socket, ok)) ready = false;
+  }
+  relay::pump_stats result;
+  if (ready) {
+    spdlog::info("relay: {} <-> {} joined", names[0], names[1]);
+    relay::pump_options options;
+    options.idle_timeout = std::chrono::seconds(config_.relay_idle_timeout_s);
+    result = co_await relay::pump(halves[0].socket, halves[1].socket, options);
+  } else {
+    result.end = relay::pump_end::reset;
+    result.detail = "could not confirm the pairing";
+  }
+
+  live_.erase(registration);
+  for (const auto& name : names) {
+    if (--live_per_peer_[name] == 0) live_per_peer_.erase(name);
+  }
+  const std::uint64_t sent[2] = {result.a_to_b, result.b_to_a};
+  for (int side = 0; side < 2; ++side) {
+    if (!is_peer_id(names[side])) continue;
+    auto& account = accounts_[names[side]];
+    account.sent += sent[side];
+    account.received += sent[1 - side];
+    ++account.pairs;
+  }
+  bytes_relayed_ += result.a_to_b + result.b_to_a;
+  spdlog::info("relay: {} <-> {} ended after {:.1f} s ({}{}): {} sent {} bytes, {} sent {} bytes", names[0], names[1],
+               seconds_since(started), relay::to_string(result.end), result.detail.empty() ? "" : ": " + result.detail,
+               names[0], result.a_to_b, names[1], result.b_to_a);
+}
+
+void relay_service::expire(net::clock::time_point now) {
+  for (auto& [half, names] : tokens_.expire(now)) {
+    spdlog::info("relay: {} <-> {}: token expired with one side waiting; closed it", names[0], names[1]);
+    std::error_code ignored;
+    half.socket.close(ignored);
+  }
+}
+
+void relay_service::stop() {
+  std::error_code ignored;
+  for (auto* pair : live_) {
+    for (auto& half : *pair) half.socket.close(ignored);
+  }
+}
+
+}  // namespace rendezvous

@@ -1,0 +1,74 @@
+// The relay port: data connections present a one-time token; when both halves of a token are
+// here the server splices them together. Also joins an exposed port's public clients to the
+// exposing peer. Enforces pair limits and keeps per-ID traffic accounts.
+//
+//   peer -> {"type":"relay","token":T,"side":0|1}      (0 initiator / public side, 1 responder / exposer)
+//   server -> {"type":"relay_ok"} once paired, then raw bytes;  or {"type":"error",...} and close
+#pragma once
+#include <array>
+#include <list>
+#include <map>
+#include <string>
+
+#include "relay/splice_pump.hpp"
+#include "relay/token_table.hpp"
+#include "rendezvous/admission.hpp"
+#include "rendezvous/server_config.hpp"
+
+namespace rendezvous {
+
+struct server_stats;
+
+/// One side of a relayed pair.
+struct relay_half {
+  net::tcp::socket socket;
+  bool speaks_frames = true;  ///< false for a raw public client of an exposed port
+  admission_ticket ticket;
+};
+
+/// Bytes relayed for one peer ID since the server started.
+struct traffic_account {
+  std::uint64_t sent = 0;
+  std::uint64_t received = 0;
+  std::uint64_t pairs = 0;
+};
+
+class relay_service {
+ public:
+  relay_service(const asio::any_io_executor& ex, const server_config& config, server_stats& stats)
+      : executor_(ex), config_(config), stats_(stats) {}
+
+  /// A token for the two sides of a connect attempt.
+  std::string issue_for_attempt(const std::string& initiator, const std::string& responder);
+  /// A token holding a public client of `exposer`'s port; nothing (with `why`) if over a limit.
+  std::optional<std::string> issue_for_client(relay_half client, const std::string& client_name,
+                                              const std::string& exposer, std::string& why);
+  /// Withdraws a token; a waiting half is closed (e.g. the exposed service refused).
+  void cancel(const std::string& token, const std::string& reason);
+  /// Serves one connection on the relay port.
+  net::awaitable<void> serve(net::tcp::socket socket, admission_ticket ticket);
+  /// Closes halves whose token expired.
+  void expire(net::clock::time_point now);
+  /// Closes every live pair (shutdown).
+  void stop();
+
+  std::size_t live_pairs() const { return live_.size(); }
+  std::size_t waiting_halves() const { return tokens_.waiting(); }
+  std::uint64_t bytes_relayed() const { return bytes_relayed_; }
+  const std::map<std::string, traffic_account>& accounts() const { return accounts_; }
+
+ private:
+  bool admit_pair(const std::array<std::string, 2>& names, std::string& why) const;
+  net::awaitable<void> run_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names);
+
+  asio::any_io_executor executor_;
+  const server_config& config_;
+  server_stats& stats_;
+  relay::token_table<relay_half> tokens_;
+  std::list<std::array<relay_half, 2>*> live_;
+  std::map<std::string, int> live_per_peer_;
+  std::map<std::string, traffic_account> accounts_;
+  std::uint64_t bytes_relayed_ = 0;
+};
+
+}  // namespace rendezvous
