@@ -106,10 +106,14 @@ net::awaitable<void> message_channel::read_loop() {
     last_received_ = net::clock::now();
     auto& message = *result.message;
     const auto& type = message["type"].get_ref<const std::string&>();
+    // Heartbeat stamps are opaque integers we echo or compare; anything else is ignored.
+    const auto stamp_field = message.find("t");
+    const long long stamp = stamp_field != message.end() && stamp_field->is_number_integer() ? stamp_field->get<long long>() : 0;
     if (type == "ping") {
-      send({{"type", "pong"}, {"t", message.value("t", 0LL)}});
+      send({{"type", "pong"}, {"t", stamp}});
     } else if (type == "pong") {
-      rtt_ = std::chrono::milliseconds(std::max(0LL, net::now_ms() - message.value("t", 0LL)));
+      const long long age = net::now_ms() - stamp;
+      if (stamp > 0 && age >= 0 && age < 120'000) rtt_ = std::chrono::milliseconds(age);
     } else {
       inbox_.push_back(std::move(message));
       inbox_ready_.notify();

@@ -1,6 +1,5 @@
 #include "nat/punch.hpp"
 
-#include <list>
 #include <map>
 #include <memory>
 
@@ -11,6 +10,7 @@
 #include "common/async_signal.hpp"
 #include "common/endpoint.hpp"
 #include "common/frame_reader.hpp"
+#include "common/socket_registry.hpp"
 #include "common/spawn.hpp"
 #include "nat/reuse_socket.hpp"
 
@@ -33,26 +33,11 @@ struct punch_state {
   net::async_signal decided;
   net::async_signal tasks_done;
   int active_tasks = 0;
-  std::list<tcp::socket*> live_sockets;  ///< closed when the punch ends
+  net::socket_registry live_sockets;  ///< closed when the punch ends
   // For the failure summary a user reads.
   std::map<std::string, std::map<std::string, int>> connect_errors;  ///< candidate -> error -> count
   int accepted = 0;
   std::vector<std::string> rejected;  ///< connections that failed the attempt handshake
-};
-
-/// Registers a socket so the end of the punch closes it; unregisters on scope exit.
-class socket_registration {
- public:
-  socket_registration(punch_state& state, tcp::socket& socket) : state_(state) {
-    it_ = state_.live_sockets.insert(state_.live_sockets.end(), &socket);
-  }
-  ~socket_registration() { state_.live_sockets.erase(it_); }
-  socket_registration(const socket_registration&) = delete;
-  socket_registration& operator=(const socket_registration&) = delete;
-
- private:
-  punch_state& state_;
-  std::list<tcp::socket*>::iterator it_;
 };
 
 void declare_winner(punch_state& state, tcp::socket& socket, wire::frame_reader& reader, bool via_accept) {
@@ -64,7 +49,7 @@ void declare_winner(punch_state& state, tcp::socket& socket, wire::frame_reader&
 
 /// Runs the attempt handshake on a fresh connection; the chosen one becomes the winner.
 net::awaitable<void> authenticate(std::shared_ptr<punch_state> state, tcp::socket socket, bool via_accept) {
-  socket_registration registration(*state, socket);
+  net::socket_registry::entry registration(state->live_sockets, socket);
   std::error_code ec;
   const auto remote = net::to_string(socket.remote_endpoint(ec));
   socket.set_option(tcp::no_delay(true), ec);
@@ -72,18 +57,18 @@ net::awaitable<void> authenticate(std::shared_ptr<punch_state> state, tcp::socke
   const role mine = state->request.mine;
 
   wire::frame_reader reader;
-  const auto why = co_await exchange_hellos(socket, reader, secret, mine);
+  const auto hellos = co_await exchange_hellos(socket, reader, secret, mine);
   if (state->finished) co_return;
-  if (!why.empty()) {
-    spdlog::info("punch: dropped connection with {}: {}", remote, why);
-    state->rejected.push_back(remote + " (" + why + ")");
+  if (!hellos.error.empty()) {
+    spdlog::info("punch: dropped connection with {}: {}", remote, hellos.error);
+    state->rejected.push_back(remote + " (" + hellos.error + ")");
     co_return;
   }
 
   if (mine == role::initiator) {
     // First authenticated connection wins; tell the responder which one.
     state->finished = true;
-    const nlohmann::json select{{"type", "punch_select"}};
+    const nlohmann::json select{{"type", "punch_select"}, {"mac", hellos.select}};
     if (auto write_error = co_await wire::write_frame(socket, select)) {
       spdlog::warn("punch: could not select {}: {}", remote, write_error.message());
       state->decided.notify();
@@ -95,7 +80,7 @@ net::awaitable<void> authenticate(std::shared_ptr<punch_state> state, tcp::socke
   // Responder: wait for the initiator to select this connection (or close it).
   auto select = co_await reader.read(socket);
   if (state->finished) co_return;
-  if (!select.message || select.message->value("type", "") != "punch_select") {
+  if (!select.message || !is_valid_select(*select.message, hellos.select)) {
     spdlog::debug("punch: {} authenticated but not selected", remote);
     co_return;
   }
@@ -120,7 +105,7 @@ net::awaitable<void> dial(std::shared_ptr<punch_state> state, tcp::endpoint cand
     tcp::socket socket = open_shared_dialer(state->listener.get_executor(), state->local_port);
     std::error_code ec;
     {
-      socket_registration registration(*state, socket);
+      net::socket_registry::entry registration(state->live_sockets, socket);
       timer.expires_at(std::min(state->request.deadline, net::clock::now() + state->request.connect_try_timeout));
       auto result = co_await (socket.async_connect(candidate, net::use_nothrow) || timer.async_wait(net::use_nothrow));
       ec = result.index() == 0 ? std::get<0>(std::get<0>(result)) : std::make_error_code(std::errc::timed_out);
@@ -180,7 +165,7 @@ net::awaitable<punch_outcome> punch(tcp::acceptor& listener, std::uint16_t local
   state->finished = true;
   std::error_code ignored;
   listener.cancel(ignored);
-  for (auto* socket : state->live_sockets) socket->close(ignored);
+  state->live_sockets.close_all();
   while (state->active_tasks > 0) co_await state->tasks_done.wait();
 
   punch_outcome outcome;

@@ -4,67 +4,104 @@
 #include "common/frame_reader.hpp"
 
 namespace nat {
+namespace {
+
+/// A string field, or "" when absent or not a string (hostile input must not throw).
+std::string text_field(const nlohmann::json& message, const char* key) {
+  auto it = message.find(key);
+  return it != message.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
 
 const char* to_string(role r) { return r == role::initiator ? "initiator" : "responder"; }
 role other(role r) { return r == role::initiator ? role::responder : role::initiator; }
 
-nlohmann::json make_punch_hello(const attempt_secret& secret, role mine) {
-  return {{"type", "punch_hello"},
-          {"attempt", secret.attempt_id},
-          {"role", to_string(mine)},
-          {"proof", crypto::hmac_hex(secret.token, std::string("punch:") + to_string(mine))}};
+nlohmann::json make_punch_hello(const attempt_secret& secret, role mine, const std::string& nonce) {
+  return {{"type", "punch_hello"}, {"attempt", secret.attempt_id}, {"role", to_string(mine)}, {"nonce", nonce}};
 }
 
-bool verify_punch_hello(const attempt_secret& secret, role mine, const nlohmann::json& hello, std::string& why) {
-  if (hello.value("type", "") != "punch_hello") {
-    why = "expected punch_hello, got " + hello.value("type", "?");
-    return false;
+std::optional<std::string> check_punch_hello(const attempt_secret& secret, role mine, const nlohmann::json& hello,
+                                             std::string& why) {
+  if (text_field(hello, "type") != "punch_hello") {
+    why = "expected punch_hello, got '" + text_field(hello, "type").substr(0, 32) + "'";
+    return std::nullopt;
   }
-  if (hello.value("attempt", "") != secret.attempt_id) {
+  if (text_field(hello, "attempt") != secret.attempt_id) {
     why = "hello for another attempt";
-    return false;
+    return std::nullopt;
   }
-  const std::string expected_role = to_string(other(mine));
-  if (hello.value("role", "") != expected_role) {
+  if (text_field(hello, "role") != to_string(other(mine))) {
     why = "hello from the wrong role";
-    return false;
+    return std::nullopt;
   }
-  const auto expected = crypto::hmac_hex(secret.token, "punch:" + expected_role);
-  if (!crypto::proofs_equal(hello.value("proof", ""), expected)) {
-    why = "wrong attempt proof";
-    return false;
+  auto nonce = text_field(hello, "nonce");
+  if (nonce.size() < 16 || nonce.size() > 64) {
+    why = "hello without a proper nonce";
+    return std::nullopt;
   }
-  return true;
+  return nonce;
 }
 
-net::awaitable<std::string> exchange_hellos(net::tcp::socket& socket, wire::frame_reader& reader,
-                                            const attempt_secret& secret, role mine) {
-  const auto hello = make_punch_hello(secret, mine);
-  if (auto error = co_await wire::write_frame(socket, hello)) co_return "sending hello: " + error.message();
+std::string punch_proof(const attempt_secret& secret, role who, const std::string& nonce_of_who,
+                        const std::string& nonce_of_other) {
+  return crypto::hmac_hex(secret.token, std::string("punch:") + to_string(who) + ":" + nonce_of_who + ":" + nonce_of_other);
+}
+
+std::string select_mac(const attempt_secret& secret, const std::string& initiator_nonce,
+                       const std::string& responder_nonce) {
+  return crypto::hmac_hex(secret.token, "select:" + initiator_nonce + ":" + responder_nonce);
+}
+
+bool is_valid_select(const nlohmann::json& message, const std::string& expected_mac) {
+  return text_field(message, "type") == "punch_select" && crypto::proofs_equal(text_field(message, "mac"), expected_mac);
+}
+
+net::awaitable<hello_outcome> exchange_hellos(net::tcp::socket& socket, wire::frame_reader& reader,
+                                              const attempt_secret& secret, role mine) {
+  const auto my_nonce = crypto::random_hex(16);
+  const auto hello = make_punch_hello(secret, mine, my_nonce);
+  if (auto error = co_await wire::write_frame(socket, hello)) co_return hello_outcome{"sending hello: " + error.message(), {}};
+  const auto describe = [](const wire::read_result& r) {
+    return r.protocol_error.empty() ? (r.error ? r.error.message() : std::string("closed")) : r.protocol_error;
+  };
   auto reply = co_await reader.read(socket);
-  if (!reply.message) {
-    co_return reply.protocol_error.empty() ? (reply.error ? reply.error.message() : "closed") : reply.protocol_error;
-  }
+  if (!reply.message) co_return hello_outcome{describe(reply), {}};
   std::string why;
-  if (!verify_punch_hello(secret, mine, *reply.message, why)) co_return why;
-  co_return "";
+  auto their_nonce = check_punch_hello(secret, mine, *reply.message, why);
+  if (!their_nonce) co_return hello_outcome{why, {}};
+  if (*their_nonce == my_nonce) co_return hello_outcome{"our own hello came back", {}};
+
+  const nlohmann::json proof{{"type", "punch_proof"}, {"proof", punch_proof(secret, mine, my_nonce, *their_nonce)}};
+  if (auto error = co_await wire::write_frame(socket, proof)) co_return hello_outcome{"sending proof: " + error.message(), {}};
+  auto their_proof = co_await reader.read(socket);
+  if (!their_proof.message) co_return hello_outcome{describe(their_proof), {}};
+  const auto expected = punch_proof(secret, other(mine), *their_nonce, my_nonce);
+  if (text_field(*their_proof.message, "type") != "punch_proof" ||
+      !crypto::proofs_equal(text_field(*their_proof.message, "proof"), expected)) {
+    co_return hello_outcome{"wrong attempt proof", {}};
+  }
+  const auto& initiator_nonce = mine == role::initiator ? my_nonce : *their_nonce;
+  const auto& responder_nonce = mine == role::initiator ? *their_nonce : my_nonce;
+  co_return hello_outcome{"", select_mac(secret, initiator_nonce, responder_nonce)};
 }
 
 net::awaitable<std::optional<std::vector<std::uint8_t>>> handshake_single(net::tcp::socket& socket,
                                                                           const attempt_secret& secret, role mine,
                                                                           std::string& why) {
   wire::frame_reader reader;
-  why = co_await exchange_hellos(socket, reader, secret, mine);
+  auto hellos = co_await exchange_hellos(socket, reader, secret, mine);
+  why = hellos.error;
   if (!why.empty()) co_return std::nullopt;
   if (mine == role::initiator) {
-    const nlohmann::json select{{"type", "punch_select"}};
+    const nlohmann::json select{{"type", "punch_select"}, {"mac", hellos.select}};
     if (auto error = co_await wire::write_frame(socket, select)) {
       why = "sending select: " + error.message();
       co_return std::nullopt;
     }
   } else {
     auto select = co_await reader.read(socket);
-    if (!select.message || select.message->value("type", "") != "punch_select") {
+    if (!select.message || !is_valid_select(*select.message, hellos.select)) {
       why = "the initiator did not select this connection";
       co_return std::nullopt;
     }

@@ -1,8 +1,10 @@
-// The check every punched TCP connection must pass before it may carry data: both ends prove they
-// belong to the same connect attempt, and the initiator picks exactly one connection.
+// The check every punched (or relayed) TCP connection must pass before it may carry data: both
+// ends prove they hold the attempt token, bound to fresh nonces from both sides so a proof seen
+// on one connection is useless on another, and the initiator selects exactly one connection.
 //
-//   both:       {"type":"punch_hello","attempt":ID,"role":R,"proof":HMAC(token,"punch:"+R)}
-//   initiator:  {"type":"punch_select"}   on the one connection it keeps
+//   both:       {"type":"punch_hello","attempt":ID,"role":R,"nonce":N_R}
+//   both:       {"type":"punch_proof","proof":HMAC(token, "punch:"+R+":"+N_mine+":"+N_theirs)}
+//   initiator:  {"type":"punch_select","mac":HMAC(token, "select:"+N_initiator+":"+N_responder)}
 #pragma once
 #include <optional>
 #include <string>
@@ -25,18 +27,33 @@ struct attempt_secret {
   std::string token;
 };
 
-/// Our hello for this attempt.
-nlohmann::json make_punch_hello(const attempt_secret& secret, role mine);
-/// True if `hello` is the other role's valid hello for this attempt; otherwise `why` says why not.
-bool verify_punch_hello(const attempt_secret& secret, role mine, const nlohmann::json& hello, std::string& why);
+/// Our opening message on a connection, carrying a fresh nonce.
+nlohmann::json make_punch_hello(const attempt_secret& secret, role mine, const std::string& nonce);
+/// The other side's nonce if `hello` is the other role's hello for this attempt; else `why`.
+std::optional<std::string> check_punch_hello(const attempt_secret& secret, role mine, const nlohmann::json& hello,
+                                             std::string& why);
+/// Proof that `who` holds the token, bound to both nonces of this connection.
+std::string punch_proof(const attempt_secret& secret, role who, const std::string& nonce_of_who,
+                        const std::string& nonce_of_other);
+/// The initiator's selection MAC for this connection.
+std::string select_mac(const attempt_secret& secret, const std::string& initiator_nonce,
+                       const std::string& responder_nonce);
 
-/// Sends our hello and checks the other's on a fresh connection; returns why it failed, or "".
-net::awaitable<std::string> exchange_hellos(net::tcp::socket& socket, wire::frame_reader& reader,
-                                            const attempt_secret& secret, role mine);
+/// Result of exchanging hellos and proofs on one connection.
+struct hello_outcome {
+  std::string error;  ///< empty on success
+  std::string select;  ///< the select MAC both sides expect on this connection
+};
+
+/// Runs hello + proof both ways; on success the other side holds the token.
+net::awaitable<hello_outcome> exchange_hellos(net::tcp::socket& socket, wire::frame_reader& reader,
+                                              const attempt_secret& secret, role mine);
+/// True if `message` is a valid select for this connection.
+bool is_valid_select(const nlohmann::json& message, const std::string& expected_mac);
 
 /// The whole handshake on a single connection (the relay path, where there is nothing to choose):
-/// hellos, then the initiator sends select and the responder awaits it. Returns the bytes read
-/// past the handshake, or nothing with `why` set.
+/// hellos and proofs, then the initiator sends select and the responder awaits it. Returns the
+/// bytes read past the handshake, or nothing with `why` set.
 net::awaitable<std::optional<std::vector<std::uint8_t>>> handshake_single(net::tcp::socket& socket,
                                                                           const attempt_secret& secret, role mine,
                                                                           std::string& why);

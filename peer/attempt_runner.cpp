@@ -57,13 +57,17 @@ net::awaitable<nlohmann::json> await_punch(server_link& link, const attempt_info
   for (;;) {
     auto event = co_await link.next_event(deadline);
     if (!event) {
-      throw std::runtime_error(link.is_open() ? attempt.peer + " did not join the attempt in time"
-                                              : "lost the server (" + link.close_reason() + ")");
+      if (!link.is_open()) throw command_error(exit_server, "lost the server (" + link.close_reason() + ")");
+      throw std::runtime_error(attempt.peer + " did not join the attempt in time");
     }
     const auto type = event->value("type", "");
     const bool ours = event->value("attempt", "") == attempt.secret.attempt_id;
     if (type == "punch" && ours) co_return *event;
-    if (type == "attempt_failed" && ours) throw std::runtime_error("the server gave up: " + event->value("reason", "?"));
+    if (type == "attempt_failed" && ours) {
+      const auto reason = event->value("reason", "?");
+      if (event->value("code", "") == "peer_busy") throw command_error(exit_peer_unknown, reason);
+      throw std::runtime_error("the server gave up: " + reason);
+    }
     if (type == "attempt") decline_attempt(link, *event, "busy with another connection");
   }
 }
@@ -176,6 +180,11 @@ net::awaitable<attempt_result> run_attempt(server_link& link, const attempt_info
   if (attempt.path != "relay") {
     try {
       result.connection = co_await punch_directly(link, attempt, punch_timeout, result.failure);
+    } catch (const command_error& e) {
+      // Declined or the server is gone: the relay cannot help either.
+      result.failure = e.what();
+      result.exit_code = e.code();
+      co_return result;
     } catch (const std::exception& e) {
       result.failure = std::string("punching failed: ") + e.what();
     }

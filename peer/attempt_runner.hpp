@@ -30,6 +30,7 @@ struct attempt_result {
   std::string path;     ///< "direct" or "relay"
   std::string why_relay;  ///< why the relay was used
   std::string failure;
+  int exit_code = 5;  ///< when there is no connection: 5 no path, 4 declined, 3 server lost
 };
 
 /// Runs the attempt: punch (unless the path is relay), then fall back to the relay (unless the

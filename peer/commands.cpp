@@ -118,7 +118,7 @@ net::awaitable<int> run_connect(const peer_config& config, const event_sink& eve
   }
   const auto attempt = parse_attempt(reply);
   auto result = co_await run_attempt(link, attempt, config.punch_timeout);
-  if (!result.connection) throw command_error(exit_no_path, result.failure);
+  if (!result.connection) throw command_error(static_cast<exit_code>(result.exit_code), result.failure);
   co_return co_await bridge(link, events, std::move(result), target, started);
 }
 

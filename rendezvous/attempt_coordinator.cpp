@@ -14,6 +14,10 @@ namespace {
 constexpr const char* role_names[2] = {"initiator", "responder"};
 /// Slack added to every start so both instructions have surely arrived.
 constexpr long long base_delay_ms = 50;
+/// Open attempts one peer may have started, one peer may be asked to join, and in all.
+constexpr std::size_t max_attempts_per_initiator = 4;
+constexpr std::size_t max_attempts_per_responder = 16;
+constexpr std::size_t max_attempts = 10000;
 
 nlohmann::json candidates_of(const hole_report& report) {
   nlohmann::json list = nlohmann::json::array();
@@ -25,6 +29,20 @@ nlohmann::json candidates_of(const hole_report& report) {
 }
 
 }  // namespace
+
+std::size_t attempt_coordinator::count_for(const client_session& session, int side) const {
+  std::size_t n = 0;
+  for (const auto& [id, a] : attempts_) n += a.sides[side].lock().get() == &session ? 1 : 0;
+  return n;
+}
+
+std::optional<std::string> attempt_coordinator::refuse(const client_session& initiator,
+                                                       const client_session& responder) const {
+  if (attempts_.size() >= max_attempts) return "the server has too many connect attempts in flight";
+  if (count_for(initiator, 0) >= max_attempts_per_initiator) return "too many of your connect attempts in flight";
+  if (count_for(responder, 1) >= max_attempts_per_responder) return "too many connect attempts to that peer in flight";
+  return std::nullopt;
+}
 
 std::string attempt_coordinator::start(const std::shared_ptr<client_session>& initiator,
                                        const std::shared_ptr<client_session>& responder, long long request,
@@ -47,7 +65,7 @@ std::string attempt_coordinator::start(const std::shared_ptr<client_session>& in
   }
   spdlog::info("attempt {}: {} -> {} started (path {})", a.id, a.names[0], a.names[1], how.path);
   auto id = a.id;
-  if (how.path == "relay") return id;  // no hole-assist reports to wait for
+  a.relay_only = how.path == "relay";  // kept only to count against the caps
   attempts_.emplace(id, std::move(a));
   return id;
 }
@@ -69,7 +87,7 @@ bool attempt_coordinator::report(const std::string& attempt_id, int side, hole_r
   auto first = a.sides[0].lock();
   auto second = a.sides[1].lock();
   if (!first || !second) {
-    fail(a, "a peer went away");
+    fail(a, "peer_gone", "a peer went away");
     attempts_.erase(it);
     return true;
   }
@@ -99,10 +117,10 @@ void attempt_coordinator::decline(const std::string& attempt_id, const client_se
   attempt& a = it->second;
   spdlog::info("attempt {}: {} declined: {}", a.id, a.names[1], reason);
   if (auto initiator = a.sides[0].lock()) {
-    initiator->send({{"type", "error"},
-                     {"req", a.request},
+    initiator->send({{"type", "attempt_failed"},
+                     {"attempt", a.id},
                      {"code", "peer_busy"},
-                     {"message", a.names[1] + " declined the connection: " + reason}});
+                     {"reason", a.names[1] + " declined the connection: " + reason}});
   }
   attempts_.erase(it);
 }
@@ -113,11 +131,15 @@ void attempt_coordinator::expire(net::clock::time_point now) {
       ++it;
       continue;
     }
+    if (it->second.relay_only) {
+      it = attempts_.erase(it);
+      continue;
+    }
     std::string missing;
     for (int side = 0; side < 2; ++side) {
       if (!it->second.reports[side]) missing += (missing.empty() ? "" : " and ") + it->second.names[side];
     }
-    fail(it->second, "no hole-assist report from " + missing + " in time");
+    fail(it->second, "timeout", "no hole-assist report from " + missing + " in time");
     it = attempts_.erase(it);
   }
 }
@@ -129,16 +151,17 @@ void attempt_coordinator::forget(const client_session& session) {
       ++it;
       continue;
     }
-    fail(it->second, session.display_name() + " went away");
+    fail(it->second, "peer_gone", session.display_name() + " went away");
     it = attempts_.erase(it);
   }
 }
 
-void attempt_coordinator::fail(attempt& a, const std::string& reason) {
+void attempt_coordinator::fail(attempt& a, const std::string& code, const std::string& reason) {
+  if (a.relay_only) return;
   spdlog::warn("attempt {}: {} -> {} failed: {}", a.id, a.names[0], a.names[1], reason);
   for (auto& side : a.sides) {
     if (auto session = side.lock()) {
-      session->send({{"type", "attempt_failed"}, {"attempt", a.id}, {"reason", reason}});
+      session->send({{"type", "attempt_failed"}, {"attempt", a.id}, {"code", code}, {"reason", reason}});
     }
   }
 }

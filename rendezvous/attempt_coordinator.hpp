@@ -29,6 +29,7 @@ struct attempt {
   std::string names[2];
   std::optional<hole_report> reports[2];
   net::clock::time_point expires;
+  bool relay_only = false;  ///< no hole-assist reports expected; ends silently at expiry
 };
 
 /// Owns the attempts and sends the coordination messages.
@@ -42,6 +43,8 @@ class attempt_coordinator {
     std::string relay_token;
     std::chrono::seconds timeout{15};
   };
+  /// Why a new attempt between these two must wait, if it must (caps per side and overall).
+  std::optional<std::string> refuse(const client_session& initiator, const client_session& responder) const;
   /// Creates an attempt and tells both sides; returns its ID.
   std::string start(const std::shared_ptr<client_session>& initiator, const std::shared_ptr<client_session>& responder,
                     long long request, const plan& how);
@@ -58,7 +61,8 @@ class attempt_coordinator {
   std::size_t size() const { return attempts_.size(); }
 
  private:
-  void fail(attempt& a, const std::string& reason);
+  void fail(attempt& a, const std::string& code, const std::string& reason);
+  std::size_t count_for(const client_session& session, int side) const;
   std::map<std::string, attempt> attempts_;
 };
 

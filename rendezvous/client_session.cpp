@@ -14,6 +14,15 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
+/// Client-supplied text echoed into replies and logs is clipped, so it can never push a reply
+/// over the frame limit or flood the log.
+std::string clip(const std::string& text, std::size_t limit = 64) {
+  return text.size() <= limit ? text : text.substr(0, limit) + "...";
+}
+
+/// The most IDs a "peers" reply lists, keeping it far below the 64 KiB frame limit.
+constexpr std::size_t max_listed_ids = 500;
+
 wire::channel_options channel_options_for(const server_config& config) {
   wire::channel_options options;
   options.silence_timeout = std::chrono::seconds(config.peer_timeout_s);
@@ -38,7 +47,15 @@ long long client_session::rtt_ms() const {
 
 net::awaitable<void> client_session::run() {
   auto self = shared_from_this();
-  co_await (channel_->run() && serve());
+  auto registration = context_.sessions.insert(context_.sessions.end(), this);
+  try {
+    co_await (channel_->run() && serve());
+  } catch (const std::exception& e) {
+    // A bug, not bad input; still leave the registry consistent.
+    spdlog::error("{}: session failed: {}", display_name(), e.what());
+    channel_->close(wire::close_reason::closed_locally, e.what());
+  }
+  context_.sessions.erase(registration);
   leave();
 }
 
@@ -52,6 +69,7 @@ net::awaitable<void> client_session::serve() {
     spdlog::warn("{}: closed: no handshake within {} s", remote_, context_.config.handshake_timeout_s);
     channel_->close(wire::close_reason::closed_locally, "handshake timeout");
   } else if (first.message && authenticate(*first.message, challenge)) {
+    authenticated_ = true;
     ticket_.handshake_done();
     send({{"type", "auth_ok"}});
   }
@@ -59,11 +77,12 @@ net::awaitable<void> client_session::serve() {
   for (;;) {
     auto next = co_await channel_->receive();
     if (!next.message) break;
-    if (!channel_->is_open()) continue;
+    // Frames pipelined behind a refused auth are drained, never handled.
+    if (!channel_->is_open() || !authenticated_) continue;
     try {
       handle(*next.message);
-    } catch (const nlohmann::json::exception& e) {
-      // A field of the wrong type: refuse this request, keep the connection.
+    } catch (const std::exception& e) {
+      // A field of the wrong type (or similar): refuse this request, keep the connection.
       ++context_.stats.protocol_errors;
       spdlog::warn("{}: bad request: {}", display_name(), e.what());
       reply_error(nlohmann::json::object(), "bad_request", "malformed request fields");
@@ -74,7 +93,7 @@ net::awaitable<void> client_session::serve() {
 bool client_session::authenticate(const nlohmann::json& message, const std::string& challenge) {
   if (message.value("type", "") != "auth") {
     ++context_.stats.protocol_errors;
-    spdlog::warn("{}: refused: sent '{}' before authenticating", remote_, message.value("type", ""));
+    spdlog::warn("{}: refused: sent '{}' before authenticating", remote_, clip(message.value("type", "")));
     channel_->send_and_close({{"type", "error"}, {"code", "auth_required"}, {"message", "authenticate first"}},
                              wire::close_reason::closed_locally, "no auth");
     return false;
@@ -97,23 +116,30 @@ void client_session::handle(const nlohmann::json& message) {
     handle_register(message);
   } else if (type == "list") {
     nlohmann::json ids = nlohmann::json::array();
-    for (const auto& [id, session] : context_.registry) ids.push_back(id);
-    send({{"type", "peers"}, {"req", message.value("req", 0LL)}, {"ids", ids}});
+    for (const auto& [id, session] : context_.registry) {
+      if (ids.size() == max_listed_ids) break;
+      ids.push_back(id);
+    }
+    send({{"type", "peers"},
+          {"req", message.value("req", 0LL)},
+          {"ids", ids},
+          {"total", context_.registry.size()},
+          {"truncated", context_.registry.size() > max_listed_ids}});
   } else if (type == "connect") {
     handle_connect(message);
   } else if (type == "expose") {
     handle_expose(message);
   } else if (type == "proxy_failed") {
     context_.relay.cancel(message.value("token", ""), display_name() + " could not reach its service: " +
-                                                          message.value("reason", "?"));
+                                                          clip(message.value("reason", "?"), 200));
   } else if (type == "decline") {
-    context_.attempts.decline(message.value("attempt", ""), *this, message.value("reason", "declined"));
+    context_.attempts.decline(message.value("attempt", ""), *this, clip(message.value("reason", "declined"), 200));
   } else if (type == "error") {
-    spdlog::warn("{}: reported an error: {}", display_name(), message.value("message", "?"));
+    spdlog::warn("{}: reported an error: {}", display_name(), clip(message.value("message", "?"), 200));
   } else {
     ++context_.stats.protocol_errors;
-    spdlog::warn("{}: unknown message type '{}'", display_name(), type);
-    reply_error(message, "unknown_type", "unknown message type '" + type + "'");
+    spdlog::warn("{}: unknown message type '{}'", display_name(), clip(type));
+    reply_error(message, "unknown_type", "unknown message type '" + clip(type) + "'");
   }
 }
 
@@ -139,6 +165,7 @@ void client_session::handle_register(const nlohmann::json& message) {
 
 void client_session::handle_connect(const nlohmann::json& message) {
   const auto target = message.value("target", "");
+  if (!wire::is_valid_peer_id(target)) return reply_error(message, "invalid_id", "not a valid peer ID");
   auto it = context_.registry.find(target);
   if (it == context_.registry.end()) {
     spdlog::info("{}: connect to unknown peer '{}'", display_name(), target);
@@ -152,8 +179,12 @@ void client_session::handle_connect(const nlohmann::json& message) {
   }
   how.hole_port = context_.config.hole_port;
   how.relay_port = context_.config.relay_port;
-  how.relay_token = context_.relay.issue_for_attempt(display_name(), target);
   how.timeout = std::chrono::seconds(context_.config.attempt_timeout_s);
+  if (auto refusal = context_.attempts.refuse(*this, *it->second)) {
+    spdlog::warn("{}: connect to {} refused: {}", display_name(), target, *refusal);
+    return reply_error(message, "busy", *refusal);
+  }
+  how.relay_token = context_.relay.issue_for_attempt(display_name(), target);
   ++context_.stats.attempts_started;
   context_.attempts.start(shared_from_this(), it->second, message.value("req", 0LL), how);
 }

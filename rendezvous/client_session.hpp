@@ -41,6 +41,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::shared_ptr<wire::message_channel> channel_;
   admission_ticket ticket_;
   std::string id_;  ///< empty until registered
+  bool authenticated_ = false;  ///< nothing but auth is handled before this
   std::string remote_;
 };
 

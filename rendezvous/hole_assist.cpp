@@ -27,7 +27,7 @@ int check_report(server_context& context, const nlohmann::json& message, std::st
   const auto role = message.value("role", "");
   const int side = role == "initiator" ? 0 : role == "responder" ? 1 : -1;
   if (side < 0) {
-    why = "unknown role '" + role + "'";
+    why = "unknown role";
     return -1;
   }
   auto token = context.attempts.token(attempt_id);
@@ -45,6 +45,7 @@ int check_report(server_context& context, const nlohmann::json& message, std::st
 }  // namespace
 
 net::awaitable<void> serve_hole_assist(server_context& context, net::tcp::socket socket, admission_ticket ticket) {
+  net::socket_registry::entry registration(context.short_lived, socket);
   std::error_code ec;
   const auto remote = socket.remote_endpoint(ec);
   if (ec) co_return;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
@@ -108,12 +109,23 @@ int main(int argc, char** argv) {
     return 1;
   }
   asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::optional<std::chrono::steady_clock::time_point> give_up_at;
   signals.async_wait([&](std::error_code ec, int signal) {
     if (ec) return;
     spdlog::info("received signal {}", signal);
     server.stop();
-    io.stop();
+    give_up_at = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   });
-  io.run();
+  // Runs until no work is left: after stop() every connection is closed and the loop drains.
+  while (!io.stopped()) {
+    if (give_up_at && std::chrono::steady_clock::now() > *give_up_at) {
+      // Coroutines still suspended would be destroyed after the server they point into.
+      spdlog::warn("shutdown took over 5 s; exiting without waiting further");
+      spdlog::shutdown();
+      std::_Exit(0);
+    }
+    io.run_one_for(std::chrono::milliseconds(200));
+  }
+  spdlog::info("stopped");
   return 0;
 }

@@ -32,6 +32,10 @@ std::string relay_service::issue_for_attempt(const std::string& initiator, const
 std::optional<std::string> relay_service::issue_for_client(relay_half client, const std::string& client_name,
                                                            const std::string& exposer, std::string& why) {
   if (!admit_pair({client_name, exposer}, why)) return std::nullopt;
+  if (static_cast<int>(tokens_.waiting()) >= config_.max_relay_pairs) {
+    why = "too many clients waiting for their peer";
+    return std::nullopt;
+  }
   return tokens_.issue_with({client_name, exposer},
                             net::clock::now() + std::chrono::seconds(config_.relay_token_timeout_s), 0, std::move(client));
 }
@@ -60,6 +64,7 @@ bool relay_service::admit_pair(const std::array<std::string, 2>& names, std::str
 }
 
 net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_ticket ticket) {
+  net::socket_registry::entry registration(short_lived_, socket);
   std::error_code ec;
   const auto who = net::to_string(socket.remote_endpoint(ec));
   asio::steady_timer timer(executor_, std::chrono::seconds(config_.handshake_timeout_s));
@@ -169,6 +174,7 @@ void relay_service::stop() {
   for (auto* pair : live_) {
     for (auto& half : *pair) half.socket.close(ignored);
   }
+  for (auto& [half, names] : tokens_.expire(net::clock::time_point::max())) half.socket.close(ignored);
 }
 
 }  // namespace rendezvous

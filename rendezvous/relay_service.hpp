@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 
+#include "common/socket_registry.hpp"
 #include "relay/splice_pump.hpp"
 #include "relay/token_table.hpp"
 #include "rendezvous/admission.hpp"
@@ -35,8 +36,9 @@ struct traffic_account {
 
 class relay_service {
  public:
-  relay_service(const asio::any_io_executor& ex, const server_config& config, server_stats& stats)
-      : executor_(ex), config_(config), stats_(stats) {}
+  relay_service(const asio::any_io_executor& ex, const server_config& config, server_stats& stats,
+                net::socket_registry& short_lived)
+      : executor_(ex), config_(config), stats_(stats), short_lived_(short_lived) {}
 
   /// A token for the two sides of a connect attempt.
   std::string issue_for_attempt(const std::string& initiator, const std::string& responder);
@@ -49,7 +51,7 @@ class relay_service {
   net::awaitable<void> serve(net::tcp::socket socket, admission_ticket ticket);
   /// Closes halves whose token expired.
   void expire(net::clock::time_point now);
-  /// Closes every live pair (shutdown).
+  /// Closes every live pair and waiting half (shutdown).
   void stop();
 
   std::size_t live_pairs() const { return live_.size(); }
@@ -64,6 +66,7 @@ class relay_service {
   asio::any_io_executor executor_;
   const server_config& config_;
   server_stats& stats_;
+  net::socket_registry& short_lived_;
   relay::token_table<relay_half> tokens_;
   std::list<std::array<relay_half, 2>*> live_;
   std::map<std::string, int> live_per_peer_;

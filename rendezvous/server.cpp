@@ -76,8 +76,9 @@ void server::stop() {
   relay_acceptor_.close(ignored);
   context_.exposes.stop();
   context_.relay.stop();
-  auto sessions = context_.registry;  // closing edits the registry
-  for (auto& [id, session] : sessions) session->close("server shutting down");
+  context_.short_lived.close_all();
+  // Closing completes asynchronously, so the list is not edited while we walk it.
+  for (auto* session : context_.sessions) session->close("server shutting down");
 }
 
 template <typename Serve>

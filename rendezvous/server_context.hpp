@@ -1,10 +1,12 @@
 // State shared by every connection the server handles.
 #pragma once
 #include <cstdint>
+#include <list>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "common/socket_registry.hpp"
 #include "rendezvous/admission.hpp"
 #include "rendezvous/attempt_coordinator.hpp"
 #include "rendezvous/expose_service.hpp"
@@ -30,16 +32,18 @@ struct server_context {
   server_context(const asio::any_io_executor& ex, server_config c)
       : config(std::move(c)),
         admission_control(config.max_connections_per_ip, config.max_pending_handshakes),
-        relay(ex, config, stats),
+        relay(ex, config, stats, short_lived),
         exposes(ex, config, admission_control, relay) {}
 
   server_config config;
   server_stats stats;
+  net::socket_registry short_lived;  ///< hole-assist and relay-port connections before pairing
   admission admission_control;
   relay_service relay;
   expose_service exposes;
   std::map<std::string, std::shared_ptr<client_session>> registry;  ///< ID -> live main connection
   attempt_coordinator attempts;
+  std::list<client_session*> sessions;  ///< every live main connection, registered or not
 };
 
 }  // namespace rendezvous

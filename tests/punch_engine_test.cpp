@@ -93,8 +93,10 @@ TEST(PunchEngine, WrongHostOnACandidateAddressIsDropped) {
   tcp::acceptor stranger(stranger_io, loopback(0));
   std::thread stranger_thread([&] {
     auto socket = stranger.accept();
-    auto fake = wire::encode(nat::make_punch_hello({secret.attempt_id, "guessed-token"}, nat::role::responder));
-    asio::write(socket, asio::buffer(fake));
+    auto hello = wire::encode(nat::make_punch_hello(secret, nat::role::responder, std::string(32, 'f')));
+    auto proof = wire::encode({{"type", "punch_proof"}, {"proof", std::string(64, '0')}});
+    asio::write(socket, asio::buffer(hello));
+    asio::write(socket, asio::buffer(proof));
     std::array<char, 256> sink;
     std::error_code ec;
     while (!ec) socket.read_some(asio::buffer(sink), ec);

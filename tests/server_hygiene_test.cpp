@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "tests/loopback_fixture.hpp"
+#include "common/frame_codec.hpp"
 #include "tests/support/raw_client.hpp"
 
 namespace test {
@@ -137,6 +138,87 @@ TEST_F(ServerHygieneTest, SilentRegisteredPeerIsDroppedWithinPeerTimeout) {
   EXPECT_TRUE(wait_for_text(path("server.err"), "ghost left (silent too long", 5s)) << read_file(path("server.err"));
   EXPECT_EQ(run_peer("list", {"list"}), 0);
   EXPECT_EQ(out("list"), "");
+}
+
+TEST_F(ServerHygieneTest, FramesPipelinedBehindAWrongTokenAreNeverHandled) {
+  start_server({"--token", "s3cret"});
+  auto bob = start_peer("bob", {"--id", "bob", "--token", "s3cret", "listen"});
+  ASSERT_TRUE(peer_says("bob", "registered as bob"));
+  raw_client client(port_);
+  client.read_message(5s);
+  // One write: a bad proof with requests right behind it, all decoded before auth is judged.
+  auto bytes = wire::encode({{"type", "auth"}, {"proof", "bad"}});
+  for (const auto& m : {nlohmann::json{{"type", "register"}, {"id", "mallory"}},
+                        nlohmann::json{{"type", "connect"}, {"target", "bob"}}}) {
+    auto more = wire::encode(m);
+    bytes.insert(bytes.end(), more.begin(), more.end());
+  }
+  client.send_bytes(std::string(bytes.begin(), bytes.end()));
+  auto reply = client.read_message(5s);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ((*reply)["code"], "auth_failed");
+  EXPECT_TRUE(client.closed_within(5s));
+  EXPECT_EQ(run_peer("list", {"list", "--token", "s3cret"}), 0);
+  EXPECT_EQ(out("list"), "bob\n");  // mallory never registered
+  EXPECT_EQ(read_file(path("bob.err")).find("incoming"), std::string::npos) << "bob was sent an attempt";
+}
+
+TEST_F(ServerHygieneTest, HostileHeartbeatsAndHugeEchoesNeverStrandAnId) {
+  start_server();
+  {
+    raw_client client(port_);
+    authenticate(client);
+    client.send_message({{"type", "register"}, {"id", "dave"}, {"req", 1}});
+    ASSERT_TRUE(client.read_message(5s).has_value());
+    client.send_message({{"type", "ping"}, {"t", "not-a-number"}});
+    client.send_message({{"type", "pong"}, {"t", nullptr}});
+    client.send_message({{"type", std::string(60000, 'x')}, {"req", 2}});  // echoed back clipped
+    client.send_message({{"type", "decline"}, {"attempt", "nope"}, {"reason", std::string(60000, 'y')}});
+    auto reply = client.read_message(5s);
+    while (reply && (*reply)["type"] == "pong") reply = client.read_message(5s);
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ((*reply)["code"], "unknown_type");
+    EXPECT_LT(reply->dump().size(), 1000u);
+  }  // dave disconnects: the ID must be free again
+  std::this_thread::sleep_for(300ms);
+  raw_client again(port_);
+  authenticate(again);
+  again.send_message({{"type", "register"}, {"id", "dave"}, {"req", 3}});
+  auto reply = again.read_message(5s);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ((*reply)["type"], "registered") << reply->dump();
+  EXPECT_TRUE(server_->running());
+}
+
+TEST_F(ServerHygieneTest, ConnectFloodIsCappedAndTheTargetStaysOnline) {
+  start_server();
+  auto bob = start_peer("bob", {"--id", "bob", "listen"});
+  ASSERT_TRUE(peer_says("bob", "registered as bob"));
+  raw_client client(port_);
+  authenticate(client);
+  for (int i = 0; i < 50; ++i) client.send_message({{"type", "connect"}, {"target", "bob"}, {"req", i + 1}});
+  int attempts = 0, busy = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto reply = client.read_message(5s);
+    ASSERT_TRUE(reply.has_value()) << "reply " << i;
+    if ((*reply)["type"] == "attempt") ++attempts;
+    if ((*reply).value("code", "") == "busy") ++busy;
+  }
+  EXPECT_EQ(attempts, 4);
+  EXPECT_EQ(busy, 46);
+  EXPECT_EQ(run_peer("list", {"list"}), 0);
+  EXPECT_EQ(out("list"), "bob\n");
+}
+
+TEST_F(ServerHygieneTest, SigtermWithPeersConnectedExitsCleanly) {
+  start_server();
+  auto bob = start_peer("bob", {"--id", "bob", "listen"});
+  ASSERT_TRUE(peer_says("bob", "registered as bob"));
+  raw_client silent(port_);  // one unauthenticated connection too
+  server_->signal(SIGTERM);
+  EXPECT_EQ(server_->wait_for(10s), 0) << read_file(path("server.err"));
+  EXPECT_TRUE(wait_for_text(path("server.err"), "stopped", 1s));
+  EXPECT_EQ(bob->wait_for(10s), 3) << err("bob");  // listen loses its server: exit 3
 }
 
 }  // namespace
