@@ -4,12 +4,14 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
 #include <cxxopts.hpp>
 #include <spdlog/spdlog.h>
 
 #include "common/config_layers.hpp"
 #include "common/logging.hpp"
 #include "peer/commands.hpp"
+#include "peer/expose_command.hpp"
 #include "peer/exit_codes.hpp"
 
 namespace {
@@ -18,6 +20,8 @@ constexpr const char* commands_help = R"(Commands:
   listen          register --id, wait for one incoming connection, bridge it to stdin/stdout
   connect NAME    connect to the peer registered as NAME and bridge stdin/stdout (like nc)
   list            print the IDs online now, one a line (--json: one JSON array)
+  expose          publish --local HOST:PORT on the server's public --remote-port N (reverse
+                  proxy); runs until interrupted and reconnects if the server goes away
 
 Exit codes: 0 done, 1 connection broke, 2 usage, 3 server unreachable or refused us,
             4 peer unknown/offline/busy, 5 no path to the peer.
@@ -38,6 +42,8 @@ cxxopts::Options make_options() {
       ("log-level", "trace, debug, info, warn, error or off (default warn)", cxxopts::value<std::string>())
       ("punch-timeout", "seconds to keep punching before giving up (default 5)", cxxopts::value<double>())
       ("path", "auto (punch, then relay), direct (punch only) or relay (default auto)", cxxopts::value<std::string>())
+      ("local", "expose: the local service HOST:PORT", cxxopts::value<std::string>())
+      ("remote-port", "expose: the public port on the server", cxxopts::value<int>())
       ("h,help", "show this help")
       ("command", "", cxxopts::value<std::string>())
       ("args", "", cxxopts::value<std::vector<std::string>>());
@@ -53,6 +59,11 @@ nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
   if (args.count("log-level")) layer["log_level"] = args["log-level"].as<std::string>();
   if (args.count("json")) layer["json"] = true;
   if (args.count("punch-timeout")) layer["punch_timeout"] = args["punch-timeout"].as<double>();
+  if (args.count("local") || args.count("remote-port")) {
+    if (!args.count("local") || !args.count("remote-port")) throw std::runtime_error("--local and --remote-port go together");
+    layer["expose"] = nlohmann::json::array(
+        {{{"local", args["local"].as<std::string>()}, {"remote_port", args["remote-port"].as<int>()}}});
+  }
   return layer;
 }
 
@@ -76,7 +87,9 @@ int main(int argc, char** argv) {
     config = peer::resolve_peer_config(file, env, flag_layer(args));
     logging::init("peer", config.log_level, config.json);
     const std::size_t wanted = command == "connect" ? 1 : 0;
-    if (command != "connect" && command != "listen" && command != "list") throw std::runtime_error("unknown command '" + command + "'");
+    if (command != "connect" && command != "listen" && command != "list" && command != "expose") {
+      throw std::runtime_error("unknown command '" + command + "'");
+    }
     if (command_args.size() != wanted) throw std::runtime_error(command + (wanted ? " takes one NAME" : " takes no arguments"));
   } catch (const std::exception& e) {
     std::cerr << "peer: " << e.what() << "\n(see peer --help)\n";
@@ -90,9 +103,23 @@ int main(int argc, char** argv) {
   auto task = [&]() -> net::awaitable<int> {
     if (command == "list") co_return co_await peer::run_list(config, events);
     if (command == "listen") co_return co_await peer::run_listen(config, events);
+    if (command == "expose") co_return co_await peer::run_expose(config, events);
     co_return co_await peer::run_connect(config, events, command_args.front());
   };
+  // Interrupting expose is its normal end. (connect and listen keep the default, like nc: their
+  // bridge threads are not something to unwind from a signal.)
+  asio::signal_set signals(io);
+  if (command == "expose") {
+    signals.add(SIGINT);
+    signals.add(SIGTERM);
+    signals.async_wait([&](std::error_code ec, int) {
+      if (ec) return;
+      code = peer::exit_ok;
+      io.stop();
+    });
+  }
   asio::co_spawn(io, task(), [&](std::exception_ptr error, int result) {
+    signals.cancel();
     code = result;
     if (!error) return;
     try {

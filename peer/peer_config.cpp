@@ -24,6 +24,14 @@ peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json
     if (config.path != "auto" && config.path != "direct" && config.path != "relay") {
       throw std::runtime_error("setting \"path\" must be auto, direct or relay");
     }
+    for (const auto& route : settings.value("expose", nlohmann::json::array())) {
+      auto local = net::parse_host_port(route.at("local").get<std::string>());
+      const int remote = route.at("remote_port").get<int>();
+      if (!local || local->port == 0 || remote <= 0 || remote > 65535) {
+        throw std::runtime_error("each \"expose\" route needs \"local\":\"HOST:PORT\" and \"remote_port\":N");
+      }
+      config.routes.push_back({*local, static_cast<std::uint16_t>(remote)});
+    }
     if (settings.contains("punch_timeout")) {
       const auto& value = settings["punch_timeout"];
       const double seconds = value.is_string() ? std::stod(value.get<std::string>()) : value.get<double>();
@@ -31,7 +39,7 @@ peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json
       config.punch_timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
     }
   } catch (const nlohmann::json::exception&) {
-    throw std::runtime_error("a peer setting has the wrong type (see peer --help)");
+    throw std::runtime_error("a peer setting has the wrong type or is missing a field (see peer --help)");
   } catch (const std::invalid_argument&) {
     throw std::runtime_error("setting \"punch_timeout\" must be a number of seconds");
   }

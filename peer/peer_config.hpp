@@ -2,12 +2,19 @@
 #pragma once
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "common/endpoint.hpp"
 
 namespace peer {
+
+/// One exposed service: the server's public `remote_port` forwards to `local` behind this peer.
+struct expose_route {
+  net::host_port local;
+  std::uint16_t remote_port = 0;
+};
 
 /// What every peer command needs to know.
 struct peer_config {
@@ -18,6 +25,7 @@ struct peer_config {
   bool json = false;  ///< JSON event lines on stderr
   std::chrono::milliseconds punch_timeout{5000};
   std::string path = "auto";  ///< auto (punch, then relay), direct, relay
+  std::vector<expose_route> routes;  ///< for `expose` (config key "expose", or --local/--remote-port)
 };
 
 /// Keys accepted in the config file and the env/flag layers.

@@ -98,7 +98,7 @@ net::awaitable<void> expose_service::accept_loop(std::shared_ptr<exposure> e) {
       continue;
     }
     spdlog::debug("expose: port {}: client {} announced to {}", e->port, from, e->owner_name);
-    owner->send({{"type", "proxy"}, {"port", e->port}, {"token", *token}, {"from", from}});
+    owner->send({{"type", "proxy"}, {"port", e->port}, {"token", *token}, {"from", from}, {"relay_port", config_.relay_port}});
   }
 }
 

@@ -3,7 +3,7 @@
 // and joined to the peer's data connection on the relay port. The port closes when the peer goes.
 //
 //   peer -> {"type":"expose","port":N}         server -> {"type":"exposed","port":N} or error
-//   server -> {"type":"proxy","port":N,"token":T,"from":"IP:PORT"}
+//   server -> {"type":"proxy","port":N,"token":T,"from":"IP:PORT","relay_port":R}
 //   peer -> relay port {"type":"relay","token":T,"side":1}   or main {"type":"proxy_failed","token":T,"reason":...}
 #pragma once
 #include <map>

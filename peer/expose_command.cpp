@@ -1,0 +1,145 @@
+#include "peer/expose_command.hpp"
+
+#include <random>
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/endpoint.hpp"
+#include "common/frame_reader.hpp"
+#include "common/spawn.hpp"
+#include "peer/exit_codes.hpp"
+#include "peer/server_link.hpp"
+#include "relay/splice_pump.hpp"
+
+namespace peer {
+
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto connect_timeout = std::chrono::seconds(5);
+constexpr auto first_backoff = std::chrono::milliseconds(1000);
+constexpr auto max_backoff = std::chrono::milliseconds(30'000);
+
+/// Connects to `target` with a timeout; returns the error, if any.
+net::awaitable<std::error_code> connect_with_timeout(net::tcp::socket& socket, const net::host_port& target) {
+  auto ex = co_await asio::this_coro::executor;
+  net::tcp::resolver resolver(ex);
+  auto [resolve_error, results] = co_await resolver.async_resolve(target.host, std::to_string(target.port), net::use_nothrow);
+  if (resolve_error) co_return resolve_error;
+  asio::steady_timer timer(ex, connect_timeout);
+  std::error_code error = asio::error::host_not_found;
+  for (const auto& entry : results) {
+    socket = net::tcp::socket(ex);
+    auto outcome = co_await (socket.async_connect(entry.endpoint(), net::use_nothrow) || timer.async_wait(net::use_nothrow));
+    error = outcome.index() == 0 ? std::get<0>(std::get<0>(outcome)) : make_error_code(std::errc::timed_out);
+    if (!error) break;
+  }
+  co_return error;
+}
+
+/// One public client: connect the local service, then join it to the client through the relay.
+net::awaitable<void> serve_client(std::shared_ptr<server_link> link, net::tcp::endpoint relay, std::string token,
+                                  std::string from, expose_route route) {
+  auto ex = co_await asio::this_coro::executor;
+  const auto local_name = route.local.host + ":" + std::to_string(route.local.port);
+  net::tcp::socket local(ex);
+  if (auto error = co_await connect_with_timeout(local, route.local)) {
+    spdlog::warn("expose: {} -> {}: local service unreachable: {}", from, local_name, error.message());
+    link->send({{"type", "proxy_failed"}, {"token", token}, {"reason", local_name + ": " + error.message()}});
+    co_return;
+  }
+  net::tcp::socket joined(ex);
+  asio::steady_timer timer(ex, connect_timeout);
+  auto connected = co_await (joined.async_connect(relay, net::use_nothrow) || timer.async_wait(net::use_nothrow));
+  if (connected.index() != 0 || std::get<0>(std::get<0>(connected))) {
+    spdlog::warn("expose: {}: cannot reach the relay port {}", from, net::to_string(relay));
+    co_return;
+  }
+  const nlohmann::json request{{"type", "relay"}, {"token", token}, {"side", 1}};
+  if (co_await wire::write_frame(joined, request)) co_return;
+  auto reply = co_await wire::read_exact_frame(joined);
+  if (!reply.message || reply.message->value("type", "") != "relay_ok") {
+    spdlog::warn("expose: {}: the relay refused: {}", from, reply.message ? reply.message->value("message", "?") : "closed");
+    co_return;
+  }
+  local.set_option(net::tcp::no_delay(true));
+  joined.set_option(net::tcp::no_delay(true));
+  spdlog::info("expose: {} -> {} open", from, local_name);
+  auto stats = co_await relay::pump(joined, local, relay::pump_options{});
+  spdlog::info("expose: {} -> {} closed ({}): {} bytes in, {} bytes out", from, local_name, relay::to_string(stats.end),
+               stats.a_to_b, stats.b_to_a);
+}
+
+/// One connected period: request every port, then serve announcements until the link drops.
+net::awaitable<void> expose_once(const peer_config& config, const event_sink& events, std::shared_ptr<server_link> link,
+                                 bool& worked) {
+  auto ex = co_await asio::this_coro::executor;
+  co_await link->open(config.server, config.token);
+  if (!config.id.empty()) co_await link->register_id(config.id);
+  std::map<std::uint16_t, expose_route> by_port;
+  for (const auto& route : config.routes) {
+    const nlohmann::json request{{"type", "expose"}, {"port", route.remote_port}};
+    auto reply = co_await link->request(request);
+    if (reply.value("type", "") != "exposed") {
+      const auto code = reply.value("code", "");
+      const auto message = "port " + std::to_string(route.remote_port) + ": " + reply.value("message", "refused");
+      if (code == "port_taken") throw std::runtime_error(message);  // maybe our previous session: retry
+      throw command_error(exit_server, message);
+    }
+    by_port[route.remote_port] = route;
+    events.emit({{"event", "exposed"},
+                 {"port", route.remote_port},
+                 {"local", route.local.host + ":" + std::to_string(route.local.port)},
+                 {"server", config.server.host + ":" + std::to_string(route.remote_port)}});
+  }
+  worked = true;
+  while (auto event = co_await link->next_event()) {
+    if (event->value("type", "") != "proxy") continue;
+    auto route = by_port.find(static_cast<std::uint16_t>(event->value("port", 0)));
+    if (route == by_port.end()) continue;
+    const net::tcp::endpoint relay(link->server_endpoint().address(), event->value("relay_port", std::uint16_t{0}));
+    asio::co_spawn(ex, serve_client(link, relay, event->value("token", ""), event->value("from", "?"), route->second),
+                   net::log_escaped("expose client"));
+  }
+  throw std::runtime_error("lost the server (" + link->close_reason() + ")");
+}
+
+}  // namespace
+
+net::awaitable<int> run_expose(const peer_config& config, const event_sink& events) {
+  if (config.routes.empty()) {
+    throw command_error(exit_usage, "expose needs --local HOST:PORT --remote-port N (or \"expose\" routes in --config)");
+  }
+  auto ex = co_await asio::this_coro::executor;
+  std::mt19937 rng(std::random_device{}());
+  auto backoff = first_backoff;
+  bool ever_worked = false;
+  for (;;) {
+    bool worked = false;
+    std::string why;
+    try {
+      co_await expose_once(config, events, std::make_shared<server_link>(ex), worked);
+    } catch (const command_error& e) {
+      // Before anything worked, a refusal or an unreachable server is the user's to fix now;
+      // afterwards the server may be restarting, so keep trying.
+      if (!ever_worked && !worked) throw;
+      why = e.what();
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+    ever_worked = ever_worked || worked;
+    if (worked) backoff = first_backoff;
+    // Jitter of +-25% so many peers do not reconnect in lockstep after a server restart.
+    std::uniform_real_distribution<double> jitter(0.75, 1.25);
+    const auto wait = std::chrono::milliseconds(static_cast<long long>(backoff.count() * jitter(rng)));
+    events.emit({{"event", "reconnecting"}, {"message", why}, {"in_ms", wait.count()}});
+    asio::steady_timer timer(ex, wait);
+    co_await timer.async_wait(net::use_nothrow);
+    backoff = std::min(max_backoff, backoff * 2);
+  }
+}
+
+}  // namespace peer
