@@ -15,22 +15,23 @@ admission_ticket& admission_ticket::operator=(admission_ticket&& other) noexcept
 }
 
 void admission_ticket::handshake_done() {
-  if (owner_ && pending_) --owner_->pending_;
+  if (!owner_ || !pending_) return;
   pending_ = false;
+  --owner_->pending_;
+  auto it = owner_->per_address_.find(address_);
+  if (it != owner_->per_address_.end() && --it->second == 0) owner_->per_address_.erase(it);
 }
 
 void admission_ticket::release() {
-  if (!owner_) return;
   handshake_done();
-  auto it = owner_->per_address_.find(address_);
-  if (it != owner_->per_address_.end() && --it->second == 0) owner_->per_address_.erase(it);
   owner_ = nullptr;
 }
 
 std::optional<admission_ticket> admission::admit(const asio::ip::address& address, std::string& why) {
   int& count = per_address_[address];
   if (count >= max_per_address_) {
-    why = "too many connections from " + address.to_string() + " (limit " + std::to_string(max_per_address_) + ")";
+    why = "too many handshaking connections from " + address.to_string() + " (limit " +
+          std::to_string(max_per_address_) + ")";
     if (count == 0) per_address_.erase(address);
     ++refused_;
     return std::nullopt;

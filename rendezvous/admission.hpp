@@ -1,5 +1,7 @@
-// Admission control: caps connections per source address and unauthenticated handshakes, so one
-// flooding address cannot starve everyone else (seed 004's connection-pool limits).
+// Admission control: caps connections that have not authenticated yet, per source address and in
+// all, so one flooding address cannot starve everyone else (seed 004's connection-pool limits).
+// Authenticated load is bounded elsewhere (peers, relay pairs), so many peers behind one NAT and
+// an exposed service with many clients are not mistaken for a flood.
 #pragma once
 #include <chrono>
 #include <map>
@@ -20,7 +22,7 @@ class admission_ticket {
   admission_ticket(admission_ticket&& other) noexcept { *this = std::move(other); }
   admission_ticket& operator=(admission_ticket&& other) noexcept;
   ~admission_ticket() { release(); }
-  /// The connection has authenticated: it no longer counts as a pending handshake.
+  /// The connection has authenticated: it no longer counts against either cap.
   void handshake_done();
 
  private:
@@ -30,7 +32,7 @@ class admission_ticket {
   bool pending_ = false;
 };
 
-/// Counts live connections per address and pending handshakes overall.
+/// Counts handshaking connections per address and overall.
 class admission {
  public:
   admission(int max_per_address, int max_pending) : max_per_address_(max_per_address), max_pending_(max_pending) {}

@@ -34,7 +34,7 @@ cxxopts::Options make_options() {
       ("attempt-timeout", "seconds both peers have to reach the hole-assist port (default 15)", cxxopts::value<int>())
       ("max-peers", "most registered peers (default 10000)", cxxopts::value<int>())
       ("max-pending-handshakes", "most connections not yet authenticated (default 256)", cxxopts::value<int>())
-      ("max-connections-per-ip", "most open connections from one address (default 64)", cxxopts::value<int>())
+      ("max-handshakes-per-ip", "most not-yet-authenticated connections from one address (default 64)", cxxopts::value<int>())
       ("expose-ports", "ports peers may expose, FIRST-LAST (default: none)", cxxopts::value<std::string>())
       ("relay-idle-timeout", "seconds a relayed pair may idle before it is closed (default 600)", cxxopts::value<int>())
       ("max-relay-pairs", "most relayed pairs at once (default 1000)", cxxopts::value<int>())
@@ -49,7 +49,7 @@ cxxopts::Options make_options() {
 nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
   const char* const text_flags[] = {"listen", "token", "log-level", "ready-file", "expose-ports"};
   const char* const number_flags[] = {"hole-port", "relay-port", "peer-timeout", "handshake-timeout", "attempt-timeout",
-                                      "max-peers", "max-pending-handshakes", "max-connections-per-ip",
+                                      "max-peers", "max-pending-handshakes", "max-handshakes-per-ip",
                                       "relay-idle-timeout", "max-relay-pairs", "max-relay-pairs-per-peer",
                                       "stats-interval"};
   const auto key_of = [](std::string flag) {

@@ -61,7 +61,7 @@ server_config resolve_server_config(const nlohmann::json& file, const nlohmann::
   config.attempt_timeout_s = positive(settings, "attempt_timeout", config.attempt_timeout_s);
   config.max_peers = positive(settings, "max_peers", config.max_peers);
   config.max_pending_handshakes = positive(settings, "max_pending_handshakes", config.max_pending_handshakes);
-  config.max_connections_per_ip = positive(settings, "max_connections_per_ip", config.max_connections_per_ip);
+  config.max_handshakes_per_ip = positive(settings, "max_handshakes_per_ip", config.max_handshakes_per_ip);
   config.ready_file = get<std::string>(settings, "ready_file", "");
   if (settings.contains("expose_ports")) {
     const auto range = get<std::string>(settings, "expose_ports", "");

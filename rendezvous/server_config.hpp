@@ -20,7 +20,7 @@ struct server_config {
   int attempt_timeout_s = 15;       ///< both peers must report to the hole-assist port within this
   int max_peers = 10000;
   int max_pending_handshakes = 256;
-  int max_connections_per_ip = 64;
+  int max_handshakes_per_ip = 64;
   std::string ready_file;           ///< written with the bound ports once listening
   // Relay and reverse proxy.
   std::uint16_t expose_first = 0;   ///< ports peers may expose: [expose_first, expose_last]; 0: none
@@ -35,7 +35,7 @@ struct server_config {
 /// Keys accepted in the config file and in the env/flag layers.
 inline constexpr const char* server_config_keys[] = {
     "listen", "hole_port", "relay_port", "token", "log_level", "peer_timeout", "handshake_timeout",
-    "attempt_timeout", "max_peers", "max_pending_handshakes", "max_connections_per_ip", "ready_file",
+    "attempt_timeout", "max_peers", "max_pending_handshakes", "max_handshakes_per_ip", "ready_file",
     "expose_ports", "relay_idle_timeout", "max_relay_pairs", "max_relay_pairs_per_peer", "stats_interval"};
 
 /// Applies the layers in order (later wins); throws std::runtime_error naming a bad key or value.

@@ -31,7 +31,7 @@ struct server_stats {
 struct server_context {
   server_context(const asio::any_io_executor& ex, server_config c)
       : config(std::move(c)),
-        admission_control(config.max_connections_per_ip, config.max_pending_handshakes),
+        admission_control(config.max_handshakes_per_ip, config.max_pending_handshakes),
         relay(ex, config, stats, short_lived),
         exposes(ex, config, admission_control, relay) {}
 

@@ -14,9 +14,14 @@ TEST(Admission, CapsConnectionsPerAddressButNotOthers) {
   auto b = control.admit(flooder, why);
   ASSERT_TRUE(a && b);
   EXPECT_FALSE(control.admit(flooder, why));
-  EXPECT_NE(why.find("too many connections"), std::string::npos);
+  EXPECT_NE(why.find("too many handshaking connections"), std::string::npos);
   EXPECT_TRUE(control.admit(other, why));
   a.reset();  // a connection ends: its slot is free again
+  auto c = control.admit(flooder, why);
+  EXPECT_TRUE(c);
+  c->handshake_done();  // an authenticated connection no longer counts against its address
+  b->handshake_done();
+  EXPECT_TRUE(control.admit(flooder, why));
   EXPECT_TRUE(control.admit(flooder, why));
 }
 

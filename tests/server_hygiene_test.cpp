@@ -111,16 +111,16 @@ TEST_F(ServerHygieneTest, RequestsBeforeAuthAreRefused) {
 }
 
 TEST_F(ServerHygieneTest, FloodFromOneAddressIsCappedAndOthersStillServed) {
-  start_server({"--max-connections-per-ip", "8"});
+  start_server({"--max-handshakes-per-ip", "8"});
   auto bob = start_peer("bob", {"--id", "bob", "listen"});
   ASSERT_TRUE(peer_says("bob", "registered as bob"));
   std::vector<std::unique_ptr<raw_client>> flood;
   for (int i = 0; i < 20; ++i) flood.push_back(std::make_unique<raw_client>(port_));
-  // bob holds one slot; 7 flood connections are admitted, the rest closed at once.
+  // bob has authenticated and no longer counts; 8 silent connections are admitted, 12 closed at once.
   int closed = 0;
   for (auto& client : flood) closed += client->closed_within(300ms) ? 1 : 0;
-  EXPECT_EQ(closed, 13);
-  EXPECT_TRUE(wait_for_text(path("server.err"), "too many connections from 127.0.0.1", 5s));
+  EXPECT_EQ(closed, 12);
+  EXPECT_TRUE(wait_for_text(path("server.err"), "too many handshaking connections from 127.0.0.1", 5s));
   flood.clear();
   std::this_thread::sleep_for(200ms);
   EXPECT_EQ(run_peer("list", {"list"}), 0) << err("list");

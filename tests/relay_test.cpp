@@ -1,0 +1,221 @@
+// The relay and the reverse-proxy mode on loopback with the real binaries and a real HTTP server.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <filesystem>
+#include <thread>
+
+#include "tests/loopback_fixture.hpp"
+#include "tests/support/raw_client.hpp"
+
+namespace test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t size = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+/// A plain HTTP/1.0 GET to 127.0.0.1:port; returns the whole response ("" if none).
+std::string http_get(std::uint16_t port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval limit{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: test\r\n\r\n";
+    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    char chunk[16384];
+    ssize_t n;
+    while ((n = ::recv(fd, chunk, sizeof chunk, 0)) > 0) response.append(chunk, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return response;
+}
+
+int open_fds(pid_t pid) {
+  int n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++n;
+  return n;
+}
+
+class RelayTest : public loopback_test {
+ protected:
+  /// Starts python's http.server on a free port serving `files` (name -> content).
+  void start_web(const std::map<std::string, std::string>& files) {
+    std::filesystem::create_directories(path("www"));
+    for (const auto& [name, content] : files) std::ofstream(path("www/" + name)) << content;
+    web_port_ = free_port();
+    web_ = std::make_unique<child_process>(
+        std::vector<std::string>{"/usr/bin/python3", "-m", "http.server", std::to_string(web_port_), "--bind",
+                                 "127.0.0.1", "--directory", path("www")},
+        child_io{"/dev/null", path("web.out"), path("web.err")});
+    for (int i = 0; i < 100 && http_get(web_port_, "/").empty(); ++i) std::this_thread::sleep_for(50ms);
+  }
+  std::unique_ptr<child_process> start_expose(const std::string& name, int remote_port, std::uint16_t local_port) {
+    return start_peer(name, {"--id", name, "expose", "--local", "127.0.0.1:" + std::to_string(local_port), "--remote-port",
+                             std::to_string(remote_port)});
+  }
+  std::uint16_t web_port_ = 0;
+  std::unique_ptr<child_process> web_;
+};
+
+TEST_F(RelayTest, ForcedRelayCarries64MiBEachWayIntact) {
+  start_server();
+  write_random_file(path("to-alice"), 64 << 20, 5);
+  write_random_file(path("to-bob"), 64 << 20, 6);
+  auto bob = start_peer("bob", {"--id", "bob", "listen"}, path("to-alice"));
+  ASSERT_TRUE(peer_says("bob", "registered as bob"));
+  auto alice = start_peer("alice", {"connect", "bob", "--path", "relay", "--json"}, path("to-bob"));
+  EXPECT_EQ(alice->wait_for(120s), 0) << err("alice");
+  EXPECT_EQ(bob->wait_for(120s), 0) << err("bob");
+  EXPECT_TRUE(out("alice") == read_file(path("to-alice"))) << "alice got " << out("alice").size() << " bytes";
+  EXPECT_TRUE(out("bob") == read_file(path("to-bob"))) << "bob got " << out("bob").size() << " bytes";
+  EXPECT_NE(err("alice").find(R"("path":"relay")"), std::string::npos) << err("alice");
+  // The per-pair accounting line: each side sent its 64 MiB plus the attempt handshake.
+  EXPECT_TRUE(wait_for_text(path("server.err"), "<-> bob ended after", 5s)) << read_file(path("server.err"));
+  EXPECT_NE(read_file(path("server.err")).find("bob sent 671"), std::string::npos);
+}
+
+TEST_F(RelayTest, RelayedHalfCloseKeepsTheOtherDirectionOpen) {
+  start_server();
+  auto bob = start_peer("bob", {"--id", "bob", "listen"});
+  ASSERT_TRUE(peer_says("bob", "registered as bob"));
+  write_random_file(path("question"), 1000, 7);
+  auto alice = start_peer("alice", {"connect", "bob", "--path", "relay"}, path("question"));
+  ASSERT_TRUE(wait_for_text(path("bob.out"), read_file(path("question")), 10s)) << err("alice") << err("bob");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(alice->running()) << "alice exited before bob answered: " << err("alice");
+  bob->write_stdin("relayed answer\n");
+  bob->close_stdin();
+  EXPECT_EQ(alice->wait_for(10s), 0) << err("alice");
+  EXPECT_EQ(bob->wait_for(10s), 0) << err("bob");
+  EXPECT_EQ(out("alice"), "relayed answer\n");
+}
+
+TEST_F(RelayTest, DirectOnlyPathDoesNotFallBack) {
+  start_server();
+  auto bob = start_peer("bob", {"--id", "bob", "listen"}, "/dev/null");
+  ASSERT_TRUE(peer_says("bob", "registered as bob"));
+  auto alice = start_peer("alice", {"connect", "bob", "--path", "direct", "--json"}, "/dev/null");
+  EXPECT_EQ(alice->wait_for(20s), 0) << err("alice");
+  EXPECT_NE(err("alice").find(R"("path":"direct")"), std::string::npos);
+}
+
+TEST_F(RelayTest, VanishedSideIsClosedWithinTheIdleTimeout) {
+  start_server({"--relay-idle-timeout", "2"});
+  auto bob = start_peer("bob", {"--id", "bob", "listen"}, "/dev/null");
+  ASSERT_TRUE(peer_says("bob", "registered as bob"));
+  auto alice = start_peer("alice", {"connect", "bob", "--path", "relay"});
+  ASSERT_TRUE(peer_says("bob", "connected to")) << err("bob");
+  alice->write_stdin("last words\n");
+  ASSERT_TRUE(wait_for_text(path("bob.out"), "last words", 5s));
+  alice->signal(SIGSTOP);  // alive to TCP, silent to the relay
+  const auto stopped = std::chrono::steady_clock::now();
+  EXPECT_EQ(bob->wait_for(8s), 0) << err("bob");
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped, 6s);
+  EXPECT_TRUE(wait_for_text(path("server.err"), "idle timeout", 2s)) << read_file(path("server.err"));
+  alice->signal(SIGCONT);
+}
+
+TEST_F(RelayTest, ExposedHttpServiceAnswers50ConcurrentRequests) {
+  start_server({"--expose-ports", "20000-20999"});
+  std::map<std::string, std::string> files;
+  for (int i = 0; i < 50; ++i) files["page" + std::to_string(i) + ".txt"] = "body of page " + std::to_string(i) + "\n";
+  start_web(files);
+  const int public_port = 20000 + static_cast<int>(free_port() % 1000);
+  auto web_peer = start_expose("web", public_port, web_port_);
+  ASSERT_TRUE(peer_says("web", "exposed")) << err("web");
+  std::vector<std::thread> clients;
+  std::atomic<int> right{0};
+  for (int i = 0; i < 50; ++i) {
+    clients.emplace_back([&, i] {
+      const auto response = http_get(static_cast<std::uint16_t>(public_port), "/page" + std::to_string(i) + ".txt");
+      if (response.rfind("HTTP/1.0 200", 0) == 0 && response.find("body of page " + std::to_string(i) + "\n") != std::string::npos) ++right;
+    });
+  }
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(right.load(), 50);
+}
+
+TEST_F(RelayTest, ExposeOutsideTheRangeIsRefused) {
+  start_server({"--expose-ports", "20000-20010"});
+  EXPECT_EQ(run_peer("web", {"expose", "--local", "127.0.0.1:1", "--remote-port", "30000"}), 3);
+  EXPECT_NE(err("web").find("outside the allowed range 20000-20010"), std::string::npos) << err("web");
+}
+
+TEST_F(RelayTest, PortIsFreedWhenTheExposingPeerExitsAndRefusedServiceClosesPromptly) {
+  start_server({"--expose-ports", "20000-20999"});
+  const int public_port = 20000 + static_cast<int>(free_port() % 1000);
+  const auto nothing_there = free_port();
+  auto web_peer = start_expose("web", public_port, nothing_there);
+  ASSERT_TRUE(peer_says("web", "exposed")) << err("web");
+  {  // The local service refuses: the public client is closed promptly, not left hanging.
+    raw_client client(static_cast<std::uint16_t>(public_port));
+    EXPECT_TRUE(client.closed_within(3s));
+  }
+  web_peer->signal(SIGTERM);
+  EXPECT_EQ(web_peer->wait_for(5s), 0);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_THROW(raw_client(static_cast<std::uint16_t>(public_port)), std::runtime_error);  // nobody listens
+  auto again = start_expose("web2", public_port, nothing_there);
+  EXPECT_TRUE(peer_says("web2", "exposed")) << err("web2");  // the port went back to the pool
+}
+
+TEST_F(RelayTest, TwoHundredRelayedSessionsLeaveNoDescriptorsBehind) {
+  start_server({"--expose-ports", "20000-20999"});
+  start_web({{"index.txt", "hello\n"}});
+  const int public_port = 20000 + static_cast<int>(free_port() % 1000);
+  auto web_peer = start_expose("web", public_port, web_port_);
+  ASSERT_TRUE(peer_says("web", "exposed"));
+  ASSERT_NE(http_get(static_cast<std::uint16_t>(public_port), "/index.txt").find("hello"), std::string::npos);
+  std::this_thread::sleep_for(200ms);
+  const int before = open_fds(server_->pid());
+  int right = 0;
+  for (int i = 0; i < 200; ++i) right += http_get(static_cast<std::uint16_t>(public_port), "/index.txt").find("hello\n") != std::string::npos;
+  EXPECT_EQ(right, 200);
+  int after = 0;
+  for (int i = 0; i < 50 && (after = open_fds(server_->pid())) != before; ++i) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(after, before);
+}
+
+TEST_F(RelayTest, ExposeComesBackAfterAServerRestart) {
+  start_server({"--expose-ports", "20000-20999"});
+  start_web({{"index.txt", "still here\n"}});
+  const int public_port = 20000 + static_cast<int>(free_port() % 1000);
+  auto web_peer = start_expose("web", public_port, web_port_);
+  ASSERT_TRUE(peer_says("web", "exposed"));
+  const auto main_port = port_;
+  server_->signal(SIGKILL);
+  server_->wait_for(5s);
+  std::filesystem::remove(path("ready.json"));
+  start_server({"--expose-ports", "20000-20999", "--listen", "127.0.0.1:" + std::to_string(main_port)});
+  ASSERT_TRUE(peer_says("web", "reconnecting"));
+  std::string response;
+  for (int i = 0; i < 100 && response.find("still here") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(100ms);
+    response = http_get(static_cast<std::uint16_t>(public_port), "/index.txt");
+  }
+  EXPECT_NE(response.find("still here"), std::string::npos) << err("web");
+}
+
+}  // namespace
+}  // namespace test
