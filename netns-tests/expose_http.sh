@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Scenario: a private HTTP service on host a (behind a NAT of KIND) is published with
+# `peer expose` and fetched on the rendezvous server's public port from another private network
+# (host b) and from the server host; when the exposing peer is killed the port is freed.
+#
+#   expose_http.sh BIN_DIR [KIND]
+#
+# Exit 0 pass, 1 fail, 77 skipped. Cleans up its lab even on failure.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=$(cd "$1" && pwd)
+kind=${2:-port}
+public_port=20001
+
+prefix="ex$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+work=$(mktemp -d "/tmp/expose-$prefix.XXXX")
+pids=()
+cleanup() {
+  local rc=$?
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  "$here/lab" down --prefix "$prefix" >/dev/null 2>&1 || true
+  if ip netns list | grep -q "^$prefix-"; then echo "FAIL: namespaces of $prefix left behind" >&2; rc=1; fi
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+    for f in "$work"/*.err "$work"/server.log; do [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; }; done
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+rc=0
+"$here/lab" up "$kind" port --prefix "$prefix" >"$work/lab.log" 2>&1 || rc=$?
+[ "$rc" -eq 77 ] && { echo "SKIPPED: $(tail -1 "$work/lab.log")"; exit 77; }
+[ "$rc" -eq 0 ] || { cat "$work/lab.log"; exit 1; }
+eval "$("$here/lab" env --prefix "$prefix")"
+
+mkdir -p "$work/www"
+head -c 300000 /dev/urandom | base64 >"$work/www/page.txt"
+ip netns exec "$NS_A" python3 -m http.server 8080 --bind 127.0.0.1 --directory "$work/www" \
+  >"$work/web.log" 2>&1 &
+pids+=($!)
+ip netns exec "$NS_SERVER" "$bin/rendezvous" --listen 0.0.0.0:7000 --expose-ports 20000-20010 \
+  --ready-file "$work/ready" 2>"$work/server.log" &
+pids+=($!)
+for _ in $(seq 100); do [ -f "$work/ready" ] && break; sleep 0.05; done
+ip netns exec "$NS_A" "$bin/peer" --server "$SERVER_IP:7000" --id web --json expose \
+  --local 127.0.0.1:8080 --remote-port "$public_port" 2>"$work/expose.err" &
+exposer=$!
+pids+=($exposer)
+for _ in $(seq 100); do grep -q '"exposed"' "$work/expose.err" && break; sleep 0.05; done
+grep -q '"exposed"' "$work/expose.err" || { echo "FAIL: the port was not exposed"; exit 1; }
+
+fetch() {  # fetch NS URL OUT: exit 0 with the body in OUT, non-zero if it could not connect
+  ip netns exec "$1" python3 -c 'import sys, urllib.request
+sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=10).read())' "$2" >"$3" 2>/dev/null
+}
+fail=0
+for from in "$NS_B" "$NS_SERVER"; do
+  if fetch "$from" "http://$SERVER_IP:$public_port/page.txt" "$work/got.txt" && cmp -s "$work/got.txt" "$work/www/page.txt"; then
+    echo "ok: fetched page.txt from ${from#"$prefix"-} through $SERVER_IP:$public_port"
+  else
+    echo "FAIL: fetch from ${from#"$prefix"-} through the exposed port"; fail=1
+  fi
+done
+
+kill -9 "$exposer"
+sleep 0.5  # the server notices the closed main connection at once
+if fetch "$NS_B" "http://$SERVER_IP:$public_port/page.txt" "$work/gone.txt"; then
+  echo "FAIL: the port still answers after the exposing peer died"; fail=1
+else
+  echo "ok: port $public_port closed after the exposing peer died"
+fi
+grep -q "expose: port $public_port closed" "$work/server.log" || { echo "FAIL: the server did not log the port closing"; fail=1; }
+exit "$fail"
