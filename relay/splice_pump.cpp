@@ -132,6 +132,10 @@ net::awaitable<pump_stats> pump(net::tcp::socket& a, net::tcp::socket& b, pump_o
   pair_state state;
   a.native_non_blocking(true);
   b.native_non_blocking(true);
+  // Small request/response traffic must not wait on Nagle at the relay hop.
+  std::error_code ignored_option;
+  a.set_option(net::tcp::no_delay(true), ignored_option);
+  b.set_option(net::tcp::no_delay(true), ignored_option);
   co_await ((pump_direction(a, b, stats.a_to_b, state, options.pipe_bytes, b) &&
              pump_direction(b, a, stats.b_to_a, state, options.pipe_bytes, a)) ||
             watch_idle(a, b, state, options.idle_timeout));
