@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/async_signal.hpp"
+#include "common/connect.hpp"
 #include "common/endpoint.hpp"
 #include "common/frame_reader.hpp"
 #include "common/socket_registry.hpp"
@@ -106,9 +107,8 @@ net::awaitable<void> dial(std::shared_ptr<punch_state> state, tcp::endpoint cand
     std::error_code ec;
     {
       net::socket_registry::entry registration(state->live_sockets, socket);
-      timer.expires_at(std::min(state->request.deadline, net::clock::now() + state->request.connect_try_timeout));
-      auto result = co_await (socket.async_connect(candidate, net::use_nothrow) || timer.async_wait(net::use_nothrow));
-      ec = result.index() == 0 ? std::get<0>(std::get<0>(result)) : std::make_error_code(std::errc::timed_out);
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(state->request.deadline - net::clock::now());
+      ec = co_await net::connect_within(socket, candidate, std::min(left, state->request.connect_try_timeout));
     }
     if (state->finished) co_return;
     if (!ec) {

@@ -12,37 +12,16 @@ bin=$(cd "$1" && pwd)
 kind=${2:-port}
 public_port=20001
 
-prefix="ex$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-work=$(mktemp -d "/tmp/expose-$prefix.XXXX")
-pids=()
-cleanup() {
-  local rc=$?
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  "$here/lab" down --prefix "$prefix" >/dev/null 2>&1 || true
-  if ip netns list | grep -q "^$prefix-"; then echo "FAIL: namespaces of $prefix left behind" >&2; rc=1; fi
-  if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
-    for f in "$work"/*.err "$work"/server.log; do [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; }; done
-  fi
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT INT TERM
-
-rc=0
-"$here/lab" up "$kind" port --prefix "$prefix" >"$work/lab.log" 2>&1 || rc=$?
-[ "$rc" -eq 77 ] && { echo "SKIPPED: $(tail -1 "$work/lab.log")"; exit 77; }
-[ "$rc" -eq 0 ] || { cat "$work/lab.log"; exit 1; }
-eval "$("$here/lab" env --prefix "$prefix")"
+# shellcheck source=lib/scenario.sh
+source "$here/lib/scenario.sh"
+scenario_start ex "$kind" port
 
 mkdir -p "$work/www"
 head -c 300000 /dev/urandom | base64 >"$work/www/page.txt"
 ip netns exec "$NS_A" python3 -m http.server 8080 --bind 127.0.0.1 --directory "$work/www" \
   >"$work/web.log" 2>&1 &
 pids+=($!)
-ip netns exec "$NS_SERVER" "$bin/rendezvous" --listen 0.0.0.0:7000 --expose-ports 20000-20010 \
-  --ready-file "$work/ready" 2>"$work/server.log" &
-pids+=($!)
-for _ in $(seq 100); do [ -f "$work/ready" ] && break; sleep 0.05; done
+start_server --expose-ports 20000-20010
 ip netns exec "$NS_A" "$bin/peer" --server "$SERVER_IP:7000" --id web --json expose \
   --local 127.0.0.1:8080 --remote-port "$public_port" 2>"$work/expose.err" &
 exposer=$!

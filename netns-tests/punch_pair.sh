@@ -13,43 +13,14 @@ kind_a=$2 kind_b=$3 expected=$4
 size=$((${5:-16} << 20))
 half=$((size / 2))
 
-prefix="pp$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-work=$(mktemp -d "/tmp/punch-$prefix.XXXX")
-pids=()
-cleanup() {
-  local rc=$?
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  "$here/lab" down --prefix "$prefix" >/dev/null 2>&1 || true
-  if ip netns list | grep -q "^$prefix-"; then
-    echo "FAIL: namespaces of $prefix left behind" >&2
-    rc=1
-  fi
-  if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
-    for f in "$work"/*.err "$work"/server.log; do [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; }; done
-  fi
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT INT TERM
-
-rc=0
-"$here/lab" up "$kind_a" "$kind_b" --prefix "$prefix" >"$work/lab.log" 2>&1 || rc=$?
-if [ "$rc" -eq 77 ]; then
-  echo "SKIPPED: $(tail -1 "$work/lab.log")"
-  exit 77
-fi
-[ "$rc" -eq 0 ] || { cat "$work/lab.log"; exit 1; }
-eval "$("$here/lab" env --prefix "$prefix")"
+# shellcheck source=lib/scenario.sh
+source "$here/lib/scenario.sh"
+scenario_start pp "$kind_a" "$kind_b"
 
 head -c "$size" /dev/urandom >"$work/a.bin"
 head -c "$size" /dev/urandom >"$work/b.bin"
 
-ip netns exec "$NS_SERVER" "$bin/rendezvous" --listen 0.0.0.0:7000 --ready-file "$work/ready" --log-level debug \
-  2>"$work/server.log" &
-server=$!
-pids+=($server)
-for _ in $(seq 100); do [ -f "$work/ready" ] && break; sleep 0.05; done
-[ -f "$work/ready" ] || { echo "FAIL: server did not start"; exit 1; }
+start_server --log-level debug
 
 # Each side sends the first half, waits until the server is dead (direct path only: a relayed
 # stream needs the server), then sends the rest.

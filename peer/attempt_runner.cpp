@@ -3,6 +3,7 @@
 #include <asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/connect.hpp"
 #include "common/crypto.hpp"
 #include "common/endpoint.hpp"
 #include "common/frame_reader.hpp"
@@ -26,10 +27,10 @@ constexpr auto responder_grace = std::chrono::seconds(1);
 /// Connects from the shared port to the hole-assist port and reports; returns our mapped endpoint.
 net::awaitable<std::string> report_to_hole_assist(net::tcp::socket& socket, const net::tcp::endpoint& hole,
                                                   const attempt_info& attempt) {
+  if (auto ec = co_await net::connect_within(socket, hole, hole_assist_timeout)) {
+    throw std::runtime_error("cannot reach the hole-assist port " + net::to_string(hole) + ": " + ec.message());
+  }
   asio::steady_timer timer(socket.get_executor(), hole_assist_timeout);
-  auto connected = co_await (socket.async_connect(hole, net::use_nothrow) || timer.async_wait(net::use_nothrow));
-  auto ec = connected.index() == 0 ? std::get<0>(std::get<0>(connected)) : make_error_code(std::errc::timed_out);
-  if (ec) throw std::runtime_error("cannot reach the hole-assist port " + net::to_string(hole) + ": " + ec.message());
 
   const std::string role = nat::to_string(attempt.mine);
   nlohmann::json report{{"type", "hole"},
@@ -148,11 +149,11 @@ net::awaitable<nat::punch_success> connect_via_relay(server_link& link, const at
   if (attempt.relay_port == 0 || attempt.relay_token.empty()) throw std::runtime_error("the server offered no relay");
   const net::tcp::endpoint relay(link.server_endpoint().address(), attempt.relay_port);
   net::tcp::socket socket(ex);
-  asio::steady_timer timer(ex, hole_assist_timeout);
-  auto connected = co_await (socket.async_connect(relay, net::use_nothrow) || timer.async_wait(net::use_nothrow));
-  auto ec = connected.index() == 0 ? std::get<0>(std::get<0>(connected)) : make_error_code(std::errc::timed_out);
-  if (ec) throw std::runtime_error("cannot reach the relay port " + net::to_string(relay) + ": " + ec.message());
+  if (auto ec = co_await net::connect_within(socket, relay, hole_assist_timeout)) {
+    throw std::runtime_error("cannot reach the relay port " + net::to_string(relay) + ": " + ec.message());
+  }
   socket.set_option(net::tcp::no_delay(true));
+  asio::steady_timer timer(ex);
 
   const nlohmann::json request{{"type", "relay"},
                                {"token", attempt.relay_token},

@@ -3,9 +3,9 @@
 #include <random>
 
 #include <asio/co_spawn.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/connect.hpp"
 #include "common/endpoint.hpp"
 #include "common/frame_reader.hpp"
 #include "common/spawn.hpp"
@@ -15,30 +15,11 @@
 
 namespace peer {
 
-using namespace asio::experimental::awaitable_operators;
-
 namespace {
 
 constexpr auto connect_timeout = std::chrono::seconds(5);
 constexpr auto first_backoff = std::chrono::milliseconds(1000);
 constexpr auto max_backoff = std::chrono::milliseconds(30'000);
-
-/// Connects to `target` with a timeout; returns the error, if any.
-net::awaitable<std::error_code> connect_with_timeout(net::tcp::socket& socket, const net::host_port& target) {
-  auto ex = co_await asio::this_coro::executor;
-  net::tcp::resolver resolver(ex);
-  auto [resolve_error, results] = co_await resolver.async_resolve(target.host, std::to_string(target.port), net::use_nothrow);
-  if (resolve_error) co_return resolve_error;
-  asio::steady_timer timer(ex, connect_timeout);
-  std::error_code error = asio::error::host_not_found;
-  for (const auto& entry : results) {
-    socket = net::tcp::socket(ex);
-    auto outcome = co_await (socket.async_connect(entry.endpoint(), net::use_nothrow) || timer.async_wait(net::use_nothrow));
-    error = outcome.index() == 0 ? std::get<0>(std::get<0>(outcome)) : make_error_code(std::errc::timed_out);
-    if (!error) break;
-  }
-  co_return error;
-}
 
 /// One public client: connect the local service, then join it to the client through the relay.
 net::awaitable<void> serve_client(std::shared_ptr<server_link> link, net::tcp::endpoint relay, std::string token,
@@ -46,16 +27,14 @@ net::awaitable<void> serve_client(std::shared_ptr<server_link> link, net::tcp::e
   auto ex = co_await asio::this_coro::executor;
   const auto local_name = route.local.host + ":" + std::to_string(route.local.port);
   net::tcp::socket local(ex);
-  if (auto error = co_await connect_with_timeout(local, route.local)) {
+  if (auto error = co_await net::connect_within(local, route.local, connect_timeout)) {
     spdlog::warn("expose: {} -> {}: local service unreachable: {}", from, local_name, error.message());
     link->send({{"type", "proxy_failed"}, {"token", token}, {"reason", local_name + ": " + error.message()}});
     co_return;
   }
   net::tcp::socket joined(ex);
-  asio::steady_timer timer(ex, connect_timeout);
-  auto connected = co_await (joined.async_connect(relay, net::use_nothrow) || timer.async_wait(net::use_nothrow));
-  if (connected.index() != 0 || std::get<0>(std::get<0>(connected))) {
-    spdlog::warn("expose: {}: cannot reach the relay port {}", from, net::to_string(relay));
+  if (auto error = co_await net::connect_within(joined, relay, connect_timeout)) {
+    spdlog::warn("expose: {}: cannot reach the relay port {}: {}", from, net::to_string(relay), error.message());
     co_return;
   }
   const nlohmann::json request{{"type", "relay"}, {"token", token}, {"side", 1}};

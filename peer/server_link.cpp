@@ -4,6 +4,7 @@
 #include <asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/connect.hpp"
 #include "common/crypto.hpp"
 #include "common/spawn.hpp"
 #include "peer/exit_codes.hpp"
@@ -26,20 +27,10 @@ server_link::~server_link() {
 }
 
 net::awaitable<void> server_link::open(const net::host_port& server, const std::string& token) {
-  net::tcp::resolver resolver(executor_);
-  auto [resolve_error, results] = co_await resolver.async_resolve(server.host, std::to_string(server.port), net::use_nothrow);
-  if (resolve_error) throw command_error(exit_server, "cannot resolve server " + server.host + ": " + resolve_error.message());
-
   net::tcp::socket socket(executor_);
-  asio::steady_timer timer(executor_, connect_timeout);
-  std::error_code connect_error = asio::error::host_not_found;
-  for (const auto& entry : results) {
-    socket = net::tcp::socket(executor_);
-    auto outcome = co_await (socket.async_connect(entry.endpoint(), net::use_nothrow) || timer.async_wait(net::use_nothrow));
-    connect_error = outcome.index() == 0 ? std::get<0>(std::get<0>(outcome)) : make_error_code(std::errc::timed_out);
-    if (!connect_error) break;
+  if (auto error = co_await net::connect_within(socket, server, connect_timeout)) {
+    throw command_error(exit_server, "cannot reach server " + describe(server) + ": " + error.message());
   }
-  if (connect_error) throw command_error(exit_server, "cannot reach server " + describe(server) + ": " + connect_error.message());
   server_endpoint_ = socket.remote_endpoint();
   socket.set_option(net::tcp::no_delay(true));
 

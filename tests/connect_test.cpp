@@ -40,19 +40,7 @@ TEST_F(ConnectTest, EightMiBEachWayArriveIntactOverADirectPath) {
 
 TEST_F(ConnectTest, HalfCloseKeepsTheOtherDirectionOpen) {
   start_server();
-  auto bob = start_peer("bob", {"--id", "bob", "listen"});
-  ASSERT_TRUE(peer_says("bob", "registered as bob"));
-  write_random_file(path("question"), 1000, 3);
-  auto alice = start_peer("alice", {"connect", "bob"}, path("question"));
-  // Alice's stdin ends at once, so her sending direction is closed; she must still wait for Bob.
-  ASSERT_TRUE(wait_for_text(path("bob.out"), read_file(path("question")), 10s)) << err("alice") << err("bob");
-  std::this_thread::sleep_for(300ms);
-  EXPECT_TRUE(alice->running()) << "alice exited before bob answered: " << err("alice");
-  bob->write_stdin("the answer\n");
-  bob->close_stdin();
-  EXPECT_EQ(alice->wait_for(10s), 0) << err("alice");
-  EXPECT_EQ(bob->wait_for(10s), 0) << err("bob");
-  EXPECT_EQ(out("alice"), "the answer\n");
+  expect_half_close_keeps_other_direction({"connect", "bob"});
 }
 
 TEST_F(ConnectTest, DirectConnectionOutlivesTheServer) {

@@ -26,6 +26,9 @@ class loopback_test : public ::testing::Test {
   std::string out(const std::string& name) const { return read_file(path(name + ".out")); }
   std::string err(const std::string& name) const { return read_file(path(name + ".err")); }
   std::string path(const std::string& file) const { return dir_ + "/" + file; }
+  /// Alice (with `connect_args`) sends a question and ends her stdin; she must stay up until Bob,
+  /// who keeps his direction open, answers. Asserts the answer arrives and both exit 0.
+  void expect_half_close_keeps_other_direction(const std::vector<std::string>& connect_args);
   /// Waits until the peer's stderr shows `needle`.
   bool peer_says(const std::string& name, const std::string& needle, std::chrono::seconds limit = std::chrono::seconds(10));
 

@@ -97,18 +97,7 @@ TEST_F(RelayTest, ForcedRelayCarries64MiBEachWayIntact) {
 
 TEST_F(RelayTest, RelayedHalfCloseKeepsTheOtherDirectionOpen) {
   start_server();
-  auto bob = start_peer("bob", {"--id", "bob", "listen"});
-  ASSERT_TRUE(peer_says("bob", "registered as bob"));
-  write_random_file(path("question"), 1000, 7);
-  auto alice = start_peer("alice", {"connect", "bob", "--path", "relay"}, path("question"));
-  ASSERT_TRUE(wait_for_text(path("bob.out"), read_file(path("question")), 10s)) << err("alice") << err("bob");
-  std::this_thread::sleep_for(300ms);
-  EXPECT_TRUE(alice->running()) << "alice exited before bob answered: " << err("alice");
-  bob->write_stdin("relayed answer\n");
-  bob->close_stdin();
-  EXPECT_EQ(alice->wait_for(10s), 0) << err("alice");
-  EXPECT_EQ(bob->wait_for(10s), 0) << err("bob");
-  EXPECT_EQ(out("alice"), "relayed answer\n");
+  expect_half_close_keeps_other_direction({"connect", "bob", "--path", "relay"});
 }
 
 TEST_F(RelayTest, DirectOnlyPathDoesNotFallBack) {

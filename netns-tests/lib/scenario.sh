@@ -1,0 +1,49 @@
+# Shared set-up for lab scenarios: a unique prefix, a work dir, a lab of two NAT kinds, and a
+# cleanup trap that kills the scenario's processes, removes the lab, checks nothing is left
+# behind, and shows the logs when the scenario failed. Source it, then call scenario_start.
+#   pids+=($!)   after starting a background process, so cleanup kills it
+# shellcheck shell=bash
+
+scenario_cleanup() {
+  local rc=$?
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  "$LAB_TOOL" down --prefix "$prefix" >/dev/null 2>&1 || true
+  if ip netns list | grep -q "^$prefix-"; then
+    echo "FAIL: namespaces of $prefix left behind" >&2
+    rc=1
+  fi
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+    for f in "$work"/*.err "$work"/server.log; do [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; }; done
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+
+# scenario_start TAG KIND_A KIND_B: builds the lab (exit 77 if namespaces cannot be made) and
+# loads its addresses (SERVER_IP, NS_A, ...) into the environment.
+scenario_start() {
+  local tag=$1 kind_a=$2 kind_b=$3 rc=0
+  LAB_TOOL="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lab"
+  prefix="$tag$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  work=$(mktemp -d "/tmp/$tag-$prefix.XXXX")
+  pids=()
+  trap scenario_cleanup EXIT INT TERM
+  "$LAB_TOOL" up "$kind_a" "$kind_b" --prefix "$prefix" >"$work/lab.log" 2>&1 || rc=$?
+  if [ "$rc" -eq 77 ]; then
+    echo "SKIPPED: $(tail -1 "$work/lab.log")"
+    exit 77
+  fi
+  [ "$rc" -eq 0 ] || { cat "$work/lab.log"; exit 1; }
+  eval "$("$LAB_TOOL" env --prefix "$prefix")"
+}
+
+# start_server [FLAGS...]: the rendezvous server on the server host, port 7000; waits until ready.
+start_server() {
+  ip netns exec "$NS_SERVER" "$bin/rendezvous" --listen 0.0.0.0:7000 --ready-file "$work/ready" "$@" \
+    2>"$work/server.log" &
+  server=$!
+  pids+=($server)
+  for _ in $(seq 100); do [ -f "$work/ready" ] && return 0; sleep 0.05; done
+  echo "FAIL: server did not start"
+  exit 1
+}
