@@ -1,6 +1,7 @@
 #include "nat/punch.hpp"
 
 #include <map>
+#include <random>
 #include <memory>
 
 #include <asio/co_spawn.hpp>
@@ -102,6 +103,7 @@ void spawn_task(const std::shared_ptr<punch_state>& state, net::awaitable<void> 
 net::awaitable<void> dial(std::shared_ptr<punch_state> state, tcp::endpoint candidate) {
   const auto name = net::to_string(candidate);
   asio::steady_timer timer(state->listener.get_executor());
+  std::minstd_rand rng(std::random_device{}());
   while (!state->finished && net::clock::now() < state->request.deadline) {
     tcp::socket socket = open_shared_dialer(state->listener.get_executor(), state->local_port);
     std::error_code ec;
@@ -117,9 +119,15 @@ net::awaitable<void> dial(std::shared_ptr<punch_state> state, tcp::endpoint cand
       co_return;  // authenticated or not, this candidate has answered
     }
     ++state->connect_errors[name][ec.message()];
-    spdlog::debug("punch: connect to {} failed: {}", name, ec.message());
+    spdlog::trace("punch: connect to {} failed: {}", name, ec.message());
     // A NAT that answers an early SYN with RST must not end the attempt: pause and dial again.
-    timer.expires_after(state->request.retry_interval);
+    const auto& request = state->request;
+    if (ec == asio::error::connection_refused) {
+      std::uniform_int_distribution<long> jitter(0, request.refused_retry_interval.count() * 1000);
+      timer.expires_after(request.refused_retry_interval + std::chrono::microseconds(jitter(rng)));
+    } else {
+      timer.expires_after(request.retry_interval);
+    }
     co_await timer.async_wait(net::use_nothrow);
   }
 }

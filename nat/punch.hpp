@@ -19,7 +19,12 @@ struct punch_request {
   role mine = role::initiator;
   std::vector<net::tcp::endpoint> candidates;  ///< the other peer's mapped and private endpoints
   net::clock::time_point deadline;
-  std::chrono::milliseconds retry_interval{100};        ///< pause after a refused/failed connect
+  std::chrono::milliseconds retry_interval{100};  ///< pause after a connect that failed otherwise
+  /// Pause after a connect the other NAT answered with RST (plus up to as much again in jitter).
+  /// A NAT that RSTs early SYNs only lets a punch through when both SYNs cross in flight, so
+  /// the next SYN goes out as soon as the RST is back: at most one SYN per candidate is in
+  /// flight, so the rate is bounded by the round trip.
+  std::chrono::milliseconds refused_retry_interval{2};
   std::chrono::milliseconds connect_try_timeout{1500};  ///< one SYN retransmission fits inside
 };
 

@@ -5,6 +5,9 @@
 #
 #   punch_pair.sh BIN_DIR KIND_A KIND_B EXPECTED_PATH [MIB]
 #
+# Environment: B_HOST=b|a2 (where bob runs; a2 shares router A with alice), PUNCH_TIMEOUT
+# (seconds), MATRIX_RESULTS=FILE (append one JSON result line), SCENARIO=name (for that line).
+#
 # Exit 0 pass, 1 fail, 77 skipped (no root / no namespaces). Cleans up its lab even on failure.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,12 +31,16 @@ start_server --log-level debug
 feed() { head -c "$half" "$1"; while [ ! -f "$work/killed" ]; do sleep 0.05; done; tail -c +"$((half + 1))" "$1"; }
 
 started=$(date +%s%N)
-feed "$work/b.bin" | ip netns exec "$NS_B" "$bin/peer" --server "$SERVER_IP:7000" --id bob --json --log-level info listen \
+b_host=${B_HOST:-b}
+ns_bob=$NS_B
+[ "$b_host" = a2 ] && ns_bob=$NS_A2
+punch=(--punch-timeout "${PUNCH_TIMEOUT:-5}")
+feed "$work/b.bin" | ip netns exec "$ns_bob" "$bin/peer" "${punch[@]}" --server "$SERVER_IP:7000" --id bob --json --log-level info listen \
   >"$work/b.out" 2>"$work/b.err" &
 bob=$!
 pids+=($bob)
 for _ in $(seq 100); do grep -q '"registered"' "$work/b.err" && break; sleep 0.05; done
-feed "$work/a.bin" | ip netns exec "$NS_A" "$bin/peer" --server "$SERVER_IP:7000" --id alice --json --log-level info \
+feed "$work/a.bin" | ip netns exec "$NS_A" "$bin/peer" "${punch[@]}" --server "$SERVER_IP:7000" --id alice --json --log-level info \
   connect bob >"$work/a.out" 2>"$work/a.err" &
 alice=$!
 pids+=($alice)
@@ -67,9 +74,13 @@ fail=0
 cmp -s "$work/a.bin" "$work/b.out" || { echo "FAIL: bob's copy differs ($(stat -c %s "$work/b.out") bytes)"; fail=1; }
 cmp -s "$work/b.bin" "$work/a.out" || { echo "FAIL: alice's copy differs ($(stat -c %s "$work/a.out") bytes)"; fail=1; }
 [ "$path" = "$expected" ] || { echo "FAIL: path $path, expected $expected"; fail=1; }
-if [ "$expected" = direct ] && [ "$kind_b" != none ]; then
-  # Alice must have reached bob's NAT on its public address, not some private shortcut.
-  [ "${remote%:*}" = "$RTR_B_PUB" ] || { echo "FAIL: remote $remote is not router B ($RTR_B_PUB)"; fail=1; }
+if [ "$expected" = direct ]; then
+  # Alice must have reached bob where he really is: through router B's public address (or bob
+  # himself when he has no NAT), or on the private LAN they share.
+  want=$RTR_B_PUB
+  [ "$kind_b" = none ] && want=$B_IP
+  [ "$b_host" = a2 ] && want=$A2_IP
+  [ "${remote%:*}" = "$want" ] || { echo "FAIL: remote $remote is not $want"; fail=1; }
 fi
 if [ "$expected" = direct ]; then
   grep -q '"server_lost"' "$work/a.err" || { echo "FAIL: alice never noticed the server died"; fail=1; }
@@ -79,4 +90,11 @@ fi
 printf '%-10s %-10s expected=%-7s got=%-7s remote=%-22s connect_ms=%-6s total_ms=%s  16 MiB each way %s\n' \
   "$kind_a" "$kind_b" "$expected" "$path" "$remote" "$connect_ms" "$elapsed_ms" "$([ $fail = 0 ] && echo intact || echo BROKEN)" \
   | sed "s/16 MiB/$((size >> 20)) MiB/"
+if [ -n "${MATRIX_RESULTS:-}" ]; then
+  printf '{"scenario":"%s","a":"%s","b":"%s","expected":"%s","got":"%s","remote":"%s","connect_ms":%s,"mib_each_way":%d,"intact":%s,"ok":%s}\n' \
+    "${SCENARIO:-$kind_a-$kind_b}" "$kind_a" "$( [ "$b_host" = a2 ] && echo "$kind_a (same NAT)" || echo "$kind_b")" \
+    "$expected" "$path" "$remote" "${connect_ms:-null}" "$((size >> 20))" \
+    "$(cmp -s "$work/a.bin" "$work/b.out" && cmp -s "$work/b.bin" "$work/a.out" && echo true || echo false)" \
+    "$([ "$fail" = 0 ] && echo true || echo false)" >>"$MATRIX_RESULTS"
+fi
 exit "$fail"
