@@ -71,7 +71,10 @@ filtering_kind classify_filtering(const nat_observations& seen, bool no_nat, nat
 }
 
 std::string class_of(mapping_kind mapping, filtering_kind filtering) {
-  if (mapping == mapping_kind::none) return filtering == filtering_kind::none ? "no NAT" : "no NAT, firewalled";
+  if (mapping == mapping_kind::none) {
+    if (filtering == filtering_kind::none) return "no NAT";
+    return filtering == filtering_kind::unknown ? "no NAT (filtering unknown)" : "no NAT, firewalled";
+  }
   if (mapping == mapping_kind::address_dependent || mapping == mapping_kind::address_and_port_dependent) return "symmetric";
   if (mapping == mapping_kind::endpoint_independent) {
     switch (filtering) {

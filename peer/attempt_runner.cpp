@@ -93,6 +93,7 @@ attempt_info parse_attempt(const nlohmann::json& message) {
     info.peer = message.value("peer", "?");
     info.hole_port = message.at("hole_port").get<std::uint16_t>();
     info.path = message.value("path", "auto");
+    info.reason = message.value("reason", "");
     info.relay_port = message.value("relay_port", std::uint16_t{0});
     info.relay_token = message.value("relay_token", "");
     return info;
@@ -197,7 +198,7 @@ net::awaitable<attempt_result> run_attempt(server_link& link, const attempt_info
     spdlog::info("attempt {}: {}; trying the relay", attempt.secret.attempt_id, result.failure);
     result.why_relay = result.failure;
   } else {
-    result.why_relay = "relay requested";
+    result.why_relay = attempt.reason.empty() ? "relay requested" : attempt.reason;
   }
   try {
     result.connection = co_await connect_via_relay(link, attempt);

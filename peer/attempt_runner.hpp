@@ -15,7 +15,8 @@ struct attempt_info {
   nat::attempt_secret secret;
   nat::role mine = nat::role::initiator;
   std::string peer;  ///< the other side's ID
-  std::string path = "auto";  ///< auto, direct or relay (chosen by the initiator)
+  std::string path = "auto";  ///< auto, direct or relay (chosen by the initiator, or the server)
+  std::string reason;         ///< why the server chose the path, if it did
   std::uint16_t hole_port = 0;
   std::uint16_t relay_port = 0;
   std::string relay_token;

@@ -13,6 +13,7 @@
 #include "common/peer_id.hpp"
 #include "peer/attempt_runner.hpp"
 #include "peer/exit_codes.hpp"
+#include "peer/nat_probe.hpp"
 #include "peer/stdio_bridge.hpp"
 
 namespace peer {
@@ -62,11 +63,15 @@ net::awaitable<int> bridge(server_link& link, const event_sink& events, attempt_
   co_return exit_ok;
 }
 
+/// Connects, registers (with an ID), and unless the path is forced probes our NAT so the server
+/// can send hopeless pairs straight to the relay.
 net::awaitable<void> open_and_register(server_link& link, const peer_config& config, const event_sink& events) {
   co_await link.open(config.server, config.token);
-  if (config.id.empty()) co_return;
-  const auto observed = co_await link.register_id(config.id);
-  events.emit({{"event", "registered"}, {"id", config.id}, {"observed", observed}});
+  if (!config.id.empty()) {
+    const auto observed = co_await link.register_id(config.id);
+    events.emit({{"event", "registered"}, {"id", config.id}, {"observed", observed}});
+  }
+  if (config.path == "auto") co_await probe_and_report(link);
 }
 
 }  // namespace
@@ -81,6 +86,26 @@ net::awaitable<int> run_list(const peer_config& config, const event_sink&) {
     for (const auto& id : ids) std::cout << id << "\n";
     std::cout.flush();
   }
+  co_return exit_ok;
+}
+
+net::awaitable<int> run_nat(const peer_config& config, const event_sink&) {
+  server_link link(co_await asio::this_coro::executor);
+  co_await link.open(config.server, config.token);
+  const auto verdict = co_await probe_nat(link);
+  auto result = to_json(verdict);
+  if (config.json) {
+    result["event"] = "nat";
+    std::cout << result.dump() << std::endl;
+    co_return exit_ok;
+  }
+  std::cout << "public endpoint:  " << result.value("public", "?") << "\n"
+            << "NAT class:        " << verdict.class_name << "\n"
+            << "mapping:          " << nat::to_string(verdict.mapping) << "\n"
+            << "filtering:        " << nat::to_string(verdict.filtering) << "\n"
+            << "port preserving:  " << (verdict.port_preserving ? (*verdict.port_preserving ? "yes" : "no") : "unknown") << "\n";
+  for (const auto& note : verdict.undetermined) std::cout << "could not tell:   " << note << "\n";
+  std::cout.flush();
   co_return exit_ok;
 }
 

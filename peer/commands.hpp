@@ -12,6 +12,8 @@ namespace peer {
 net::awaitable<int> run_list(const peer_config& config, const event_sink& events);
 /// `peer listen`: register, take one incoming connection, bridge it to stdin/stdout.
 net::awaitable<int> run_listen(const peer_config& config, const event_sink& events);
+/// `peer nat`: probe our NAT against the server and print its behaviour on stdout.
+net::awaitable<int> run_nat(const peer_config& config, const event_sink& events);
 /// `peer connect NAME`: connect to NAME by ID and bridge stdin/stdout, like nc.
 net::awaitable<int> run_connect(const peer_config& config, const event_sink& events, const std::string& target);
 

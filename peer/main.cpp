@@ -20,6 +20,8 @@ constexpr const char* commands_help = R"(Commands:
   listen          register --id, wait for one incoming connection, bridge it to stdin/stdout
   connect NAME    connect to the peer registered as NAME and bridge stdin/stdout (like nc)
   list            print the IDs online now, one a line (--json: one JSON array)
+  nat             probe this host's NAT against the server: public endpoint, mapping and
+                  filtering behaviour (RFC 4787), port preservation, class (--json: one object)
   expose          publish --local HOST:PORT on the server's public --remote-port N (reverse
                   proxy); runs until interrupted and reconnects if the server goes away
 
@@ -87,7 +89,7 @@ int main(int argc, char** argv) {
     config = peer::resolve_peer_config(file, env, flag_layer(args));
     logging::init("peer", config.log_level, config.json);
     const std::size_t wanted = command == "connect" ? 1 : 0;
-    if (command != "connect" && command != "listen" && command != "list" && command != "expose") {
+    if (command != "connect" && command != "listen" && command != "list" && command != "expose" && command != "nat") {
       throw std::runtime_error("unknown command '" + command + "'");
     }
     if (command_args.size() != wanted) throw std::runtime_error(command + (wanted ? " takes one NAME" : " takes no arguments"));
@@ -104,6 +106,7 @@ int main(int argc, char** argv) {
     if (command == "list") co_return co_await peer::run_list(config, events);
     if (command == "listen") co_return co_await peer::run_listen(config, events);
     if (command == "expose") co_return co_await peer::run_expose(config, events);
+    if (command == "nat") co_return co_await peer::run_nat(config, events);
     co_return co_await peer::run_connect(config, events, command_args.front());
   };
   // Interrupting expose is its normal end. (connect and listen keep the default, like nc: their

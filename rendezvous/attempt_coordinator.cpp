@@ -61,9 +61,11 @@ std::string attempt_coordinator::start(const std::shared_ptr<client_session>& in
                            {"role", role_names[side]}, {"peer", a.names[1 - side]}, {"path", how.path},
                            {"hole_port", how.hole_port}, {"relay_port", how.relay_port}, {"relay_token", how.relay_token}};
     if (side == 0) message["req"] = request;
+    if (!how.reason.empty()) message["reason"] = how.reason;
     (side == 0 ? initiator : responder)->send(message);
   }
-  spdlog::info("attempt {}: {} -> {} started (path {})", a.id, a.names[0], a.names[1], how.path);
+  spdlog::info("attempt {}: {} -> {} started (path {}{})", a.id, a.names[0], a.names[1], how.path,
+               how.reason.empty() ? "" : ": " + how.reason);
   auto id = a.id;
   a.relay_only = how.path == "relay";  // kept only to count against the caps
   attempts_.emplace(id, std::move(a));

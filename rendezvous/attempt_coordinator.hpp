@@ -38,6 +38,7 @@ class attempt_coordinator {
   /// How an attempt may connect, chosen by the initiator.
   struct plan {
     std::string path = "auto";  ///< auto (punch, then relay), direct (punch only), relay (relay only)
+    std::string reason;         ///< why the server chose the path, if it did
     std::uint16_t hole_port = 0;
     std::uint16_t relay_port = 0;
     std::string relay_token;

@@ -127,6 +127,13 @@ void client_session::handle(const nlohmann::json& message) {
           {"truncated", context_.registry.size() > max_listed_ids}});
   } else if (type == "connect") {
     handle_connect(message);
+  } else if (type == "probe_info") {
+    auto info = context_.probes.info();
+    info["type"] = "probe_info";
+    info["req"] = message.value("req", 0LL);
+    send(info);
+  } else if (type == "nat_report") {
+    handle_nat_report(message);
   } else if (type == "expose") {
     handle_expose(message);
   } else if (type == "proxy_failed") {
@@ -177,6 +184,12 @@ void client_session::handle_connect(const nlohmann::json& message) {
   if (how.path != "auto" && how.path != "direct" && how.path != "relay") {
     return reply_error(message, "bad_request", "path must be auto, direct or relay");
   }
+  if (how.path == "auto" && nat::direct_path_impossible(nat_mapping_, nat_filtering_, it->second->nat_mapping(),
+                                                        it->second->nat_filtering())) {
+    // Both sides probed: no punch can succeed, so do not make anyone wait for the deadline.
+    how.path = "relay";
+    how.reason = nat_class_ + " NAT meets " + it->second->nat_class() + " NAT: no direct path can exist";
+  }
   how.hole_port = context_.config.hole_port;
   how.relay_port = context_.config.relay_port;
   how.timeout = std::chrono::seconds(context_.config.attempt_timeout_s);
@@ -187,6 +200,14 @@ void client_session::handle_connect(const nlohmann::json& message) {
   how.relay_token = context_.relay.issue_for_attempt(display_name(), target);
   ++context_.stats.attempts_started;
   context_.attempts.start(shared_from_this(), it->second, message.value("req", 0LL), how);
+}
+
+void client_session::handle_nat_report(const nlohmann::json& message) {
+  nat_mapping_ = nat::parse_mapping(message.value("mapping", "")).value_or(nat::mapping_kind::unknown);
+  nat_filtering_ = nat::parse_filtering(message.value("filtering", "")).value_or(nat::filtering_kind::unknown);
+  nat_class_ = clip(message.value("class", "unknown"));
+  spdlog::info("{} is behind {} ({} mapping, {} filtering)", display_name(), nat_class_, nat::to_string(nat_mapping_),
+               nat::to_string(nat_filtering_));
 }
 
 void client_session::handle_expose(const nlohmann::json& message) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/message_channel.hpp"
+#include "nat/nat_class.hpp"
 #include "rendezvous/admission.hpp"
 
 namespace rendezvous {
@@ -26,6 +27,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::string display_name() const;
   /// Last measured round trip in ms (0 if none yet).
   long long rtt_ms() const;
+  /// The NAT behaviour this peer reported from its probes (unknown until it does).
+  nat::mapping_kind nat_mapping() const { return nat_mapping_; }
+  nat::filtering_kind nat_filtering() const { return nat_filtering_; }
+  const std::string& nat_class() const { return nat_class_; }
 
  private:
   net::awaitable<void> serve();
@@ -34,6 +39,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   void handle_register(const nlohmann::json& message);
   void handle_connect(const nlohmann::json& message);
   void handle_expose(const nlohmann::json& message);
+  void handle_nat_report(const nlohmann::json& message);
   void reply_error(const nlohmann::json& request, const std::string& code, const std::string& text);
   void leave();
 
@@ -42,6 +48,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   admission_ticket ticket_;
   std::string id_;  ///< empty until registered
   bool authenticated_ = false;  ///< nothing but auth is handled before this
+  nat::mapping_kind nat_mapping_ = nat::mapping_kind::unknown;
+  nat::filtering_kind nat_filtering_ = nat::filtering_kind::unknown;
+  std::string nat_class_ = "unknown";
   std::string remote_;
 };
 

@@ -39,6 +39,8 @@ cxxopts::Options make_options() {
       ("relay-idle-timeout", "seconds a relayed pair may idle before it is closed (default 600)", cxxopts::value<int>())
       ("max-relay-pairs", "most relayed pairs at once (default 1000)", cxxopts::value<int>())
       ("max-relay-pairs-per-peer", "most relayed pairs per peer ID (default 100)", cxxopts::value<int>())
+      ("probe-port", "NAT probes on this port and the next (default main+3)", cxxopts::value<int>())
+      ("alt-ip", "a second address of this host, so peers can tell every NAT kind apart", cxxopts::value<std::string>())
       ("stats-interval", "seconds between stats lines; 0 for none (default 60)", cxxopts::value<int>())
       ("ready-file", "write {\"main\":P,\"hole\":P,\"relay\":P} here once listening", cxxopts::value<std::string>())
       ("h,help", "show this help");
@@ -47,11 +49,11 @@ cxxopts::Options make_options() {
 
 /// The flags the user gave, as a settings layer keyed like the config file.
 nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
-  const char* const text_flags[] = {"listen", "token", "log-level", "ready-file", "expose-ports"};
+  const char* const text_flags[] = {"listen", "token", "log-level", "ready-file", "expose-ports", "alt-ip"};
   const char* const number_flags[] = {"hole-port", "relay-port", "peer-timeout", "handshake-timeout", "attempt-timeout",
                                       "max-peers", "max-pending-handshakes", "max-handshakes-per-ip",
                                       "relay-idle-timeout", "max-relay-pairs", "max-relay-pairs-per-peer",
-                                      "stats-interval"};
+                                      "stats-interval", "probe-port"};
   const auto key_of = [](std::string flag) {
     std::replace(flag.begin(), flag.end(), '-', '_');
     return flag;
@@ -70,7 +72,8 @@ void write_ready_file(const std::string& path, const rendezvous::server& server)
   const auto temporary = path + ".tmp";
   {
     std::ofstream out(temporary);
-    out << nlohmann::json{{"main", server.main_port()}, {"hole", server.hole_port()}, {"relay", server.relay_port()}}.dump()
+    out << nlohmann::json{{"main", server.main_port()}, {"hole", server.hole_port()}, {"relay", server.relay_port()},
+                          {"probe", server.context().probes.ports()}}.dump()
         << "\n";
     if (!out) throw std::runtime_error("cannot write ready file " + path);
   }

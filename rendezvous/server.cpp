@@ -52,10 +52,14 @@ void server::start() {
                    asio::co_spawn(io_, context_.relay.serve(std::move(socket), std::move(ticket)), net::log_escaped("relay"));
                  }),
                  net::log_escaped("accept relay"));
+  context_.probes.start();
   asio::co_spawn(io_, housekeeping(), net::log_escaped("housekeeping"));
 
   spdlog::info("listening on {}: main {}, hole-assist {}, relay {}", config.listen_host, main_port_, hole_port_, relay_port_);
   if (config.expose_first != 0) spdlog::info("peers may expose ports {}-{}", config.expose_first, config.expose_last);
+  const auto probe_ports = context_.probes.ports();
+  spdlog::info("NAT probes on ports {} and {}{}", probe_ports[0], probe_ports[1],
+               config.alt_ip.empty() ? " (no --alt-ip: peers cannot tell every NAT kind apart)" : " and on " + config.alt_ip);
   if (config.token.empty()) {
     std::error_code ec;
     auto address = asio::ip::make_address(config.listen_host, ec);
@@ -76,6 +80,7 @@ void server::stop() {
   relay_acceptor_.close(ignored);
   context_.exposes.stop();
   context_.relay.stop();
+  context_.probes.stop();
   context_.short_lived.close_all();
   // Closing completes asynchronously, so the list is not edited while we walk it.
   for (auto* session : context_.sessions) session->close("server shutting down");

@@ -6,6 +6,8 @@
 #include "common/config_layers.hpp"
 #include "common/endpoint.hpp"
 
+#include <asio/ip/address.hpp>
+
 namespace rendezvous {
 namespace {
 
@@ -54,6 +56,13 @@ server_config resolve_server_config(const nlohmann::json& file, const nlohmann::
   };
   config.hole_port = port(settings, "hole_port", offset(1));
   config.relay_port = port(settings, "relay_port", offset(2));
+  config.probe_port = port(settings, "probe_port", offset(3));
+  config.alt_ip = get<std::string>(settings, "alt_ip", "");
+  if (!config.alt_ip.empty()) {
+    std::error_code ec;
+    asio::ip::make_address(config.alt_ip, ec);
+    if (ec) throw std::runtime_error("setting \"alt_ip\" must be an IP address");
+  }
   config.token = get<std::string>(settings, "token", "");
   config.log_level = get<std::string>(settings, "log_level", config.log_level);
   config.peer_timeout_s = positive(settings, "peer_timeout", config.peer_timeout_s);

@@ -10,6 +10,7 @@
 #include "rendezvous/admission.hpp"
 #include "rendezvous/attempt_coordinator.hpp"
 #include "rendezvous/expose_service.hpp"
+#include "rendezvous/probe_service.hpp"
 #include "rendezvous/relay_service.hpp"
 #include "rendezvous/server_config.hpp"
 
@@ -33,7 +34,8 @@ struct server_context {
       : config(std::move(c)),
         admission_control(config.max_handshakes_per_ip, config.max_pending_handshakes),
         relay(ex, config, stats, short_lived),
-        exposes(ex, config, admission_control, relay) {}
+        exposes(ex, config, admission_control, relay),
+        probes(ex, config, admission_control, short_lived) {}
 
   server_config config;
   server_stats stats;
@@ -41,6 +43,7 @@ struct server_context {
   admission admission_control;
   relay_service relay;
   expose_service exposes;
+  probe_service probes;
   std::map<std::string, std::shared_ptr<client_session>> registry;  ///< ID -> live main connection
   attempt_coordinator attempts;
   std::list<client_session*> sessions;  ///< every live main connection, registered or not

@@ -64,6 +64,8 @@ TEST(NatClass, NoNat) {
   EXPECT_EQ(v.class_name, "no NAT");
   nat::nat_observations firewalled{pub, pub, pub, pub, false, false};
   EXPECT_EQ(nat::classify(firewalled).class_name, "no NAT, firewalled");
+  nat::nat_observations no_alternate{pub, pub, pub, std::nullopt, true, std::nullopt};
+  EXPECT_EQ(nat::classify(no_alternate).class_name, "no NAT (filtering unknown)");  // no guessing
 }
 
 TEST(NatClass, WithoutAlternateAddressItSaysWhatItCannotTell) {

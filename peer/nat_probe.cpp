@@ -1,0 +1,128 @@
+#include "peer/nat_probe.hpp"
+
+#include <set>
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/connect.hpp"
+#include "common/crypto.hpp"
+#include "common/endpoint.hpp"
+#include "common/frame_reader.hpp"
+#include "nat/reuse_socket.hpp"
+
+namespace peer {
+
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto probe_timeout = std::chrono::milliseconds(3000);
+/// How long to wait for call-backs that may never come (a filtering NAT drops them).
+constexpr auto min_callback_wait = std::chrono::milliseconds(300);
+constexpr auto max_callback_wait = std::chrono::milliseconds(3000);
+
+/// One probe from `socket` (already bound) to `target`: the endpoint the server saw.
+net::awaitable<std::optional<net::tcp::endpoint>> probe_once(net::tcp::socket& socket, const net::tcp::endpoint& target,
+                                                            const std::string& callback_nonce) {
+  if (co_await net::connect_within(socket, target, probe_timeout)) co_return std::nullopt;
+  nlohmann::json request{{"type", "probe"}};
+  if (!callback_nonce.empty()) request["callback"] = callback_nonce;
+  if (co_await wire::write_frame(socket, request)) co_return std::nullopt;
+  asio::steady_timer timer(socket.get_executor(), probe_timeout);
+  wire::frame_reader reader;
+  auto reply = co_await (reader.read(socket) || timer.async_wait(net::use_nothrow));
+  if (reply.index() == 1 || !std::get<0>(reply).message) co_return std::nullopt;
+  co_return net::parse_endpoint(std::get<0>(reply).message->value("observed", ""));
+}
+
+/// Accepts call-backs carrying `nonce` until `expected` distinct ones arrived or the deadline.
+net::awaitable<std::set<std::string>> collect_callbacks(net::tcp::acceptor& listener, const std::string& nonce,
+                                                        std::size_t expected, net::clock::time_point deadline) {
+  std::set<std::string> arrived;
+  asio::steady_timer timer(listener.get_executor());
+  while (arrived.size() < expected && net::clock::now() < deadline) {
+    timer.expires_at(deadline);
+    auto accepted = co_await (listener.async_accept(net::use_nothrow) || timer.async_wait(net::use_nothrow));
+    if (accepted.index() == 1) break;
+    auto& [ec, socket] = std::get<0>(accepted);
+    if (ec) break;
+    timer.expires_at(deadline);
+    wire::frame_reader reader;
+    auto hello = co_await (reader.read(socket) || timer.async_wait(net::use_nothrow));
+    if (hello.index() == 1 || !std::get<0>(hello).message) continue;
+    const auto& message = *std::get<0>(hello).message;
+    if (message.value("type", "") == "probe_callback" && message.value("nonce", "") == nonce) {
+      arrived.insert(message.value("from", ""));
+    }
+  }
+  co_return arrived;
+}
+
+}  // namespace
+
+net::awaitable<nat::nat_verdict> probe_nat(server_link& link) {
+  auto ex = co_await asio::this_coro::executor;
+  const nlohmann::json ask{{"type", "probe_info"}};
+  const auto info = co_await link.request(ask);
+  if (info.value("type", "") != "probe_info") throw std::runtime_error("this server does not offer NAT probes");
+  const auto ports = info.at("ports").get<std::array<std::uint16_t, 2>>();
+  const auto primary = link.server_endpoint().address();
+  std::optional<asio::ip::address> alternate;
+  if (info.contains("alt_ip") && info["alt_ip"].is_string()) alternate = asio::ip::make_address(info["alt_ip"].get<std::string>());
+
+  // Mapping: one local port to (primary, port 1), (primary, port 2) and (alternate, port 1).
+  nat::nat_observations seen;
+  auto first = nat::open_shared_dialer(ex, 0);
+  const auto local_port = first.local_endpoint().port();
+  const auto started = net::clock::now();
+  seen.primary_port1 = co_await probe_once(first, {primary, ports[0]}, "");
+  const auto rtt = net::clock::now() - started;
+  std::error_code ec;
+  seen.local = {first.local_endpoint(ec).address(), local_port};
+  auto second = nat::open_shared_dialer(ex, local_port);
+  seen.primary_port2 = co_await probe_once(second, {primary, ports[1]}, "");
+  std::optional<net::tcp::socket> third;
+  if (alternate) {
+    third.emplace(nat::open_shared_dialer(ex, local_port));
+    seen.alternate_port1 = co_await probe_once(*third, {*alternate, ports[0]}, "");
+  }
+
+  // Filtering: a fresh port that contacted only (primary, port 1) listens for the call-backs.
+  auto listener = nat::open_shared_listener(ex, 0);
+  auto asking = nat::open_shared_dialer(ex, listener.local_endpoint().port());
+  const auto nonce = crypto::random_hex(8);
+  if (co_await probe_once(asking, {primary, ports[0]}, nonce)) {
+    const auto wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(rtt * 4), min_callback_wait,
+                                 max_callback_wait);
+    const auto arrived = co_await collect_callbacks(listener, nonce, alternate ? 2 : 1, net::clock::now() + wait);
+    seen.reached_from_other_port = arrived.contains("other_port");
+    if (alternate) seen.reached_from_alternate_ip = arrived.contains("alternate_ip");
+  }
+  co_return nat::classify(seen);
+}
+
+nlohmann::json to_json(const nat::nat_verdict& verdict) {
+  nlohmann::json out{{"public", verdict.public_endpoint ? net::to_string(*verdict.public_endpoint) : ""},
+                     {"mapping", nat::to_string(verdict.mapping)},
+                     {"filtering", nat::to_string(verdict.filtering)},
+                     {"class", verdict.class_name}};
+  out["port_preserving"] = verdict.port_preserving ? nlohmann::json(*verdict.port_preserving) : nlohmann::json();
+  if (!verdict.undetermined.empty()) out["undetermined"] = verdict.undetermined;
+  return out;
+}
+
+net::awaitable<void> probe_and_report(server_link& link) {
+  try {
+    const auto verdict = co_await probe_nat(link);
+    auto report = to_json(verdict);
+    report["type"] = "nat_report";
+    link.send(report);
+    spdlog::info("NAT: {} ({} mapping, {} filtering), public {}", verdict.class_name, nat::to_string(verdict.mapping),
+                 nat::to_string(verdict.filtering), report.value("public", "?"));
+  } catch (const std::exception& e) {
+    spdlog::info("NAT probe skipped: {}", e.what());
+  }
+}
+
+}  // namespace peer

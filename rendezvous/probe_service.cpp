@@ -1,0 +1,130 @@
+#include "rendezvous/probe_service.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/connect.hpp"
+#include "common/endpoint.hpp"
+#include "common/frame_reader.hpp"
+#include "common/spawn.hpp"
+
+namespace rendezvous {
+
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto callback_timeout = std::chrono::seconds(3);
+/// How long a probe connection may stay open (it keeps the peer's NAT mapping alive meanwhile).
+constexpr auto probe_hold = std::chrono::seconds(10);
+
+std::uint16_t bind_probe(net::tcp::acceptor& acceptor, const asio::ip::address& address, std::uint16_t port) {
+  const net::tcp::endpoint endpoint(address, port);
+  std::error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("cannot listen for probes on " + net::to_string(endpoint) + ": " + ec.message());
+  return acceptor.local_endpoint().port();
+}
+
+}  // namespace
+
+void probe_service::start() {
+  const auto primary = asio::ip::make_address(config_.listen_host);
+  std::uint16_t wanted = config_.probe_port;
+  for (int i = 0; i < 2; ++i) {
+    acceptors_.push_back(std::make_unique<net::tcp::acceptor>(executor_));
+    ports_[i] = bind_probe(*acceptors_.back(), primary, wanted);
+    wanted = wanted == 0 ? 0 : static_cast<std::uint16_t>(wanted + 1);
+  }
+  if (!config_.alt_ip.empty() && !primary.is_unspecified()) {
+    // A wildcard listener already answers on the alternate address; a specific one does not.
+    acceptors_.push_back(std::make_unique<net::tcp::acceptor>(executor_));
+    bind_probe(*acceptors_.back(), asio::ip::make_address(config_.alt_ip), ports_[0]);
+  }
+  for (auto& acceptor : acceptors_) asio::co_spawn(executor_, accept_loop(*acceptor), net::log_escaped("probe accept"));
+}
+
+void probe_service::stop() {
+  std::error_code ignored;
+  for (auto& acceptor : acceptors_) acceptor->close(ignored);
+}
+
+nlohmann::json probe_service::info() const {
+  return {{"ports", {ports_[0], ports_[1]}},
+          {"alt_ip", config_.alt_ip.empty() ? nlohmann::json() : nlohmann::json(config_.alt_ip)}};
+}
+
+net::awaitable<void> probe_service::accept_loop(net::tcp::acceptor& acceptor) {
+  while (acceptor.is_open()) {
+    auto [ec, socket] = co_await acceptor.async_accept(net::use_nothrow);
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (ec) continue;
+    std::error_code peer_ec;
+    const auto address = socket.remote_endpoint(peer_ec).address();
+    if (peer_ec) continue;
+    std::string why;
+    auto ticket = admission_.admit(address, why);
+    if (!ticket) {
+      if (admission_.should_log_refusal(address)) spdlog::warn("probe: refused {}: {}", address.to_string(), why);
+      continue;
+    }
+    asio::co_spawn(executor_, serve(std::move(socket), std::move(*ticket)), net::log_escaped("probe"));
+  }
+}
+
+// The ticket is held, never marked authenticated: a probe counts against the per-address cap for
+// its whole (short) life, which bounds the call-backs one address can ask for.
+net::awaitable<void> probe_service::serve(net::tcp::socket socket, [[maybe_unused]] admission_ticket ticket) {
+  net::socket_registry::entry registration(short_lived_, socket);
+  std::error_code ec;
+  const auto observed = socket.remote_endpoint(ec);
+  const auto reached = socket.local_endpoint(ec);
+  if (ec) co_return;
+  asio::steady_timer timer(executor_, std::chrono::seconds(config_.handshake_timeout_s));
+  wire::frame_reader reader;
+  auto first = co_await (reader.read(socket) || timer.async_wait(net::use_nothrow));
+  if (first.index() == 1 || !std::get<0>(first).message) co_return;
+  const auto& request = *std::get<0>(first).message;
+  if (request.value("type", nlohmann::json()) != "probe") co_return;
+  const nlohmann::json result{{"type", "probe_result"}, {"observed", net::to_string(observed)}};
+  if (co_await wire::write_frame(socket, result)) co_return;
+
+  const auto nonce = request.find("callback");
+  if (nonce != request.end() && nonce->is_string() && !nonce->get<std::string>().empty() && nonce->get<std::string>().size() <= 64) {
+    const auto text = nonce->get<std::string>();
+    asio::co_spawn(executor_, call_back(observed, reached.address(), text, "other_port"), net::log_escaped("probe call-back"));
+    if (!config_.alt_ip.empty()) {
+      asio::co_spawn(executor_, call_back(observed, asio::ip::make_address(config_.alt_ip), text, "alternate_ip"),
+                     net::log_escaped("probe call-back"));
+    }
+  }
+  // Hold the connection (and the peer's NAT mapping) until the peer is done.
+  timer.expires_after(probe_hold);
+  std::array<char, 64> sink;
+  co_await (socket.async_read_some(asio::buffer(sink), net::use_nothrow) || timer.async_wait(net::use_nothrow));
+}
+
+net::awaitable<void> probe_service::call_back(net::tcp::endpoint target, asio::ip::address from, std::string nonce,
+                                              const char* label) {
+  net::tcp::socket socket(executor_);
+  net::socket_registry::entry registration(short_lived_, socket);
+  std::error_code ec;
+  socket.open(target.protocol(), ec);
+  if (!ec) socket.bind({from, 0}, ec);
+  if (ec) {
+    spdlog::warn("probe: cannot call back from {}: {}", from.to_string(), ec.message());
+    co_return;
+  }
+  if (auto error = co_await net::connect_within(socket, target, callback_timeout)) {
+    spdlog::debug("probe: call-back {} to {} failed: {}", label, net::to_string(target), error.message());
+    co_return;
+  }
+  const nlohmann::json hello{{"type", "probe_callback"}, {"nonce", nonce}, {"from", label}};
+  co_await wire::write_frame(socket, hello);
+}
+
+}  // namespace rendezvous
