@@ -19,8 +19,10 @@ namespace {
 /// How long the hole-assist exchange and the wait for the other side may take.
 constexpr auto hole_assist_timeout = std::chrono::seconds(10);
 constexpr auto partner_timeout = std::chrono::seconds(20);
-/// How long to wait at the relay for the other side (it may still be punching).
-constexpr auto relay_partner_timeout = std::chrono::seconds(25);
+/// How long to wait at the relay for the other side beyond its punch time (it may still be
+/// punching), and for the attempt check once joined.
+constexpr auto relay_partner_slack = std::chrono::seconds(25);
+constexpr auto relay_handshake_timeout = std::chrono::seconds(10);
 /// The responder punches a little longer, so a select sent at the initiator's deadline still lands.
 constexpr auto responder_grace = std::chrono::seconds(1);
 
@@ -96,6 +98,7 @@ attempt_info parse_attempt(const nlohmann::json& message) {
     info.reason = message.value("reason", "");
     info.relay_port = message.value("relay_port", std::uint16_t{0});
     info.relay_token = message.value("relay_token", "");
+    info.punch_timeout = std::chrono::milliseconds(message.value("punch_timeout_ms", 0LL));
     return info;
   } catch (const nlohmann::json::exception&) {
     throw command_error(exit_failure, "the server sent a malformed attempt");
@@ -145,7 +148,8 @@ net::awaitable<std::optional<nat::punch_success>> punch_directly(server_link& li
 }
 
 /// Joins the other side through the server's relay port, then proves the attempt over it.
-net::awaitable<nat::punch_success> connect_via_relay(server_link& link, const attempt_info& attempt) {
+net::awaitable<nat::punch_success> connect_via_relay(server_link& link, const attempt_info& attempt,
+                                                     std::chrono::milliseconds punch_timeout) {
   auto ex = co_await asio::this_coro::executor;
   if (attempt.relay_port == 0 || attempt.relay_token.empty()) throw std::runtime_error("the server offered no relay");
   const net::tcp::endpoint relay(link.server_endpoint().address(), attempt.relay_port);
@@ -156,11 +160,9 @@ net::awaitable<nat::punch_success> connect_via_relay(server_link& link, const at
   socket.set_option(net::tcp::no_delay(true));
   asio::steady_timer timer(ex);
 
-  const nlohmann::json request{{"type", "relay"},
-                               {"token", attempt.relay_token},
-                               {"side", attempt.mine == nat::role::initiator ? 0 : 1}};
+  const nlohmann::json request{{"type", "relay"}, {"token", attempt.relay_token}};
   if (auto error = co_await wire::write_frame(socket, request)) throw std::runtime_error("relay request failed: " + error.message());
-  timer.expires_after(relay_partner_timeout);
+  timer.expires_after(punch_timeout + relay_partner_slack);
   auto reply = co_await (wire::read_exact_frame(socket) || timer.async_wait(net::use_nothrow));
   if (reply.index() == 1) throw std::runtime_error(attempt.peer + " never joined at the relay");
   auto& read = std::get<0>(reply);
@@ -169,7 +171,10 @@ net::awaitable<nat::punch_success> connect_via_relay(server_link& link, const at
                              (read.message ? read.message->value("message", "?") : std::string("connection closed")));
   }
   std::string why;
-  auto leftover = co_await nat::handshake_single(socket, attempt.secret, attempt.mine, why);
+  timer.expires_after(relay_handshake_timeout);
+  auto checked = co_await (nat::handshake_single(socket, attempt.secret, attempt.mine, why) || timer.async_wait(net::use_nothrow));
+  if (checked.index() == 1) throw std::runtime_error("the relayed connection went silent during the attempt check");
+  auto& leftover = std::get<0>(checked);
   if (!leftover) throw std::runtime_error("relayed connection failed the attempt check: " + why);
   co_return nat::punch_success{std::move(socket), std::move(*leftover), relay, false};
 }
@@ -178,6 +183,7 @@ net::awaitable<nat::punch_success> connect_via_relay(server_link& link, const at
 
 net::awaitable<attempt_result> run_attempt(server_link& link, const attempt_info& attempt,
                                            std::chrono::milliseconds punch_timeout) {
+  if (attempt.punch_timeout.count() > 0) punch_timeout = attempt.punch_timeout;
   attempt_result result;
   if (attempt.path != "relay") {
     try {
@@ -201,7 +207,7 @@ net::awaitable<attempt_result> run_attempt(server_link& link, const attempt_info
     result.why_relay = attempt.reason.empty() ? "relay requested" : attempt.reason;
   }
   try {
-    result.connection = co_await connect_via_relay(link, attempt);
+    result.connection = co_await connect_via_relay(link, attempt, punch_timeout);
     result.path = "relay";
     result.failure.clear();
   } catch (const std::exception& e) {

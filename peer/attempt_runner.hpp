@@ -19,7 +19,8 @@ struct attempt_info {
   std::string reason;         ///< why the server chose the path, if it did
   std::uint16_t hole_port = 0;
   std::uint16_t relay_port = 0;
-  std::string relay_token;
+  std::string relay_token;  ///< ours only: it admits us, never the other side
+  std::chrono::milliseconds punch_timeout{0};  ///< the initiator's, so both sides punch as long
 };
 
 /// Parses an "attempt" message; throws command_error if it is malformed.
@@ -36,6 +37,7 @@ struct attempt_result {
 
 /// Runs the attempt: punch (unless the path is relay), then fall back to the relay (unless the
 /// path is direct). While waiting, other attempts arriving on the link are declined as busy.
+/// `punch_timeout` applies when the attempt does not carry the initiator's.
 net::awaitable<attempt_result> run_attempt(server_link& link, const attempt_info& attempt,
                                            std::chrono::milliseconds punch_timeout);
 

@@ -132,7 +132,8 @@ net::awaitable<int> run_connect(const peer_config& config, const event_sink& eve
   const auto started = net::clock::now();
   server_link link(co_await asio::this_coro::executor);
   co_await open_and_register(link, config, events);
-  const nlohmann::json connect_request{{"type", "connect"}, {"target", target}, {"path", config.path}};
+  const nlohmann::json connect_request{
+      {"type", "connect"}, {"target", target}, {"path", config.path}, {"punch_timeout_ms", config.punch_timeout.count()}};
   auto reply = co_await link.request(connect_request);
   if (reply.value("type", "") == "error") {
     const auto code = reply.value("code", "");

@@ -35,13 +35,16 @@ net::awaitable<void> serve_client(std::shared_ptr<server_link> link, net::tcp::e
   net::tcp::socket joined(ex);
   if (auto error = co_await net::connect_within(joined, relay, connect_timeout)) {
     spdlog::warn("expose: {}: cannot reach the relay port {}: {}", from, net::to_string(relay), error.message());
+    link->send({{"type", "proxy_failed"}, {"token", token}, {"reason", "relay port unreachable"}});
     co_return;
   }
-  const nlohmann::json request{{"type", "relay"}, {"token", token}, {"side", 1}};
+  const nlohmann::json request{{"type", "relay"}, {"token", token}};
   if (co_await wire::write_frame(joined, request)) co_return;
   auto reply = co_await wire::read_exact_frame(joined);
   if (!reply.message || reply.message->value("type", "") != "relay_ok") {
-    spdlog::warn("expose: {}: the relay refused: {}", from, reply.message ? reply.message->value("message", "?") : "closed");
+    const auto why = reply.message ? reply.message->value("message", "?") : std::string("closed");
+    spdlog::warn("expose: {}: the relay refused: {}", from, why);
+    link->send({{"type", "proxy_failed"}, {"token", token}, {"reason", "relay: " + why}});
     co_return;
   }
   local.set_option(net::tcp::no_delay(true));
@@ -57,7 +60,7 @@ net::awaitable<void> expose_once(const peer_config& config, const event_sink& ev
                                  bool& worked) {
   auto ex = co_await asio::this_coro::executor;
   co_await link->open(config.server, config.token);
-  if (!config.id.empty()) co_await link->register_id(config.id);
+  co_await link->register_id(config.id);
   std::map<std::uint16_t, expose_route> by_port;
   for (const auto& route : config.routes) {
     const nlohmann::json request{{"type", "expose"}, {"port", route.remote_port}};
@@ -92,6 +95,7 @@ net::awaitable<int> run_expose(const peer_config& config, const event_sink& even
   if (config.routes.empty()) {
     throw command_error(exit_usage, "expose needs --local HOST:PORT --remote-port N (or \"expose\" routes in --config)");
   }
+  if (config.id.empty()) throw command_error(exit_usage, "expose needs an ID: --id NAME (or PEER_ID)");
   auto ex = co_await asio::this_coro::executor;
   std::mt19937 rng(std::random_device{}());
   auto backoff = first_backoff;

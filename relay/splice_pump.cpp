@@ -7,7 +7,11 @@
 #include <cerrno>
 #include <cstring>
 
+#include <optional>
+#include <vector>
+
 #include <asio/experimental/awaitable_operators.hpp>
+#include <spdlog/spdlog.h>
 
 namespace relay {
 
@@ -32,6 +36,12 @@ class pipe_pair {
     if (::pipe2(fds_, O_CLOEXEC | O_NONBLOCK) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
     ::fcntl(fds_[1], F_SETPIPE_SZ, capacity);  // best effort: a smaller pipe still works
     capacity_ = ::fcntl(fds_[1], F_GETPIPE_SZ);
+    static bool warned = false;
+    if (capacity_ < capacity && !warned) {
+      // Typically the per-user pipe memory limit (fs.pipe-user-pages-soft) for a non-root server.
+      spdlog::warn("relay: pipes get {} bytes instead of {}: throughput will suffer", capacity_, capacity);
+      warned = true;
+    }
   }
   ~pipe_pair() {
     ::close(fds_[0]);
@@ -57,41 +67,73 @@ struct pair_state {
 };
 
 /// One direction: `from` -> pipe -> `to`, then shutdown(to, SHUT_WR) at EOF.
-net::awaitable<void> pump_direction(net::tcp::socket& from, net::tcp::socket& to, std::uint64_t& bytes,
-                                    pair_state& state, int pipe_bytes, net::tcp::socket& other_for_reset) {
-  pipe_pair pipe(pipe_bytes);
-  const int in = from.native_handle();
-  const int out = to.native_handle();
+net::awaitable<void> pump_direction(net::tcp::socket& from, net::tcp::socket& to, pipe_pair& pipe, std::uint64_t& bytes,
+                                    pair_state& state) {
   const auto fail = [&](const std::string& what) {
     if (!state.failed) state.detail = what;
     state.failed = true;
     std::error_code ignored;
     from.close(ignored);
-    other_for_reset.close(ignored);
+    to.close(ignored);
   };
+  // Another coroutine (the other direction, the watchdog, a stop) may close either socket while
+  // we wait; its descriptor number may then already belong to a new connection. So after every
+  // wait: both still open, and descriptors read afresh.
+  const auto both_open = [&] { return from.is_open() && to.is_open(); };
+  std::vector<char> urgent_buffer;
+  bool woke_readable = false;
   for (;;) {
-    const ssize_t got = ::splice(in, nullptr, pipe.write_end(), nullptr, pipe.capacity(), SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (got == 0) {
+    if (!both_open()) co_return;
+    const ssize_t got = ::splice(from.native_handle(), nullptr, pipe.write_end(), nullptr, pipe.capacity(),
+                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    const int splice_errno = errno;
+    // splice() also returns 0 when it stops at TCP urgent data with the FIN queued behind it:
+    // it is only the end if nothing at all is left to read.
+    char probe;
+    const bool at_end = got == 0 && ::recv(from.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+    if (at_end) {
       std::error_code ignored;
       to.shutdown(net::tcp::socket::shutdown_send, ignored);  // propagate the half-close
       co_return;
     }
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) {
-        fail(std::string("receive: ") + std::strerror(errno));
+    std::size_t left = got > 0 ? static_cast<std::size_t>(got) : 0;
+    const char* plain = nullptr;  // bytes read with recv() instead (urgent data), not in the pipe
+    if (got <= 0) {
+      if (got < 0 && splice_errno == EINTR) continue;
+      if (got < 0 && splice_errno != EAGAIN) {
+        fail(std::string("receive: ") + std::strerror(splice_errno));
         co_return;
       }
-      auto [ec] = co_await from.async_wait(net::tcp::socket::wait_read, net::use_nothrow);
-      if (ec) co_return;  // closed by the other direction, the watchdog, or a stop
-      continue;
+      if (got < 0 && !woke_readable) {
+        auto [ec] = co_await from.async_wait(net::tcp::socket::wait_read, net::use_nothrow);
+        if (ec) co_return;  // closed by the other direction, the watchdog, or a stop
+        woke_readable = true;
+        continue;
+      }
+      // Readable (or not at the end), yet splice moved nothing: TCP stops splicing at urgent
+      // data. recv() reads through it (SO_OOBINLINE is on), so nothing is lost or stalled.
+      urgent_buffer.resize(64 * 1024);
+      const ssize_t n = ::recv(from.native_handle(), urgent_buffer.data(), urgent_buffer.size(), MSG_DONTWAIT);
+      woke_readable = false;
+      if (n == 0) continue;  // EOF: the next splice reports it
+      if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR) fail(std::string("receive: ") + std::strerror(errno));
+        if (errno != EAGAIN && errno != EINTR) co_return;
+        continue;
+      }
+      left = static_cast<std::size_t>(n);
+      plain = urgent_buffer.data();
     }
+    woke_readable = false;
     state.last_activity = net::clock::now();
-    std::size_t left = static_cast<std::size_t>(got);
     while (left > 0) {
-      const ssize_t put = ::splice(pipe.read_end(), nullptr, out, nullptr, left, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (!both_open()) co_return;
+      const ssize_t put = plain ? ::send(to.native_handle(), plain, left, MSG_DONTWAIT | MSG_NOSIGNAL)
+                                : ::splice(pipe.read_end(), nullptr, to.native_handle(), nullptr, left,
+                                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (put > 0) {
         left -= static_cast<std::size_t>(put);
+        if (plain) plain += put;
         bytes += static_cast<std::uint64_t>(put);
         state.last_activity = net::clock::now();
         continue;
@@ -130,24 +172,36 @@ net::awaitable<void> watch_idle(net::tcp::socket& a, net::tcp::socket& b, pair_s
 net::awaitable<pump_stats> pump(net::tcp::socket& a, net::tcp::socket& b, pump_options options) {
   pump_stats stats;
   pair_state state;
-  a.native_non_blocking(true);
-  b.native_non_blocking(true);
-  // Small request/response traffic must not wait on Nagle at the relay hop.
-  std::error_code ignored_option;
-  a.set_option(net::tcp::no_delay(true), ignored_option);
-  b.set_option(net::tcp::no_delay(true), ignored_option);
-  co_await ((pump_direction(a, b, stats.a_to_b, state, options.pipe_bytes, b) &&
-             pump_direction(b, a, stats.b_to_a, state, options.pipe_bytes, a)) ||
-            watch_idle(a, b, state, options.idle_timeout));
-  if (state.failed) {
-    stats.end = pump_end::reset;
-    stats.detail = state.detail;
-  } else if (state.stopped_by_idle) {
-    stats.end = pump_end::idle;
-  } else if (!a.is_open() || !b.is_open()) {
-    stats.end = pump_end::stopped;
-  }
   std::error_code ignored;
+  a.native_non_blocking(true, ignored);
+  b.native_non_blocking(true, ignored);
+  for (auto* socket : {&a, &b}) {
+    // Small request/response traffic must not wait on Nagle at the relay hop; urgent data is
+    // relayed as ordinary bytes.
+    socket->set_option(net::tcp::no_delay(true), ignored);
+    socket->set_option(asio::socket_base::out_of_band_inline(true), ignored);
+  }
+  std::optional<pipe_pair> a_to_b, b_to_a;
+  try {
+    a_to_b.emplace(options.pipe_bytes);
+    b_to_a.emplace(options.pipe_bytes);
+  } catch (const std::system_error& e) {
+    // Out of descriptors, say: this pair fails, the server goes on.
+    stats.end = pump_end::reset;
+    stats.detail = e.what();
+  }
+  if (a_to_b && b_to_a) {
+    co_await ((pump_direction(a, b, *a_to_b, stats.a_to_b, state) && pump_direction(b, a, *b_to_a, stats.b_to_a, state)) ||
+              watch_idle(a, b, state, options.idle_timeout));
+    if (state.failed) {
+      stats.end = pump_end::reset;
+      stats.detail = state.detail;
+    } else if (state.stopped_by_idle) {
+      stats.end = pump_end::idle;
+    } else if (!a.is_open() || !b.is_open()) {
+      stats.end = pump_end::stopped;
+    }
+  }
   a.close(ignored);
   b.close(ignored);
   co_return stats;

@@ -1,6 +1,7 @@
-// One-time relay tokens: each joins exactly two halves (side 0 and side 1) of one relayed pair.
-// A token is single use, expires, and a half that waits past the expiry is handed back to be
-// closed. Pure bookkeeping (no I/O), generic over what a "half" is so it can be unit-tested.
+// One-time relay tokens: a pair has one token per side, each handed only to that side, so
+// holding one token never lets anyone take the other side. A token is single use, expires, and
+// a half that waits past the expiry is handed back to be closed. Pure bookkeeping (no I/O),
+// generic over what a "half" is so it can be unit-tested.
 #pragma once
 #include <array>
 #include <map>
@@ -35,72 +36,71 @@ class token_table {
     std::optional<Half> rejected;      ///< the presented half, handed back when not kept
   };
 
-  /// Issues a token for a pair between `names[0]` (side 0) and `names[1]` (side 1).
-  std::string issue(std::array<std::string, 2> names, net::clock::time_point expires) {
-    auto token = crypto::random_hex(16);
-    entries_[token] = entry{std::move(names), expires, std::nullopt, -1};
-    return token;
+  /// Issues a pair between `names[0]` (side 0) and `names[1]` (side 1): one token per side.
+  std::array<std::string, 2> issue(std::array<std::string, 2> names, net::clock::time_point expires) {
+    const auto pair_id = crypto::random_hex(8);
+    std::array<std::string, 2> tokens{crypto::random_hex(16), crypto::random_hex(16)};
+    entries_[pair_id] = entry{std::move(names), expires, std::nullopt, tokens};
+    for (int side = 0; side < 2; ++side) sides_[tokens[side]] = {pair_id, side};
+    return tokens;
   }
 
-  /// Issues a token whose side `side` is already here (e.g. a public client of an exposed port).
+  /// Issues a pair whose side `side` is already here (e.g. a public client of an exposed port);
+  /// returns the other side's token.
   std::string issue_with(std::array<std::string, 2> names, net::clock::time_point expires, int side, Half half) {
-    auto token = issue(std::move(names), expires);
-    auto& e = entries_[token];
+    auto tokens = issue(std::move(names), expires);
+    auto& e = entries_[sides_[tokens[side]].first];
     e.waiting.emplace(std::move(half));
-    e.waiting_side = side;
-    return token;
+    sides_.erase(tokens[side]);  // nobody may present the side that is already here
+    return tokens[1 - side];
   }
 
-  /// Presents `token` for `side` (0 or 1) with `half`. On `waiting` the table keeps the half.
-  claim_result claim(const std::string& token, int side, Half half, net::clock::time_point now) {
+  /// Presents `token` with `half`. On `waiting` the table keeps the half.
+  claim_result claim(const std::string& token, Half half, net::clock::time_point now) {
     claim_result result;
-    auto it = entries_.find(token);
-    if (it == entries_.end()) {
+    auto side_it = sides_.find(token);
+    if (side_it == sides_.end()) {
       result.outcome = used_.contains(token)      ? claim_outcome::reused
                        : expired_.contains(token) ? claim_outcome::expired
                                                   : claim_outcome::unknown;
       result.rejected.emplace(std::move(half));
       return result;
     }
-    auto& e = it->second;
+    const auto [pair_id, side] = side_it->second;
+    auto& e = entries_.at(pair_id);
     result.names = e.names;
-    if (now >= e.expires || (side != 0 && side != 1)) {
-      result.outcome = now >= e.expires ? claim_outcome::expired : claim_outcome::unknown;
+    if (now >= e.expires) {
+      result.outcome = claim_outcome::expired;
       result.rejected.emplace(std::move(half));
       return result;
     }
+    forget_token(token);
     if (!e.waiting) {
       e.waiting.emplace(std::move(half));
-      e.waiting_side = side;
       result.outcome = claim_outcome::waiting;
-      return result;
-    }
-    if (e.waiting_side == side) {
-      result.outcome = claim_outcome::reused;
-      result.rejected.emplace(std::move(half));
       return result;
     }
     std::array<Half, 2> pair = side == 1 ? std::array<Half, 2>{std::move(*e.waiting), std::move(half)}
                                          : std::array<Half, 2>{std::move(half), std::move(*e.waiting)};
     result.pair.emplace(std::move(pair));
     result.outcome = claim_outcome::paired;
-    used_[token] = e.expires + remember_used_for;
-    entries_.erase(it);
+    entries_.erase(pair_id);
     return result;
   }
 
-  /// Withdraws a token (e.g. the exposing peer could not reach its local service); returns the
-  /// waiting half, if any, so the caller can close it.
+  /// Withdraws a pair by either of its tokens (e.g. the exposed service could not be reached);
+  /// returns the waiting half, if any, so the caller can close it.
   std::optional<Half> cancel(const std::string& token) {
-    auto it = entries_.find(token);
-    if (it == entries_.end()) return std::nullopt;
+    auto side_it = sides_.find(token);
+    if (side_it == sides_.end()) return std::nullopt;
+    auto it = entries_.find(side_it->second.first);
     auto half = std::move(it->second.waiting);
-    used_[token] = it->second.expires + remember_used_for;
+    for (const auto& t : it->second.tokens) forget_token(t);
     entries_.erase(it);
     return half;
   }
 
-  /// Removes expired tokens; returns their waiting halves (to be closed) with their names.
+  /// Removes expired pairs; returns their waiting halves (to be closed) with their names.
   std::vector<std::pair<Half, std::array<std::string, 2>>> expire(net::clock::time_point now) {
     std::vector<std::pair<Half, std::array<std::string, 2>>> stale;
     for (auto it = entries_.begin(); it != entries_.end();) {
@@ -109,7 +109,9 @@ class token_table {
         continue;
       }
       if (it->second.waiting) stale.emplace_back(std::move(*it->second.waiting), it->second.names);
-      expired_[it->first] = it->second.expires + remember_used_for;
+      for (const auto& token : it->second.tokens) {
+        if (sides_.erase(token)) expired_[token] = it->second.expires + remember_used_for;
+      }
       it = entries_.erase(it);
     }
     std::erase_if(used_, [&](const auto& item) { return item.second <= now; });
@@ -130,9 +132,17 @@ class token_table {
     std::array<std::string, 2> names;
     net::clock::time_point expires;
     std::optional<Half> waiting;
-    int waiting_side = -1;
+    std::array<std::string, 2> tokens;
   };
-  std::map<std::string, entry> entries_;
+  /// A presented token is remembered as used (to say "reused", not "unknown", next time).
+  void forget_token(const std::string& token) {
+    auto it = sides_.find(token);
+    if (it == sides_.end()) return;
+    used_[token] = entries_.at(it->second.first).expires + remember_used_for;
+    sides_.erase(it);
+  }
+  std::map<std::string, entry> entries_;                         ///< pair id -> pair
+  std::map<std::string, std::pair<std::string, int>> sides_;    ///< live token -> (pair id, side)
   std::map<std::string, net::clock::time_point> used_;     ///< token -> forget after
   std::map<std::string, net::clock::time_point> expired_;  ///< token -> forget after
 };

@@ -59,7 +59,8 @@ std::string attempt_coordinator::start(const std::shared_ptr<client_session>& in
   for (int side = 0; side < 2; ++side) {
     nlohmann::json message{{"type", "attempt"},        {"attempt", a.id},         {"token", a.token},
                            {"role", role_names[side]}, {"peer", a.names[1 - side]}, {"path", how.path},
-                           {"hole_port", how.hole_port}, {"relay_port", how.relay_port}, {"relay_token", how.relay_token}};
+                           {"hole_port", how.hole_port}, {"relay_port", how.relay_port},
+                           {"relay_token", how.relay_tokens[side]}, {"punch_timeout_ms", how.punch_timeout_ms}};
     if (side == 0) message["req"] = request;
     if (!how.reason.empty()) message["reason"] = how.reason;
     (side == 0 ? initiator : responder)->send(message);

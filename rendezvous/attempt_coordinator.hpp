@@ -2,6 +2,7 @@
 // reported to the hole-assist port. When both have reported, both get the other's candidates and
 // a start delay so their SYNs cross.
 #pragma once
+#include <array>
 #include <map>
 #include <memory>
 #include <optional>
@@ -41,7 +42,8 @@ class attempt_coordinator {
     std::string reason;         ///< why the server chose the path, if it did
     std::uint16_t hole_port = 0;
     std::uint16_t relay_port = 0;
-    std::string relay_token;
+    std::array<std::string, 2> relay_tokens;  ///< [0] the initiator's, [1] the responder's
+    long long punch_timeout_ms = 5000;        ///< the initiator's; both sides punch this long
     std::chrono::seconds timeout{15};
   };
   /// Why a new attempt between these two must wait, if it must (caps per side and overall).

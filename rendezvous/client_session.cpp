@@ -197,7 +197,10 @@ void client_session::handle_connect(const nlohmann::json& message) {
     spdlog::warn("{}: connect to {} refused: {}", display_name(), target, *refusal);
     return reply_error(message, "busy", *refusal);
   }
-  how.relay_token = context_.relay.issue_for_attempt(display_name(), target);
+  how.punch_timeout_ms = std::clamp(message.value("punch_timeout_ms", 5000LL), 500LL, 600'000LL);
+  // The relay tokens must outlive the punch: attempt set-up, the punch itself, and slack.
+  const auto relay_lifetime = std::chrono::seconds(context_.config.attempt_timeout_s + how.punch_timeout_ms / 1000 + 30);
+  how.relay_tokens = context_.relay.issue_for_attempt(display_name(), target, relay_lifetime);
   ++context_.stats.attempts_started;
   context_.attempts.start(shared_from_this(), it->second, message.value("req", 0LL), how);
 }

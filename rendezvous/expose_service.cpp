@@ -1,5 +1,7 @@
 #include "rendezvous/expose_service.hpp"
 
+#include <algorithm>
+
 #include <asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
 
@@ -18,7 +20,14 @@ struct expose_service::exposure {
   std::string owner_name;
 };
 
+namespace {
+constexpr std::size_t max_ports_per_peer = 16;
+}  // namespace
+
 std::optional<expose_error> expose_service::open(const std::shared_ptr<client_session>& owner, int port) {
+  if (owner->display_name().find('@') != std::string::npos) {
+    return expose_error{"not_registered", "register an ID before exposing a port (peer expose --id NAME)"};
+  }
   if (config_.expose_first == 0) {
     return expose_error{"expose_disabled", "this server exposes no ports (start it with --expose-ports FIRST-LAST)"};
   }
@@ -28,6 +37,11 @@ std::optional<expose_error> expose_service::open(const std::shared_ptr<client_se
                                                  std::to_string(config_.expose_last)};
   }
   const auto p = static_cast<std::uint16_t>(port);
+  const auto owned = std::count_if(exposures_.begin(), exposures_.end(),
+                                   [&](const auto& item) { return item.second->owner.lock() == owner; });
+  if (static_cast<std::size_t>(owned) >= max_ports_per_peer) {
+    return expose_error{"too_many_ports", "a peer may expose at most " + std::to_string(max_ports_per_peer) + " ports"};
+  }
   if (exposures_.contains(p)) {
     return expose_error{"port_taken", "port " + std::to_string(port) + " is already exposed by " + exposures_[p]->owner_name};
   }
@@ -38,7 +52,7 @@ std::optional<expose_error> expose_service::open(const std::shared_ptr<client_se
   if (!ec) e->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) e->acceptor.bind(endpoint, ec);
   if (!ec) e->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return expose_error{"port_taken", "cannot listen on port " + std::to_string(port) + ": " + ec.message()};
+  if (ec) return expose_error{"port_unavailable", "cannot listen on port " + std::to_string(port) + ": " + ec.message()};
   e->owner = owner;
   e->owner_name = owner->display_name();
   exposures_.emplace(p, e);
@@ -84,22 +98,20 @@ net::awaitable<void> expose_service::accept_loop(std::shared_ptr<exposure> e) {
     const auto from = net::to_string(remote);
     auto owner = e->owner.lock();
     std::string why;
-    auto ticket = admission_.admit(remote.address(), why);
-    if (!owner || !ticket) {
-      if (!owner) why = "the exposing peer is gone";
-      if (admission_.should_log_refusal(remote.address())) spdlog::warn("expose: port {} refused {}: {}", e->port, from, why);
-      continue;
+    auto ticket = clients_.admit(remote.address(), why);  // held, never released early: see clients_
+    if (ticket && owner) {
+      auto token = relay_.issue_for_client(relay_half{std::move(socket), false, std::move(*ticket)}, "client@" + from,
+                                           e->owner_name, why);
+      if (token) {
+        spdlog::debug("expose: port {}: client {} announced to {}", e->port, from, e->owner_name);
+        owner->send({{"type", "proxy"}, {"port", e->port}, {"token", *token}, {"from", from}, {"relay_port", config_.relay_port}});
+        continue;
+      }
     }
-    ticket->handshake_done();
-    auto token = relay_.issue_for_client(relay_half{std::move(socket), false, std::move(*ticket)}, "client@" + from,
-                                         e->owner_name, why);
-    if (!token) {
-      spdlog::warn("expose: port {} refused {}: {}", e->port, from, why);
-      continue;
-    }
-    spdlog::debug("expose: port {}: client {} announced to {}", e->port, from, e->owner_name);
-    owner->send({{"type", "proxy"}, {"port", e->port}, {"token", *token}, {"from", from}, {"relay_port", config_.relay_port}});
+    if (!owner) why = "the exposing peer is gone";
+    if (clients_.should_log_refusal(remote.address())) spdlog::warn("expose: port {} refused {}: {}", e->port, from, why);
   }
 }
+
 
 }  // namespace rendezvous

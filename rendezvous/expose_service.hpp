@@ -2,7 +2,9 @@
 // client accepted there is announced to the peer over its main connection with a relay token,
 // and joined to the peer's data connection on the relay port. The port closes when the peer goes.
 //
-//   peer -> {"type":"expose","port":N}         server -> {"type":"exposed","port":N} or error
+//   peer -> {"type":"expose","port":N}  (registered peers only, at most 16 ports each)
+//   server -> {"type":"exposed","port":N} or error (expose_disabled, port_out_of_range, port_taken,
+//             port_unavailable, not_registered, too_many_ports)
 //   server -> {"type":"proxy","port":N,"token":T,"from":"IP:PORT","relay_port":R}
 //   peer -> relay port {"type":"relay","token":T,"side":1}   or main {"type":"proxy_failed","token":T,"reason":...}
 #pragma once
@@ -28,9 +30,11 @@ struct expose_error {
 
 class expose_service {
  public:
-  expose_service(const asio::any_io_executor& ex, const server_config& config, admission& admission_control,
-                 relay_service& relay)
-      : executor_(ex), config_(config), admission_(admission_control), relay_(relay) {}
+  expose_service(const asio::any_io_executor& ex, const server_config& config, relay_service& relay)
+      : executor_(ex),
+        config_(config),
+        clients_(config.max_handshakes_per_ip, config.max_relay_pairs),
+        relay_(relay) {}
 
   /// Opens `port` for `owner`; a refusal says why.
   std::optional<expose_error> open(const std::shared_ptr<client_session>& owner, int port);
@@ -45,7 +49,9 @@ class expose_service {
 
   asio::any_io_executor executor_;
   const server_config& config_;
-  admission& admission_;
+  /// Public clients, per address and in all, for as long as each is connected: one address can
+  /// neither exhaust an exposer's relay pairs nor everyone's.
+  admission clients_;
   relay_service& relay_;
   std::map<std::uint16_t, std::shared_ptr<exposure>> exposures_;
 };

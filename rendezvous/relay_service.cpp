@@ -16,8 +16,10 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-/// Registered peer IDs never contain '@'; "anonymous@..." and "client@..." are not accounted per ID.
+/// Registered peer IDs never contain '@': only they get a traffic account that outlives them.
 bool is_peer_id(const std::string& name) { return name.find('@') == std::string::npos; }
+/// Public clients of exposed ports are capped per address on accept, not per name.
+bool is_public_client(const std::string& name) { return name.rfind("client@", 0) == 0; }
 
 double seconds_since(net::clock::time_point start) {
   return std::chrono::duration<double>(net::clock::now() - start).count();
@@ -25,17 +27,14 @@ double seconds_since(net::clock::time_point start) {
 
 }  // namespace
 
-std::string relay_service::issue_for_attempt(const std::string& initiator, const std::string& responder) {
-  return tokens_.issue({initiator, responder}, net::clock::now() + std::chrono::seconds(config_.relay_token_timeout_s));
+std::array<std::string, 2> relay_service::issue_for_attempt(const std::string& initiator, const std::string& responder,
+                                                            std::chrono::seconds lifetime) {
+  return tokens_.issue({initiator, responder}, net::clock::now() + lifetime);
 }
 
 std::optional<std::string> relay_service::issue_for_client(relay_half client, const std::string& client_name,
                                                            const std::string& exposer, std::string& why) {
   if (!admit_pair({client_name, exposer}, why)) return std::nullopt;
-  if (static_cast<int>(tokens_.waiting()) >= config_.max_relay_pairs) {
-    why = "too many clients waiting for their peer";
-    return std::nullopt;
-  }
   return tokens_.issue_with({client_name, exposer},
                             net::clock::now() + std::chrono::seconds(config_.relay_token_timeout_s), 0, std::move(client));
 }
@@ -55,7 +54,7 @@ bool relay_service::admit_pair(const std::array<std::string, 2>& names, std::str
   }
   for (const auto& name : names) {
     auto it = live_per_peer_.find(name);
-    if (is_peer_id(name) && it != live_per_peer_.end() && it->second >= config_.max_relay_pairs_per_peer) {
+    if (!is_public_client(name) && it != live_per_peer_.end() && it->second >= config_.max_relay_pairs_per_peer) {
       why = name + " already has " + std::to_string(it->second) + " relayed pairs (the limit)";
       return false;
     }
@@ -75,13 +74,11 @@ net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_tic
   }
   auto& hello = std::get<0>(first);
   std::string token;
-  int side = -1;
   if (hello.message && hello.message->value("type", nlohmann::json()) == "relay") {
     const auto& m = *hello.message;
     if (m.contains("token") && m["token"].is_string()) token = m["token"].get<std::string>();
-    if (m.contains("side") && m["side"].is_number_integer()) side = m["side"].get<int>();
   }
-  if (token.empty() || (side != 0 && side != 1)) {
+  if (token.empty()) {
     ++stats_.protocol_errors;
     spdlog::warn("relay {}: refused: {}", who, hello.protocol_error.empty() ? "not a relay request" : hello.protocol_error);
     const nlohmann::json refusal{{"type", "error"}, {"code", "bad_relay_request"}, {"message", "expected a relay token"}};
@@ -90,10 +87,10 @@ net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_tic
   }
 
   ticket.handshake_done();
-  auto claim = tokens_.claim(token, side, relay_half{std::move(socket), true, std::move(ticket)}, net::clock::now());
+  auto claim = tokens_.claim(token, relay_half{std::move(socket), true, std::move(ticket)}, net::clock::now());
   switch (claim.outcome) {
     case relay::claim_outcome::waiting:
-      spdlog::debug("relay {}: {} waits for {}", who, claim.names[side], claim.names[1 - side]);
+      spdlog::debug("relay {}: {} <-> {}: first half here, waiting for the other", who, claim.names[0], claim.names[1]);
       co_return;
     case relay::claim_outcome::paired: {
       std::string why;
@@ -122,7 +119,18 @@ net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_tic
 }
 
 net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names) {
-  auto registration = live_.insert(live_.end(), &halves);
+  // Bookkeeping undone on every way out, exceptions included.
+  struct live_pair {
+    relay_service& service;
+    std::list<std::array<relay_half, 2>*>::iterator registration;
+    const std::array<std::string, 2>& names;
+    ~live_pair() {
+      service.live_.erase(registration);
+      for (const auto& name : names) {
+        if (--service.live_per_peer_[name] == 0) service.live_per_peer_.erase(name);
+      }
+    }
+  } bookkeeping{*this, live_.insert(live_.end(), &halves), names};
   for (const auto& name : names) ++live_per_peer_[name];
   const auto started = net::clock::now();
 
@@ -143,22 +151,21 @@ net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, s
     result.detail = "could not confirm the pairing";
   }
 
-  live_.erase(registration);
-  for (const auto& name : names) {
-    if (--live_per_peer_[name] == 0) live_per_peer_.erase(name);
-  }
   const std::uint64_t sent[2] = {result.a_to_b, result.b_to_a};
+  std::string totals;
   for (int side = 0; side < 2; ++side) {
     if (!is_peer_id(names[side])) continue;
     auto& account = accounts_[names[side]];
     account.sent += sent[side];
     account.received += sent[1 - side];
     ++account.pairs;
+    totals += fmt::format("; {} in total: sent {}, received {} over {} pair(s)", names[side], account.sent,
+                          account.received, account.pairs);
   }
   bytes_relayed_ += result.a_to_b + result.b_to_a;
-  spdlog::info("relay: {} <-> {} ended after {:.1f} s ({}{}): {} sent {} bytes, {} sent {} bytes", names[0], names[1],
+  spdlog::info("relay: {} <-> {} ended after {:.1f} s ({}{}): {} sent {} bytes, {} sent {} bytes{}", names[0], names[1],
                seconds_since(started), relay::to_string(result.end), result.detail.empty() ? "" : ": " + result.detail,
-               names[0], result.a_to_b, names[1], result.b_to_a);
+               names[0], result.a_to_b, names[1], result.b_to_a, totals);
 }
 
 void relay_service::expire(net::clock::time_point now) {

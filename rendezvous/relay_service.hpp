@@ -2,7 +2,7 @@
 // here the server splices them together. Also joins an exposed port's public clients to the
 // exposing peer. Enforces pair limits and keeps per-ID traffic accounts.
 //
-//   peer -> {"type":"relay","token":T,"side":0|1}      (0 initiator / public side, 1 responder / exposer)
+//   peer -> {"type":"relay","token":T}   (each side has its own token; the token says which side)
 //   server -> {"type":"relay_ok"} once paired, then raw bytes;  or {"type":"error",...} and close
 #pragma once
 #include <array>
@@ -40,9 +40,11 @@ class relay_service {
                 net::socket_registry& short_lived)
       : executor_(ex), config_(config), stats_(stats), short_lived_(short_lived) {}
 
-  /// A token for the two sides of a connect attempt.
-  std::string issue_for_attempt(const std::string& initiator, const std::string& responder);
-  /// A token holding a public client of `exposer`'s port; nothing (with `why`) if over a limit.
+  /// Tokens for the two sides of a connect attempt ([0] initiator, [1] responder), valid `lifetime`.
+  std::array<std::string, 2> issue_for_attempt(const std::string& initiator, const std::string& responder,
+                                               std::chrono::seconds lifetime);
+  /// Holds a public client of `exposer`'s port; returns the exposer's token, or nothing (with
+  /// `why`) if over a limit.
   std::optional<std::string> issue_for_client(relay_half client, const std::string& client_name,
                                               const std::string& exposer, std::string& why);
   /// Withdraws a token; a waiting half is closed (e.g. the exposed service refused).

@@ -34,7 +34,7 @@ struct server_context {
       : config(std::move(c)),
         admission_control(config.max_handshakes_per_ip, config.max_pending_handshakes),
         relay(ex, config, stats, short_lived),
-        exposes(ex, config, admission_control, relay),
+        exposes(ex, config, relay),
         probes(ex, config, admission_control, short_lived) {}
 
   server_config config;

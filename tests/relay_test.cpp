@@ -147,7 +147,7 @@ TEST_F(RelayTest, ExposedHttpServiceAnswers50ConcurrentRequests) {
 
 TEST_F(RelayTest, ExposeOutsideTheRangeIsRefused) {
   start_server({"--expose-ports", "20000-20010"});
-  EXPECT_EQ(run_peer("web", {"expose", "--local", "127.0.0.1:1", "--remote-port", "30000"}), 3);
+  EXPECT_EQ(run_peer("web", {"--id", "web", "expose", "--local", "127.0.0.1:1", "--remote-port", "30000"}), 3);
   EXPECT_NE(err("web").find("outside the allowed range 20000-20010"), std::string::npos) << err("web");
 }
 
