@@ -6,7 +6,9 @@
 #   punch_pair.sh BIN_DIR KIND_A KIND_B EXPECTED_PATH [MIB]
 #
 # Environment: B_HOST=b|a2 (where bob runs; a2 shares router A with alice), PUNCH_TIMEOUT
-# (seconds), MATRIX_RESULTS=FILE (append one JSON result line), SCENARIO=name (for that line).
+# (seconds), MAX_CONNECT_MS (fail if connecting took longer), NO_PUNCH=1 (fail if either side
+# punched: a pair the server knows is hopeless goes straight to the relay), MATRIX_RESULTS=FILE
+# (append one JSON result line), SCENARIO=name (for that line).
 #
 # Exit 0 pass, 1 fail, 77 skipped (no root / no namespaces). Cleans up its lab even on failure.
 set -euo pipefail
@@ -90,6 +92,12 @@ fi
 printf '%-10s %-10s expected=%-7s got=%-7s remote=%-22s connect_ms=%-6s total_ms=%s  16 MiB each way %s\n' \
   "$kind_a" "$kind_b" "$expected" "$path" "$remote" "$connect_ms" "$elapsed_ms" "$([ $fail = 0 ] && echo intact || echo BROKEN)" \
   | sed "s/16 MiB/$((size >> 20)) MiB/"
+if [ -n "${MAX_CONNECT_MS:-}" ] && [ "${connect_ms:-999999}" -gt "$MAX_CONNECT_MS" ]; then
+  echo "FAIL: connecting took ${connect_ms} ms, more than $MAX_CONNECT_MS"; fail=1
+fi
+if [ -n "${NO_PUNCH:-}" ] && grep -q "punching to" "$work/a.err" "$work/b.err"; then
+  echo "FAIL: a side punched although the server knew no direct path could exist"; fail=1
+fi
 if [ -n "${MATRIX_RESULTS:-}" ]; then
   printf '{"scenario":"%s","a":"%s","b":"%s","expected":"%s","got":"%s","remote":"%s","connect_ms":%s,"mib_each_way":%d,"intact":%s,"ok":%s}\n' \
     "${SCENARIO:-$kind_a-$kind_b}" "$kind_a" "$( [ "$b_host" = a2 ] && echo "$kind_a (same NAT)" || echo "$kind_b")" \

@@ -6,7 +6,7 @@
 
 scenario_cleanup() {
   local rc=$?
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do { kill -9 "$p" && wait "$p"; } 2>/dev/null || true; done
   "$LAB_TOOL" down --prefix "$prefix" >/dev/null 2>&1 || true
   if ip netns list | grep -q "^$prefix-"; then
     echo "FAIL: namespaces of $prefix left behind" >&2
@@ -37,9 +37,10 @@ scenario_start() {
   eval "$("$LAB_TOOL" env --prefix "$prefix")"
 }
 
-# start_server [FLAGS...]: the rendezvous server on the server host, port 7000; waits until ready.
+# start_server [FLAGS...]: the rendezvous server on the server host (port 7000, with its second
+# address for NAT probes); waits until ready.
 start_server() {
-  ip netns exec "$NS_SERVER" "$bin/rendezvous" --listen 0.0.0.0:7000 --ready-file "$work/ready" "$@" \
+  ip netns exec "$NS_SERVER" "$bin/rendezvous" --listen 0.0.0.0:7000 --alt-ip "$SERVER_IP2" --ready-file "$work/ready" "$@" \
     2>"$work/server.log" &
   server=$!
   pids+=($server)
