@@ -14,6 +14,7 @@
 #include "peer/attempt_runner.hpp"
 #include "peer/exit_codes.hpp"
 #include "peer/nat_probe.hpp"
+#include "peer/stun_probe.hpp"
 #include "peer/stdio_bridge.hpp"
 
 namespace peer {
@@ -91,9 +92,15 @@ net::awaitable<int> run_list(const peer_config& config, const event_sink&) {
 
 net::awaitable<int> run_nat(const peer_config& config, const event_sink&) {
   server_link link(co_await asio::this_coro::executor);
-  co_await link.open(config.server, config.token);
-  const auto verdict = co_await probe_nat(link);
+  nat::nat_verdict verdict;
+  if (config.stun) {
+    verdict = co_await probe_nat_stun(*config.stun);
+  } else {
+    co_await link.open(config.server, config.token);
+    verdict = co_await probe_nat(link);
+  }
   auto result = to_json(verdict);
+  result["via"] = config.stun ? "stun" : "rendezvous";
   if (config.json) {
     result["event"] = "nat";
     std::cout << result.dump() << std::endl;

@@ -44,6 +44,7 @@ cxxopts::Options make_options() {
       ("log-level", "trace, debug, info, warn, error or off (default warn)", cxxopts::value<std::string>())
       ("punch-timeout", "seconds to keep punching before giving up (default 5)", cxxopts::value<double>())
       ("path", "auto (punch, then relay), direct (punch only) or relay (default auto)", cxxopts::value<std::string>())
+      ("stun", "nat: run the mapping test against this STUN server HOST:PORT (over TCP) instead", cxxopts::value<std::string>())
       ("local", "expose: the local service HOST:PORT", cxxopts::value<std::string>())
       ("remote-port", "expose: the public port on the server", cxxopts::value<int>())
       ("h,help", "show this help")
@@ -55,7 +56,7 @@ cxxopts::Options make_options() {
 
 nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
   nlohmann::json layer = nlohmann::json::object();
-  for (const char* flag : {"server", "id", "token", "path"}) {
+  for (const char* flag : {"server", "id", "token", "path", "stun"}) {
     if (args.count(flag)) layer[flag] = args[flag].as<std::string>();
   }
   if (args.count("log-level")) layer["log_level"] = args["log-level"].as<std::string>();

@@ -17,6 +17,10 @@ peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json
       config.server = *server;
     }
     config.id = settings.value("id", "");
+    if (settings.contains("stun")) {
+      config.stun = net::parse_host_port(settings["stun"].get<std::string>());
+      if (!config.stun || config.stun->port == 0) throw std::runtime_error("setting \"stun\" must be HOST:PORT");
+    }
     config.token = settings.value("token", "");
     config.log_level = settings.value("log_level", config.log_level);
     config.json = settings.value("json", false);

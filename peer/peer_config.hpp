@@ -1,6 +1,7 @@
 // Settings of the peer program: defaults < --config file < environment (PEER_*) < flags.
 #pragma once
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,11 +27,12 @@ struct peer_config {
   std::chrono::milliseconds punch_timeout{5000};
   std::string path = "auto";  ///< auto (punch, then relay), direct, relay
   std::vector<expose_route> routes;  ///< for `expose` (config key "expose", or --local/--remote-port)
+  std::optional<net::host_port> stun;  ///< for `nat`: probe this STUN server instead of ours
 };
 
 /// Keys accepted in the config file and the env/flag layers.
 inline constexpr const char* peer_config_keys[] = {"server", "id",   "token", "log_level",
-                                                   "json",   "path", "punch_timeout", "expose"};
+                                                   "json",   "path", "punch_timeout", "expose", "stun"};
 
 /// Applies the layers in order (later wins); throws std::runtime_error naming a bad key or value.
 peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json& env, const nlohmann::json& flags);
