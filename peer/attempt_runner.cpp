@@ -75,11 +75,21 @@ net::awaitable<nlohmann::json> await_punch(server_link& link, const attempt_info
   }
 }
 
-std::vector<net::tcp::endpoint> parse_candidates(const nlohmann::json& punch) {
+/// The other side's candidates. Addresses a remote peer has no business making us dial are
+/// dropped: loopback (unless the server itself is on loopback, as in a local test), unspecified,
+/// multicast. The attempt handshake refuses a wrong host anyway, but we should not even knock.
+std::vector<net::tcp::endpoint> parse_candidates(const nlohmann::json& punch, const asio::ip::address& server) {
   std::vector<net::tcp::endpoint> candidates;
   for (const auto& entry : punch.value("candidates", nlohmann::json::array())) {
     if (!entry.is_string()) continue;
-    if (auto endpoint = net::parse_endpoint(entry.get<std::string>())) candidates.push_back(*endpoint);
+    auto endpoint = net::parse_endpoint(entry.get<std::string>());
+    if (!endpoint || endpoint->port() == 0) continue;
+    const auto address = endpoint->address();
+    if (address.is_unspecified() || address.is_multicast() || (address.is_loopback() && !server.is_loopback())) {
+      spdlog::warn("punch: ignoring candidate {} offered for the other side", net::to_string(*endpoint));
+      continue;
+    }
+    candidates.push_back(*endpoint);
   }
   return candidates;
 }
@@ -133,7 +143,7 @@ net::awaitable<std::optional<nat::punch_success>> punch_directly(server_link& li
   nat::punch_request request;
   request.secret = attempt.secret;
   request.mine = attempt.mine;
-  request.candidates = parse_candidates(punch);
+  request.candidates = parse_candidates(punch, link.server_endpoint().address());
   request.deadline = net::clock::now() + punch_timeout;
   if (attempt.mine == nat::role::responder) request.deadline += responder_grace;
   std::string listed;

@@ -1,5 +1,7 @@
 // peer: registers with a rendezvous server and connects to other peers by ID through their NATs.
+#include <algorithm>
 #include <csignal>
+#include <string_view>
 #include <iostream>
 
 #include <asio/co_spawn.hpp>
@@ -95,7 +97,13 @@ int main(int argc, char** argv) {
     }
     if (command_args.size() != wanted) throw std::runtime_error(command + (wanted ? " takes one NAME" : " takes no arguments"));
   } catch (const std::exception& e) {
-    std::cerr << "peer: " << e.what() << "\n(see peer --help)\n";
+    // Scripts that asked for --json get a JSON line even when the command line itself is wrong.
+    const bool json = std::any_of(argv + 1, argv + argc, [](const char* arg) { return std::string_view(arg) == "--json"; });
+    if (json) {
+      peer::event_sink(true).emit({{"event", "error"}, {"code", peer::exit_usage}, {"message", e.what()}});
+    } else {
+      std::cerr << "peer: " << e.what() << "\n(see peer --help)\n";
+    }
     return peer::exit_usage;
   }
 

@@ -107,6 +107,8 @@ TEST_F(ConnectTest, UsageErrorsExitTwo) {
   EXPECT_EQ(run_peer("b", {"connect"}), 2);
   EXPECT_EQ(run_peer("c", {"listen"}), 2);  // no --id
   EXPECT_NE(err("c").find("--id"), std::string::npos) << err("c");
+  EXPECT_EQ(run_peer("d", {"--json", "connect"}), 2);
+  EXPECT_EQ(err("d").rfind(R"({"code":2,"event":"error")", 0), 0u) << err("d");  // still one JSON line
 }
 
 }  // namespace
