@@ -66,6 +66,9 @@ net::awaitable<std::vector<std::string>> server_link::list() {
   const nlohmann::json list_request{{"type", "list"}};
   auto reply = co_await request(list_request);
   if (reply.value("type", "") != "peers") throw command_error(exit_server, "server refused the list: " + reply.value("message", "?"));
+  if (reply.value("truncated", false)) {
+    spdlog::warn("the server lists {} of {} peers online", reply["ids"].size(), reply.value("total", 0));
+  }
   co_return reply["ids"].get<std::vector<std::string>>();
 }
 

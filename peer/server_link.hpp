@@ -21,7 +21,7 @@ class server_link {
   net::awaitable<void> open(const net::host_port& server, const std::string& token);
   /// Registers our ID; returns the endpoint the server saw us at.
   net::awaitable<std::string> register_id(const std::string& id);
-  /// IDs online now.
+  /// IDs online now (the server lists at most 500; a warning says when there are more).
   net::awaitable<std::vector<std::string>> list();
   /// Sends a request and waits for the reply with the same "req" (an "error" reply included).
   net::awaitable<nlohmann::json> request(nlohmann::json message);

@@ -210,6 +210,20 @@ TEST_F(ServerHygieneTest, ConnectFloodIsCappedAndTheTargetStaysOnline) {
   EXPECT_EQ(out("list"), "bob\n");
 }
 
+TEST_F(ServerHygieneTest, ListIsCappedFarBelowTheFrameLimitAndSaysSo) {
+  start_server();
+  std::vector<std::unique_ptr<raw_client>> peers;
+  for (int i = 0; i < 501; ++i) {
+    peers.push_back(std::make_unique<raw_client>(port_));
+    authenticate(*peers.back());
+    peers.back()->send_message({{"type", "register"}, {"id", "peer-" + std::to_string(i)}, {"req", 1}});
+    ASSERT_TRUE(peers.back()->read_message(5s).has_value());
+  }
+  EXPECT_EQ(run_peer("list", {"list", "--json"}), 0) << err("list");
+  EXPECT_EQ(nlohmann::json::parse(out("list")).size(), 500u);
+  EXPECT_NE(err("list").find("the server lists 500 of 501 peers online"), std::string::npos) << err("list");
+}
+
 TEST_F(ServerHygieneTest, SigtermWithPeersConnectedExitsCleanly) {
   start_server();
   auto bob = start_peer("bob", {"--id", "bob", "listen"});
