@@ -18,7 +18,8 @@
 
 namespace {
 
-constexpr const char* commands_help = R"(Commands:
+constexpr const char* commands_help = R"(
+Commands:
   listen          register --id, wait for one incoming connection, bridge it to stdin/stdout
   connect NAME    connect to the peer registered as NAME and bridge stdin/stdout (like nc)
   list            print the IDs online now, one a line (--json: one JSON array)
@@ -41,7 +42,7 @@ cxxopts::Options make_options() {
       ("server", "rendezvous server HOST:PORT (env PEER_SERVER; default 127.0.0.1:7000)", cxxopts::value<std::string>())
       ("id", "our peer ID (env PEER_ID)", cxxopts::value<std::string>())
       ("token", "the server's shared secret (env PEER_TOKEN)", cxxopts::value<std::string>())
-      ("config", "JSON config file with keys server, id, token, log_level, json, punch_timeout", cxxopts::value<std::string>())
+      ("config", "JSON config file with keys server, id, token, log_level, json, path, punch_timeout, stun, expose", cxxopts::value<std::string>())
       ("json", "JSON event lines on stderr")
       ("log-level", "trace, debug, info, warn, error or off (default warn)", cxxopts::value<std::string>())
       ("punch-timeout", "seconds to keep punching before giving up (default 5)", cxxopts::value<double>())

@@ -20,7 +20,9 @@ namespace {
 cxxopts::Options make_options() {
   cxxopts::Options options("rendezvous",
                            "Rendezvous server for P2P TCP hole punching: peers register by ID here, learn their\n"
-                           "NAT-mapped endpoints on the hole-assist port, and are told when to punch.\n"
+                           "NAT-mapped endpoints on the hole-assist port and their NAT behaviour on the probe ports,\n"
+                           "and are told when to punch; where no direct path exists the relay port joins them, and\n"
+                           "peers may publish local services on public ports (--expose-ports).\n"
                            "Settings come from --config FILE, then the environment, then flags (each overrides the last).");
   options.add_options()
       ("config", "JSON config file; keys as the long flags with _ for - (e.g. \"hole_port\")", cxxopts::value<std::string>())
