@@ -53,9 +53,9 @@ bench::frame_conn open_session(std::uint16_t main_port, const std::string& id) {
   return conn;
 }
 
-int join_relay(std::uint16_t relay_port, const std::string& token, int side) {
+int join_relay(std::uint16_t relay_port, const std::string& token) {
   bench::frame_conn conn(bench::connect_loopback(relay_port));
-  conn.send({{"type", "relay"}, {"token", token}, {"side", side}});
+  conn.send({{"type", "relay"}, {"token", token}});
   return conn.fd();
 }
 
@@ -68,13 +68,12 @@ std::vector<stream_pair> relay_pairs(int count, std::uint16_t main_port) {
     auto a = open_session(main_port, a_id);
     auto b = open_session(main_port, b_id);
     a.send({{"type", "connect"}, {"target", b_id}, {"path", "relay"}, {"req", 2}});
-    auto attempt = a.receive();
-    if (attempt.value("type", "") != "attempt") throw std::runtime_error("connect refused: " + attempt.dump());
-    b.receive();  // B's copy of the attempt
-    const auto token = attempt["relay_token"].get<std::string>();
-    const auto relay_port = attempt["relay_port"].get<std::uint16_t>();
-    bench::frame_conn ra(join_relay(relay_port, token, 0));
-    bench::frame_conn rb(join_relay(relay_port, token, 1));
+    auto attempt_a = a.receive();
+    if (attempt_a.value("type", "") != "attempt") throw std::runtime_error("connect refused: " + attempt_a.dump());
+    auto attempt_b = b.receive();  // each side gets its own relay token
+    const auto relay_port = attempt_a["relay_port"].get<std::uint16_t>();
+    bench::frame_conn ra(join_relay(relay_port, attempt_a["relay_token"].get<std::string>()));
+    bench::frame_conn rb(join_relay(relay_port, attempt_b["relay_token"].get<std::string>()));
     if (ra.receive_exact().value("type", "") != "relay_ok" || rb.receive_exact().value("type", "") != "relay_ok") {
       throw std::runtime_error("the relay did not join the pair");
     }
