@@ -9,22 +9,10 @@ total=${1:-1024}
 scripts/install-deps.sh
 scripts/build.sh >/dev/null
 bin=build/bin
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-"$bin/rendezvous" --listen 127.0.0.1:0 --ready-file "$work/ready" --log-level warn --stats-interval 0 2>"$work/server.log" &
-pids+=($!)
-for _ in $(seq 100); do [ -f "$work/ready" ] && break; sleep 0.05; done
-main_port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["main"])' "$work/ready")
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-sink_port=$(free_port)
-socat_port=$(free_port)
-socat TCP-LISTEN:"$socat_port",bind=127.0.0.1,fork,reuseaddr,backlog=1024 TCP:127.0.0.1:"$sink_port" &
-pids+=($!)
-sleep 0.3
+# shellcheck source=lib.sh
+source bench/lib.sh
+start_server
+start_socat
 
 run() {  # run MODE STREAMS MIB ROUNDS
   local extra=()
