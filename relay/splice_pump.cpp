@@ -66,11 +66,38 @@ struct pair_state {
   std::string detail;
 };
 
+/// What one attempt to take bytes from a socket found.
+struct input {
+  enum { data, end, wait, retry, error } kind;
+  std::size_t size = 0;
+  bool in_buffer = false;  ///< the bytes are in the plain buffer (urgent data), not in the pipe
+  int error_number = 0;
+};
+
+/// Moves what `fd` has into the pipe. splice() stops at TCP urgent data (and returns 0 there when
+/// a FIN is queued behind it), so when the socket is readable yet nothing moved, recv() reads
+/// through into `buffer` instead (SO_OOBINLINE is on): nothing is lost or stalled.
+input take_input(int fd, const pipe_pair& pipe, std::vector<char>& buffer, bool woke_readable) {
+  const ssize_t got = ::splice(fd, nullptr, pipe.write_end(), nullptr, pipe.capacity(), SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  if (got > 0) return {input::data, static_cast<std::size_t>(got)};
+  if (got < 0 && errno == EINTR) return {input::retry};
+  if (got < 0 && errno != EAGAIN) return {input::error, 0, false, errno};
+  char probe;
+  if (got == 0 && ::recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0) return {input::end};
+  if (got < 0 && !woke_readable) return {input::wait};
+  buffer.resize(64 * 1024);
+  const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+  if (n > 0) return {input::data, static_cast<std::size_t>(n), true};
+  if (n == 0) return {input::end};
+  if (errno == EAGAIN || errno == EINTR) return {input::wait};
+  return {input::error, 0, false, errno};
+}
+
 /// One direction: `from` -> pipe -> `to`, then shutdown(to, SHUT_WR) at EOF.
 net::awaitable<void> pump_direction(net::tcp::socket& from, net::tcp::socket& to, pipe_pair& pipe, std::uint64_t& bytes,
                                     pair_state& state) {
-  const auto fail = [&](const std::string& what) {
-    if (!state.failed) state.detail = what;
+  const auto fail = [&](const char* what, int error_number) {
+    if (!state.failed) state.detail = std::string(what) + ": " + std::strerror(error_number);
     state.failed = true;
     std::error_code ignored;
     from.close(ignored);
@@ -82,51 +109,32 @@ net::awaitable<void> pump_direction(net::tcp::socket& from, net::tcp::socket& to
   const auto both_open = [&] { return from.is_open() && to.is_open(); };
   std::vector<char> urgent_buffer;
   bool woke_readable = false;
-  for (;;) {
-    if (!both_open()) co_return;
-    const ssize_t got = ::splice(from.native_handle(), nullptr, pipe.write_end(), nullptr, pipe.capacity(),
-                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    const int splice_errno = errno;
-    // splice() also returns 0 when it stops at TCP urgent data with the FIN queued behind it:
-    // it is only the end if nothing at all is left to read.
-    char probe;
-    const bool at_end = got == 0 && ::recv(from.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-    if (at_end) {
-      std::error_code ignored;
-      to.shutdown(net::tcp::socket::shutdown_send, ignored);  // propagate the half-close
-      co_return;
-    }
-    std::size_t left = got > 0 ? static_cast<std::size_t>(got) : 0;
-    const char* plain = nullptr;  // bytes read with recv() instead (urgent data), not in the pipe
-    if (got <= 0) {
-      if (got < 0 && splice_errno == EINTR) continue;
-      if (got < 0 && splice_errno != EAGAIN) {
-        fail(std::string("receive: ") + std::strerror(splice_errno));
+  while (both_open()) {
+    const auto in = take_input(from.native_handle(), pipe, urgent_buffer, woke_readable);
+    woke_readable = false;
+    switch (in.kind) {
+      case input::retry:
+        continue;
+      case input::error:
+        fail("receive", in.error_number);
+        co_return;
+      case input::end: {
+        std::error_code ignored;
+        to.shutdown(net::tcp::socket::shutdown_send, ignored);  // propagate the half-close
         co_return;
       }
-      if (got < 0 && !woke_readable) {
+      case input::wait: {
         auto [ec] = co_await from.async_wait(net::tcp::socket::wait_read, net::use_nothrow);
         if (ec) co_return;  // closed by the other direction, the watchdog, or a stop
         woke_readable = true;
         continue;
       }
-      // Readable (or not at the end), yet splice moved nothing: TCP stops splicing at urgent
-      // data. recv() reads through it (SO_OOBINLINE is on), so nothing is lost or stalled.
-      urgent_buffer.resize(64 * 1024);
-      const ssize_t n = ::recv(from.native_handle(), urgent_buffer.data(), urgent_buffer.size(), MSG_DONTWAIT);
-      woke_readable = false;
-      if (n == 0) continue;  // EOF: the next splice reports it
-      if (n < 0) {
-        if (errno != EAGAIN && errno != EINTR) fail(std::string("receive: ") + std::strerror(errno));
-        if (errno != EAGAIN && errno != EINTR) co_return;
-        continue;
-      }
-      left = static_cast<std::size_t>(n);
-      plain = urgent_buffer.data();
+      case input::data:
+        break;
     }
-    woke_readable = false;
     state.last_activity = net::clock::now();
-    while (left > 0) {
+    const char* plain = in.in_buffer ? urgent_buffer.data() : nullptr;
+    for (std::size_t left = in.size; left > 0;) {
       if (!both_open()) co_return;
       const ssize_t put = plain ? ::send(to.native_handle(), plain, left, MSG_DONTWAIT | MSG_NOSIGNAL)
                                 : ::splice(pipe.read_end(), nullptr, to.native_handle(), nullptr, left,
@@ -140,7 +148,7 @@ net::awaitable<void> pump_direction(net::tcp::socket& from, net::tcp::socket& to
       }
       if (put < 0 && errno == EINTR) continue;
       if (put < 0 && errno != EAGAIN) {
-        fail(std::string("send: ") + std::strerror(errno));
+        fail("send", errno);
         co_return;
       }
       // The receiver is slow: wait for room. Nothing more is read meanwhile (backpressure).
