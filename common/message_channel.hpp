@@ -63,7 +63,6 @@ class message_channel : public std::enable_shared_from_this<message_channel> {
   std::optional<std::chrono::milliseconds> rtt() const { return rtt_; }
   /// The other side's address as seen by us (kept after close).
   const net::tcp::endpoint& remote() const { return remote_; }
-  net::tcp::socket& socket() { return socket_; }
 
  private:
   net::awaitable<void> read_loop();

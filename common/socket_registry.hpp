@@ -28,7 +28,6 @@ class socket_registry {
     std::error_code ignored;
     for (auto* socket : sockets_) socket->close(ignored);
   }
-  std::size_t size() const { return sockets_.size(); }
 
  private:
   std::list<tcp::socket*> sockets_;

@@ -37,20 +37,21 @@ struct punch_state {
   int active_tasks = 0;
   net::socket_registry live_sockets;  ///< closed when the punch ends
   // For the failure summary a user reads.
-  std::map<std::string, std::map<std::string, int>> connect_errors;  ///< candidate -> error -> count
+  /// candidate -> error -> count (formatted only for the summary: refused SYNs come every few ms)
+  std::map<std::string, std::map<std::error_code, int>> connect_errors;
   int accepted = 0;
   std::vector<std::string> rejected;  ///< connections that failed the attempt handshake
 };
 
-void declare_winner(punch_state& state, tcp::socket& socket, wire::frame_reader& reader, bool via_accept) {
+void declare_winner(punch_state& state, tcp::socket& socket, wire::frame_reader& reader) {
   std::error_code ec;
   auto remote = socket.remote_endpoint(ec);
-  state.winner = punch_success{std::move(socket), reader.take_leftover(), remote, via_accept};
+  state.winner = punch_success{std::move(socket), reader.take_leftover(), remote};
   state.decided.notify();
 }
 
 /// Runs the attempt handshake on a fresh connection; the chosen one becomes the winner.
-net::awaitable<void> authenticate(std::shared_ptr<punch_state> state, tcp::socket socket, bool via_accept) {
+net::awaitable<void> authenticate(std::shared_ptr<punch_state> state, tcp::socket socket) {
   net::socket_registry::entry registration(state->live_sockets, socket);
   std::error_code ec;
   const auto remote = net::to_string(socket.remote_endpoint(ec));
@@ -70,24 +71,23 @@ net::awaitable<void> authenticate(std::shared_ptr<punch_state> state, tcp::socke
   if (mine == role::initiator) {
     // First authenticated connection wins; tell the responder which one.
     state->finished = true;
-    const nlohmann::json select{{"type", "punch_select"}, {"mac", hellos.select}};
-    if (auto write_error = co_await wire::write_frame(socket, select)) {
+    if (auto write_error = co_await send_select(socket, hellos)) {
       spdlog::warn("punch: could not select {}: {}", remote, write_error.message());
       state->decided.notify();
       co_return;
     }
-    declare_winner(*state, socket, reader, via_accept);
+    declare_winner(*state, socket, reader);
     co_return;
   }
   // Responder: wait for the initiator to select this connection (or close it).
-  auto select = co_await reader.read(socket);
+  const bool selected = co_await await_select(socket, reader, hellos);
   if (state->finished) co_return;
-  if (!select.message || !is_valid_select(*select.message, hellos.select)) {
+  if (!selected) {
     spdlog::debug("punch: {} authenticated but not selected", remote);
     co_return;
   }
   state->finished = true;
-  declare_winner(*state, socket, reader, via_accept);
+  declare_winner(*state, socket, reader);
 }
 
 void spawn_task(const std::shared_ptr<punch_state>& state, net::awaitable<void> task, const char* name) {
@@ -115,11 +115,10 @@ net::awaitable<void> dial(std::shared_ptr<punch_state> state, tcp::endpoint cand
     if (state->finished) co_return;
     if (!ec) {
       spdlog::debug("punch: connected to {}", name);
-      co_await authenticate(state, std::move(socket), false);
+      co_await authenticate(state, std::move(socket));
       co_return;  // authenticated or not, this candidate has answered
     }
-    ++state->connect_errors[name][ec.message()];
-    spdlog::trace("punch: connect to {} failed: {}", name, ec.message());
+    ++state->connect_errors[name][ec];
     // A NAT that answers an early SYN with RST must not end the attempt: pause and dial again.
     const auto& request = state->request;
     if (ec == asio::error::connection_refused) {
@@ -143,7 +142,7 @@ net::awaitable<void> accept_all(std::shared_ptr<punch_state> state) {
       continue;
     }
     ++state->accepted;
-    spawn_task(state, authenticate(state, std::move(socket), true), "punch-authenticate");
+    spawn_task(state, authenticate(state, std::move(socket)), "punch-authenticate");
   }
 }
 
@@ -151,7 +150,7 @@ std::string summarize(const punch_state& state) {
   std::string text;
   for (const auto& [candidate, errors] : state.connect_errors) {
     text += (text.empty() ? "" : "; ") + candidate + ":";
-    for (const auto& [error, count] : errors) text += " " + error + " x" + std::to_string(count);
+    for (const auto& [error, count] : errors) text += " " + error.message() + " x" + std::to_string(count);
   }
   if (text.empty()) text = "no connect attempt failed";
   text += "; " + std::to_string(state.accepted) + " inbound connection(s) accepted";
@@ -161,8 +160,9 @@ std::string summarize(const punch_state& state) {
 
 }  // namespace
 
-net::awaitable<punch_outcome> punch(tcp::acceptor& listener, std::uint16_t local_port, punch_request request) {
-  auto state = std::make_shared<punch_state>(listener.get_executor(), listener, local_port, std::move(request));
+net::awaitable<punch_outcome> punch(tcp::acceptor& listener, punch_request request) {
+  auto state = std::make_shared<punch_state>(listener.get_executor(), listener, listener.local_endpoint().port(),
+                                             std::move(request));
   spawn_task(state, accept_all(state), "punch-accept");
   for (const auto& candidate : state->request.candidates) spawn_task(state, dial(state, candidate), "punch-dial");
 

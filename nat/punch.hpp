@@ -33,7 +33,6 @@ struct punch_success {
   net::tcp::socket socket;
   std::vector<std::uint8_t> leftover;
   net::tcp::endpoint remote;
-  bool via_accept = false;  ///< true if the other side's SYN reached our listener
 };
 
 /// Result of a punch: the winner, or a one-line summary of what was tried and why it failed.
@@ -42,8 +41,8 @@ struct punch_outcome {
   std::string summary;
 };
 
-/// Runs one punch. `listener` must already listen on the shared local port `local_port`; it is
-/// left open (the caller owns it). Returns when a connection wins or the deadline passes.
-net::awaitable<punch_outcome> punch(net::tcp::acceptor& listener, std::uint16_t local_port, punch_request request);
+/// Runs one punch from the shared local port `listener` already listens on; the listener is left
+/// open (the caller owns it). Returns when a connection wins or the deadline passes.
+net::awaitable<punch_outcome> punch(net::tcp::acceptor& listener, punch_request request);
 
 }  // namespace nat

@@ -86,6 +86,16 @@ net::awaitable<hello_outcome> exchange_hellos(net::tcp::socket& socket, wire::fr
   co_return hello_outcome{"", select_mac(secret, initiator_nonce, responder_nonce)};
 }
 
+net::awaitable<std::error_code> send_select(net::tcp::socket& socket, const hello_outcome& hellos) {
+  const nlohmann::json select{{"type", "punch_select"}, {"mac", hellos.select}};
+  co_return co_await wire::write_frame(socket, select);
+}
+
+net::awaitable<bool> await_select(net::tcp::socket& socket, wire::frame_reader& reader, const hello_outcome& hellos) {
+  auto select = co_await reader.read(socket);
+  co_return select.message && is_valid_select(*select.message, hellos.select);
+}
+
 net::awaitable<std::optional<std::vector<std::uint8_t>>> handshake_single(net::tcp::socket& socket,
                                                                           const attempt_secret& secret, role mine,
                                                                           std::string& why) {
@@ -94,17 +104,13 @@ net::awaitable<std::optional<std::vector<std::uint8_t>>> handshake_single(net::t
   why = hellos.error;
   if (!why.empty()) co_return std::nullopt;
   if (mine == role::initiator) {
-    const nlohmann::json select{{"type", "punch_select"}, {"mac", hellos.select}};
-    if (auto error = co_await wire::write_frame(socket, select)) {
+    if (auto error = co_await send_select(socket, hellos)) {
       why = "sending select: " + error.message();
       co_return std::nullopt;
     }
-  } else {
-    auto select = co_await reader.read(socket);
-    if (!select.message || !is_valid_select(*select.message, hellos.select)) {
-      why = "the initiator did not select this connection";
-      co_return std::nullopt;
-    }
+  } else if (!co_await await_select(socket, reader, hellos)) {
+    why = "the initiator did not select this connection";
+    co_return std::nullopt;
   }
   co_return reader.take_leftover();
 }

@@ -50,6 +50,10 @@ net::awaitable<hello_outcome> exchange_hellos(net::tcp::socket& socket, wire::fr
                                               const attempt_secret& secret, role mine);
 /// True if `message` is a valid select for this connection.
 bool is_valid_select(const nlohmann::json& message, const std::string& expected_mac);
+/// Initiator: selects this connection (after exchange_hellos); returns the write error, if any.
+net::awaitable<std::error_code> send_select(net::tcp::socket& socket, const hello_outcome& hellos);
+/// Responder: true if the initiator selected this connection (it may close it instead).
+net::awaitable<bool> await_select(net::tcp::socket& socket, wire::frame_reader& reader, const hello_outcome& hellos);
 
 /// The whole handshake on a single connection (the relay path, where there is nothing to choose):
 /// hellos and proofs, then the initiator sends select and the responder awaits it. Returns the

@@ -149,7 +149,7 @@ net::awaitable<std::optional<nat::punch_success>> punch_directly(server_link& li
   std::string listed;
   for (const auto& c : request.candidates) listed += " " + net::to_string(c);
   spdlog::info("attempt {}: punching to{} for {} ms", attempt.secret.attempt_id, listed, punch_timeout.count());
-  auto outcome = co_await nat::punch(listener, port, std::move(request));
+  auto outcome = co_await nat::punch(listener, std::move(request));
   if (!outcome.winner) {
     failure = "no direct path to " + attempt.peer + " within " + std::to_string(punch_timeout.count()) + " ms (" +
               outcome.summary + ")";
@@ -186,7 +186,7 @@ net::awaitable<nat::punch_success> connect_via_relay(server_link& link, const at
   if (checked.index() == 1) throw std::runtime_error("the relayed connection went silent during the attempt check");
   auto& leftover = std::get<0>(checked);
   if (!leftover) throw std::runtime_error("relayed connection failed the attempt check: " + why);
-  co_return nat::punch_success{std::move(socket), std::move(*leftover), relay, false};
+  co_return nat::punch_success{std::move(socket), std::move(*leftover), relay};
 }
 
 }  // namespace

@@ -50,7 +50,6 @@ std::string attempt_coordinator::start(const std::shared_ptr<client_session>& in
   attempt a;
   a.id = crypto::random_hex(8);
   a.token = crypto::random_hex(16);
-  a.request = request;
   a.sides[0] = initiator;
   a.sides[1] = responder;
   a.names[0] = initiator->display_name();

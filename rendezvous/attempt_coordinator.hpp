@@ -25,7 +25,6 @@ struct hole_report {
 struct attempt {
   std::string id;
   std::string token;
-  long long request = 0;  ///< the initiator's request number, echoed in replies
   std::weak_ptr<client_session> sides[2];  ///< [0] initiator, [1] responder
   std::string names[2];
   std::optional<hole_report> reports[2];

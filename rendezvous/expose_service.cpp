@@ -8,6 +8,7 @@
 #include "common/endpoint.hpp"
 #include "common/spawn.hpp"
 #include "rendezvous/client_session.hpp"
+#include "rendezvous/listener.hpp"
 #include "rendezvous/relay_service.hpp"
 
 namespace rendezvous {
@@ -46,13 +47,7 @@ std::optional<expose_error> expose_service::open(const std::shared_ptr<client_se
     return expose_error{"port_taken", "port " + std::to_string(port) + " is already exposed by " + exposures_[p]->owner_name};
   }
   auto e = std::make_shared<exposure>(executor_, p);
-  std::error_code ec;
-  const net::tcp::endpoint endpoint(asio::ip::make_address(config_.listen_host, ec), p);
-  e->acceptor.open(endpoint.protocol(), ec);
-  if (!ec) e->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) e->acceptor.bind(endpoint, ec);
-  if (!ec) e->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return expose_error{"port_unavailable", "cannot listen on port " + std::to_string(port) + ": " + ec.message()};
+  if (auto ec = open_listener(e->acceptor, {asio::ip::make_address(config_.listen_host), p})) return expose_error{"port_unavailable", "cannot listen on port " + std::to_string(port) + ": " + ec.message()};
   e->owner = owner;
   e->owner_name = owner->display_name();
   exposures_.emplace(p, e);

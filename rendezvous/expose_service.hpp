@@ -6,7 +6,7 @@
 //   server -> {"type":"exposed","port":N} or error (expose_disabled, port_out_of_range, port_taken,
 //             port_unavailable, not_registered, too_many_ports)
 //   server -> {"type":"proxy","port":N,"token":T,"from":"IP:PORT","relay_port":R}
-//   peer -> relay port {"type":"relay","token":T,"side":1}   or main {"type":"proxy_failed","token":T,"reason":...}
+//   peer -> relay port {"type":"relay","token":T}   or main {"type":"proxy_failed","token":T,"reason":...}
 #pragma once
 #include <map>
 #include <memory>

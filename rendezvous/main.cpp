@@ -44,7 +44,7 @@ cxxopts::Options make_options() {
       ("probe-port", "NAT probes on this port and the next (default main+3)", cxxopts::value<int>())
       ("alt-ip", "a second address of this host, so peers can tell every NAT kind apart", cxxopts::value<std::string>())
       ("stats-interval", "seconds between stats lines; 0 for none (default 60)", cxxopts::value<int>())
-      ("ready-file", "write {\"main\":P,\"hole\":P,\"relay\":P} here once listening", cxxopts::value<std::string>())
+      ("ready-file", "write {\"main\":P,\"hole\":P,\"relay\":P,\"probe\":[P,P]} here once listening", cxxopts::value<std::string>())
       ("h,help", "show this help");
   return options;
 }

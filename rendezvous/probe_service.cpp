@@ -8,6 +8,7 @@
 #include "common/endpoint.hpp"
 #include "common/frame_reader.hpp"
 #include "common/spawn.hpp"
+#include "rendezvous/listener.hpp"
 
 namespace rendezvous {
 
@@ -19,17 +20,6 @@ constexpr auto callback_timeout = std::chrono::seconds(3);
 /// How long a probe connection may stay open (it keeps the peer's NAT mapping alive meanwhile).
 constexpr auto probe_hold = std::chrono::seconds(10);
 
-std::uint16_t bind_probe(net::tcp::acceptor& acceptor, const asio::ip::address& address, std::uint16_t port) {
-  const net::tcp::endpoint endpoint(address, port);
-  std::error_code ec;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) throw std::runtime_error("cannot listen for probes on " + net::to_string(endpoint) + ": " + ec.message());
-  return acceptor.local_endpoint().port();
-}
-
 }  // namespace
 
 void probe_service::start() {
@@ -37,15 +27,23 @@ void probe_service::start() {
   std::uint16_t wanted = config_.probe_port;
   for (int i = 0; i < 2; ++i) {
     acceptors_.push_back(std::make_unique<net::tcp::acceptor>(executor_));
-    ports_[i] = bind_probe(*acceptors_.back(), primary, wanted);
+    ports_[i] = listen_or_throw(*acceptors_.back(), {primary, wanted}, "probes");
     wanted = wanted == 0 ? 0 : static_cast<std::uint16_t>(wanted + 1);
   }
   if (!config_.alt_ip.empty() && !primary.is_unspecified()) {
     // A wildcard listener already answers on the alternate address; a specific one does not.
     acceptors_.push_back(std::make_unique<net::tcp::acceptor>(executor_));
-    bind_probe(*acceptors_.back(), asio::ip::make_address(config_.alt_ip), ports_[0]);
+    listen_or_throw(*acceptors_.back(), {asio::ip::make_address(config_.alt_ip), ports_[0]}, "probes");
   }
-  for (auto& acceptor : acceptors_) asio::co_spawn(executor_, accept_loop(*acceptor), net::log_escaped("probe accept"));
+  for (auto& acceptor : acceptors_) {
+    asio::co_spawn(executor_,
+                   accept_admitted(*acceptor, admission_, "probe",
+                                   [this](net::tcp::socket socket, admission_ticket ticket) {
+                                     asio::co_spawn(executor_, serve(std::move(socket), std::move(ticket)),
+                                                    net::log_escaped("probe"));
+                                   }),
+                   net::log_escaped("probe accept"));
+  }
 }
 
 void probe_service::stop() {
@@ -56,24 +54,6 @@ void probe_service::stop() {
 nlohmann::json probe_service::info() const {
   return {{"ports", {ports_[0], ports_[1]}},
           {"alt_ip", config_.alt_ip.empty() ? nlohmann::json() : nlohmann::json(config_.alt_ip)}};
-}
-
-net::awaitable<void> probe_service::accept_loop(net::tcp::acceptor& acceptor) {
-  while (acceptor.is_open()) {
-    auto [ec, socket] = co_await acceptor.async_accept(net::use_nothrow);
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-    if (ec) continue;
-    std::error_code peer_ec;
-    const auto address = socket.remote_endpoint(peer_ec).address();
-    if (peer_ec) continue;
-    std::string why;
-    auto ticket = admission_.admit(address, why);
-    if (!ticket) {
-      if (admission_.should_log_refusal(address)) spdlog::warn("probe: refused {}: {}", address.to_string(), why);
-      continue;
-    }
-    asio::co_spawn(executor_, serve(std::move(socket), std::move(*ticket)), net::log_escaped("probe"));
-  }
 }
 
 // The ticket is held, never marked authenticated: a probe counts against the per-address cap for

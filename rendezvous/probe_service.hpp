@@ -35,7 +35,6 @@ class probe_service {
   std::array<std::uint16_t, 2> ports() const { return ports_; }
 
  private:
-  net::awaitable<void> accept_loop(net::tcp::acceptor& acceptor);
   net::awaitable<void> serve(net::tcp::socket socket, admission_ticket ticket);
   net::awaitable<void> call_back(net::tcp::endpoint target, asio::ip::address from, std::string nonce, const char* label);
 

@@ -21,6 +21,9 @@ bool is_peer_id(const std::string& name) { return name.find('@') == std::string:
 /// Public clients of exposed ports are capped per address on accept, not per name.
 bool is_public_client(const std::string& name) { return name.rfind("client@", 0) == 0; }
 
+/// How long a public client of an exposed port waits for the exposing peer to join it.
+constexpr auto client_wait = std::chrono::seconds(30);
+
 double seconds_since(net::clock::time_point start) {
   return std::chrono::duration<double>(net::clock::now() - start).count();
 }
@@ -36,7 +39,7 @@ std::optional<std::string> relay_service::issue_for_client(relay_half client, co
                                                            const std::string& exposer, std::string& why) {
   if (!admit_pair({client_name, exposer}, why)) return std::nullopt;
   return tokens_.issue_with({client_name, exposer},
-                            net::clock::now() + std::chrono::seconds(config_.relay_token_timeout_s), 0, std::move(client));
+                            net::clock::now() + client_wait, 0, std::move(client));
 }
 
 void relay_service::cancel(const std::string& token, const std::string& reason) {

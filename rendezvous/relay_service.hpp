@@ -59,7 +59,6 @@ class relay_service {
   std::size_t live_pairs() const { return live_.size(); }
   std::size_t waiting_halves() const { return tokens_.waiting(); }
   std::uint64_t bytes_relayed() const { return bytes_relayed_; }
-  const std::map<std::string, traffic_account>& accounts() const { return accounts_; }
 
  private:
   bool admit_pair(const std::array<std::string, 2>& names, std::string& why) const;

@@ -7,48 +7,34 @@
 #include "common/spawn.hpp"
 #include "rendezvous/client_session.hpp"
 #include "rendezvous/hole_assist.hpp"
+#include "rendezvous/listener.hpp"
 
 namespace rendezvous {
-namespace {
-
-std::uint16_t bind_listener(net::tcp::acceptor& acceptor, const std::string& host, std::uint16_t port,
-                            const char* what) {
-  std::error_code ec;
-  auto address = asio::ip::make_address(host, ec);
-  if (ec) throw std::runtime_error(std::string("invalid ") + what + " address '" + host + "'");
-  net::tcp::endpoint endpoint(address, port);
-  acceptor.open(endpoint.protocol());
-  acceptor.set_option(asio::socket_base::reuse_address(true));
-  acceptor.bind(endpoint, ec);
-  if (ec) throw std::runtime_error(std::string("cannot listen for ") + what + " on " + net::to_string(endpoint) + ": " + ec.message());
-  acceptor.listen(asio::socket_base::max_listen_connections);
-  return acceptor.local_endpoint().port();
-}
-
-}  // namespace
-
 server::server(asio::io_context& io, server_config config)
     : io_(io), context_(io.get_executor(), std::move(config)), main_acceptor_(io), hole_acceptor_(io), relay_acceptor_(io) {}
 
 void server::start() {
   const auto& config = context_.config;
-  main_port_ = bind_listener(main_acceptor_, config.listen_host, config.main_port, "the main port");
-  hole_port_ = bind_listener(hole_acceptor_, config.listen_host, config.hole_port, "the hole-assist port");
-  relay_port_ = bind_listener(relay_acceptor_, config.listen_host, config.relay_port, "the relay port");
+  std::error_code ec;
+  const auto host = asio::ip::make_address(config.listen_host, ec);
+  if (ec) throw std::runtime_error("invalid listen address '" + config.listen_host + "'");
+  main_port_ = listen_or_throw(main_acceptor_, {host, config.main_port}, "the main port");
+  hole_port_ = listen_or_throw(hole_acceptor_, {host, config.hole_port}, "the hole-assist port");
+  relay_port_ = listen_or_throw(relay_acceptor_, {host, config.relay_port}, "the relay port");
   context_.config.hole_port = hole_port_;
   context_.config.relay_port = relay_port_;
 
-  asio::co_spawn(io_, accept_loop(main_acceptor_, "main", [this](net::tcp::socket socket, admission_ticket ticket) {
+  asio::co_spawn(io_, accept_admitted(main_acceptor_, context_.admission_control, "main", [this](net::tcp::socket socket, admission_ticket ticket) {
                    auto session = std::make_shared<client_session>(context_, std::move(socket), std::move(ticket));
                    asio::co_spawn(io_, session->run(), net::log_escaped("session"));
                  }),
                  net::log_escaped("accept main"));
-  asio::co_spawn(io_, accept_loop(hole_acceptor_, "hole-assist", [this](net::tcp::socket socket, admission_ticket ticket) {
+  asio::co_spawn(io_, accept_admitted(hole_acceptor_, context_.admission_control, "hole-assist", [this](net::tcp::socket socket, admission_ticket ticket) {
                    asio::co_spawn(io_, serve_hole_assist(context_, std::move(socket), std::move(ticket)),
                                   net::log_escaped("hole-assist"));
                  }),
                  net::log_escaped("accept hole"));
-  asio::co_spawn(io_, accept_loop(relay_acceptor_, "relay", [this](net::tcp::socket socket, admission_ticket ticket) {
+  asio::co_spawn(io_, accept_admitted(relay_acceptor_, context_.admission_control, "relay", [this](net::tcp::socket socket, admission_ticket ticket) {
                    asio::co_spawn(io_, context_.relay.serve(std::move(socket), std::move(ticket)), net::log_escaped("relay"));
                  }),
                  net::log_escaped("accept relay"));
@@ -86,33 +72,6 @@ void server::stop() {
   for (auto* session : context_.sessions) session->close("server shutting down");
 }
 
-template <typename Serve>
-net::awaitable<void> server::accept_loop(net::tcp::acceptor& acceptor, const char* what, Serve serve) {
-  asio::steady_timer backoff(io_);
-  while (!stopped_) {
-    auto [ec, socket] = co_await acceptor.async_accept(net::use_nothrow);
-    if (stopped_ || ec == asio::error::operation_aborted) co_return;
-    if (ec) {
-      // Out of descriptors and the like: log, breathe, keep serving.
-      spdlog::error("{} accept failed: {}", what, ec.message());
-      backoff.expires_after(std::chrono::milliseconds(100));
-      co_await backoff.async_wait(net::use_nothrow);
-      continue;
-    }
-    ++context_.stats.connections_accepted;
-    std::error_code peer_ec;
-    const auto address = socket.remote_endpoint(peer_ec).address();
-    if (peer_ec) continue;
-    std::string why;
-    auto ticket = context_.admission_control.admit(address, why);
-    if (!ticket) {
-      if (context_.admission_control.should_log_refusal(address)) spdlog::warn("{}: refused {}: {}", what, address.to_string(), why);
-      continue;  // the socket closes here
-    }
-    serve(std::move(socket), std::move(*ticket));
-  }
-}
-
 net::awaitable<void> server::housekeeping() {
   asio::steady_timer timer(io_);
   const auto stats_every = std::chrono::seconds(context_.config.stats_interval_s);
@@ -132,9 +91,9 @@ net::awaitable<void> server::housekeeping() {
 
 void server::log_stats() const {
   const auto& s = context_.stats;
-  spdlog::info("stats: {} peers online, {} relayed pairs ({} waiting), {} bytes relayed, {} exposed ports, "
-               "{} connections refused, {} relay refusals, {} auth failures, {} protocol errors",
-               context_.registry.size(), context_.relay.live_pairs(), context_.relay.waiting_halves(),
+  spdlog::info("stats: {} peers online, {} connect attempts, {} relayed pairs ({} waiting), {} bytes relayed, "
+               "{} exposed ports, {} connections refused, {} relay refusals, {} auth failures, {} protocol errors",
+               context_.registry.size(), s.attempts_started, context_.relay.live_pairs(), context_.relay.waiting_halves(),
                context_.relay.bytes_relayed(), context_.exposes.open_ports(), context_.admission_control.refused(),
                s.relay_refusals, s.auth_failures, s.protocol_errors);
 }

@@ -1,5 +1,6 @@
-// The rendezvous server: the main port (registration, connect coordination) and the hole-assist
-// port, with admission limits and periodic housekeeping.
+// The rendezvous server: the main port (registration, connect coordination), the hole-assist
+// port, the relay port, the probe ports and exposed ports, with admission limits and periodic
+// housekeeping.
 #pragma once
 #include <memory>
 
@@ -25,8 +26,6 @@ class server {
   const server_context& context() const { return context_; }
 
  private:
-  template <typename Serve>
-  net::awaitable<void> accept_loop(net::tcp::acceptor& acceptor, const char* what, Serve serve);
   net::awaitable<void> housekeeping();
   void log_stats() const;
 

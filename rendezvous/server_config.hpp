@@ -26,7 +26,6 @@ struct server_config {
   std::uint16_t expose_first = 0;   ///< ports peers may expose: [expose_first, expose_last]; 0: none
   std::uint16_t expose_last = 0;
   int relay_idle_timeout_s = 600;   ///< a relayed pair with no traffic either way is closed
-  int relay_token_timeout_s = 30;   ///< a relay token (and a half waiting on it) lives this long
   int max_relay_pairs = 1000;
   int max_relay_pairs_per_peer = 100;
   int stats_interval_s = 60;        ///< 0: no periodic stats line

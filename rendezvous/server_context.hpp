@@ -20,11 +20,9 @@ class client_session;
 
 /// Counters for the stats line and tests.
 struct server_stats {
-  std::uint64_t connections_accepted = 0;
   std::uint64_t auth_failures = 0;
   std::uint64_t protocol_errors = 0;
   std::uint64_t attempts_started = 0;
-  std::uint64_t attempts_coordinated = 0;
   std::uint64_t relay_refusals = 0;
 };
 

@@ -35,8 +35,7 @@ net::awaitable<void> side(tcp::acceptor& listener, nat::punch_request request, s
   asio::steady_timer timer(listener.get_executor(), delay);
   co_await timer.async_wait(net::use_nothrow);
   request.deadline += delay;
-  const auto port = listener.local_endpoint().port();
-  out = co_await nat::punch(listener, port, std::move(request));
+  out = co_await nat::punch(listener, std::move(request));
 }
 
 struct pair_result {
