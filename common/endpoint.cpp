@@ -34,4 +34,9 @@ std::string to_string(const tcp::endpoint& endpoint) {
   return address.to_string() + ":" + std::to_string(endpoint.port());
 }
 
+std::string to_string(const host_port& target) {
+  const bool v6 = target.host.find(':') != std::string::npos;
+  return (v6 ? "[" + target.host + "]" : target.host) + ":" + std::to_string(target.port);
+}
+
 }  // namespace net

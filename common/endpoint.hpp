@@ -21,5 +21,7 @@ std::optional<host_port> parse_host_port(std::string_view text);
 std::optional<tcp::endpoint> parse_endpoint(std::string_view text);
 /// "IP:PORT" (IPv6 in brackets).
 std::string to_string(const tcp::endpoint& endpoint);
+/// "HOST:PORT" as a user would type it (an IPv6 address in brackets).
+std::string to_string(const host_port& target);
 
 }  // namespace net

@@ -64,15 +64,16 @@ net::awaitable<int> bridge(server_link& link, const event_sink& events, attempt_
   co_return exit_ok;
 }
 
-/// Connects, registers (with an ID), and unless the path is forced probes our NAT so the server
-/// can send hopeless pairs straight to the relay.
-net::awaitable<void> open_and_register(server_link& link, const peer_config& config, const event_sink& events) {
+/// Connects, registers (with an ID), and with `probe` reports our NAT to the server so it can send
+/// hopeless pairs straight to the relay.
+net::awaitable<void> open_and_register(server_link& link, const peer_config& config, const event_sink& events,
+                                       bool probe) {
   co_await link.open(config.server, config.token);
   if (!config.id.empty()) {
     const auto observed = co_await link.register_id(config.id);
     events.emit({{"event", "registered"}, {"id", config.id}, {"observed", observed}});
   }
-  if (config.path == "auto") co_await probe_and_report(link);
+  if (probe) co_await probe_and_report(link);
 }
 
 }  // namespace
@@ -119,7 +120,7 @@ net::awaitable<int> run_nat(const peer_config& config, const event_sink&) {
 net::awaitable<int> run_listen(const peer_config& config, const event_sink& events) {
   if (config.id.empty()) throw command_error(exit_usage, "listen needs an ID: --id NAME (or PEER_ID)");
   server_link link(co_await asio::this_coro::executor);
-  co_await open_and_register(link, config, events);
+  co_await open_and_register(link, config, events, /*probe=*/true);  // the initiator chooses the path
   for (;;) {
     auto event = co_await link.next_event();
     if (!event) throw command_error(exit_server, "lost the server (" + link.close_reason() + ")");
@@ -138,14 +139,14 @@ net::awaitable<int> run_connect(const peer_config& config, const event_sink& eve
   if (!wire::is_valid_peer_id(target)) throw command_error(exit_usage, "'" + target + "' is not a valid peer ID");
   const auto started = net::clock::now();
   server_link link(co_await asio::this_coro::executor);
-  co_await open_and_register(link, config, events);
+  co_await open_and_register(link, config, events, /*probe=*/config.path == "auto");  // a forced path needs no verdict
   const nlohmann::json connect_request{
       {"type", "connect"}, {"target", target}, {"path", config.path}, {"punch_timeout_ms", config.punch_timeout.count()}};
   auto reply = co_await link.request(connect_request);
   if (reply.value("type", "") == "error") {
     const auto code = reply.value("code", "");
     const auto message = reply.value("message", "the server refused");
-    if (code == "unknown_peer" || code == "peer_busy") throw command_error(exit_peer_unknown, message);
+    if (code == "unknown_peer" || code == "busy") throw command_error(exit_peer_unknown, message);
     if (code == "self") throw command_error(exit_usage, message);
     throw command_error(exit_server, message);
   }

@@ -25,7 +25,7 @@ constexpr auto max_backoff = std::chrono::milliseconds(30'000);
 net::awaitable<void> serve_client(std::shared_ptr<server_link> link, net::tcp::endpoint relay, std::string token,
                                   std::string from, expose_route route) {
   auto ex = co_await asio::this_coro::executor;
-  const auto local_name = route.local.host + ":" + std::to_string(route.local.port);
+  const auto local_name = net::to_string(route.local);
   net::tcp::socket local(ex);
   if (auto error = co_await net::connect_within(local, route.local, connect_timeout)) {
     spdlog::warn("expose: {} -> {}: local service unreachable: {}", from, local_name, error.message());
@@ -74,8 +74,8 @@ net::awaitable<void> expose_once(const peer_config& config, const event_sink& ev
     by_port[route.remote_port] = route;
     events.emit({{"event", "exposed"},
                  {"port", route.remote_port},
-                 {"local", route.local.host + ":" + std::to_string(route.local.port)},
-                 {"server", config.server.host + ":" + std::to_string(route.remote_port)}});
+                 {"local", net::to_string(route.local)},
+                 {"server", net::to_string(net::host_port{config.server.host, route.remote_port})}});
   }
   worked = true;
   while (auto event = co_await link->next_event()) {

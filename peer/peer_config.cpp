@@ -39,7 +39,9 @@ peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json
     if (settings.contains("punch_timeout")) {
       const auto& value = settings["punch_timeout"];
       const double seconds = value.is_string() ? std::stod(value.get<std::string>()) : value.get<double>();
-      if (!(seconds > 0 && seconds <= 600)) throw std::runtime_error("setting \"punch_timeout\" must be 0 to 600 s");
+      if (!(seconds >= 0.5 && seconds <= 600)) {
+        throw std::runtime_error("setting \"punch_timeout\" must be 0.5 to 600 seconds");
+      }
       config.punch_timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
     }
   } catch (const nlohmann::json::exception&) {

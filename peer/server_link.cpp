@@ -18,8 +18,6 @@ namespace {
 constexpr auto connect_timeout = std::chrono::seconds(10);
 constexpr auto reply_timeout = std::chrono::seconds(15);
 
-std::string describe(const net::host_port& server) { return server.host + ":" + std::to_string(server.port); }
-
 }  // namespace
 
 server_link::~server_link() {
@@ -29,7 +27,7 @@ server_link::~server_link() {
 net::awaitable<void> server_link::open(const net::host_port& server, const std::string& token) {
   net::tcp::socket socket(executor_);
   if (auto error = co_await net::connect_within(socket, server, connect_timeout)) {
-    throw command_error(exit_server, "cannot reach server " + describe(server) + ": " + error.message());
+    throw command_error(exit_server, "cannot reach server " + net::to_string(server) + ": " + error.message());
   }
   server_endpoint_ = socket.remote_endpoint();
   socket.set_option(net::tcp::no_delay(true));
@@ -39,7 +37,7 @@ net::awaitable<void> server_link::open(const net::host_port& server, const std::
 
   auto hello = co_await channel_->receive(net::clock::now() + reply_timeout);
   if (!hello.message || hello.message->value("type", "") != "hello") {
-    throw command_error(exit_server, "server " + describe(server) + " did not greet us (" + close_reason() + ")");
+    throw command_error(exit_server, "server " + net::to_string(server) + " did not greet us (" + close_reason() + ")");
   }
   const bool required = hello.message->value("auth_required", false);
   if (required && token.empty()) throw command_error(exit_server, "the server requires a token (--token or PEER_TOKEN)");
@@ -50,7 +48,7 @@ net::awaitable<void> server_link::open(const net::host_port& server, const std::
   if (reply.message->value("type", "") != "auth_ok") {
     throw command_error(exit_server, "server refused us: " + reply.message->value("message", "authentication failed"));
   }
-  spdlog::info("connected to server {}", describe(server));
+  spdlog::info("connected to server {}", net::to_string(server));
 }
 
 net::awaitable<std::string> server_link::register_id(const std::string& id) {

@@ -63,7 +63,7 @@ net::awaitable<nat::nat_verdict> probe_nat_stun(const net::host_port& server) {
   nat::nat_observations seen;
   const auto first = co_await binding(port, primary, &seen.local);
   if (!first) {
-    throw command_error(exit_server, "STUN server " + server.host + ":" + std::to_string(server.port) + " did not answer");
+    throw command_error(exit_server, "STUN server " + net::to_string(server) + " did not answer");
   }
   seen.primary_port1 = first->mapped;
 
@@ -76,8 +76,11 @@ net::awaitable<nat::nat_verdict> probe_nat_stun(const net::host_port& server) {
     notes.push_back("mapping: the STUN server offers no OTHER-ADDRESS (RFC 5780), so only one mapping was seen");
   }
   auto verdict = nat::classify(seen);
-  // Filtering needs CHANGE-REQUEST, which STUN offers over UDP only: say so rather than guess.
-  std::erase_if(verdict.undetermined, [](const std::string& note) { return note.rfind("filtering", 0) == 0; });
+  // The classifier's notes speak of our own probe ports and --alt-ip; replace them with what is
+  // true of STUN. Filtering needs CHANGE-REQUEST, which STUN offers over UDP only.
+  std::erase_if(verdict.undetermined, [&](const std::string& note) {
+    return note.rfind("filtering", 0) == 0 || (!first->other && note.rfind("mapping", 0) == 0);
+  });
   verdict.undetermined.push_back("filtering: not testable with STUN over TCP (CHANGE-REQUEST is UDP-only)");
   for (auto& note : notes) verdict.undetermined.push_back(note);
   co_return verdict;
