@@ -4,15 +4,22 @@
 
 namespace wire {
 
-decode_result decode(std::span<const std::uint8_t> bytes) {
-  if (bytes.size() < frame_header_size) return need_more{};
-  const std::size_t length = (std::size_t{bytes[0]} << 24) | (std::size_t{bytes[1]} << 16) |
-                             (std::size_t{bytes[2]} << 8) | std::size_t{bytes[3]};
+std::variant<std::size_t, decode_error> body_length(std::span<const std::uint8_t> header) {
+  const std::size_t length = (std::size_t{header[0]} << 24) | (std::size_t{header[1]} << 16) |
+                             (std::size_t{header[2]} << 8) | std::size_t{header[3]};
   if (length > max_frame_body) {
     return decode_error{"frame of " + std::to_string(length) + " bytes exceeds the " +
                         std::to_string(max_frame_body) + "-byte limit"};
   }
   if (length == 0) return decode_error{"empty frame"};
+  return length;
+}
+
+decode_result decode(std::span<const std::uint8_t> bytes) {
+  if (bytes.size() < frame_header_size) return need_more{};
+  const auto announced = body_length(bytes);
+  if (auto* error = std::get_if<decode_error>(&announced)) return *error;
+  const std::size_t length = std::get<std::size_t>(announced);
   if (bytes.size() < frame_header_size + length) return need_more{};
 
   auto body = bytes.subspan(frame_header_size, length);

@@ -30,6 +30,9 @@ struct decode_error {
 };
 using decode_result = std::variant<need_more, decoded, decode_error>;
 
+/// The body length a 4-byte header announces, or why it can never start a frame.
+std::variant<std::size_t, decode_error> body_length(std::span<const std::uint8_t> header);
+
 /// Decodes the first frame in `bytes`. The body must be a JSON object with a string "type".
 decode_result decode(std::span<const std::uint8_t> bytes);
 

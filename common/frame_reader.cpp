@@ -40,12 +40,9 @@ net::awaitable<read_result> read_exact_frame(net::tcp::socket& socket) {
   std::vector<std::uint8_t> bytes(frame_header_size);
   auto [ec, n] = co_await asio::async_read(socket, asio::buffer(bytes), net::use_nothrow);
   if (ec) co_return read_result{std::nullopt, ec, {}};
-  const std::size_t length = (std::size_t{bytes[0]} << 24) | (std::size_t{bytes[1]} << 16) |
-                             (std::size_t{bytes[2]} << 8) | std::size_t{bytes[3]};
-  if (length == 0 || length > max_frame_body) {
-    auto result = decode(bytes);  // the codec words the error
-    co_return read_result{std::nullopt, {}, std::get<decode_error>(result).reason};
-  }
+  const auto announced = body_length(bytes);
+  if (auto* error = std::get_if<decode_error>(&announced)) co_return read_result{std::nullopt, {}, error->reason};
+  const std::size_t length = std::get<std::size_t>(announced);
   bytes.resize(frame_header_size + length);
   auto [body_ec, body_n] =
       co_await asio::async_read(socket, asio::buffer(bytes.data() + frame_header_size, length), net::use_nothrow);

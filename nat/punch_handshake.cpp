@@ -17,6 +17,16 @@ std::string text_field(const nlohmann::json& message, const char* key) {
 const char* to_string(role r) { return r == role::initiator ? "initiator" : "responder"; }
 role other(role r) { return r == role::initiator ? role::responder : role::initiator; }
 
+std::string hole_proof(const attempt_secret& secret, role who) {
+  return crypto::hmac_hex(secret.token, std::string("hole:") + to_string(who));
+}
+
+std::optional<role> parse_role(const std::string& name) {
+  if (name == to_string(role::initiator)) return role::initiator;
+  if (name == to_string(role::responder)) return role::responder;
+  return std::nullopt;
+}
+
 nlohmann::json make_punch_hello(const attempt_secret& secret, role mine, const std::string& nonce) {
   return {{"type", "punch_hello"}, {"attempt", secret.attempt_id}, {"role", to_string(mine)}, {"nonce", nonce}};
 }

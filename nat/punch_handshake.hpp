@@ -32,6 +32,10 @@ nlohmann::json make_punch_hello(const attempt_secret& secret, role mine, const s
 /// The other side's nonce if `hello` is the other role's hello for this attempt; else `why`.
 std::optional<std::string> check_punch_hello(const attempt_secret& secret, role mine, const nlohmann::json& hello,
                                              std::string& why);
+/// What a side shows the server's hole-assist port: proof it holds the attempt token.
+std::string hole_proof(const attempt_secret& secret, role who);
+/// The role named `name` ("initiator" or "responder"), if it is one.
+std::optional<role> parse_role(const std::string& name);
 /// Proof that `who` holds the token, bound to both nonces of this connection.
 std::string punch_proof(const attempt_secret& secret, role who, const std::string& nonce_of_who,
                         const std::string& nonce_of_other);

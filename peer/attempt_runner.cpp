@@ -4,11 +4,11 @@
 #include <spdlog/spdlog.h>
 
 #include "common/connect.hpp"
-#include "common/crypto.hpp"
 #include "common/endpoint.hpp"
 #include "common/frame_reader.hpp"
 #include "nat/reuse_socket.hpp"
 #include "peer/exit_codes.hpp"
+#include "peer/relay_join.hpp"
 
 namespace peer {
 
@@ -34,11 +34,10 @@ net::awaitable<std::string> report_to_hole_assist(net::tcp::socket& socket, cons
   }
   asio::steady_timer timer(socket.get_executor(), hole_assist_timeout);
 
-  const std::string role = nat::to_string(attempt.mine);
   nlohmann::json report{{"type", "hole"},
                         {"attempt", attempt.secret.attempt_id},
-                        {"role", role},
-                        {"proof", crypto::hmac_hex(attempt.secret.token, "hole:" + role)},
+                        {"role", nat::to_string(attempt.mine)},
+                        {"proof", nat::hole_proof(attempt.secret, attempt.mine)},
                         {"private", {net::to_string(socket.local_endpoint())}}};
   if (auto write_error = co_await wire::write_frame(socket, report)) {
     throw std::runtime_error("hole-assist report failed: " + write_error.message());
@@ -101,7 +100,7 @@ attempt_info parse_attempt(const nlohmann::json& message) {
     attempt_info info;
     info.secret.attempt_id = message.at("attempt").get<std::string>();
     info.secret.token = message.at("token").get<std::string>();
-    info.mine = message.at("role").get<std::string>() == "initiator" ? nat::role::initiator : nat::role::responder;
+    info.mine = nat::parse_role(message.at("role").get<std::string>()).value();
     info.peer = message.value("peer", "?");
     info.hole_port = message.at("hole_port").get<std::uint16_t>();
     info.path = message.value("path", "auto");
@@ -110,7 +109,7 @@ attempt_info parse_attempt(const nlohmann::json& message) {
     info.relay_token = message.value("relay_token", "");
     info.punch_timeout = std::chrono::milliseconds(message.value("punch_timeout_ms", 0LL));
     return info;
-  } catch (const nlohmann::json::exception&) {
+  } catch (const std::exception&) {
     throw command_error(exit_failure, "the server sent a malformed attempt");
   }
 }
@@ -164,24 +163,12 @@ net::awaitable<nat::punch_success> connect_via_relay(server_link& link, const at
   if (attempt.relay_port == 0 || attempt.relay_token.empty()) throw std::runtime_error("the server offered no relay");
   const net::tcp::endpoint relay(link.server_endpoint().address(), attempt.relay_port);
   net::tcp::socket socket(ex);
-  if (auto ec = co_await net::connect_within(socket, relay, hole_assist_timeout)) {
-    throw std::runtime_error("cannot reach the relay port " + net::to_string(relay) + ": " + ec.message());
+  if (auto why = co_await join_relay(socket, relay, attempt.relay_token, punch_timeout + relay_partner_slack); !why.empty()) {
+    throw std::runtime_error(why);
   }
   socket.set_option(net::tcp::no_delay(true));
-  asio::steady_timer timer(ex);
-
-  const nlohmann::json request{{"type", "relay"}, {"token", attempt.relay_token}};
-  if (auto error = co_await wire::write_frame(socket, request)) throw std::runtime_error("relay request failed: " + error.message());
-  timer.expires_after(punch_timeout + relay_partner_slack);
-  auto reply = co_await (wire::read_exact_frame(socket) || timer.async_wait(net::use_nothrow));
-  if (reply.index() == 1) throw std::runtime_error(attempt.peer + " never joined at the relay");
-  auto& read = std::get<0>(reply);
-  if (!read.message || read.message->value("type", "") != "relay_ok") {
-    throw std::runtime_error("the relay refused: " +
-                             (read.message ? read.message->value("message", "?") : std::string("connection closed")));
-  }
   std::string why;
-  timer.expires_after(relay_handshake_timeout);
+  asio::steady_timer timer(ex, relay_handshake_timeout);
   auto checked = co_await (nat::handshake_single(socket, attempt.secret, attempt.mine, why) || timer.async_wait(net::use_nothrow));
   if (checked.index() == 1) throw std::runtime_error("the relayed connection went silent during the attempt check");
   auto& leftover = std::get<0>(checked);

@@ -7,9 +7,9 @@
 
 #include "common/connect.hpp"
 #include "common/endpoint.hpp"
-#include "common/frame_reader.hpp"
 #include "common/spawn.hpp"
 #include "peer/exit_codes.hpp"
+#include "peer/relay_join.hpp"
 #include "peer/server_link.hpp"
 #include "relay/splice_pump.hpp"
 
@@ -33,18 +33,9 @@ net::awaitable<void> serve_client(std::shared_ptr<server_link> link, net::tcp::e
     co_return;
   }
   net::tcp::socket joined(ex);
-  if (auto error = co_await net::connect_within(joined, relay, connect_timeout)) {
-    spdlog::warn("expose: {}: cannot reach the relay port {}: {}", from, net::to_string(relay), error.message());
-    link->send({{"type", "proxy_failed"}, {"token", token}, {"reason", "relay port unreachable"}});
-    co_return;
-  }
-  const nlohmann::json request{{"type", "relay"}, {"token", token}};
-  if (co_await wire::write_frame(joined, request)) co_return;
-  auto reply = co_await wire::read_exact_frame(joined);
-  if (!reply.message || reply.message->value("type", "") != "relay_ok") {
-    const auto why = reply.message ? reply.message->value("message", "?") : std::string("closed");
-    spdlog::warn("expose: {}: the relay refused: {}", from, why);
-    link->send({{"type", "proxy_failed"}, {"token", token}, {"reason", "relay: " + why}});
+  if (auto why = co_await join_relay(joined, relay, token, connect_timeout); !why.empty()) {
+    spdlog::warn("expose: {}: {}", from, why);
+    link->send({{"type", "proxy_failed"}, {"token", token}, {"reason", why}});
     co_return;
   }
   local.set_option(net::tcp::no_delay(true));

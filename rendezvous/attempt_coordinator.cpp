@@ -6,12 +6,12 @@
 
 #include "common/crypto.hpp"
 #include "common/endpoint.hpp"
+#include "nat/punch_handshake.hpp"
 #include "rendezvous/client_session.hpp"
 
 namespace rendezvous {
 namespace {
 
-constexpr const char* role_names[2] = {"initiator", "responder"};
 /// Slack added to every start so both instructions have surely arrived.
 constexpr long long base_delay_ms = 50;
 /// Open attempts one peer may have started, one peer may be asked to join, and in all.
@@ -57,7 +57,7 @@ std::string attempt_coordinator::start(const std::shared_ptr<client_session>& in
   a.expires = net::clock::now() + how.timeout;
   for (int side = 0; side < 2; ++side) {
     nlohmann::json message{{"type", "attempt"},        {"attempt", a.id},         {"token", a.token},
-                           {"role", role_names[side]}, {"peer", a.names[1 - side]}, {"path", how.path},
+                           {"role", nat::to_string(side == 0 ? nat::role::initiator : nat::role::responder)}, {"peer", a.names[1 - side]}, {"path", how.path},
                            {"hole_port", how.hole_port}, {"relay_port", how.relay_port},
                            {"relay_token", how.relay_tokens[side]}, {"punch_timeout_ms", how.punch_timeout_ms}};
     if (side == 0) message["req"] = request;

@@ -6,6 +6,7 @@
 #include "common/crypto.hpp"
 #include "common/endpoint.hpp"
 #include "common/frame_reader.hpp"
+#include "nat/punch_handshake.hpp"
 #include "rendezvous/server_context.hpp"
 
 namespace rendezvous {
@@ -24,9 +25,8 @@ int check_report(server_context& context, const nlohmann::json& message, std::st
     return -1;
   }
   const auto attempt_id = message.value("attempt", "");
-  const auto role = message.value("role", "");
-  const int side = role == "initiator" ? 0 : role == "responder" ? 1 : -1;
-  if (side < 0) {
+  const auto role = nat::parse_role(message.value("role", ""));
+  if (!role) {
     why = "unknown role";
     return -1;
   }
@@ -35,11 +35,11 @@ int check_report(server_context& context, const nlohmann::json& message, std::st
     why = "unknown or expired attempt";
     return -1;
   }
-  if (!crypto::proofs_equal(message.value("proof", ""), crypto::hmac_hex(*token, "hole:" + role))) {
+  if (!crypto::proofs_equal(message.value("proof", ""), nat::hole_proof({attempt_id, *token}, *role))) {
     why = "wrong attempt proof";
     return -1;
   }
-  return side;
+  return *role == nat::role::initiator ? 0 : 1;
 }
 
 }  // namespace
