@@ -11,7 +11,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # start_server: a rendezvous server on free loopback ports; sets main_port.
 start_server() {
-  "$bin/rendezvous" --listen 127.0.0.1:0 --ready-file "$work/ready" --log-level warn --stats-interval 0 \
+  export XDG_DATA_HOME="$work/peer-data"  # the peers' identity keys
+  "$bin/rendezvous" --listen 127.0.0.1:0 --ready-file "$work/ready" --log-level warn --stats-interval 0 --state "$work/state" \
     2>"$work/server.log" &
   pids+=($!)
   for _ in $(seq 100); do [ -f "$work/ready" ] && break; sleep 0.05; done

@@ -17,6 +17,7 @@
 #include <cxxopts.hpp>
 
 #include "bench/bench_wire.hpp"
+#include "common/identity.hpp"
 
 namespace {
 
@@ -45,8 +46,10 @@ std::vector<stream_pair> direct_pairs(int count, std::uint16_t connect_port, int
 /// Opens an authenticated main connection and registers `id`.
 bench::frame_conn open_session(std::uint16_t main_port, const std::string& id) {
   bench::frame_conn conn(bench::connect_loopback(main_port));
-  if (conn.receive().value("type", "") != "hello") throw std::runtime_error("no hello from the server");
-  conn.send({{"type", "auth"}, {"proof", ""}});
+  const auto hello = conn.receive();
+  if (hello.value("type", "") != "hello") throw std::runtime_error("no hello from the server");
+  static const auto keys = identity::generate();
+  conn.send(identity::server_auth_message(keys, hello.value("challenge", ""), ""));
   if (conn.receive().value("type", "") != "auth_ok") throw std::runtime_error("server refused (does it need a token?)");
   conn.send({{"type", "register"}, {"id", id}, {"req", 1}});
   if (conn.receive().value("type", "") != "registered") throw std::runtime_error("cannot register " + id);

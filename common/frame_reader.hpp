@@ -21,6 +21,9 @@ struct read_result {
 /// Buffers socket bytes and hands out frames; bounded to one maximal frame plus one read.
 class frame_reader {
  public:
+  frame_reader() = default;
+  /// Starts with bytes an earlier reader already took from the socket.
+  explicit frame_reader(std::vector<std::uint8_t> received) : buffer_(std::move(received)) {}
   /// Reads until one frame is whole (or the socket or codec fails).
   net::awaitable<read_result> read(net::tcp::socket& socket);
   /// Bytes received after the last decoded frame (e.g. the start of a raw data stream).

@@ -108,6 +108,10 @@ attempt_info parse_attempt(const nlohmann::json& message) {
     info.relay_port = message.value("relay_port", std::uint16_t{0});
     info.relay_token = message.value("relay_token", "");
     info.punch_timeout = std::chrono::milliseconds(message.value("punch_timeout_ms", 0LL));
+    if (message.contains("peer_key")) {
+      info.peer_key = identity::public_key_from_hex(message["peer_key"].get<std::string>());
+      if (!info.peer_key) throw std::runtime_error("bad peer key");
+    }
     return info;
   } catch (const std::exception&) {
     throw command_error(exit_failure, "the server sent a malformed attempt");

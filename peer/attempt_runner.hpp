@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "common/identity.hpp"
 #include "nat/punch.hpp"
 #include "peer/server_link.hpp"
 
@@ -21,6 +22,7 @@ struct attempt_info {
   std::uint16_t relay_port = 0;
   std::string relay_token;  ///< ours only: it admits us, never the other side
   std::chrono::milliseconds punch_timeout{0};  ///< the initiator's, so both sides punch as long
+  std::optional<identity::public_key> peer_key;  ///< the key the server knows the other side by
 };
 
 /// Parses an "attempt" message; throws command_error if it is malformed.

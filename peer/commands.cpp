@@ -15,6 +15,7 @@
 #include "peer/exit_codes.hpp"
 #include "peer/nat_probe.hpp"
 #include "peer/stun_probe.hpp"
+#include "peer/secure_session.hpp"
 #include "peer/stdio_bridge.hpp"
 
 namespace peer {
@@ -38,27 +39,23 @@ net::awaitable<void> tend_link_while_bridging(server_link& link, const event_sin
   co_await forever.async_wait(net::use_nothrow);
 }
 
-/// Announces the connection and bridges it to stdin/stdout until both directions end.
-net::awaitable<int> bridge(server_link& link, const event_sink& events, attempt_result attempt,
+/// Announces the secure session and bridges its one stream to stdin/stdout until both directions end.
+net::awaitable<int> bridge(server_link& link, const event_sink& events, const attempt_result& attempt,
+                           std::shared_ptr<session::session> secure, std::shared_ptr<session::stream> stream,
                            const std::string& peer_name, net::clock::time_point started) {
-  auto& connection = *attempt.connection;
   nlohmann::json connected{{"event", "connected"},
                            {"peer", peer_name},
                            {"path", attempt.path},
-                           {"remote", net::to_string(connection.remote)},
-                           {"elapsed_ms", elapsed_ms(started)}};
+                           {"remote", net::to_string(attempt.connection->remote)},
+                           {"elapsed_ms", elapsed_ms(started)},
+                           {"peer_key", identity::fingerprint(secure->peer_key())},
+                           {"cipher", session::to_string(secure->aead())}};
   if (!attempt.why_relay.empty()) connected["reason"] = attempt.why_relay;
   events.emit(connected);
-  auto ex = co_await asio::this_coro::executor;
-  net::async_signal done(ex);
   bridge_result result;
-  const int fd = connection.socket.release();
-  std::thread worker([&, fd, leftover = std::move(connection.leftover)]() mutable {
-    result = bridge_stdio(fd, std::move(leftover));
-    asio::post(ex, [&done] { done.notify(); });
-  });
-  co_await (done.wait() || tend_link_while_bridging(link, events));
-  worker.join();
+  auto outcome = co_await (bridge_stdio(stream) || tend_link_while_bridging(link, events));
+  result = std::get<0>(std::move(outcome));
+  co_await close_session(secure, result.error.empty() ? "done" : "stream failed");
   events.emit({{"event", "closed"}, {"peer", peer_name}, {"sent", result.sent}, {"received", result.received}});
   if (!result.error.empty()) throw command_error(exit_failure, "connection to " + peer_name + " broke: " + result.error);
   co_return exit_ok;
@@ -67,8 +64,8 @@ net::awaitable<int> bridge(server_link& link, const event_sink& events, attempt_
 /// Connects, registers (with an ID), and with `probe` reports our NAT to the server so it can send
 /// hopeless pairs straight to the relay.
 net::awaitable<void> open_and_register(server_link& link, const peer_config& config, const event_sink& events,
-                                       bool probe) {
-  co_await link.open(config.server, config.token);
+                                       const identity::key_pair& keys, bool probe) {
+  co_await link.open(config.server, config.token, &keys);
   if (!config.id.empty()) {
     const auto observed = co_await link.register_id(config.id);
     events.emit({{"event", "registered"}, {"id", config.id}, {"observed", observed}});
@@ -119,8 +116,9 @@ net::awaitable<int> run_nat(const peer_config& config, const event_sink&) {
 
 net::awaitable<int> run_listen(const peer_config& config, const event_sink& events) {
   if (config.id.empty()) throw command_error(exit_usage, "listen needs an ID: --id NAME (or PEER_ID)");
+  const auto keys = load_identity(config, events);
   server_link link(co_await asio::this_coro::executor);
-  co_await open_and_register(link, config, events, /*probe=*/true);  // the initiator chooses the path
+  co_await open_and_register(link, config, events, keys, /*probe=*/true);  // the initiator chooses the path
   for (;;) {
     auto event = co_await link.next_event();
     if (!event) throw command_error(exit_server, "lost the server (" + link.close_reason() + ")");
@@ -129,17 +127,31 @@ net::awaitable<int> run_listen(const peer_config& config, const event_sink& even
     const auto attempt = parse_attempt(*event);
     events.emit({{"event", "incoming"}, {"peer", attempt.peer}});
     auto result = co_await run_attempt(link, attempt, config.punch_timeout);
-    if (result.connection) co_return co_await bridge(link, events, std::move(result), attempt.peer, started);
-    spdlog::warn("connection from {} failed: {}", attempt.peer, result.failure);
-    events.emit({{"event", "punch_failed"}, {"peer", attempt.peer}, {"message", result.failure}});
+    std::string failure = result.failure;
+    std::shared_ptr<session::session> secure;
+    if (result.connection) {
+      try {
+        secure = co_await open_secure_session(result, attempt, keys, config);
+      } catch (const command_error& e) {
+        failure = e.what();  // an impostor or a broken handshake: keep listening for the real one
+      }
+    }
+    if (secure) {
+      auto stream = co_await secure->accept_stream();
+      if (stream) co_return co_await bridge(link, events, result, secure, stream, attempt.peer, started);
+      failure = "the session ended before a stream was opened: " + secure->end_reason();
+    }
+    spdlog::warn("connection from {} failed: {}", attempt.peer, failure);
+    events.emit({{"event", "punch_failed"}, {"peer", attempt.peer}, {"message", failure}});
   }
 }
 
 net::awaitable<int> run_connect(const peer_config& config, const event_sink& events, const std::string& target) {
   if (!wire::is_valid_peer_id(target)) throw command_error(exit_usage, "'" + target + "' is not a valid peer ID");
   const auto started = net::clock::now();
+  const auto keys = load_identity(config, events);
   server_link link(co_await asio::this_coro::executor);
-  co_await open_and_register(link, config, events, /*probe=*/config.path == "auto");  // a forced path needs no verdict
+  co_await open_and_register(link, config, events, keys, /*probe=*/config.path == "auto");  // a forced path needs no verdict
   const nlohmann::json connect_request{
       {"type", "connect"}, {"target", target}, {"path", config.path}, {"punch_timeout_ms", config.punch_timeout.count()}};
   auto reply = co_await link.request(connect_request);
@@ -153,7 +165,23 @@ net::awaitable<int> run_connect(const peer_config& config, const event_sink& eve
   const auto attempt = parse_attempt(reply);
   auto result = co_await run_attempt(link, attempt, config.punch_timeout);
   if (!result.connection) throw command_error(static_cast<exit_code>(result.exit_code), result.failure);
-  co_return co_await bridge(link, events, std::move(result), target, started);
+  auto secure = co_await open_secure_session(result, attempt, keys, config);
+  std::string why;
+  auto stream = secure->open_stream({{"kind", "stdio"}}, &why);
+  if (!stream) throw command_error(exit_failure, "cannot open a stream to " + target + ": " + why);
+  co_return co_await bridge(link, events, result, secure, stream, target, started);
+}
+
+net::awaitable<int> run_id(const peer_config& config, const event_sink& events) {
+  const auto keys = load_identity(config, events);
+  const auto fingerprint = identity::fingerprint(keys.pub);
+  if (config.json) {
+    const nlohmann::json line{{"event", "identity"}, {"fingerprint", fingerprint}, {"public_key", identity::to_hex(keys.pub)}};
+    std::cout << line.dump() << std::endl;
+  } else {
+    std::cout << fingerprint << std::endl;
+  }
+  co_return exit_ok;
 }
 
 }  // namespace peer

@@ -16,5 +16,7 @@ net::awaitable<int> run_listen(const peer_config& config, const event_sink& even
 net::awaitable<int> run_nat(const peer_config& config, const event_sink& events);
 /// `peer connect NAME`: connect to NAME by ID and bridge stdin/stdout, like nc.
 net::awaitable<int> run_connect(const peer_config& config, const event_sink& events, const std::string& target);
+/// `peer id`: print our identity's fingerprint (creating the identity if needed).
+net::awaitable<int> run_id(const peer_config& config, const event_sink& events);
 
 }  // namespace peer

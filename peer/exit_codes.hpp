@@ -12,6 +12,7 @@ enum exit_code : int {
   exit_server = 3,         ///< server unreachable, or it refused us (auth, duplicate ID)
   exit_peer_unknown = 4,   ///< no such peer online, or it declined
   exit_no_path = 5,        ///< no connection could be made to the peer
+  exit_peer_key = 6,       ///< the peer's key is not the one expected (server's or --expect-key)
 };
 
 /// An error that ends the command with a specific exit code and a message for the user.

@@ -9,6 +9,7 @@
 #include "common/endpoint.hpp"
 #include "common/spawn.hpp"
 #include "peer/exit_codes.hpp"
+#include "peer/secure_session.hpp"
 #include "peer/relay_join.hpp"
 #include "peer/server_link.hpp"
 #include "relay/splice_pump.hpp"
@@ -47,10 +48,10 @@ net::awaitable<void> serve_client(std::shared_ptr<server_link> link, net::tcp::e
 }
 
 /// One connected period: request every port, then serve announcements until the link drops.
-net::awaitable<void> expose_once(const peer_config& config, const event_sink& events, std::shared_ptr<server_link> link,
-                                 bool& worked) {
+net::awaitable<void> expose_once(const peer_config& config, const event_sink& events, const identity::key_pair& keys,
+                                 std::shared_ptr<server_link> link, bool& worked) {
   auto ex = co_await asio::this_coro::executor;
-  co_await link->open(config.server, config.token);
+  co_await link->open(config.server, config.token, &keys);
   co_await link->register_id(config.id);
   std::map<std::uint16_t, expose_route> by_port;
   for (const auto& route : config.routes) {
@@ -87,6 +88,7 @@ net::awaitable<int> run_expose(const peer_config& config, const event_sink& even
     throw command_error(exit_usage, "expose needs --local HOST:PORT --remote-port N (or \"expose\" routes in --config)");
   }
   if (config.id.empty()) throw command_error(exit_usage, "expose needs an ID: --id NAME (or PEER_ID)");
+  const auto keys = load_identity(config, events);
   auto ex = co_await asio::this_coro::executor;
   std::mt19937 rng(std::random_device{}());
   auto backoff = first_backoff;
@@ -95,7 +97,7 @@ net::awaitable<int> run_expose(const peer_config& config, const event_sink& even
     bool worked = false;
     std::string why;
     try {
-      co_await expose_once(config, events, std::make_shared<server_link>(ex), worked);
+      co_await expose_once(config, events, keys, std::make_shared<server_link>(ex), worked);
     } catch (const command_error& e) {
       // Before anything worked, a refusal or an unreachable server is the user's to fix now;
       // afterwards the server may be restarting, so keep trying.

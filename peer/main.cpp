@@ -23,13 +23,18 @@ Commands:
   listen          register --id, wait for one incoming connection, bridge it to stdin/stdout
   connect NAME    connect to the peer registered as NAME and bridge stdin/stdout (like nc)
   list            print the IDs online now, one a line (--json: one JSON array)
+  id              print this peer's identity fingerprint (creating the identity on first use);
+                  others pin it with --expect-key (--json: {"event":"identity",...} on stdout)
   nat             probe this host's NAT against the server: public endpoint, mapping and
                   filtering behaviour (RFC 4787), port preservation, class (--json: one object)
   expose          publish --local HOST:PORT on the server's public --remote-port N (reverse
                   proxy); runs until interrupted and reconnects if the server goes away
 
 Exit codes: 0 done, 1 connection broke, 2 usage, 3 server unreachable or refused us,
-            4 peer unknown/offline/busy, 5 no path to the peer.
+            4 peer unknown/offline/busy, 5 no path to the peer, 6 the peer's key was refused
+            (not the key the server introduced it with, or not --expect-key).
+Every connection is end-to-end encrypted and authenticated with both peers' identity keys;
+the server and its relay see only ciphertext.
 With --json, stderr carries one JSON object a line, each with an "event" field;
 stdout carries only the data stream.
 )";
@@ -42,11 +47,15 @@ cxxopts::Options make_options() {
       ("server", "rendezvous server HOST:PORT (env PEER_SERVER; default 127.0.0.1:7000)", cxxopts::value<std::string>())
       ("id", "our peer ID (env PEER_ID)", cxxopts::value<std::string>())
       ("token", "the server's shared secret (env PEER_TOKEN)", cxxopts::value<std::string>())
-      ("config", "JSON config file with keys server, id, token, log_level, json, path, punch_timeout, stun, expose", cxxopts::value<std::string>())
+      ("config", "JSON config file with keys server, id, token, log_level, json, path, punch_timeout, stun, expose,\n"
+                 "identity, expect_key, dead_after", cxxopts::value<std::string>())
       ("json", "JSON event lines on stderr")
       ("log-level", "trace, debug, info, warn, error or off (default warn)", cxxopts::value<std::string>())
       ("punch-timeout", "connect: seconds both sides keep punching before the relay (0.5 to 600, default 5)", cxxopts::value<double>())
       ("path", "connect: auto (punch, then relay), direct (punch only) or relay (default auto)", cxxopts::value<std::string>())
+      ("identity", "our identity key file (default $XDG_DATA_HOME/holepunch/identity, made on first use)", cxxopts::value<std::string>())
+      ("dead-after", "seconds without a sign of life before a session's path counts as dead (1 to 3600, default 30)", cxxopts::value<double>())
+      ("expect-key", "connect/listen: accept only a peer whose key has this fingerprint (see peer id)", cxxopts::value<std::string>())
       ("stun", "nat: run the mapping test against this STUN server HOST:PORT (over TCP) instead", cxxopts::value<std::string>())
       ("local", "expose: the local service HOST:PORT", cxxopts::value<std::string>())
       ("remote-port", "expose: the public port on the server", cxxopts::value<int>())
@@ -59,12 +68,14 @@ cxxopts::Options make_options() {
 
 nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
   nlohmann::json layer = nlohmann::json::object();
-  for (const char* flag : {"server", "id", "token", "path", "stun"}) {
+  for (const char* flag : {"server", "id", "token", "path", "stun", "identity"}) {
     if (args.count(flag)) layer[flag] = args[flag].as<std::string>();
   }
+  if (args.count("expect-key")) layer["expect_key"] = args["expect-key"].as<std::string>();
   if (args.count("log-level")) layer["log_level"] = args["log-level"].as<std::string>();
   if (args.count("json")) layer["json"] = true;
   if (args.count("punch-timeout")) layer["punch_timeout"] = args["punch-timeout"].as<double>();
+  if (args.count("dead-after")) layer["dead_after"] = args["dead-after"].as<double>();
   if (args.count("local") || args.count("remote-port")) {
     if (!args.count("local") || !args.count("remote-port")) throw std::runtime_error("--local and --remote-port go together");
     layer["expose"] = nlohmann::json::array(
@@ -93,7 +104,8 @@ int main(int argc, char** argv) {
     config = peer::resolve_peer_config(file, env, flag_layer(args));
     logging::init("peer", config.log_level, config.json);
     const std::size_t wanted = command == "connect" ? 1 : 0;
-    if (command != "connect" && command != "listen" && command != "list" && command != "expose" && command != "nat") {
+    if (command != "connect" && command != "listen" && command != "list" && command != "expose" && command != "nat" &&
+        command != "id") {
       throw std::runtime_error("unknown command '" + command + "'");
     }
     if (command_args.size() != wanted) throw std::runtime_error(command + (wanted ? " takes one NAME" : " takes no arguments"));
@@ -117,6 +129,7 @@ int main(int argc, char** argv) {
     if (command == "listen") co_return co_await peer::run_listen(config, events);
     if (command == "expose") co_return co_await peer::run_expose(config, events);
     if (command == "nat") co_return co_await peer::run_nat(config, events);
+    if (command == "id") co_return co_await peer::run_id(config, events);
     co_return co_await peer::run_connect(config, events, command_args.front());
   };
   // Interrupting expose is its normal end. (connect and listen keep the default, like nc: their

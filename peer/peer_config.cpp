@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "common/config_layers.hpp"
+#include "common/identity.hpp"
 #include "common/peer_id.hpp"
 
 namespace peer {
@@ -22,6 +23,11 @@ peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json
       if (!config.stun || config.stun->port == 0) throw std::runtime_error("setting \"stun\" must be HOST:PORT");
     }
     config.token = settings.value("token", "");
+    config.identity_file = settings.value("identity", "");
+    config.expect_key = settings.value("expect_key", "");
+    if (!config.expect_key.empty() && !identity::is_key_reference(config.expect_key)) {
+      throw std::runtime_error("setting \"expect_key\" must be a fingerprint (as `peer id` prints) or a public key in hex");
+    }
     config.log_level = settings.value("log_level", config.log_level);
     config.json = settings.value("json", false);
     config.path = settings.value("path", config.path);
@@ -35,6 +41,12 @@ peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json
         throw std::runtime_error("each \"expose\" route needs \"local\":\"HOST:PORT\" and \"remote_port\":N");
       }
       config.routes.push_back({*local, static_cast<std::uint16_t>(remote)});
+    }
+    if (settings.contains("dead_after")) {
+      const auto& value = settings["dead_after"];
+      const double seconds = value.is_string() ? std::stod(value.get<std::string>()) : value.get<double>();
+      if (!(seconds >= 1 && seconds <= 3600)) throw std::runtime_error("setting \"dead_after\" must be 1 to 3600 seconds");
+      config.dead_after = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
     }
     if (settings.contains("punch_timeout")) {
       const auto& value = settings["punch_timeout"];

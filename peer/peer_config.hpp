@@ -28,11 +28,15 @@ struct peer_config {
   std::string path = "auto";  ///< auto (punch, then relay), direct, relay
   std::vector<expose_route> routes;  ///< for `expose` (config key "expose", or --local/--remote-port)
   std::optional<net::host_port> stun;  ///< for `nat`: probe this STUN server instead of ours
+  std::string identity_file;  ///< our key pair; empty: identity::default_path()
+  std::string expect_key;     ///< the peer's fingerprint (or key) we insist on; empty: the server's word
+  std::chrono::milliseconds dead_after{30'000};  ///< a session silent this long has a dead path
 };
 
 /// Keys accepted in the config file and the env/flag layers.
 inline constexpr const char* peer_config_keys[] = {"server", "id",   "token", "log_level",
-                                                   "json",   "path", "punch_timeout", "expose", "stun"};
+                                                   "json",   "path", "punch_timeout", "expose", "stun",
+                                                   "identity", "expect_key", "dead_after"};
 
 /// Applies the layers in order (later wins); throws std::runtime_error naming a bad key or value.
 peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json& env, const nlohmann::json& flags);

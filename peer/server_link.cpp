@@ -24,7 +24,8 @@ server_link::~server_link() {
   if (channel_) channel_->close(wire::close_reason::closed_locally);
 }
 
-net::awaitable<void> server_link::open(const net::host_port& server, const std::string& token) {
+net::awaitable<void> server_link::open(const net::host_port& server, const std::string& token,
+                                       const identity::key_pair* keys) {
   net::tcp::socket socket(executor_);
   if (auto error = co_await net::connect_within(socket, server, connect_timeout)) {
     throw command_error(exit_server, "cannot reach server " + net::to_string(server) + ": " + error.message());
@@ -42,7 +43,8 @@ net::awaitable<void> server_link::open(const net::host_port& server, const std::
   const bool required = hello.message->value("auth_required", false);
   if (required && token.empty()) throw command_error(exit_server, "the server requires a token (--token or PEER_TOKEN)");
   const auto challenge = hello.message->value("challenge", "");
-  channel_->send({{"type", "auth"}, {"proof", token.empty() ? "" : crypto::hmac_hex(token, challenge)}});
+  const auto proof = token.empty() ? std::string() : crypto::hmac_hex(token, challenge);
+  channel_->send(keys ? identity::server_auth_message(*keys, challenge, proof) : nlohmann::json{{"type", "auth"}, {"proof", proof}});
   auto reply = co_await channel_->receive(net::clock::now() + reply_timeout);
   if (!reply.message) throw command_error(exit_server, "server closed during authentication (" + close_reason() + ")");
   if (reply.message->value("type", "") != "auth_ok") {

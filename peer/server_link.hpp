@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/endpoint.hpp"
+#include "common/identity.hpp"
 #include "common/message_channel.hpp"
 
 namespace peer {
@@ -17,8 +18,10 @@ class server_link {
   explicit server_link(const asio::any_io_executor& ex) : executor_(ex) {}
   ~server_link();
 
-  /// Connects and authenticates (token may be empty if the server needs none).
-  net::awaitable<void> open(const net::host_port& server, const std::string& token);
+  /// Connects and authenticates (token may be empty if the server needs none), proving our
+  /// identity key if we have one (registering needs it).
+  net::awaitable<void> open(const net::host_port& server, const std::string& token,
+                            const identity::key_pair* keys = nullptr);
   /// Registers our ID; returns the endpoint the server saw us at.
   net::awaitable<std::string> register_id(const std::string& id);
   /// IDs online now (the server lists at most 500; a warning says when there are more).

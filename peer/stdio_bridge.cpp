@@ -1,21 +1,26 @@
 #include "peer/stdio_bridge.hpp"
 
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <unistd.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/post.hpp>
+#include <asio/use_future.hpp>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <future>
+#include <mutex>
 #include <thread>
+#include <vector>
+
+#include "common/async_signal.hpp"
 
 namespace peer {
 namespace {
 
-constexpr std::size_t chunk_size = 128 * 1024;
+constexpr std::size_t chunk_size = 64 * 1024;
 
 /// Writes all of `data`; returns false with errno set on failure.
 bool write_all(int fd, const std::uint8_t* data, std::size_t size) {
@@ -31,79 +36,120 @@ bool write_all(int fd, const std::uint8_t* data, std::size_t size) {
   return true;
 }
 
-/// Detect a peer that vanished without a FIN or RST within about a minute.
-void enable_keepalive(int fd) {
-  int on = 1, idle = 30, interval = 10, count = 3;
-  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+/// What the stdin thread shares with the session thread. The thread may outlive the bridge (a
+/// terminal nobody types into), so it touches the executor only while `abandoned` is false.
+struct upload_state {
+  std::mutex mutex;
+  bool abandoned = false;
+  std::atomic<std::uint64_t> sent{0};
+  std::string error;
+  bool done = false;
+};
+
+/// Runs `task` on the session's executor and waits for its result, unless the bridge has ended.
+template <typename T>
+std::optional<T> run_on(const asio::any_io_executor& ex, upload_state& state, net::awaitable<T> task) {
+  std::future<T> result;
+  {
+    std::lock_guard lock(state.mutex);
+    if (state.abandoned) return std::nullopt;
+    result = asio::co_spawn(ex, std::move(task), asio::use_future);
+  }
+  return result.get();
 }
 
-/// stdin -> socket, then half-close. Returns an error text, empty on a clean end.
-std::string pump_up(int socket_fd, std::atomic<std::uint64_t>& sent) {
-  std::vector<std::uint8_t> buffer(chunk_size);
-  for (;;) {
-    const ssize_t n = ::read(STDIN_FILENO, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::string("reading stdin: ") + std::strerror(errno);
-    if (n == 0) break;
-    if (!write_all(socket_fd, buffer.data(), static_cast<std::size_t>(n))) {
-      return std::string("sending: ") + std::strerror(errno);
-    }
-    sent += static_cast<std::uint64_t>(n);
-  }
-  ::shutdown(socket_fd, SHUT_WR);
-  return {};
+net::awaitable<std::string> write_chunk(std::shared_ptr<session::stream> stream, std::vector<std::uint8_t> chunk) {
+  co_return co_await stream->write(chunk);
 }
 
-/// socket -> stdout until EOF. Returns an error text, empty on a clean end.
-std::string pump_down(int socket_fd, std::vector<std::uint8_t> first, std::uint64_t& received) {
-  if (!first.empty()) {
-    if (!write_all(STDOUT_FILENO, first.data(), first.size())) return std::string("writing stdout: ") + std::strerror(errno);
-    received += first.size();
-  }
-  std::vector<std::uint8_t> buffer(chunk_size);
+net::awaitable<bool> finish_upload(std::shared_ptr<session::stream> stream) {
+  stream->shutdown_send();
+  co_return true;
+}
+
+/// stdin -> stream, then half-close.
+void upload(asio::any_io_executor ex, std::shared_ptr<session::stream> stream, std::shared_ptr<upload_state> state,
+            std::function<void()> on_done) {
+  std::string error;
   for (;;) {
-    const ssize_t n = ::read(socket_fd, buffer.data(), buffer.size());
+    std::vector<std::uint8_t> chunk(chunk_size);
+    const ssize_t n = ::read(STDIN_FILENO, chunk.data(), chunk.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::string("receiving: ") + std::strerror(errno);
-    if (n == 0) break;
-    if (!write_all(STDOUT_FILENO, buffer.data(), static_cast<std::size_t>(n))) {
-      return std::string("writing stdout: ") + std::strerror(errno);
+    if (n < 0) {
+      error = std::string("reading stdin: ") + std::strerror(errno);
+      break;
     }
-    received += static_cast<std::uint64_t>(n);
+    if (n == 0) {
+      run_on(ex, *state, finish_upload(stream));
+      break;
+    }
+    chunk.resize(static_cast<std::size_t>(n));
+    auto written = run_on(ex, *state, write_chunk(stream, std::move(chunk)));
+    if (!written) return;  // the bridge is over
+    if (!written->empty()) {
+      error = "sending: " + *written;
+      break;
+    }
+    state->sent += static_cast<std::uint64_t>(n);
   }
-  ::close(STDOUT_FILENO);  // let whoever reads our stdout see the end
-  return {};
+  std::lock_guard lock(state->mutex);
+  if (state->abandoned) return;
+  state->error = error;
+  state->done = true;
+  asio::post(ex, on_done);
+}
+
+net::awaitable<session::read_result> read_chunk(std::shared_ptr<session::stream> stream, std::vector<std::uint8_t>& buffer) {
+  co_return co_await stream->read_some(buffer);
 }
 
 }  // namespace
 
-bridge_result bridge_stdio(int socket_fd, std::vector<std::uint8_t> already_received) {
-  const int flags = ::fcntl(socket_fd, F_GETFL);
-  ::fcntl(socket_fd, F_SETFL, flags & ~O_NONBLOCK);
-  enable_keepalive(socket_fd);
-
+net::awaitable<bridge_result> bridge_stdio(std::shared_ptr<session::stream> stream) {
+  auto ex = co_await asio::this_coro::executor;
   bridge_result result;
-  auto up = std::make_shared<std::promise<std::string>>();
-  auto up_done = up->get_future();
-  auto sent = std::make_shared<std::atomic<std::uint64_t>>(0);
-  // The stdin reader may block forever (a terminal nobody types into); it is detached so a broken
-  // connection can end the program without waiting for input that will never matter.
-  std::thread([up, sent, socket_fd] { up->set_value(pump_up(socket_fd, *sent)); }).detach();
+  // Shared: the stdin thread's wake-up may be delivered after this coroutine has returned.
+  auto up_done = std::make_shared<net::async_signal>(ex);
+  net::async_signal down_done(ex);
+  auto upload_shared = std::make_shared<upload_state>();
+  std::thread(upload, ex, stream, upload_shared, [up_done] { up_done->notify(); }).detach();
 
-  result.error = pump_down(socket_fd, std::move(already_received), result.received);
+  // stream -> stdout on its own thread: a slow stdout must not block the session's thread.
+  std::string down_error;
+  std::thread downloader([&] {
+    std::vector<std::uint8_t> buffer(chunk_size);
+    for (;;) {
+      auto chunk = asio::co_spawn(ex, read_chunk(stream, buffer), asio::use_future).get();
+      if (!chunk.error.empty()) {
+        down_error = "receiving: " + chunk.error;
+        break;
+      }
+      if (chunk.eof) break;
+      if (!write_all(STDOUT_FILENO, buffer.data(), chunk.size)) {
+        down_error = std::string("writing stdout: ") + std::strerror(errno);
+        break;
+      }
+      result.received += chunk.size;
+    }
+    ::close(STDOUT_FILENO);  // let whoever reads our stdout see the end
+    asio::post(ex, [&down_done] { down_done.notify(); });
+  });
+  co_await down_done.wait();
+  downloader.join();
+  result.error = down_error;
   if (result.error.empty()) {
     // The other side has finished sending; we are done once our stdin has ended too.
-    result.error = up_done.get();
-  } else if (up_done.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-    up_done.get();
+    while (!upload_shared->done) co_await up_done->wait();
+    result.error = upload_shared->error;
+  } else {
+    stream->reset(result.error);
   }
-  result.sent = sent->load();
-  ::shutdown(socket_fd, SHUT_RDWR);
-  if (result.error.empty()) ::close(socket_fd);  // on error the detached reader may still use it
-  return result;
+  {
+    std::lock_guard lock(upload_shared->mutex);
+    upload_shared->abandoned = true;
+  }
+  result.sent = upload_shared->sent;
+  co_return result;
 }
 
 }  // namespace peer

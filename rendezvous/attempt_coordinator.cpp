@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.hpp"
+#include "common/identity.hpp"
 #include "common/endpoint.hpp"
 #include "nat/punch_handshake.hpp"
 #include "rendezvous/client_session.hpp"
@@ -61,6 +62,8 @@ std::string attempt_coordinator::start(const std::shared_ptr<client_session>& in
                            {"hole_port", how.hole_port}, {"relay_port", how.relay_port},
                            {"relay_token", how.relay_tokens[side]}, {"punch_timeout_ms", how.punch_timeout_ms}};
     if (side == 0) message["req"] = request;
+    // The other side's proven identity key: the session handshake accepts no other.
+    if (const auto& key = (side == 0 ? responder : initiator)->key()) message["peer_key"] = identity::to_hex(*key);
     if (!how.reason.empty()) message["reason"] = how.reason;
     (side == 0 ? initiator : responder)->send(message);
   }

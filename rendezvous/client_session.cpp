@@ -99,14 +99,31 @@ bool client_session::authenticate(const nlohmann::json& message, const std::stri
     return false;
   }
   const auto& token = context_.config.token;
-  if (token.empty()) return true;
   const auto field = message.find("proof");
   const std::string proof = field != message.end() && field->is_string() ? field->get<std::string>() : "";
-  if (crypto::proofs_equal(proof, crypto::hmac_hex(token, challenge))) return true;
+  if (!token.empty() && !crypto::proofs_equal(proof, crypto::hmac_hex(token, challenge))) {
+    ++context_.stats.auth_failures;
+    spdlog::warn("{}: refused: wrong token", remote_);
+    channel_->send_and_close({{"type", "error"}, {"code", "auth_failed"}, {"message", "wrong token"}},
+                             wire::close_reason::closed_locally, "auth failed");
+    return false;
+  }
+  return accept_key(message, challenge);
+}
+
+bool client_session::accept_key(const nlohmann::json& message, const std::string& challenge) {
+  if (!message.contains("key")) return true;  // a key is needed only to register
+  const auto key_hex = message["key"].is_string() ? message["key"].get<std::string>() : "";
+  const auto sig_hex = message.value("key_sig", "");
+  const auto key = identity::public_key_from_hex(key_hex);
+  if (key && identity::verify_hex(*key, identity::server_proof_message(challenge), sig_hex)) {
+    key_ = key;
+    return true;
+  }
   ++context_.stats.auth_failures;
-  spdlog::warn("{}: refused: wrong token", remote_);
-  channel_->send_and_close({{"type", "error"}, {"code", "auth_failed"}, {"message", "wrong token"}},
-                           wire::close_reason::closed_locally, "auth failed");
+  spdlog::warn("{}: refused: its identity key proof does not verify", remote_);
+  channel_->send_and_close({{"type", "error"}, {"code", "auth_failed"}, {"message", "identity key proof does not verify"}},
+                           wire::close_reason::closed_locally, "key proof failed");
   return false;
 }
 
@@ -164,10 +181,38 @@ void client_session::handle_register(const nlohmann::json& message) {
     spdlog::warn("{}: refused '{}': server full ({} peers)", remote_, id, context_.registry.size());
     return reply_error(message, "server_full", "the server has reached its peer limit");
   }
+  if (!key_may_register(message, id)) return;
   id_ = id;
   context_.registry.emplace(id_, shared_from_this());
-  spdlog::info("{} registered from {}", id_, remote_);
+  spdlog::info("{} registered from {} (key {})", id_, remote_, identity::fingerprint(*key_));
   send({{"type", "registered"}, {"req", message.value("req", 0LL)}, {"id", id_}, {"observed", remote_}});
+}
+
+bool client_session::key_may_register(const nlohmann::json& message, const std::string& id) {
+  if (!key_) {
+    ++context_.stats.key_refusals;
+    spdlog::warn("{}: refused '{}': no identity key", remote_, id);
+    reply_error(message, "key_required", "registering needs an identity key; this peer is too old for the server");
+    return false;
+  }
+  key_pins::verdict verdict;
+  try {
+    verdict = context_.pins->check_or_pin(id, *key_);
+  } catch (const std::exception& e) {
+    spdlog::error("{}: cannot check the key pin of '{}': {}", remote_, id, e.what());
+    reply_error(message, "server_error", "the server cannot check ID pins right now");
+    return false;
+  }
+  if (verdict == key_pins::verdict::conflicts) {
+    ++context_.stats.key_refusals;
+    spdlog::warn("{}: refused '{}': key {} is not the key pinned for that ID", remote_, id, identity::fingerprint(*key_));
+    reply_error(message, "key_mismatch",
+                "ID '" + id + "' belongs to another key; its owner must register it, or the server's operator "
+                "can release it (rendezvous release-id " + id + ")");
+    return false;
+  }
+  if (verdict == key_pins::verdict::pinned_now) spdlog::info("pinned ID {} to key {}", id, identity::fingerprint(*key_));
+  return true;
 }
 
 void client_session::handle_connect(const nlohmann::json& message) {

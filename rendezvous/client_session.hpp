@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "common/identity.hpp"
 #include "common/message_channel.hpp"
 #include "nat/nat_class.hpp"
 #include "rendezvous/admission.hpp"
@@ -31,10 +32,14 @@ class client_session : public std::enable_shared_from_this<client_session> {
   nat::mapping_kind nat_mapping() const { return nat_mapping_; }
   nat::filtering_kind nat_filtering() const { return nat_filtering_; }
   const std::string& nat_class() const { return nat_class_; }
+  /// The identity key this connection proved at authentication, if it sent one.
+  const std::optional<identity::public_key>& key() const { return key_; }
 
  private:
   net::awaitable<void> serve();
   bool authenticate(const nlohmann::json& message, const std::string& challenge);
+  bool accept_key(const nlohmann::json& message, const std::string& challenge);
+  bool key_may_register(const nlohmann::json& message, const std::string& id);
   void handle(const nlohmann::json& message);
   void handle_register(const nlohmann::json& message);
   void handle_connect(const nlohmann::json& message);
@@ -48,6 +53,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   admission_ticket ticket_;
   std::string id_;  ///< empty until registered
   bool authenticated_ = false;  ///< nothing but auth is handled before this
+  std::optional<identity::public_key> key_;
   nat::mapping_kind nat_mapping_ = nat::mapping_kind::unknown;
   nat::filtering_kind nat_filtering_ = nat::filtering_kind::unknown;
   std::string nat_class_ = "unknown";

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <vector>
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
@@ -13,6 +14,7 @@
 
 #include "common/config_layers.hpp"
 #include "common/logging.hpp"
+#include "rendezvous/key_pins.hpp"
 #include "rendezvous/server.hpp"
 
 namespace {
@@ -44,14 +46,21 @@ cxxopts::Options make_options() {
       ("probe-port", "NAT probes on this port and the next (default main+3)", cxxopts::value<int>())
       ("alt-ip", "a second address of this host, so peers can tell every NAT kind apart", cxxopts::value<std::string>())
       ("stats-interval", "seconds between stats lines; 0 for none (default 60)", cxxopts::value<int>())
+      ("state", "directory for durable state: the ID -> key pins (default: rendezvous-state beside\n"
+               "--config, else $XDG_STATE_HOME/holepunch/rendezvous)", cxxopts::value<std::string>())
       ("ready-file", "write {\"main\":P,\"hole\":P,\"relay\":P,\"probe\":[P,P]} here once listening", cxxopts::value<std::string>())
-      ("h,help", "show this help");
+      ("h,help", "show this help")
+      ("command", "", cxxopts::value<std::string>())
+      ("args", "", cxxopts::value<std::vector<std::string>>());
+  options.custom_help("[options] [list-ids | release-id NAME]");
+  options.positional_help("");
+  options.parse_positional({"command", "args"});
   return options;
 }
 
 /// The flags the user gave, as a settings layer keyed like the config file.
 nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
-  const char* const text_flags[] = {"listen", "token", "log-level", "ready-file", "expose-ports", "alt-ip"};
+  const char* const text_flags[] = {"listen", "token", "log-level", "ready-file", "expose-ports", "alt-ip", "state"};
   const char* const number_flags[] = {"hole-port", "relay-port", "peer-timeout", "handshake-timeout", "attempt-timeout",
                                       "max-peers", "max-pending-handshakes", "max-handshakes-per-ip",
                                       "relay-idle-timeout", "max-relay-pairs", "max-relay-pairs-per-peer",
@@ -82,6 +91,28 @@ void write_ready_file(const std::string& path, const rendezvous::server& server)
   if (std::rename(temporary.c_str(), path.c_str()) != 0) throw std::runtime_error("cannot write ready file " + path);
 }
 
+constexpr const char* commands_help = R"(
+Without a command, runs the server. Offline commands on the state directory (--state):
+  list-ids          print every pinned ID with its key's fingerprint
+  release-id NAME   forget NAME's pinned key, so the next registration of NAME pins a new one
+                    (for a peer that lost its identity file); safe while the server runs
+)";
+
+/// Runs an offline command on the pin database; returns the exit code.
+int run_state_command(const std::string& command, const std::vector<std::string>& args, const std::string& state_dir) {
+  rendezvous::key_pins pins(state_dir);
+  if (command == "list-ids") {
+    for (const auto& [id, fingerprint] : pins.list()) std::cout << id << "  " << fingerprint << "\n";
+    return 0;
+  }
+  if (!pins.release(args.front())) {
+    std::cerr << "rendezvous: no pin for '" << args.front() << "' in " << pins.file().string() << "\n";
+    return 1;
+  }
+  std::cout << "released " << args.front() << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -90,14 +121,30 @@ int main(int argc, char** argv) {
   try {
     auto args = options.parse(argc, argv);
     if (args.count("help")) {
-      std::cout << options.help() << "\n";
+      std::cout << options.help() << commands_help;
       return 0;
     }
     if (!args.unmatched().empty()) throw std::runtime_error("unexpected argument '" + args.unmatched().front() + "'");
-    const auto file = args.count("config") ? config::load_file(args["config"].as<std::string>()) : nlohmann::json::object();
-    const auto env = config::env_layer(config::process_env, {{"RENDEZVOUS_TOKEN", "token"}});
+    const auto config_file = args.count("config") ? args["config"].as<std::string>() : std::string();
+    const auto file = config_file.empty() ? nlohmann::json::object() : config::load_file(config_file);
+    const auto env = config::env_layer(config::process_env, {{"RENDEZVOUS_TOKEN", "token"}, {"RENDEZVOUS_STATE", "state"}});
     config = rendezvous::resolve_server_config(file, env, flag_layer(args));
+    if (config.state_dir.empty()) config.state_dir = rendezvous::default_state_dir(config_file);
     logging::init("rendezvous", config.log_level, false);
+    if (args.count("command")) {
+      const auto command = args["command"].as<std::string>();
+      const auto rest = args.count("args") ? args["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
+      if (command != "list-ids" && command != "release-id") throw std::runtime_error("unknown command '" + command + "'");
+      if (rest.size() != (command == "release-id" ? 1u : 0u)) {
+        throw std::runtime_error(command == "release-id" ? "release-id takes one NAME" : "list-ids takes no arguments");
+      }
+      try {
+        return run_state_command(command, rest, config.state_dir);
+      } catch (const std::exception& e) {
+        std::cerr << "rendezvous: " << e.what() << "\n";
+        return 1;
+      }
+    }
   } catch (const std::exception& e) {
     std::cerr << "rendezvous: " << e.what() << "\n(see rendezvous --help)\n";
     return 2;

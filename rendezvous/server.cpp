@@ -15,6 +15,8 @@ server::server(asio::io_context& io, server_config config)
 
 void server::start() {
   const auto& config = context_.config;
+  context_.pins = std::make_unique<key_pins>(config.state_dir);
+  spdlog::info("ID key pins in {}", context_.pins->file().string());
   std::error_code ec;
   const auto host = asio::ip::make_address(config.listen_host, ec);
   if (ec) throw std::runtime_error("invalid listen address '" + config.listen_host + "'");

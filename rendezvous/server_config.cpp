@@ -1,5 +1,7 @@
 #include "rendezvous/server_config.hpp"
 
+#include <cstdlib>
+#include <filesystem>
 #include <sstream>
 #include <stdexcept>
 
@@ -89,9 +91,22 @@ server_config resolve_server_config(const nlohmann::json& file, const nlohmann::
   config.relay_idle_timeout_s = positive(settings, "relay_idle_timeout", config.relay_idle_timeout_s);
   config.max_relay_pairs = positive(settings, "max_relay_pairs", config.max_relay_pairs);
   config.max_relay_pairs_per_peer = positive(settings, "max_relay_pairs_per_peer", config.max_relay_pairs_per_peer);
+  config.state_dir = get<std::string>(settings, "state", "");
   config.stats_interval_s = get<int>(settings, "stats_interval", config.stats_interval_s);
   if (config.stats_interval_s < 0) throw std::runtime_error("setting \"stats_interval\" must be 0 or more");
   return config;
+}
+
+std::string default_state_dir(const std::string& config_file) {
+  if (!config_file.empty()) {
+    return (std::filesystem::absolute(config_file).parent_path() / "rendezvous-state").string();
+  }
+  if (const char* state_home = std::getenv("XDG_STATE_HOME"); state_home && *state_home) {
+    return (std::filesystem::path(state_home) / "holepunch" / "rendezvous").string();
+  }
+  const char* home = std::getenv("HOME");
+  if (!home || !*home) throw std::runtime_error("neither XDG_STATE_HOME nor HOME is set: pass --state DIR");
+  return (std::filesystem::path(home) / ".local" / "state" / "holepunch" / "rendezvous").string();
 }
 
 }  // namespace rendezvous

@@ -32,14 +32,20 @@ struct server_config {
   // NAT behaviour probes.
   std::uint16_t probe_port = 7003;  ///< probes on this port and the next (default main+3; 0: any)
   std::string alt_ip;               ///< a second address of this host, for telling NAT kinds apart
+  // Durable state.
+  std::string state_dir;            ///< ID -> key pins live here (pins.sqlite3); see default_state_dir
 };
+
+/// Where state lives when --state is not given: beside the config file if there is one, else
+/// $XDG_STATE_HOME/holepunch/rendezvous (or ~/.local/state/holepunch/rendezvous).
+std::string default_state_dir(const std::string& config_file);
 
 /// Keys accepted in the config file and in the env/flag layers.
 inline constexpr const char* server_config_keys[] = {
     "listen", "hole_port", "relay_port", "token", "log_level", "peer_timeout", "handshake_timeout",
     "attempt_timeout", "max_peers", "max_pending_handshakes", "max_handshakes_per_ip", "ready_file",
     "expose_ports", "relay_idle_timeout", "max_relay_pairs", "max_relay_pairs_per_peer", "stats_interval",
-    "probe_port", "alt_ip"};
+    "probe_port", "alt_ip", "state"};
 
 /// Applies the layers in order (later wins); throws std::runtime_error naming a bad key or value.
 server_config resolve_server_config(const nlohmann::json& file, const nlohmann::json& env, const nlohmann::json& flags);

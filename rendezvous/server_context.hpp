@@ -10,6 +10,7 @@
 #include "rendezvous/admission.hpp"
 #include "rendezvous/attempt_coordinator.hpp"
 #include "rendezvous/expose_service.hpp"
+#include "rendezvous/key_pins.hpp"
 #include "rendezvous/probe_service.hpp"
 #include "rendezvous/relay_service.hpp"
 #include "rendezvous/server_config.hpp"
@@ -24,6 +25,7 @@ struct server_stats {
   std::uint64_t protocol_errors = 0;
   std::uint64_t attempts_started = 0;
   std::uint64_t relay_refusals = 0;
+  std::uint64_t key_refusals = 0;  ///< registrations refused for a wrong or missing key
 };
 
 /// The registry, limits and attempts of one server.
@@ -44,6 +46,7 @@ struct server_context {
   probe_service probes;
   std::map<std::string, std::shared_ptr<client_session>> registry;  ///< ID -> live main connection
   attempt_coordinator attempts;
+  std::unique_ptr<key_pins> pins;  ///< opened by server::start()
   std::list<client_session*> sessions;  ///< every live main connection, registered or not
 };
 

@@ -13,7 +13,8 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 echo "== rendezvous server on 127.0.0.1:$port (hole-assist on $((port + 1)))"
-"$bin/rendezvous" --listen "127.0.0.1:$port" --ready-file "$work/ready" 2>"$work/server.log" &
+export XDG_DATA_HOME="$work/peer-data"  # the demo peers' identity keys, gone with the demo
+"$bin/rendezvous" --listen "127.0.0.1:$port" --ready-file "$work/ready" --state "$work/state" 2>"$work/server.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -f "$work/ready" ] && break; sleep 0.05; done
 [ -f "$work/ready" ] || { echo "demo: the server did not start:"; cat "$work/server.log"; exit 1; }

@@ -1,5 +1,6 @@
 #include "tests/loopback_fixture.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -17,7 +18,7 @@ void loopback_test::TearDown() {
 
 void loopback_test::start_server(const std::vector<std::string>& extra) {
   std::vector<std::string> argv{binary("rendezvous"), "--listen", "127.0.0.1:0", "--ready-file", path("ready.json"),
-                                "--log-level", "debug"};
+                                "--log-level", "debug", "--state", path("server-state")};
   argv.insert(argv.end(), extra.begin(), extra.end());
   server_ = std::make_unique<child_process>(argv, child_io{"/dev/null", path("server.out"), path("server.err")});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -31,6 +32,13 @@ void loopback_test::start_server(const std::vector<std::string>& extra) {
 std::unique_ptr<child_process> loopback_test::start_peer(const std::string& name, std::vector<std::string> args,
                                                          const std::string& stdin_file) {
   std::vector<std::string> argv{binary("peer"), "--server", "127.0.0.1:" + std::to_string(port_)};
+  // One identity per peer ID (so a restarted "bob" is still bob), else per process name.
+  auto id = std::find(args.begin(), args.end(), "--id");
+  const bool has_identity = std::find(args.begin(), args.end(), "--identity") != args.end();
+  if (!has_identity) {
+    argv.push_back("--identity");
+    argv.push_back(path((id != args.end() && id + 1 != args.end() ? "id-" + *(id + 1) : name) + ".key"));
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   return std::make_unique<child_process>(argv, child_io{stdin_file, path(name + ".out"), path(name + ".err")});
 }

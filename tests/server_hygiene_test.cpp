@@ -6,6 +6,7 @@
 
 #include "tests/loopback_fixture.hpp"
 #include "common/frame_codec.hpp"
+#include "common/identity.hpp"
 #include "tests/support/raw_client.hpp"
 
 namespace test {
@@ -15,11 +16,13 @@ using namespace std::chrono_literals;
 
 class ServerHygieneTest : public loopback_test {
  protected:
-  /// Completes the hello/auth handshake on a raw connection (server without token).
+  /// Completes the hello/auth handshake on a raw connection (server without token), proving one
+  /// identity key shared by every raw client of the test run (so an ID can register again).
   static void authenticate(raw_client& client) {
+    static const auto keys = identity::generate();
     auto hello = client.read_message(5s);
     ASSERT_TRUE(hello && (*hello)["type"] == "hello");
-    client.send_message({{"type", "auth"}, {"proof", ""}});
+    client.send_message(identity::server_auth_message(keys, hello->value("challenge", ""), ""));
     auto ok = client.read_message(5s);
     ASSERT_TRUE(ok && (*ok)["type"] == "auth_ok");
   }

@@ -26,6 +26,8 @@ scenario_start() {
   LAB_TOOL="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lab"
   prefix="$tag$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   work=$(mktemp -d "/tmp/$tag-$prefix.XXXX")
+  # Peers keep their identity keys here, not in the user's home.
+  export XDG_DATA_HOME="$work/peer-data"
   pids=()
   trap scenario_cleanup EXIT INT TERM
   "$LAB_TOOL" up "$kind_a" "$kind_b" --prefix "$prefix" >"$work/lab.log" 2>&1 || rc=$?
@@ -40,7 +42,7 @@ scenario_start() {
 # start_server [FLAGS...]: the rendezvous server on the server host (port 7000, with its second
 # address for NAT probes); waits until ready.
 start_server() {
-  ip netns exec "$NS_SERVER" "$bin/rendezvous" --listen 0.0.0.0:7000 --alt-ip "$SERVER_IP2" --ready-file "$work/ready" "$@" \
+  ip netns exec "$NS_SERVER" "$bin/rendezvous" --listen 0.0.0.0:7000 --alt-ip "$SERVER_IP2" --ready-file "$work/ready" --state "$work/server-state" "$@" \
     2>"$work/server.log" &
   server=$!
   pids+=($server)

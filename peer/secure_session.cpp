@@ -1,0 +1,65 @@
+#include "peer/secure_session.hpp"
+
+#include <algorithm>
+
+#include <asio/co_spawn.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/spawn.hpp"
+#include "peer/exit_codes.hpp"
+
+namespace peer {
+namespace {
+
+constexpr auto handshake_timeout = std::chrono::seconds(10);
+
+}  // namespace
+
+identity::key_pair load_identity(const peer_config& config, const event_sink& events) {
+  try {
+    const auto file = config.identity_file.empty() ? identity::default_path() : std::filesystem::path(config.identity_file);
+    bool created = false;
+    auto keys = identity::load_or_create(file, &created);
+    if (created) {
+      spdlog::info("created a new identity in {}", file.string());
+      events.emit({{"event", "identity_created"}, {"file", file.string()}, {"fingerprint", identity::fingerprint(keys.pub)}});
+    }
+    return keys;
+  } catch (const identity::identity_error& e) {
+    throw command_error(exit_usage, e.what());
+  }
+}
+
+net::awaitable<std::shared_ptr<session::session>> open_secure_session(attempt_result& attempt, const attempt_info& info,
+                                                                      const identity::key_pair& me,
+                                                                      const peer_config& config) {
+  auto& connection = *attempt.connection;
+  const bool initiator = info.mine == nat::role::initiator;
+  session::peer_expectation expect{info.peer_key, config.expect_key, info.peer};
+  if (!info.peer_key) spdlog::warn("the server vouched for no key of {}: trusting the key it presents", info.peer);
+  auto shaken = co_await session::run_handshake(connection.socket, std::move(connection.leftover), me, initiator, expect,
+                                                net::clock::now() + handshake_timeout);
+  if (!shaken.keys) {
+    std::error_code ignored;
+    connection.socket.close(ignored);
+    if (shaken.key_refused) throw command_error(exit_peer_key, "refusing " + info.peer + ": " + shaken.failure);
+    throw command_error(exit_failure, "secure session with " + info.peer + " failed: " + shaken.failure);
+  }
+  spdlog::info("secure session with {} (key {}, {})", info.peer, identity::fingerprint(shaken.keys->peer),
+               session::to_string(shaken.keys->aead));
+  session::session_options options;
+  options.dead_after = config.dead_after;
+  options.keepalive_interval = std::min(options.keepalive_interval, config.dead_after / 3);
+  auto s = std::make_shared<session::session>(std::move(connection.socket), *shaken.keys, initiator,
+                                              std::move(shaken.leftover), options);
+  asio::co_spawn(co_await asio::this_coro::executor, s->run(), net::log_escaped("session with " + info.peer));
+  co_return s;
+}
+
+net::awaitable<void> close_session(const std::shared_ptr<session::session>& s, const std::string& reason) {
+  s->close(reason);
+  co_await s->wait_ended();
+  if (!s->clean()) spdlog::info("session ended: {}", s->end_reason());
+}
+
+}  // namespace peer

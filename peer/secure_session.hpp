@@ -1,0 +1,29 @@
+// Turns a connection from an attempt (direct or relayed) into a secure session: the handshake
+// with the key the server introduced the peer with (and --expect-key, if given), then the
+// session running on the connection. Also where a peer's own identity is loaded.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "common/identity.hpp"
+#include "peer/attempt_runner.hpp"
+#include "peer/events.hpp"
+#include "peer/peer_config.hpp"
+#include "session/session.hpp"
+
+namespace peer {
+
+/// Our key pair from --identity (or the default file), created on first use with an
+/// "identity_created" event. Throws command_error (exit 2) when the file is unusable.
+identity::key_pair load_identity(const peer_config& config, const event_sink& events);
+
+/// Runs the handshake on `attempt`'s connection and starts the session on it. Throws
+/// command_error: exit 6 when the peer's key is refused, exit 1 when the handshake fails.
+net::awaitable<std::shared_ptr<session::session>> open_secure_session(attempt_result& attempt, const attempt_info& info,
+                                                                      const identity::key_pair& me,
+                                                                      const peer_config& config);
+
+/// Closes the session gracefully and waits (bounded by its close timeout) until it has ended.
+net::awaitable<void> close_session(const std::shared_ptr<session::session>& s, const std::string& reason);
+
+}  // namespace peer

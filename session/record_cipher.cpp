@@ -1,0 +1,101 @@
+#include "session/record_cipher.hpp"
+
+#include <sodium.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace session {
+
+/// libsodium's precomputed AES state must be 16-byte aligned; `alignas` plus C++17 aligned new.
+struct record_cipher::state {
+  alignas(16) crypto_aead_aes256gcm_state aes;
+  record_key key;
+};
+
+namespace {
+
+void put_u32(std::uint8_t* out, std::uint32_t value) {
+  out[0] = static_cast<std::uint8_t>(value >> 24);
+  out[1] = static_cast<std::uint8_t>(value >> 16);
+  out[2] = static_cast<std::uint8_t>(value >> 8);
+  out[3] = static_cast<std::uint8_t>(value);
+}
+
+std::uint32_t get_u32(const std::uint8_t* in) {
+  return (std::uint32_t{in[0]} << 24) | (std::uint32_t{in[1]} << 16) | (std::uint32_t{in[2]} << 8) | in[3];
+}
+
+}  // namespace
+
+const char* to_string(aead_kind kind) {
+  return kind == aead_kind::aes256gcm ? "aes256gcm" : "chacha20poly1305";
+}
+
+std::vector<aead_kind> available_aeads() {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
+  if (crypto_aead_aes256gcm_is_available()) return {aead_kind::aes256gcm, aead_kind::chacha20poly1305};
+  return {aead_kind::chacha20poly1305};
+}
+
+record_cipher::record_cipher(aead_kind kind, const record_key& key) : kind_(kind), state_(std::make_unique<state>()) {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
+  state_->key = key;
+  if (kind_ == aead_kind::aes256gcm) {
+    if (!crypto_aead_aes256gcm_is_available()) throw std::runtime_error("AES-256-GCM is not available on this CPU");
+    crypto_aead_aes256gcm_beforenm(&state_->aes, key.data());
+  }
+}
+
+record_cipher::~record_cipher() { sodium_memzero(state_.get(), sizeof(state)); }
+
+std::array<std::uint8_t, 12> record_cipher::next_nonce() {
+  // 2^64 records would take centuries; refusing beats ever reusing a nonce.
+  if (counter_ == UINT64_MAX) throw std::runtime_error("record counter exhausted");
+  std::array<std::uint8_t, 12> nonce{};
+  const std::uint64_t n = counter_++;
+  for (int i = 0; i < 8; ++i) nonce[11 - i] = static_cast<std::uint8_t>(n >> (8 * i));
+  return nonce;
+}
+
+void record_cipher::seal(std::span<const std::uint8_t> plaintext, std::vector<std::uint8_t>& out) {
+  if (plaintext.size() > max_record_plaintext) throw std::logic_error("record plaintext too large");
+  const auto nonce = next_nonce();
+  const std::size_t start = out.size();
+  const auto length = static_cast<std::uint32_t>(plaintext.size() + record_tag_size);
+  out.resize(start + record_header_size + length);
+  std::uint8_t* header = out.data() + start;
+  put_u32(header, length);
+  unsigned long long written = 0;
+  // The length prefix is associated data: a changed length fails authentication too.
+  if (kind_ == aead_kind::aes256gcm) {
+    crypto_aead_aes256gcm_encrypt_afternm(header + record_header_size, &written, plaintext.data(), plaintext.size(),
+                                          header, record_header_size, nullptr, nonce.data(), &state_->aes);
+  } else {
+    crypto_aead_chacha20poly1305_ietf_encrypt(header + record_header_size, &written, plaintext.data(), plaintext.size(),
+                                              header, record_header_size, nullptr, nonce.data(), state_->key.data());
+  }
+}
+
+record_cipher::open_result record_cipher::open(std::span<const std::uint8_t> input, std::vector<std::uint8_t>& plaintext) {
+  if (input.size() < record_header_size) return {};
+  const std::uint32_t length = get_u32(input.data());
+  if (length < record_tag_size || length > max_record_plaintext + record_tag_size) {
+    return {open_status::oversized, 0, 0};
+  }
+  if (input.size() < record_header_size + length) return {};
+  if (plaintext.size() < length) plaintext.resize(max_record_plaintext + record_tag_size);
+  const auto nonce = next_nonce();
+  unsigned long long size = 0;
+  const std::uint8_t* ciphertext = input.data() + record_header_size;
+  const int rc = kind_ == aead_kind::aes256gcm
+                     ? crypto_aead_aes256gcm_decrypt_afternm(plaintext.data(), &size, nullptr, ciphertext, length,
+                                                             input.data(), record_header_size, nonce.data(), &state_->aes)
+                     : crypto_aead_chacha20poly1305_ietf_decrypt(plaintext.data(), &size, nullptr, ciphertext, length,
+                                                                 input.data(), record_header_size, nonce.data(),
+                                                                 state_->key.data());
+  if (rc != 0) return {open_status::forged, 0, 0};
+  return {open_status::record, record_header_size + length, static_cast<std::size_t>(size)};
+}
+
+}  // namespace session

@@ -1,0 +1,61 @@
+// The record layer of a session: every record is [u32 BE length][AEAD ciphertext + tag] under
+// a per-direction key, with the nonce a counter that is never sent. Tampering, replay,
+// reordering and dropped records all fail authentication at the receiver; truncation of the
+// stream is caught one layer up (a session must end with a close record).
+//
+// The AEAD is AES-256-GCM where the CPU has AES-NI (libsodium's crypto_aead_aes256gcm) and
+// ChaCha20-Poly1305-IETF otherwise, both from libsodium; the handshake picks one both sides have.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace session {
+
+enum class aead_kind { aes256gcm, chacha20poly1305 };
+const char* to_string(aead_kind kind);
+/// The AEADs this machine can run, best first.
+std::vector<aead_kind> available_aeads();
+
+using record_key = std::array<std::uint8_t, 32>;
+
+/// Largest plaintext in one record, and so the largest length field a receiver accepts.
+inline constexpr std::size_t max_record_plaintext = 64 * 1024 + 64;
+inline constexpr std::size_t record_header_size = 4;
+inline constexpr std::size_t record_tag_size = 16;
+
+/// One direction's AEAD state and nonce counter.
+class record_cipher {
+ public:
+  record_cipher(aead_kind kind, const record_key& key);
+  ~record_cipher();
+  record_cipher(const record_cipher&) = delete;
+  record_cipher& operator=(const record_cipher&) = delete;
+
+  /// Appends one sealed record carrying `plaintext` (at most max_record_plaintext) to `out`.
+  void seal(std::span<const std::uint8_t> plaintext, std::vector<std::uint8_t>& out);
+
+  enum class open_status { need_more, record, oversized, forged };
+  struct open_result {
+    open_status status = open_status::need_more;
+    std::size_t consumed = 0;  ///< bytes of `input` the record took
+    std::size_t plaintext_size = 0;  ///< plaintext is at the front of the output buffer
+  };
+  /// Opens the first record in `input` into `plaintext` (resized as needed). need_more: not a
+  /// whole record yet; oversized or forged: the session must end.
+  open_result open(std::span<const std::uint8_t> input, std::vector<std::uint8_t>& plaintext);
+
+  std::uint64_t records() const { return counter_; }
+
+ private:
+  struct state;
+  std::array<std::uint8_t, 12> next_nonce();
+  aead_kind kind_;
+  std::unique_ptr<state> state_;
+  std::uint64_t counter_ = 0;
+};
+
+}  // namespace session

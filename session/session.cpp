@@ -1,0 +1,311 @@
+#include "session/session.hpp"
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+namespace session {
+
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+/// Bytes read from the socket at a time.
+constexpr std::size_t read_chunk = 256 * 1024;
+/// Control frames (pongs, window grants, resets) are never held back; a peer that makes us owe
+/// this much without reading is not a peer we can serve.
+constexpr std::size_t send_buffer_hard_limit = 16 * 1024 * 1024;
+
+}  // namespace
+
+session::session(net::tcp::socket socket, const session_keys& keys, bool initiator, std::vector<std::uint8_t> received,
+                 session_options options)
+    : socket_(std::move(socket)),
+      options_(options),
+      sealer_(keys.aead, keys.send),
+      opener_(keys.aead, keys.receive),
+      aead_(keys.aead),
+      peer_key_(keys.peer),
+      initiator_(initiator),
+      input_(std::move(received)),
+      next_stream_id_(initiator ? 1 : 2),
+      last_heard_(net::clock::now()),
+      last_ping_sent_(net::clock::now()),
+      pending_ready_(socket_.get_executor()),
+      send_room_(socket_.get_executor()),
+      accept_ready_(socket_.get_executor()),
+      ended_event_(socket_.get_executor()),
+      flushed_(socket_.get_executor()) {
+  socket_.set_option(net::tcp::no_delay(true));
+}
+
+session::~session() = default;
+
+net::awaitable<void> session::run() {
+  auto self = shared_from_this();
+  co_await (read_loop() || write_loop() || keepalive_loop());
+  if (!ended_) fail("the session stopped");
+  std::error_code ignored;
+  socket_.close(ignored);
+}
+
+std::shared_ptr<stream> session::open_stream(nlohmann::json meta, std::string* why) {
+  const auto refuse = [&](std::string reason) -> std::shared_ptr<stream> {
+    if (why) *why = std::move(reason);
+    return nullptr;
+  };
+  if (ended_ || closing_) return refuse(ended_ ? end_reason_ : "the session is closing");
+  if (streams_.size() >= options_.max_streams) {
+    return refuse("the session already has " + std::to_string(streams_.size()) + " streams open");
+  }
+  if (next_stream_id_ > UINT32_MAX - 2) return refuse("the session has used up its stream IDs");
+  const auto id = next_stream_id_;
+  next_stream_id_ += 2;
+  auto text = meta.dump();
+  if (text.size() > max_text_payload) return refuse("stream description too long");
+  auto s = std::make_shared<stream>(shared_from_this(), id, std::move(meta));
+  streams_.emplace(id, s);
+  send_frame(encode_frame(frame_kind::open, id, text));
+  return s;
+}
+
+net::awaitable<std::shared_ptr<stream>> session::accept_stream() {
+  for (;;) {
+    if (!accept_queue_.empty()) {
+      auto s = std::move(accept_queue_.front());
+      accept_queue_.pop_front();
+      co_return s;
+    }
+    if (ended_ || peer_closed_) co_return nullptr;
+    co_await accept_ready_.wait();
+  }
+}
+
+void session::close(const std::string& reason) {
+  if (ended_ || closing_) return;
+  close_deadline_ = net::clock::now() + options_.close_timeout;
+  send_frame(encode_frame(frame_kind::close, 0, reason));
+  closing_ = true;  // the close record is the last: nothing is sealed after it
+}
+
+net::awaitable<void> session::wait_ended() {
+  while (!ended_) co_await ended_event_.wait();
+}
+
+void session::send_frame(frame_kind kind, std::uint32_t stream, std::span<const std::uint8_t> payload) {
+  frame_scratch_.clear();
+  put_frame_header(frame_scratch_, kind, stream);
+  frame_scratch_.insert(frame_scratch_.end(), payload.begin(), payload.end());
+  send_frame(frame_scratch_);
+}
+
+void session::send_frame(const std::vector<std::uint8_t>& frame) {
+  if (ended_ || closing_) return;
+  sealer_.seal(frame, pending_);
+  pending_ready_.notify_all();
+  if (pending_.size() > send_buffer_hard_limit) fail("the peer stopped reading (over 16 MiB owed to it)");
+}
+
+net::awaitable<void> session::write_loop() {
+  std::vector<std::uint8_t> writing;
+  for (;;) {
+    while (pending_.empty() && !ended_) co_await pending_ready_.wait();
+    if (ended_) co_return;
+    writing.clear();
+    writing.swap(pending_);
+    send_room_.notify_all();
+    const bool last = closing_;  // the close record is in this batch, and nothing follows it
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(writing), net::use_nothrow);
+    if (ec) {
+      fail("sending to the peer failed: " + ec.message());
+      co_return;
+    }
+    if (last) {
+      socket_.shutdown(net::tcp::socket::shutdown_send, ec);
+      close_flushed_ = true;
+      flushed_.notify_all();
+      // Now only the reader works, until the peer's close and end arrive (or the close timeout).
+      while (!ended_) co_await pending_ready_.wait();
+      co_return;
+    }
+  }
+}
+
+net::awaitable<void> session::read_loop() {
+  // input_ holds [start, end) unopened bytes: at most one partial record plus one read.
+  std::size_t start = 0;
+  std::size_t end = input_.size();
+  input_.resize(std::max(input_.size(), read_chunk + max_record_plaintext + record_tag_size + record_header_size));
+  for (;;) {
+    // Open every whole record already here.
+    for (;;) {
+      auto result = opener_.open(std::span(input_).subspan(start, end - start), plaintext_);
+      if (result.status == record_cipher::open_status::need_more) break;
+      if (result.status == record_cipher::open_status::oversized) {
+        fail("a record from the peer has an impossible length: the byte stream is corrupt");
+        co_return;
+      }
+      if (result.status == record_cipher::open_status::forged) {
+        fail("a record failed authentication: the bytes were altered, replayed or reordered in transit");
+        co_return;
+      }
+      start += result.consumed;
+      last_heard_ = net::clock::now();
+      auto frame = decode_frame(std::span(plaintext_).first(result.plaintext_size));
+      if (!frame) {
+        fail("the peer sent a malformed frame");
+        co_return;
+      }
+      if (!dispatch(*frame)) co_return;
+    }
+    if (start > 0) {
+      std::memmove(input_.data(), input_.data() + start, end - start);
+      end -= start;
+      start = 0;
+    }
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(input_.data() + end, input_.size() - end), net::use_nothrow);
+    end += n;
+    if (ec == asio::error::eof && peer_closed_) {
+      // Our answering close must reach the peer before the session counts as ended.
+      while (!close_flushed_ && !ended_) co_await flushed_.wait();
+      fail(end_reason_.empty() ? "closed by the peer" : end_reason_, true);
+      co_return;
+    }
+    if (ec == asio::error::eof) {
+      fail("the connection ended without a close record: the session was truncated (peer crashed or the path was cut)");
+      co_return;
+    }
+    if (ec) {
+      fail("receiving from the peer failed: " + ec.message());
+      co_return;
+    }
+  }
+}
+
+bool session::dispatch(const mux_frame& frame) {
+  if (peer_closed_) {
+    fail("the peer sent data after its close record");
+    return false;
+  }
+  const auto protocol_error = [&](const std::string& what) {
+    fail("protocol error from the peer: " + what);
+    return false;
+  };
+  switch (frame.kind) {
+    case frame_kind::ping:
+      send_frame(encode_u64_frame(frame_kind::pong, 0, payload_u64(frame)));
+      return true;
+    case frame_kind::pong:
+      return true;
+    case frame_kind::close:
+      peer_closed_ = true;
+      end_reason_ = "closed by the peer (" + payload_text(frame) + ")";
+      accept_ready_.notify_all();
+      // Answer with our own close so the peer sees a clean end too.
+      close("closing in reply");
+      return true;
+    case frame_kind::open:
+      accept_open(frame);
+      return !ended_;
+    default:
+      break;
+  }
+  // Frames about one stream.
+  auto it = streams_.find(frame.stream);
+  const bool peer_parity = (frame.stream % 2 == 1) != initiator_;
+  const bool ever_seen = peer_parity ? frame.stream <= highest_peer_stream_ : frame.stream < next_stream_id_;
+  if (it == streams_.end()) {
+    // A stream we already finished: late frames are harmless; one never opened is a lie.
+    return ever_seen || protocol_error("a frame for stream " + std::to_string(frame.stream) + " that was never opened");
+  }
+  auto& s = *it->second;
+  switch (frame.kind) {
+    case frame_kind::data:
+      if (!s.on_data(frame.payload)) {
+        return protocol_error("stream " + std::to_string(frame.stream) + " overran its window or sent after its end");
+      }
+      return true;
+    case frame_kind::fin:
+      s.on_fin();
+      forget_if_finished(s);
+      return true;
+    case frame_kind::reset:
+      s.on_reset(payload_text(frame));
+      forget_if_finished(s);
+      return true;
+    case frame_kind::window:
+      return s.on_window(payload_u32(frame)) || protocol_error("window credit overflow");
+    default:
+      return protocol_error("unexpected frame");
+  }
+}
+
+void session::accept_open(const mux_frame& frame) {
+  const bool peer_parity = (frame.stream % 2 == 1) != initiator_;
+  if (!peer_parity || frame.stream <= highest_peer_stream_) {
+    fail("protocol error from the peer: stream ID " + std::to_string(frame.stream) + " is not new");
+    return;
+  }
+  highest_peer_stream_ = frame.stream;
+  const auto refuse = [&](const std::string& reason) {
+    spdlog::warn("refused stream {} from the peer: {}", frame.stream, reason);
+    send_frame(encode_frame(frame_kind::reset, frame.stream, reason));
+  };
+  if (closing_) return refuse("the session is closing");
+  if (streams_.size() >= options_.max_streams) return refuse("too many streams open");
+  if (accept_queue_.size() >= options_.accept_backlog) return refuse("too many streams waiting to be accepted");
+  auto meta = nlohmann::json::parse(payload_text(frame), nullptr, false);
+  if (meta.is_discarded()) return refuse("the stream description is not JSON");
+  auto s = std::make_shared<stream>(shared_from_this(), frame.stream, std::move(meta));
+  streams_.emplace(frame.stream, s);
+  accept_queue_.push_back(std::move(s));
+  accept_ready_.notify_all();
+}
+
+net::awaitable<void> session::keepalive_loop() {
+  asio::steady_timer tick(socket_.get_executor());
+  const auto step = std::min<net::clock::duration>(std::chrono::seconds(1), options_.keepalive_interval);
+  for (;;) {
+    tick.expires_after(step);
+    co_await tick.async_wait(net::use_nothrow);
+    const auto now = net::clock::now();
+    if (now - last_heard_ > options_.dead_after) {
+      const auto seconds = std::chrono::duration_cast<std::chrono::milliseconds>(options_.dead_after).count() / 1000.0;
+      fail(fmt::format("nothing heard from the peer for {:.1f} s: the path is dead", seconds));
+      co_return;
+    }
+    if (now > close_deadline_) {
+      fail(end_reason_.empty() ? "the peer did not answer our close" : end_reason_, peer_closed_);
+      co_return;
+    }
+    if (now - last_ping_sent_ >= options_.keepalive_interval && !closing_) {
+      last_ping_sent_ = now;
+      send_frame(encode_u64_frame(frame_kind::ping, 0, static_cast<std::uint64_t>(net::now_ms())));
+    }
+  }
+}
+
+void session::fail(const std::string& reason, bool clean) {
+  if (ended_) return;
+  ended_ = true;
+  clean_ = clean;
+  end_reason_ = reason;
+  if (!clean) spdlog::warn("session ended: {}", reason);
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto& [id, s] : streams) s->on_session_end(reason);
+  pending_ready_.notify_all();
+  send_room_.notify_all();
+  accept_ready_.notify_all();
+  ended_event_.notify_all();
+  std::error_code ignored;
+  socket_.cancel(ignored);
+}
+
+void session::forget_if_finished(const stream& s) {
+  if (s.finished()) streams_.erase(s.id());
+}
+
+}  // namespace session

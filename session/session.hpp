@@ -1,0 +1,106 @@
+// A secure session over one TCP path (direct or relayed) after the handshake: sealed records
+// carrying multiplexed streams, keep-alive, a dead-path timeout, and bounded memory. One
+// coroutine reads and dispatches records, one writes batches of sealed records, one keeps the
+// path alive; streams are opened by either side.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/async_event.hpp"
+#include "session/handshake.hpp"
+#include "session/mux_frame.hpp"
+#include "session/record_cipher.hpp"
+#include "session/stream.hpp"
+
+namespace session {
+
+/// Tunables; the defaults suit users, tests shorten the timers.
+struct session_options {
+  std::size_t max_streams = 1024;        ///< open at once, both directions together
+  std::size_t accept_backlog = 1024;     ///< incoming streams not yet accepted (a burst of opens is normal)
+  std::size_t send_buffer = 512 * 1024;  ///< sealed bytes waiting for the socket before writers wait
+  std::chrono::milliseconds keepalive_interval{10'000};
+  std::chrono::milliseconds dead_after{30'000};  ///< nothing heard this long: the path is dead
+  std::chrono::milliseconds close_timeout{5'000};  ///< wait this long for the peer's close
+};
+
+/// One session; create with make_shared, then co_spawn run().
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(net::tcp::socket socket, const session_keys& keys, bool initiator, std::vector<std::uint8_t> received,
+          session_options options = {});
+  ~session();
+
+  /// Runs until the session ends (closed, failed, or the path died); every stream then fails.
+  net::awaitable<void> run();
+  /// Opens a stream described by `meta`; nullptr (and `why`) if the session has ended or is full.
+  std::shared_ptr<stream> open_stream(nlohmann::json meta, std::string* why = nullptr);
+  /// The next stream the peer opened; nullptr once the session has ended.
+  net::awaitable<std::shared_ptr<stream>> accept_stream();
+  /// Ends the session gracefully: a close record after everything queued, then half-close.
+  void close(const std::string& reason = "done");
+
+  bool is_open() const { return !ended_ && !closing_; }
+  bool ended() const { return ended_; }
+  /// Why it ended ("" while open); clean() says whether both sides closed it on purpose.
+  const std::string& end_reason() const { return end_reason_; }
+  bool clean() const { return clean_; }
+  const identity::public_key& peer_key() const { return peer_key_; }
+  aead_kind aead() const { return aead_; }
+  std::size_t open_streams() const { return streams_.size(); }
+  /// Waits until the session has ended.
+  net::awaitable<void> wait_ended();
+
+ private:
+  friend class stream;
+  net::awaitable<void> read_loop();
+  net::awaitable<void> write_loop();
+  net::awaitable<void> keepalive_loop();
+  /// Handles one record; returns false after failing the session.
+  bool dispatch(const mux_frame& frame);
+  void accept_open(const mux_frame& frame);
+  /// Seals a frame into the send buffer (control frames are never held back).
+  void send_frame(frame_kind kind, std::uint32_t stream, std::span<const std::uint8_t> payload);
+  void send_frame(const std::vector<std::uint8_t>& frame);
+  bool send_buffer_has_room() const { return pending_.size() < options_.send_buffer; }
+  /// Ends the session: every stream and waiter learns `reason`.
+  void fail(const std::string& reason, bool clean = false);
+  void forget_if_finished(const stream& s);
+
+  net::tcp::socket socket_;
+  session_options options_;
+  record_cipher sealer_;
+  record_cipher opener_;
+  aead_kind aead_;
+  identity::public_key peer_key_;
+  bool initiator_;
+  std::vector<std::uint8_t> input_;  ///< received bytes not yet opened
+  std::vector<std::uint8_t> plaintext_;
+  std::vector<std::uint8_t> pending_;  ///< sealed records waiting for the writer
+  std::vector<std::uint8_t> frame_scratch_;
+  std::map<std::uint32_t, std::shared_ptr<stream>> streams_;
+  std::deque<std::shared_ptr<stream>> accept_queue_;
+  std::uint32_t next_stream_id_;
+  std::uint32_t highest_peer_stream_ = 0;
+  net::clock::time_point last_heard_;
+  net::clock::time_point last_ping_sent_;
+  net::clock::time_point close_deadline_ = net::clock::time_point::max();
+  bool closing_ = false;         ///< we sent (or queued) our close record
+  bool peer_closed_ = false;     ///< the peer's close record arrived
+  bool ended_ = false;
+  bool clean_ = false;
+  std::string end_reason_;
+  net::async_event pending_ready_;   ///< the writer has something to send
+  net::async_event send_room_;       ///< the send buffer drained below its limit (or the session ended)
+  net::async_event accept_ready_;    ///< a stream arrived (or the session ended)
+  net::async_event ended_event_;
+  net::async_event flushed_;         ///< our close record has been written
+  bool close_flushed_ = false;
+};
+
+}  // namespace session

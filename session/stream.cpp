@@ -1,0 +1,138 @@
+#include "session/stream.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "session/session.hpp"
+
+namespace session {
+
+stream::stream(std::shared_ptr<session> owner, std::uint32_t id, nlohmann::json meta)
+    : owner_(std::move(owner)), id_(id), meta_(std::move(meta)), changed_(owner_->socket_.get_executor()) {}
+
+void stream::wake() { changed_.notify_all(); }
+
+net::awaitable<read_result> stream::read_some(std::span<std::uint8_t> buffer) {
+  for (;;) {
+    if (aborted_) co_return read_result{0, false, error_};
+    if (buffered_ > 0) {
+      std::size_t copied = 0;
+      while (copied < buffer.size() && !inbox_.empty()) {
+        auto& front = inbox_.front();
+        const std::size_t n = std::min(buffer.size() - copied, front.size() - inbox_offset_);
+        std::memcpy(buffer.data() + copied, front.data() + inbox_offset_, n);
+        copied += n;
+        inbox_offset_ += n;
+        if (inbox_offset_ == front.size()) {
+          inbox_.pop_front();
+          inbox_offset_ = 0;
+        }
+      }
+      buffered_ -= copied;
+      unacknowledged_ += static_cast<std::uint32_t>(copied);
+      // Grant the credit back in batches: a window frame per quarter window read, not per read.
+      if (!fin_received_ && error_.empty() && unacknowledged_ >= stream_window / 4) {
+        owner_->send_frame(encode_u32_frame(frame_kind::window, id_, unacknowledged_));
+        receive_window_ += unacknowledged_;
+        unacknowledged_ = 0;
+      }
+      co_return read_result{copied, false, {}};
+    }
+    // The peer finished its direction cleanly: that end stands even if the session ends later.
+    if (fin_received_) co_return read_result{0, true, {}};
+    if (!error_.empty()) co_return read_result{0, false, error_};
+    co_await changed_.wait();
+  }
+}
+
+net::awaitable<std::string> stream::write(std::span<const std::uint8_t> data) {
+  while (!data.empty()) {
+    for (;;) {
+      if (!error_.empty()) co_return error_;
+      if (fin_sent_) co_return "stream " + std::to_string(id_) + " was already shut down for sending";
+      if (owner_->ended_) co_return owner_->end_reason_;
+      if (!owner_->is_open()) co_return "the session is closing";
+      if (send_credit_ <= 0) {
+        co_await changed_.wait();
+      } else if (!owner_->send_buffer_has_room()) {
+        co_await owner_->send_room_.wait();
+      } else {
+        break;
+      }
+    }
+    const std::size_t n = std::min({data.size(), static_cast<std::size_t>(send_credit_), max_data_payload});
+    owner_->send_frame(frame_kind::data, id_, data.first(n));
+    send_credit_ -= static_cast<std::int64_t>(n);
+    sent_ += n;
+    data = data.subspan(n);
+  }
+  co_return std::string();
+}
+
+void stream::shutdown_send() {
+  if (fin_sent_ || !error_.empty() || owner_->ended_) return;
+  fin_sent_ = true;
+  owner_->send_frame(encode_frame(frame_kind::fin, id_));
+  owner_->forget_if_finished(*this);
+}
+
+void stream::reset(const std::string& reason) {
+  if (!error_.empty()) return;
+  error_ = "stream reset locally: " + reason;
+  if (!owner_->ended_) owner_->send_frame(encode_frame(frame_kind::reset, id_, reason));
+  abort_reads();
+  wake();
+  owner_->forget_if_finished(*this);
+}
+
+void stream::close() {
+  if (fin_received_) {
+    shutdown_send();
+  } else {
+    reset("closed by the other side");
+  }
+}
+
+bool stream::on_data(std::span<const std::uint8_t> payload) {
+  if (payload.size() > receive_window_ || fin_received_) return false;
+  receive_window_ -= static_cast<std::uint32_t>(payload.size());
+  received_ += payload.size();
+  if (!error_.empty()) return true;  // reset locally; the peer has not seen it yet
+  inbox_.emplace_back(payload.begin(), payload.end());
+  buffered_ += payload.size();
+  wake();
+  return true;
+}
+
+void stream::on_fin() {
+  fin_received_ = true;
+  wake();
+}
+
+void stream::on_reset(const std::string& reason) {
+  if (error_.empty()) error_ = "stream reset by the peer: " + reason;
+  abort_reads();
+  wake();
+}
+
+void stream::abort_reads() {
+  aborted_ = true;
+  inbox_.clear();
+  inbox_offset_ = 0;
+  buffered_ = 0;
+}
+
+bool stream::on_window(std::uint32_t credit) {
+  send_credit_ += credit;
+  if (send_credit_ > std::int64_t{1} << 31) return false;
+  wake();
+  return true;
+}
+
+void stream::on_session_end(const std::string& reason) {
+  // Data already received stays readable; reads fail only once it is consumed.
+  if (error_.empty() && !(fin_sent_ && fin_received_)) error_ = reason;
+  wake();
+}
+
+}  // namespace session

@@ -1,0 +1,88 @@
+// One multiplexed stream of a session: ordered bytes both ways with half-close and reset, and a
+// credit window per direction so a slow reader holds back only its own stream.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/async_event.hpp"
+
+namespace session {
+
+class session;
+
+/// Credit each side grants a new stream, and the most bytes one stream can hold unread.
+inline constexpr std::uint32_t stream_window = 256 * 1024;
+
+/// What a read returned: bytes, the end of the peer's data, or why the stream failed.
+struct read_result {
+  std::size_t size = 0;
+  bool eof = false;
+  std::string error;  ///< set when the stream was reset or the session died
+};
+
+/// A stream handle; the session keeps it until both directions end or it is reset.
+class stream {
+ public:
+  stream(std::shared_ptr<session> owner, std::uint32_t id, nlohmann::json meta);
+
+  std::uint32_t id() const { return id_; }
+  /// What the opener said the stream is for.
+  const nlohmann::json& meta() const { return meta_; }
+
+  /// Reads up to `buffer.size()` bytes; waits for data, the peer's half-close, or an error.
+  net::awaitable<read_result> read_some(std::span<std::uint8_t> buffer);
+  /// Sends all of `data`, waiting for credit; returns why it could not, empty on success.
+  net::awaitable<std::string> write(std::span<const std::uint8_t> data);
+  /// Half-close: the peer reads the end after everything sent so far.
+  void shutdown_send();
+  /// Aborts both directions; the peer's reads and writes fail with `reason`.
+  void reset(const std::string& reason);
+  /// Done with the stream: half-closes if the peer already finished, resets otherwise.
+  void close();
+
+  /// Why the stream failed, empty while it has not.
+  const std::string& error() const { return error_; }
+  std::uint64_t bytes_sent() const { return sent_; }
+  std::uint64_t bytes_received() const { return received_; }
+  /// Bytes received and not yet read.
+  std::size_t buffered() const { return buffered_; }
+
+ private:
+  friend class session;
+  /// From the session's reader. on_data returns false if the peer overran our window.
+  bool on_data(std::span<const std::uint8_t> payload);
+  void on_fin();
+  void on_reset(const std::string& reason);
+  /// Returns false if the credit would overflow.
+  bool on_window(std::uint32_t credit);
+  void on_session_end(const std::string& reason);
+  bool finished() const { return (fin_sent_ && fin_received_) || !error_.empty(); }
+  void wake();
+  /// A reset: unread data is dropped and reads fail at once.
+  void abort_reads();
+
+  std::shared_ptr<session> owner_;
+  std::uint32_t id_;
+  nlohmann::json meta_;
+  std::deque<std::vector<std::uint8_t>> inbox_;
+  std::size_t inbox_offset_ = 0;  ///< read position in inbox_.front()
+  std::size_t buffered_ = 0;
+  std::uint32_t receive_window_ = stream_window;  ///< bytes the peer may still send
+  std::uint32_t unacknowledged_ = 0;              ///< bytes read but not yet granted back
+  std::int64_t send_credit_ = stream_window;
+  bool fin_sent_ = false;
+  bool fin_received_ = false;
+  bool aborted_ = false;
+  std::string error_;
+  std::uint64_t sent_ = 0;
+  std::uint64_t received_ = 0;
+  net::async_event changed_;  ///< data, credit, end or error arrived
+};
+
+}  // namespace session
