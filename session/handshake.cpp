@@ -158,8 +158,8 @@ handshake_state::outcome handshake_state::finish(const nlohmann::json& auth, con
 }
 
 net::awaitable<handshake_result> run_handshake(net::tcp::socket& socket, std::vector<std::uint8_t> received,
-                                               const identity::key_pair& me, bool initiator,
-                                               const peer_expectation& expect, net::clock::time_point deadline) {
+                                               identity::key_pair me, bool initiator, peer_expectation expect,
+                                               net::clock::time_point deadline) {
   using namespace asio::experimental::awaitable_operators;
   handshake_result result;
   handshake_state state(me, initiator);

@@ -76,9 +76,10 @@ struct handshake_result {
 };
 
 /// Runs the handshake on `socket` (whose first bytes may already sit in `received`) within
-/// `deadline`. On failure the socket is left for the caller to close.
+/// `deadline`. On failure the socket is left for the caller to close. (Keys and expectations are
+/// taken by value: the coroutine may outlive the caller's temporaries.)
 net::awaitable<handshake_result> run_handshake(net::tcp::socket& socket, std::vector<std::uint8_t> received,
-                                               const identity::key_pair& me, bool initiator,
-                                               const peer_expectation& expect, net::clock::time_point deadline);
+                                               identity::key_pair me, bool initiator, peer_expectation expect,
+                                               net::clock::time_point deadline);
 
 }  // namespace session

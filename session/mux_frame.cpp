@@ -30,9 +30,14 @@ bool payload_size_ok(frame_kind kind, std::size_t size) {
 
 }  // namespace
 
+std::array<std::uint8_t, 5> frame_header(frame_kind kind, std::uint32_t stream) {
+  return {static_cast<std::uint8_t>(kind), static_cast<std::uint8_t>(stream >> 24), static_cast<std::uint8_t>(stream >> 16),
+          static_cast<std::uint8_t>(stream >> 8), static_cast<std::uint8_t>(stream)};
+}
+
 void put_frame_header(std::vector<std::uint8_t>& out, frame_kind kind, std::uint32_t stream) {
-  out.push_back(static_cast<std::uint8_t>(kind));
-  put_be(out, stream, 4);
+  const auto header = frame_header(kind, stream);
+  out.insert(out.end(), header.begin(), header.end());
 }
 
 std::vector<std::uint8_t> encode_frame(frame_kind kind, std::uint32_t stream, std::span<const std::uint8_t> payload) {

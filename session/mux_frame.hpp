@@ -1,6 +1,7 @@
 // The plaintext of one session record: a multiplexing frame [u8 kind][u32 BE stream][payload].
 // A pure codec; the session enforces windows, stream states and limits.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -32,6 +33,8 @@ struct mux_frame {
   std::span<const std::uint8_t> payload;  ///< points into the decoded record
 };
 
+/// The frame header for `kind` on `stream` (the payload follows).
+std::array<std::uint8_t, 5> frame_header(frame_kind kind, std::uint32_t stream);
 /// Appends the frame header for `kind` on `stream` to `out` (the payload follows).
 void put_frame_header(std::vector<std::uint8_t>& out, frame_kind kind, std::uint32_t stream);
 /// Encodes a whole frame.

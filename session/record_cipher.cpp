@@ -59,43 +59,51 @@ std::array<std::uint8_t, 12> record_cipher::next_nonce() {
 }
 
 void record_cipher::seal(std::span<const std::uint8_t> plaintext, std::vector<std::uint8_t>& out) {
-  if (plaintext.size() > max_record_plaintext) throw std::logic_error("record plaintext too large");
+  seal(plaintext, {}, out);
+}
+
+void record_cipher::seal(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body,
+                         std::vector<std::uint8_t>& out) {
+  const std::size_t size = head.size() + body.size();
+  if (size > max_record_plaintext) throw std::logic_error("record plaintext too large");
   const auto nonce = next_nonce();
   const std::size_t start = out.size();
-  const auto length = static_cast<std::uint32_t>(plaintext.size() + record_tag_size);
+  const auto length = static_cast<std::uint32_t>(size + record_tag_size);
   out.resize(start + record_header_size + length);
   std::uint8_t* header = out.data() + start;
+  std::uint8_t* text = header + record_header_size;
   put_u32(header, length);
+  if (!head.empty()) std::memcpy(text, head.data(), head.size());
+  if (!body.empty()) std::memcpy(text + head.size(), body.data(), body.size());
   unsigned long long written = 0;
-  // The length prefix is associated data: a changed length fails authentication too.
+  // In place (libsodium allows c == m). The length prefix is associated data: a changed
+  // length fails authentication too.
   if (kind_ == aead_kind::aes256gcm) {
-    crypto_aead_aes256gcm_encrypt_afternm(header + record_header_size, &written, plaintext.data(), plaintext.size(),
-                                          header, record_header_size, nullptr, nonce.data(), &state_->aes);
+    crypto_aead_aes256gcm_encrypt_afternm(text, &written, text, size, header, record_header_size, nullptr, nonce.data(),
+                                          &state_->aes);
   } else {
-    crypto_aead_chacha20poly1305_ietf_encrypt(header + record_header_size, &written, plaintext.data(), plaintext.size(),
-                                              header, record_header_size, nullptr, nonce.data(), state_->key.data());
+    crypto_aead_chacha20poly1305_ietf_encrypt(text, &written, text, size, header, record_header_size, nullptr,
+                                              nonce.data(), state_->key.data());
   }
 }
 
-record_cipher::open_result record_cipher::open(std::span<const std::uint8_t> input, std::vector<std::uint8_t>& plaintext) {
+record_cipher::open_result record_cipher::open(std::span<std::uint8_t> input) {
   if (input.size() < record_header_size) return {};
   const std::uint32_t length = get_u32(input.data());
   if (length < record_tag_size || length > max_record_plaintext + record_tag_size) {
-    return {open_status::oversized, 0, 0};
+    return {open_status::oversized, 0, {}};
   }
   if (input.size() < record_header_size + length) return {};
-  if (plaintext.size() < length) plaintext.resize(max_record_plaintext + record_tag_size);
   const auto nonce = next_nonce();
   unsigned long long size = 0;
-  const std::uint8_t* ciphertext = input.data() + record_header_size;
+  std::uint8_t* text = input.data() + record_header_size;
   const int rc = kind_ == aead_kind::aes256gcm
-                     ? crypto_aead_aes256gcm_decrypt_afternm(plaintext.data(), &size, nullptr, ciphertext, length,
-                                                             input.data(), record_header_size, nonce.data(), &state_->aes)
-                     : crypto_aead_chacha20poly1305_ietf_decrypt(plaintext.data(), &size, nullptr, ciphertext, length,
-                                                                 input.data(), record_header_size, nonce.data(),
-                                                                 state_->key.data());
-  if (rc != 0) return {open_status::forged, 0, 0};
-  return {open_status::record, record_header_size + length, static_cast<std::size_t>(size)};
+                     ? crypto_aead_aes256gcm_decrypt_afternm(text, &size, nullptr, text, length, input.data(),
+                                                             record_header_size, nonce.data(), &state_->aes)
+                     : crypto_aead_chacha20poly1305_ietf_decrypt(text, &size, nullptr, text, length, input.data(),
+                                                                 record_header_size, nonce.data(), state_->key.data());
+  if (rc != 0) return {open_status::forged, 0, {}};
+  return {open_status::record, record_header_size + length, std::span<const std::uint8_t>(text, size)};
 }
 
 }  // namespace session

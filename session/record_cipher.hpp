@@ -37,16 +37,19 @@ class record_cipher {
 
   /// Appends one sealed record carrying `plaintext` (at most max_record_plaintext) to `out`.
   void seal(std::span<const std::uint8_t> plaintext, std::vector<std::uint8_t>& out);
+  /// The same for a plaintext in two parts (a frame header and its payload), encrypted in
+  /// place in `out`: one copy of the payload, not two.
+  void seal(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body, std::vector<std::uint8_t>& out);
 
   enum class open_status { need_more, record, oversized, forged };
   struct open_result {
     open_status status = open_status::need_more;
     std::size_t consumed = 0;  ///< bytes of `input` the record took
-    std::size_t plaintext_size = 0;  ///< plaintext is at the front of the output buffer
+    std::span<const std::uint8_t> plaintext;  ///< inside `input`
   };
-  /// Opens the first record in `input` into `plaintext` (resized as needed). need_more: not a
-  /// whole record yet; oversized or forged: the session must end.
-  open_result open(std::span<const std::uint8_t> input, std::vector<std::uint8_t>& plaintext);
+  /// Opens the first record in `input`, decrypting it in place. need_more: not a whole record
+  /// yet; oversized or forged: the session must end.
+  open_result open(std::span<std::uint8_t> input);
 
   std::uint64_t records() const { return counter_; }
 

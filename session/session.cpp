@@ -4,6 +4,7 @@
 #include <asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <cstring>
 
 namespace session {
@@ -31,6 +32,7 @@ session::session(net::tcp::socket socket, const session_keys& keys, bool initiat
       initiator_(initiator),
       input_(std::move(received)),
       next_stream_id_(initiator ? 1 : 2),
+      window_budget_left_(options.window_budget),
       last_heard_(net::clock::now()),
       last_ping_sent_(net::clock::now()),
       pending_ready_(socket_.get_executor()),
@@ -95,15 +97,18 @@ net::awaitable<void> session::wait_ended() {
 }
 
 void session::send_frame(frame_kind kind, std::uint32_t stream, std::span<const std::uint8_t> payload) {
-  frame_scratch_.clear();
-  put_frame_header(frame_scratch_, kind, stream);
-  frame_scratch_.insert(frame_scratch_.end(), payload.begin(), payload.end());
-  send_frame(frame_scratch_);
+  if (ended_ || closing_) return;
+  sealer_.seal(frame_header(kind, stream), payload, pending_);
+  after_seal();
 }
 
 void session::send_frame(const std::vector<std::uint8_t>& frame) {
   if (ended_ || closing_) return;
   sealer_.seal(frame, pending_);
+  after_seal();
+}
+
+void session::after_seal() {
   pending_ready_.notify_all();
   if (pending_.size() > send_buffer_hard_limit) fail("the peer stopped reading (over 16 MiB owed to it)");
 }
@@ -141,7 +146,7 @@ net::awaitable<void> session::read_loop() {
   for (;;) {
     // Open every whole record already here.
     for (;;) {
-      auto result = opener_.open(std::span(input_).subspan(start, end - start), plaintext_);
+      auto result = opener_.open(std::span(input_).subspan(start, end - start));
       if (result.status == record_cipher::open_status::need_more) break;
       if (result.status == record_cipher::open_status::oversized) {
         fail("a record from the peer has an impossible length: the byte stream is corrupt");
@@ -153,7 +158,7 @@ net::awaitable<void> session::read_loop() {
       }
       start += result.consumed;
       last_heard_ = net::clock::now();
-      auto frame = decode_frame(std::span(plaintext_).first(result.plaintext_size));
+      auto frame = decode_frame(result.plaintext);
       if (!frame) {
         fail("the peer sent a malformed frame");
         co_return;
@@ -305,7 +310,14 @@ void session::fail(const std::string& reason, bool clean) {
 }
 
 void session::forget_if_finished(const stream& s) {
-  if (s.finished()) streams_.erase(s.id());
+  if (!s.finished() || !streams_.erase(s.id())) return;
+  window_budget_left_ += s.window_size_ - stream_window;  // its growth returns to the budget
+}
+
+std::uint32_t session::take_window_budget(std::uint32_t wanted) {
+  const auto granted = static_cast<std::uint32_t>(std::min<std::size_t>(wanted, window_budget_left_));
+  window_budget_left_ -= granted;
+  return granted;
 }
 
 }  // namespace session

@@ -24,6 +24,7 @@ struct session_options {
   std::size_t max_streams = 1024;        ///< open at once, both directions together
   std::size_t accept_backlog = 1024;     ///< incoming streams not yet accepted (a burst of opens is normal)
   std::size_t send_buffer = 512 * 1024;  ///< sealed bytes waiting for the socket before writers wait
+  std::size_t window_budget = 32 * 1024 * 1024;  ///< window growth shared by all streams (bounds memory)
   std::chrono::milliseconds keepalive_interval{10'000};
   std::chrono::milliseconds dead_after{30'000};  ///< nothing heard this long: the path is dead
   std::chrono::milliseconds close_timeout{5'000};  ///< wait this long for the peer's close
@@ -67,10 +68,13 @@ class session : public std::enable_shared_from_this<session> {
   /// Seals a frame into the send buffer (control frames are never held back).
   void send_frame(frame_kind kind, std::uint32_t stream, std::span<const std::uint8_t> payload);
   void send_frame(const std::vector<std::uint8_t>& frame);
+  void after_seal();
   bool send_buffer_has_room() const { return pending_.size() < options_.send_buffer; }
   /// Ends the session: every stream and waiter learns `reason`.
   void fail(const std::string& reason, bool clean = false);
   void forget_if_finished(const stream& s);
+  /// Takes up to `wanted` bytes of window growth from the budget; returns what it got.
+  std::uint32_t take_window_budget(std::uint32_t wanted);
 
   net::tcp::socket socket_;
   session_options options_;
@@ -80,13 +84,12 @@ class session : public std::enable_shared_from_this<session> {
   identity::public_key peer_key_;
   bool initiator_;
   std::vector<std::uint8_t> input_;  ///< received bytes not yet opened
-  std::vector<std::uint8_t> plaintext_;
   std::vector<std::uint8_t> pending_;  ///< sealed records waiting for the writer
-  std::vector<std::uint8_t> frame_scratch_;
   std::map<std::uint32_t, std::shared_ptr<stream>> streams_;
   std::deque<std::shared_ptr<stream>> accept_queue_;
   std::uint32_t next_stream_id_;
   std::uint32_t highest_peer_stream_ = 0;
+  std::size_t window_budget_left_;
   net::clock::time_point last_heard_;
   net::clock::time_point last_ping_sent_;
   net::clock::time_point close_deadline_ = net::clock::time_point::max();

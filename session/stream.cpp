@@ -31,9 +31,17 @@ net::awaitable<read_result> stream::read_some(std::span<std::uint8_t> buffer) {
       buffered_ -= copied;
       unacknowledged_ += static_cast<std::uint32_t>(copied);
       // Grant the credit back in batches: a window frame per quarter window read, not per read.
-      if (!fin_received_ && error_.empty() && unacknowledged_ >= stream_window / 4) {
-        owner_->send_frame(encode_u32_frame(frame_kind::window, id_, unacknowledged_));
-        receive_window_ += unacknowledged_;
+      if (!fin_received_ && error_.empty() && unacknowledged_ >= window_size_ / 4) {
+        std::uint32_t grant = unacknowledged_;
+        // The reader drained everything: it keeps up, so the window, not the reader, limits the
+        // stream. Double it while the session's budget allows.
+        if (buffered_ == 0 && window_size_ < max_stream_window) {
+          const auto extra = owner_->take_window_budget(window_size_);
+          window_size_ += extra;
+          grant += extra;
+        }
+        owner_->send_frame(encode_u32_frame(frame_kind::window, id_, grant));
+        receive_window_ += grant;
         unacknowledged_ = 0;
       }
       co_return read_result{copied, false, {}};

@@ -16,8 +16,11 @@ namespace session {
 
 class session;
 
-/// Credit each side grants a new stream, and the most bytes one stream can hold unread.
+/// Credit each side grants a new stream: the most bytes a stream whose reader stalls can hold.
 inline constexpr std::uint32_t stream_window = 256 * 1024;
+/// A stream whose reader keeps up may grow its window to this (from the session's budget), so
+/// one fast stream is not limited by round trips of credit.
+inline constexpr std::uint32_t max_stream_window = 4 * 1024 * 1024;
 
 /// What a read returned: bytes, the end of the peer's data, or why the stream failed.
 struct read_result {
@@ -74,6 +77,7 @@ class stream {
   std::size_t inbox_offset_ = 0;  ///< read position in inbox_.front()
   std::size_t buffered_ = 0;
   std::uint32_t receive_window_ = stream_window;  ///< bytes the peer may still send
+  std::uint32_t window_size_ = stream_window;     ///< our current window (grows while the reader keeps up)
   std::uint32_t unacknowledged_ = 0;              ///< bytes read but not yet granted back
   std::int64_t send_credit_ = stream_window;
   bool fin_sent_ = false;

@@ -46,4 +46,10 @@ bool wait_for_text(const std::string& path, const std::string& needle, std::chro
   return false;
 }
 
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + path);
+}
+
 }  // namespace test

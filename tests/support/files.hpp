@@ -10,6 +10,8 @@ std::string make_temp_dir(const std::string& prefix);
 /// Writes `size` pseudo-random bytes (seeded) to `path`.
 void write_random_file(const std::string& path, std::size_t size, unsigned seed);
 std::string read_file(const std::string& path);
+/// Writes `text` to `path`, replacing it.
+void write_file(const std::string& path, const std::string& text);
 /// Polls `path` until it contains `needle`; returns false at the deadline.
 bool wait_for_text(const std::string& path, const std::string& needle, std::chrono::milliseconds limit);
 
