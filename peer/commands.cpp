@@ -32,7 +32,12 @@ long long elapsed_ms(net::clock::time_point since) {
 /// (once) if the server goes away — which never ends the established connection.
 net::awaitable<void> tend_link_while_bridging(server_link& link, const event_sink& events) {
   while (auto event = co_await link.next_event()) {
-    if (event->value("type", "") == "attempt") decline_attempt(link, *event, "busy with another connection");
+    try {
+      if (event->value("type", "") == "attempt") decline_attempt(link, *event, "busy with another connection");
+    } catch (const nlohmann::json::exception& e) {
+      // A garbled event must not cancel the bridge running beside this loop.
+      spdlog::warn("ignoring a malformed message from the server: {}", e.what());
+    }
   }
   events.emit({{"event", "server_lost"}, {"message", link.close_reason()}});
   asio::steady_timer forever(co_await asio::this_coro::executor, net::clock::time_point::max());
@@ -58,6 +63,10 @@ net::awaitable<int> bridge(server_link& link, const event_sink& events, const at
   co_await close_session(secure, result.error.empty() ? "done" : "stream failed");
   events.emit({{"event", "closed"}, {"peer", peer_name}, {"sent", result.sent}, {"received", result.received}});
   if (!result.error.empty()) throw command_error(exit_failure, "connection to " + peer_name + " broke: " + result.error);
+  // Everything was handed to the session; only a clean close proves it all arrived.
+  if (!secure->clean()) {
+    throw command_error(exit_failure, "connection to " + peer_name + " did not end cleanly: " + secure->end_reason());
+  }
   co_return exit_ok;
 }
 
@@ -131,7 +140,7 @@ net::awaitable<int> run_listen(const peer_config& config, const event_sink& even
     std::shared_ptr<session::session> secure;
     if (result.connection) {
       try {
-        secure = co_await open_secure_session(result, attempt, keys, config);
+        secure = co_await open_secure_session(result, attempt, keys, config, /*accept_backlog=*/1);
       } catch (const command_error& e) {
         failure = e.what();  // an impostor or a broken handshake: keep listening for the real one
       }
@@ -165,7 +174,7 @@ net::awaitable<int> run_connect(const peer_config& config, const event_sink& eve
   const auto attempt = parse_attempt(reply);
   auto result = co_await run_attempt(link, attempt, config.punch_timeout);
   if (!result.connection) throw command_error(static_cast<exit_code>(result.exit_code), result.failure);
-  auto secure = co_await open_secure_session(result, attempt, keys, config);
+  auto secure = co_await open_secure_session(result, attempt, keys, config, /*accept_backlog=*/0);
   std::string why;
   auto stream = secure->open_stream({{"kind", "stdio"}}, &why);
   if (!stream) throw command_error(exit_failure, "cannot open a stream to " + target + ": " + why);

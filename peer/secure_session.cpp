@@ -32,7 +32,8 @@ identity::key_pair load_identity(const peer_config& config, const event_sink& ev
 
 net::awaitable<std::shared_ptr<session::session>> open_secure_session(attempt_result& attempt, const attempt_info& info,
                                                                       const identity::key_pair& me,
-                                                                      const peer_config& config) {
+                                                                      const peer_config& config,
+                                                                      std::size_t accept_backlog) {
   auto& connection = *attempt.connection;
   const bool initiator = info.mine == nat::role::initiator;
   session::peer_expectation expect{info.peer_key, config.expect_key, info.peer};
@@ -49,6 +50,7 @@ net::awaitable<std::shared_ptr<session::session>> open_secure_session(attempt_re
                session::to_string(shaken.keys->aead));
   session::session_options options;
   options.dead_after = config.dead_after;
+  options.accept_backlog = accept_backlog;
   options.keepalive_interval = std::min(options.keepalive_interval, config.dead_after / 3);
   auto s = std::make_shared<session::session>(std::move(connection.socket), *shaken.keys, initiator,
                                               std::move(shaken.leftover), options);
@@ -59,7 +61,6 @@ net::awaitable<std::shared_ptr<session::session>> open_secure_session(attempt_re
 net::awaitable<void> close_session(const std::shared_ptr<session::session>& s, const std::string& reason) {
   s->close(reason);
   co_await s->wait_ended();
-  if (!s->clean()) spdlog::info("session ended: {}", s->end_reason());
 }
 
 }  // namespace peer

@@ -17,11 +17,13 @@ namespace peer {
 /// "identity_created" event. Throws command_error (exit 2) when the file is unusable.
 identity::key_pair load_identity(const peer_config& config, const event_sink& events);
 
-/// Runs the handshake on `attempt`'s connection and starts the session on it. Throws
+/// Runs the handshake on `attempt`'s connection and starts the session on it, taking at most
+/// `accept_backlog` streams the peer opens before we accept them (the rest are reset). Throws
 /// command_error: exit 6 when the peer's key is refused, exit 1 when the handshake fails.
 net::awaitable<std::shared_ptr<session::session>> open_secure_session(attempt_result& attempt, const attempt_info& info,
                                                                       const identity::key_pair& me,
-                                                                      const peer_config& config);
+                                                                      const peer_config& config,
+                                                                      std::size_t accept_backlog);
 
 /// Closes the session gracefully and waits (bounded by its close timeout) until it has ended.
 net::awaitable<void> close_session(const std::shared_ptr<session::session>& s, const std::string& reason);

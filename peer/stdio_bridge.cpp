@@ -37,39 +37,42 @@ bool write_all(int fd, const std::uint8_t* data, std::size_t size) {
 }
 
 /// What the stdin thread shares with the session thread. The thread may outlive the bridge (a
-/// terminal nobody types into), so it touches the executor only while `abandoned` is false.
+/// terminal nobody types into): it touches the executor and the stream only under the mutex
+/// while `abandoned` is false, and holds no handle of its own, so nothing of the session is ever
+/// destroyed on its thread.
 struct upload_state {
   std::mutex mutex;
   bool abandoned = false;
+  asio::any_io_executor executor;
+  std::shared_ptr<session::stream> stream;  ///< reset when abandoned, on the session's thread
+  std::function<void()> on_done;            ///< likewise
   std::atomic<std::uint64_t> sent{0};
   std::string error;
   bool done = false;
 };
 
-/// Runs `task` on the session's executor and waits for its result, unless the bridge has ended.
-template <typename T>
-std::optional<T> run_on(const asio::any_io_executor& ex, upload_state& state, net::awaitable<T> task) {
-  std::future<T> result;
-  {
-    std::lock_guard lock(state.mutex);
-    if (state.abandoned) return std::nullopt;
-    result = asio::co_spawn(ex, std::move(task), asio::use_future);
-  }
-  return result.get();
-}
-
 net::awaitable<std::string> write_chunk(std::shared_ptr<session::stream> stream, std::vector<std::uint8_t> chunk) {
   co_return co_await stream->write(chunk);
 }
 
-net::awaitable<bool> finish_upload(std::shared_ptr<session::stream> stream) {
-  stream->shutdown_send();
-  co_return true;
+net::awaitable<std::string> finish_upload(std::shared_ptr<session::stream> stream) {
+  co_return stream->shutdown_send();
+}
+
+/// Runs a stream task on the session's thread and waits for it, unless the bridge has ended.
+std::optional<std::string> run_on_stream(
+    upload_state& state, const std::function<net::awaitable<std::string>(std::shared_ptr<session::stream>)>& task) {
+  std::future<std::string> result;
+  {
+    std::lock_guard lock(state.mutex);
+    if (state.abandoned) return std::nullopt;
+    result = asio::co_spawn(state.executor, task(state.stream), asio::use_future);
+  }
+  return result.get();
 }
 
 /// stdin -> stream, then half-close.
-void upload(asio::any_io_executor ex, std::shared_ptr<session::stream> stream, std::shared_ptr<upload_state> state,
-            std::function<void()> on_done) {
+void upload(std::shared_ptr<upload_state> state) {
   std::string error;
   for (;;) {
     std::vector<std::uint8_t> chunk(chunk_size);
@@ -80,11 +83,15 @@ void upload(asio::any_io_executor ex, std::shared_ptr<session::stream> stream, s
       break;
     }
     if (n == 0) {
-      run_on(ex, *state, finish_upload(stream));
+      auto finished = run_on_stream(*state, finish_upload);
+      if (!finished) return;
+      if (!finished->empty()) error = "ending our direction: " + *finished;
       break;
     }
     chunk.resize(static_cast<std::size_t>(n));
-    auto written = run_on(ex, *state, write_chunk(stream, std::move(chunk)));
+    auto written = run_on_stream(*state, [&chunk](std::shared_ptr<session::stream> stream) {
+      return write_chunk(std::move(stream), std::move(chunk));
+    });
     if (!written) return;  // the bridge is over
     if (!written->empty()) {
       error = "sending: " + *written;
@@ -96,7 +103,7 @@ void upload(asio::any_io_executor ex, std::shared_ptr<session::stream> stream, s
   if (state->abandoned) return;
   state->error = error;
   state->done = true;
-  asio::post(ex, on_done);
+  asio::post(state->executor, state->on_done);
 }
 
 net::awaitable<session::read_result> read_chunk(std::shared_ptr<session::stream> stream, std::vector<std::uint8_t>& buffer) {
@@ -112,7 +119,10 @@ net::awaitable<bridge_result> bridge_stdio(std::shared_ptr<session::stream> stre
   auto up_done = std::make_shared<net::async_signal>(ex);
   net::async_signal down_done(ex);
   auto upload_shared = std::make_shared<upload_state>();
-  std::thread(upload, ex, stream, upload_shared, [up_done] { up_done->notify(); }).detach();
+  upload_shared->executor = ex;
+  upload_shared->stream = stream;
+  upload_shared->on_done = [up_done] { up_done->notify(); };
+  std::thread(upload, upload_shared).detach();
 
   // stream -> stdout on its own thread: a slow stdout must not block the session's thread.
   std::string down_error;
@@ -147,6 +157,8 @@ net::awaitable<bridge_result> bridge_stdio(std::shared_ptr<session::stream> stre
   {
     std::lock_guard lock(upload_shared->mutex);
     upload_shared->abandoned = true;
+    upload_shared->stream.reset();
+    upload_shared->on_done = nullptr;
   }
   result.sent = upload_shared->sent;
   co_return result;

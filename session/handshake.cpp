@@ -32,10 +32,9 @@ std::vector<std::string> aead_names(const std::vector<aead_kind>& kinds) {
   return names;
 }
 
-std::string joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& name : names) out += name + ",";
-  return out;
+/// Appends `field` with its length in front, so no field can shift another's boundary.
+void append_field(std::string& out, const std::string& field) {
+  out += std::to_string(field.size()) + ":" + field;
 }
 
 /// keyed BLAKE2b-256(key, label | transcript): a record key bound to this very handshake.
@@ -73,8 +72,13 @@ std::optional<std::string> handshake_state::take_peer_hello(const nlohmann::json
   if (!identity || !ephemeral || offered == hello.end() || !offered->is_array()) return "malformed session hello";
   std::vector<std::string> theirs;
   for (const auto& name : *offered) {
+    // Only names we know: nothing the peer sends may carry separators into the transcript.
     if (!name.is_string() || theirs.size() == 8) return "malformed session hello";
-    theirs.push_back(name.get<std::string>());
+    const auto& text = name.get_ref<const std::string&>();
+    if (text != to_string(aead_kind::aes256gcm) && text != to_string(aead_kind::chacha20poly1305)) {
+      return "the peer offers an unknown cipher";
+    }
+    theirs.push_back(text);
   }
   peer_identity_ = *identity;
   peer_ephemeral_ = *ephemeral;
@@ -93,12 +97,19 @@ std::optional<std::string> handshake_state::take_peer_hello(const nlohmann::json
   // The transcript: both hellos in initiator-then-responder order.
   const auto side_text = [](const identity::public_key& id, const std::array<std::uint8_t, 32>& eph,
                             const std::vector<std::string>& aead) {
-    return identity::to_hex(id) + "|" + hex(eph.data(), eph.size()) + "|" + joined(aead);
+    std::string text;
+    append_field(text, identity::to_hex(id));
+    append_field(text, hex(eph.data(), eph.size()));
+    append_field(text, std::to_string(aead.size()));
+    for (const auto& name : aead) append_field(text, name);
+    return text;
   };
   const auto my_text = side_text(me_.pub, ephemeral_public_, mine);
   const auto their_text = side_text(peer_identity_, peer_ephemeral_, theirs);
-  const std::string transcript =
-      "holepunch-session-v1|" + (initiator_ ? my_text + "|" + their_text : their_text + "|" + my_text);
+  std::string transcript;
+  append_field(transcript, "holepunch-session-v1");
+  append_field(transcript, initiator_ ? my_text : their_text);
+  append_field(transcript, initiator_ ? their_text : my_text);
   std::array<std::uint8_t, 32> digest{};
   crypto_generichash(digest.data(), digest.size(), reinterpret_cast<const unsigned char*>(transcript.data()),
                      transcript.size(), nullptr, 0);
@@ -175,7 +186,13 @@ net::awaitable<handshake_result> run_handshake(net::tcp::socket& socket, std::ve
       result.failure = "reading the session hello: " + (their_hello.error ? their_hello.error.message() : their_hello.protocol_error);
       co_return;
     }
-    if (auto refusal = state.take_peer_hello(*their_hello.message)) {
+    std::optional<std::string> refusal;
+    try {
+      refusal = state.take_peer_hello(*their_hello.message);
+    } catch (const nlohmann::json::exception&) {
+      refusal = "malformed session hello";  // a field of the wrong type
+    }
+    if (refusal) {
       result.failure = *refusal;
       co_return;
     }
@@ -189,7 +206,12 @@ net::awaitable<handshake_result> run_handshake(net::tcp::socket& socket, std::ve
       result.failure = "reading the session auth: " + (their_auth.error ? their_auth.error.message() : their_auth.protocol_error);
       co_return;
     }
-    auto outcome = state.finish(*their_auth.message, expect);
+    handshake_state::outcome outcome;
+    try {
+      outcome = state.finish(*their_auth.message, expect);
+    } catch (const nlohmann::json::exception&) {
+      outcome.failure = "malformed session auth";
+    }
     result.keys = outcome.keys;
     result.failure = outcome.failure;
     result.key_refused = outcome.key_refused;

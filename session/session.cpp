@@ -87,7 +87,6 @@ net::awaitable<std::shared_ptr<stream>> session::accept_stream() {
 
 void session::close(const std::string& reason) {
   if (ended_ || closing_) return;
-  close_deadline_ = net::clock::now() + options_.close_timeout;
   send_frame(encode_frame(frame_kind::close, 0, reason));
   closing_ = true;  // the close record is the last: nothing is sealed after it
 }
@@ -129,6 +128,8 @@ net::awaitable<void> session::write_loop() {
     }
     if (last) {
       socket_.shutdown(net::tcp::socket::shutdown_send, ec);
+      // A slow path may take long to flush; from here on the peer only has to answer.
+      close_deadline_ = net::clock::now() + options_.close_timeout;
       close_flushed_ = true;
       flushed_.notify_all();
       // Now only the reader works, until the peer's close and end arrive (or the close timeout).
@@ -301,6 +302,7 @@ void session::fail(const std::string& reason, bool clean) {
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [id, s] : streams) s->on_session_end(reason);
+  accept_queue_.clear();  // queued streams hold the session: no cycle may outlive it
   pending_ready_.notify_all();
   send_room_.notify_all();
   accept_ready_.notify_all();
@@ -310,8 +312,10 @@ void session::fail(const std::string& reason, bool clean) {
 }
 
 void session::forget_if_finished(const stream& s) {
-  if (!s.finished() || !streams_.erase(s.id())) return;
-  window_budget_left_ += s.window_size_ - stream_window;  // its growth returns to the budget
+  if (!s.finished()) return;
+  // Read before erasing: the map may hold the last reference to the stream.
+  const std::size_t growth = s.window_size_ - stream_window;
+  if (streams_.erase(s.id())) window_budget_left_ += growth;  // its growth returns to the budget
 }
 
 std::uint32_t session::take_window_budget(std::uint32_t wanted) {

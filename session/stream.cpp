@@ -77,11 +77,15 @@ net::awaitable<std::string> stream::write(std::span<const std::uint8_t> data) {
   co_return std::string();
 }
 
-void stream::shutdown_send() {
-  if (fin_sent_ || !error_.empty() || owner_->ended_) return;
+std::string stream::shutdown_send() {
+  if (!error_.empty()) return error_;
+  if (owner_->ended_) return owner_->end_reason_;
+  if (fin_sent_) return {};
+  if (!owner_->is_open()) return "the session is closing";
   fin_sent_ = true;
   owner_->send_frame(encode_frame(frame_kind::fin, id_));
   owner_->forget_if_finished(*this);
+  return {};
 }
 
 void stream::reset(const std::string& reason) {
@@ -106,7 +110,12 @@ bool stream::on_data(std::span<const std::uint8_t> payload) {
   receive_window_ -= static_cast<std::uint32_t>(payload.size());
   received_ += payload.size();
   if (!error_.empty()) return true;  // reset locally; the peer has not seen it yet
-  inbox_.emplace_back(payload.begin(), payload.end());
+  // Small frames join the last buffer, so tiny frames cost bytes, not allocations.
+  if (!inbox_.empty() && inbox_.back().size() + payload.size() <= max_data_payload) {
+    inbox_.back().insert(inbox_.back().end(), payload.begin(), payload.end());
+  } else {
+    inbox_.emplace_back(payload.begin(), payload.end());
+  }
   buffered_ += payload.size();
   wake();
   return true;

@@ -42,8 +42,9 @@ class stream {
   net::awaitable<read_result> read_some(std::span<std::uint8_t> buffer);
   /// Sends all of `data`, waiting for credit; returns why it could not, empty on success.
   net::awaitable<std::string> write(std::span<const std::uint8_t> data);
-  /// Half-close: the peer reads the end after everything sent so far.
-  void shutdown_send();
+  /// Half-close: the peer reads the end after everything sent so far. Returns why it could not
+  /// be sent (the stream or session failed), empty on success.
+  std::string shutdown_send();
   /// Aborts both directions; the peer's reads and writes fail with `reason`.
   void reset(const std::string& reason);
   /// Done with the stream: half-closes if the peer already finished, resets otherwise.

@@ -171,6 +171,19 @@ TEST(HandshakeTest, ClaimingSomeoneElsesKeyFailsTheSignature) {
   EXPECT_NE(run.initiator.failure.find("signature does not verify"), std::string::npos) << run.initiator.failure;
 }
 
+TEST(HandshakeTest, CipherNamesCannotSmuggleSeparatorsIntoTheTranscript) {
+  // A man in the middle once could pad the cipher list so two different pairs of hellos hashed
+  // alike; only known names are accepted now, and fields are length-prefixed.
+  const auto alice = identity::generate(), bob = identity::generate();
+  session::handshake_state state(alice, true);
+  session::handshake_state other(bob, false);
+  auto hello = other.hello();
+  hello["aead"] = {"w", "|" + identity::to_hex(bob.pub) + "|00|aes256gcm", "chacha20poly1305"};
+  const auto refusal = state.take_peer_hello(hello);
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(*refusal, "the peer offers an unknown cipher");
+}
+
 TEST(HandshakeTest, MalformedHelloIsRefused) {
   const auto alice = identity::generate();
   session::handshake_state state(alice, true);

@@ -265,6 +265,34 @@ TEST_F(SessionTest, DeadPathIsDetectedAndEveryStreamErrs) {
   }());
 }
 
+TEST_F(SessionTest, FinishedStreamsAreForgottenAndAnEndedSessionIsFreed) {
+  auto pair = test::make_session_pair(io_);
+  std::weak_ptr<session::session> initiator = pair.initiator;
+  test::run_until_done(io_, [&]() -> net::awaitable<void> {
+    {
+      // A writer that half-closes and drops its handle before the peer's end arrives.
+      auto out = pair.initiator->open_stream({});
+      EXPECT_EQ(co_await out->write(pattern(1, 1000)), "");
+      EXPECT_EQ(out->shutdown_send(), "");
+    }
+    auto in = co_await pair.responder->accept_stream();
+    auto [data, error] = co_await read_all(in);
+    EXPECT_EQ(data.size(), 1000u);
+    EXPECT_EQ(in->shutdown_send(), "");
+    co_await sleep_for(100ms);
+    EXPECT_EQ(pair.initiator->open_streams(), 0u);
+    EXPECT_EQ(pair.responder->open_streams(), 0u);
+    // A stream the initiator never accepts must not keep its session alive after the end.
+    EXPECT_TRUE(pair.responder->open_stream({}));
+    co_await sleep_for(100ms);
+    pair.responder->close();
+    co_await pair.initiator->wait_ended();
+    co_await sleep_for(100ms);
+  }());
+  pair.initiator.reset();
+  EXPECT_TRUE(initiator.expired()) << "a queued stream kept the ended session alive";
+}
+
 TEST_F(SessionTest, StreamLimitsAreEnforcedOnBothSides) {
   session::session_options options;
   options.max_streams = 4;
