@@ -16,6 +16,7 @@
 #include "peer/nat_probe.hpp"
 #include "peer/stun_probe.hpp"
 #include "peer/secure_session.hpp"
+#include "peer/session_pool.hpp"
 #include "peer/stdio_bridge.hpp"
 
 namespace peer {
@@ -45,17 +46,17 @@ net::awaitable<void> tend_link_while_bridging(server_link& link, const event_sin
 }
 
 /// Announces the secure session and bridges its one stream to stdin/stdout until both directions end.
-net::awaitable<int> bridge(server_link& link, const event_sink& events, const attempt_result& attempt,
+net::awaitable<int> bridge(server_link& link, const event_sink& events, const session_origin& origin,
                            std::shared_ptr<session::session> secure, std::shared_ptr<session::stream> stream,
                            const std::string& peer_name, net::clock::time_point started) {
   nlohmann::json connected{{"event", "connected"},
                            {"peer", peer_name},
-                           {"path", attempt.path},
-                           {"remote", net::to_string(attempt.connection->remote)},
+                           {"path", origin.path},
+                           {"remote", origin.remote},
                            {"elapsed_ms", elapsed_ms(started)},
                            {"peer_key", identity::fingerprint(secure->peer_key())},
                            {"cipher", session::to_string(secure->aead())}};
-  if (!attempt.why_relay.empty()) connected["reason"] = attempt.why_relay;
+  if (!origin.why_relay.empty()) connected["reason"] = origin.why_relay;
   events.emit(connected);
   bridge_result result;
   auto outcome = co_await (bridge_stdio(stream) || tend_link_while_bridging(link, events));
@@ -147,7 +148,8 @@ net::awaitable<int> run_listen(const peer_config& config, const event_sink& even
     }
     if (secure) {
       auto stream = co_await secure->accept_stream();
-      if (stream) co_return co_await bridge(link, events, result, secure, stream, attempt.peer, started);
+      const session_origin origin{result.path, result.why_relay, net::to_string(result.connection->remote)};
+      if (stream) co_return co_await bridge(link, events, origin, secure, stream, attempt.peer, started);
       failure = "the session ended before a stream was opened: " + secure->end_reason();
     }
     spdlog::warn("connection from {} failed: {}", attempt.peer, failure);
@@ -161,24 +163,11 @@ net::awaitable<int> run_connect(const peer_config& config, const event_sink& eve
   const auto keys = load_identity(config, events);
   server_link link(co_await asio::this_coro::executor);
   co_await open_and_register(link, config, events, keys, /*probe=*/config.path == "auto");  // a forced path needs no verdict
-  const nlohmann::json connect_request{
-      {"type", "connect"}, {"target", target}, {"path", config.path}, {"punch_timeout_ms", config.punch_timeout.count()}};
-  auto reply = co_await link.request(connect_request);
-  if (reply.value("type", "") == "error") {
-    const auto code = reply.value("code", "");
-    const auto message = reply.value("message", "the server refused");
-    if (code == "unknown_peer" || code == "busy") throw command_error(exit_peer_unknown, message);
-    if (code == "self") throw command_error(exit_usage, message);
-    throw command_error(exit_server, message);
-  }
-  const auto attempt = parse_attempt(reply);
-  auto result = co_await run_attempt(link, attempt, config.punch_timeout);
-  if (!result.connection) throw command_error(static_cast<exit_code>(result.exit_code), result.failure);
-  auto secure = co_await open_secure_session(result, attempt, keys, config, /*accept_backlog=*/0);
-  std::string why;
-  auto stream = secure->open_stream({{"kind", "stdio"}}, &why);
-  if (!stream) throw command_error(exit_failure, "cannot open a stream to " + target + ": " + why);
-  co_return co_await bridge(link, events, result, secure, stream, target, started);
+  session_pool pool(link, keys, config);
+  nlohmann::json stdio_stream{{"kind", "stdio"}};  // (GCC 12: no braced JSON inside co_await)
+  auto stream = co_await pool.open_stream(target, std::move(stdio_stream));
+  auto secure = co_await pool.session_to(target);
+  co_return co_await bridge(link, events, pool.origin(target), secure, stream, target, started);
 }
 
 net::awaitable<int> run_id(const peer_config& config, const event_sink& events) {

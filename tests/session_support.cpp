@@ -47,6 +47,19 @@ net::awaitable<std::pair<net::tcp::socket, net::tcp::socket>> connected_pair(asi
 
 }  // namespace
 
+net::awaitable<void> echo_stream(std::shared_ptr<session::stream> s) {
+  std::vector<std::uint8_t> buffer(32 * 1024);
+  for (;;) {
+    auto result = co_await s->read_some(buffer);
+    if (!result.error.empty()) co_return;
+    if (result.eof) break;
+    // (GCC 12 mishandles a co_await result destroyed inside an if condition: keep it in a local.)
+    const auto error = co_await s->write(std::span(buffer).first(result.size));
+    if (!error.empty()) co_return;
+  }
+  s->shutdown_send();
+}
+
 void run_until_done(asio::io_context& io, net::awaitable<void> task, std::chrono::seconds limit) {
   bool done = false;
   std::exception_ptr failure;

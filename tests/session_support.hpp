@@ -27,6 +27,9 @@ struct session_pair {
 /// bytes if one is given, runs the handshake, and starts both sessions. Throws on failure.
 session_pair make_session_pair(asio::io_context& io, session::session_options options = {}, tap_fn tap = nullptr);
 
+/// Echoes everything read on `s` back, then half-closes.
+net::awaitable<void> echo_stream(std::shared_ptr<session::stream> s);
+
 /// Runs `task` on `io` until it finishes (or `limit` passes: then throws).
 void run_until_done(asio::io_context& io, net::awaitable<void> task, std::chrono::seconds limit = std::chrono::seconds(60));
 

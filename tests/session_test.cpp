@@ -37,23 +37,10 @@ net::awaitable<std::pair<std::vector<std::uint8_t>, std::string>> read_all(strea
   }
 }
 
-/// Echoes everything back, then half-closes.
-net::awaitable<void> echo(stream_ptr s) {
-  std::vector<std::uint8_t> buffer(32 * 1024);
-  for (;;) {
-    auto result = co_await s->read_some(buffer);
-    if (!result.error.empty()) co_return;
-    if (result.eof) break;
-    const auto error = co_await s->write(std::span(buffer).first(result.size));
-    if (!error.empty()) co_return;
-  }
-  s->shutdown_send();
-}
-
 /// Accepts every stream the peer opens and echoes it.
 net::awaitable<void> echo_all(std::shared_ptr<session::session> s) {
   auto ex = co_await asio::this_coro::executor;
-  while (auto accepted = co_await s->accept_stream()) asio::co_spawn(ex, echo(accepted), asio::detached);
+  while (auto accepted = co_await s->accept_stream()) asio::co_spawn(ex, test::echo_stream(accepted), asio::detached);
 }
 
 /// Writes `data`, then half-closes; `done` becomes true once the whole write succeeded.

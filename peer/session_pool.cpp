@@ -1,0 +1,78 @@
+#include "peer/session_pool.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "peer/attempt_runner.hpp"
+#include "peer/exit_codes.hpp"
+#include "peer/secure_session.hpp"
+
+namespace peer {
+namespace {
+
+/// Streams the other side may open on a session we made for our own streams.
+constexpr std::size_t accept_backlog_for_outgoing = 0;
+
+}  // namespace
+
+session_pool::session_pool(server_link& link, identity::key_pair keys, const peer_config& config)
+    : link_(link), keys_(keys), config_(config) {}
+
+net::awaitable<std::shared_ptr<session::stream>> session_pool::open_stream(const std::string& peer,
+                                                                         nlohmann::json meta) {
+  auto s = co_await session_to(peer);
+  std::string why;
+  auto stream = s->open_stream(std::move(meta), &why);
+  if (!stream) throw command_error(exit_failure, "cannot open a stream to " + peer + ": " + why);
+  co_return stream;
+}
+
+net::awaitable<std::shared_ptr<session::session>> session_pool::session_to(const std::string& peer, bool* reused) {
+  auto& slot = entries_[peer];
+  // Another request is connecting to this peer: wait for it rather than punch twice.
+  while (slot.connecting) co_await slot.settled->wait();
+  if (slot.session && slot.session->is_open()) {
+    if (reused) *reused = true;
+    spdlog::debug("reusing the session to {}", peer);
+    co_return slot.session;
+  }
+  if (reused) *reused = false;
+  slot.connecting = true;
+  slot.settled = std::make_shared<net::async_event>(co_await asio::this_coro::executor);
+  auto settled = slot.settled;
+  try {
+    co_await connect(peer, slot);
+  } catch (...) {
+    slot.connecting = false;
+    settled->notify_all();
+    throw;
+  }
+  slot.connecting = false;
+  settled->notify_all();
+  co_return slot.session;
+}
+
+net::awaitable<void> session_pool::connect(const std::string& peer, entry& slot) {
+  const auto started = net::clock::now();
+  ++attempts_;
+  const nlohmann::json connect_request{
+      {"type", "connect"}, {"target", peer}, {"path", config_.path}, {"punch_timeout_ms", config_.punch_timeout.count()}};
+  auto reply = co_await link_.request(connect_request);
+  if (reply.value("type", "") == "error") {
+    const auto code = reply.value("code", "");
+    const auto message = reply.value("message", "the server refused");
+    if (code == "unknown_peer" || code == "busy") throw command_error(exit_peer_unknown, message);
+    if (code == "self") throw command_error(exit_usage, message);
+    throw command_error(exit_server, message);
+  }
+  const auto attempt = parse_attempt(reply);
+  auto result = co_await run_attempt(link_, attempt, config_.punch_timeout);
+  if (!result.connection) throw command_error(static_cast<exit_code>(result.exit_code), result.failure);
+  slot.origin.path = result.path;
+  slot.origin.why_relay = result.why_relay;
+  slot.origin.remote = net::to_string(result.connection->remote);
+  slot.session = co_await open_secure_session(result, attempt, keys_, config_, accept_backlog_for_outgoing);
+  slot.origin.connect_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(net::clock::now() - started).count();
+}
+
+}  // namespace peer

@@ -1,0 +1,56 @@
+// The secure sessions one peer process holds, one per peer ID. A stream to a peer we already
+// hold a live session with opens on that session; only otherwise does a connect attempt (punch,
+// then relay) run, and concurrent requests for the same peer share that one attempt.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/async_event.hpp"
+#include "common/identity.hpp"
+#include "peer/events.hpp"
+#include "peer/peer_config.hpp"
+#include "peer/server_link.hpp"
+#include "session/session.hpp"
+
+namespace peer {
+
+/// How a session to a peer came about (for the "connected" event).
+struct session_origin {
+  std::string path;       ///< direct or relay
+  std::string why_relay;  ///< why the relay was used, if it was
+  std::string remote;     ///< the other end of our TCP connection
+  long long connect_ms = 0;
+};
+
+class session_pool {
+ public:
+  /// `link` must be open (and registered, if the peer should see our ID) and outlive the pool.
+  session_pool(server_link& link, identity::key_pair keys, const peer_config& config);
+
+  /// A new stream to `peer` described by `meta`. Throws command_error with the connect exit
+  /// codes (4 unknown or busy, 5 no path, 6 key refused, 1 broken).
+  net::awaitable<std::shared_ptr<session::stream>> open_stream(const std::string& peer, nlohmann::json meta);
+  /// The live session to `peer`, connecting if there is none; `reused` says which.
+  net::awaitable<std::shared_ptr<session::session>> session_to(const std::string& peer, bool* reused = nullptr);
+  const session_origin& origin(const std::string& peer) const { return entries_.at(peer).origin; }
+  /// Connect attempts this pool has made (tests and logs).
+  int attempts() const { return attempts_; }
+
+ private:
+  struct entry {
+    std::shared_ptr<session::session> session;
+    session_origin origin;
+    bool connecting = false;
+    std::shared_ptr<net::async_event> settled;  ///< the attempt in progress finished
+  };
+  net::awaitable<void> connect(const std::string& peer, entry& slot);
+
+  server_link& link_;
+  identity::key_pair keys_;
+  peer_config config_;
+  std::map<std::string, entry> entries_;
+  int attempts_ = 0;
+};
+
+}  // namespace peer
