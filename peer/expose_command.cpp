@@ -9,6 +9,7 @@
 #include "common/endpoint.hpp"
 #include "common/spawn.hpp"
 #include "peer/exit_codes.hpp"
+#include "peer/reconnect_loop.hpp"
 #include "peer/secure_session.hpp"
 #include "peer/relay_join.hpp"
 #include "peer/server_link.hpp"
@@ -19,8 +20,6 @@ namespace peer {
 namespace {
 
 constexpr auto connect_timeout = std::chrono::seconds(5);
-constexpr auto first_backoff = std::chrono::milliseconds(1000);
-constexpr auto max_backoff = std::chrono::milliseconds(30'000);
 
 /// One public client: connect the local service, then join it to the client through the relay.
 net::awaitable<void> serve_client(std::shared_ptr<server_link> link, net::tcp::endpoint relay, std::string token,
@@ -89,33 +88,10 @@ net::awaitable<int> run_expose(const peer_config& config, const event_sink& even
   }
   if (config.id.empty()) throw command_error(exit_usage, "expose needs an ID: --id NAME (or PEER_ID)");
   const auto keys = load_identity(config, events);
-  auto ex = co_await asio::this_coro::executor;
-  std::mt19937 rng(std::random_device{}());
-  auto backoff = first_backoff;
-  bool ever_worked = false;
-  for (;;) {
-    bool worked = false;
-    std::string why;
-    try {
-      co_await expose_once(config, events, keys, std::make_shared<server_link>(ex), worked);
-    } catch (const command_error& e) {
-      // Before anything worked, a refusal or an unreachable server is the user's to fix now;
-      // afterwards the server may be restarting, so keep trying.
-      if (!ever_worked && !worked) throw;
-      why = e.what();
-    } catch (const std::exception& e) {
-      why = e.what();
-    }
-    ever_worked = ever_worked || worked;
-    if (worked) backoff = first_backoff;
-    // Jitter of +-25% so many peers do not reconnect in lockstep after a server restart.
-    std::uniform_real_distribution<double> jitter(0.75, 1.25);
-    const auto wait = std::chrono::milliseconds(static_cast<long long>(backoff.count() * jitter(rng)));
-    events.emit({{"event", "reconnecting"}, {"message", why}, {"in_ms", wait.count()}});
-    asio::steady_timer timer(ex, wait);
-    co_await timer.async_wait(net::use_nothrow);
-    backoff = std::min(max_backoff, backoff * 2);
-  }
+  co_await keep_connected(events, [&config, &events, keys](std::shared_ptr<server_link> link, bool& worked) {
+    return expose_once(config, events, keys, std::move(link), worked);
+  });
+  co_return exit_ok;
 }
 
 }  // namespace peer

@@ -14,6 +14,8 @@
 #include "common/logging.hpp"
 #include "peer/commands.hpp"
 #include "peer/expose_command.hpp"
+#include "peer/forward_command.hpp"
+#include "peer/online_command.hpp"
 #include "peer/exit_codes.hpp"
 
 namespace {
@@ -27,6 +29,12 @@ Commands:
                   others pin it with --expect-key (--json: {"event":"identity",...} on stdout)
   nat             probe this host's NAT against the server: public endpoint, mapping and
                   filtering behaviour (RFC 4787), port preservation, class (--json: one object)
+  online          stay registered (--id) and serve the streams peers open: forwards to the
+                  targets named by --allow HOST:PORT (repeatable); runs until interrupted and
+                  reconnects if the server goes away
+  forward NAME    listen on --listen [HOST:]PORT (a bare PORT means 127.0.0.1) and carry every
+                  connection to NAME, which connects it to --target HOST:PORT if its --allow
+                  lets it; all connections share one secure session; runs until interrupted
   expose          publish --local HOST:PORT on the server's public --remote-port N (reverse
                   proxy); runs until interrupted and reconnects if the server goes away
 
@@ -57,6 +65,9 @@ cxxopts::Options make_options() {
       ("dead-after", "seconds without a sign of life before a session's path counts as dead (1 to 3600, default 30)", cxxopts::value<double>())
       ("expect-key", "connect/listen: accept only a peer whose key has this fingerprint (see peer id)", cxxopts::value<std::string>())
       ("stun", "nat: run the mapping test against this STUN server HOST:PORT (over TCP) instead", cxxopts::value<std::string>())
+      ("allow", "online: a HOST:PORT peers may forward to (repeat, or comma-separate)", cxxopts::value<std::vector<std::string>>())
+      ("listen", "forward: local [HOST:]PORT to listen on", cxxopts::value<std::string>())
+      ("target", "forward: HOST:PORT the remote peer connects to", cxxopts::value<std::string>())
       ("local", "expose: the local service HOST:PORT", cxxopts::value<std::string>())
       ("remote-port", "expose: the public port on the server", cxxopts::value<int>())
       ("h,help", "show this help")
@@ -72,6 +83,10 @@ nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
     if (args.count(flag)) layer[flag] = args[flag].as<std::string>();
   }
   if (args.count("expect-key")) layer["expect_key"] = args["expect-key"].as<std::string>();
+  if (args.count("allow")) layer["allow"] = args["allow"].as<std::vector<std::string>>();
+  for (const char* flag : {"listen", "target"}) {
+    if (args.count(flag)) layer[flag] = args[flag].as<std::string>();
+  }
   if (args.count("log-level")) layer["log_level"] = args["log-level"].as<std::string>();
   if (args.count("json")) layer["json"] = true;
   if (args.count("punch-timeout")) layer["punch_timeout"] = args["punch-timeout"].as<double>();
@@ -103,9 +118,9 @@ int main(int argc, char** argv) {
     const auto env = config::env_layer(config::process_env, {{"PEER_SERVER", "server"}, {"PEER_ID", "id"}, {"PEER_TOKEN", "token"}});
     config = peer::resolve_peer_config(file, env, flag_layer(args));
     logging::init("peer", config.log_level, config.json);
-    const std::size_t wanted = command == "connect" ? 1 : 0;
+    const std::size_t wanted = command == "connect" || command == "forward" ? 1 : 0;
     if (command != "connect" && command != "listen" && command != "list" && command != "expose" && command != "nat" &&
-        command != "id") {
+        command != "id" && command != "online" && command != "forward") {
       throw std::runtime_error("unknown command '" + command + "'");
     }
     if (command_args.size() != wanted) throw std::runtime_error(command + (wanted ? " takes one NAME" : " takes no arguments"));
@@ -130,12 +145,14 @@ int main(int argc, char** argv) {
     if (command == "expose") co_return co_await peer::run_expose(config, events);
     if (command == "nat") co_return co_await peer::run_nat(config, events);
     if (command == "id") co_return co_await peer::run_id(config, events);
+    if (command == "online") co_return co_await peer::run_online(config, events);
+    if (command == "forward") co_return co_await peer::run_forward(config, events, command_args.front());
     co_return co_await peer::run_connect(config, events, command_args.front());
   };
-  // Interrupting expose is its normal end. (connect and listen keep the default, like nc: their
+  // Interrupting expose, online or forward is their normal end. (connect and listen keep the default, like nc: their
   // bridge threads are not something to unwind from a signal.)
   asio::signal_set signals(io);
-  if (command == "expose") {
+  if (command == "expose" || command == "online" || command == "forward") {
     signals.add(SIGINT);
     signals.add(SIGTERM);
     signals.async_wait([&](std::error_code ec, int) {

@@ -42,6 +42,23 @@ peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json
       }
       config.routes.push_back({*local, static_cast<std::uint16_t>(remote)});
     }
+    for (const auto& entry : settings.value("allow", nlohmann::json::array())) {
+      auto target = net::parse_host_port(entry.get<std::string>());
+      if (!target || target->port == 0) throw std::runtime_error("each \"allow\" entry must be HOST:PORT");
+      config.allow.push_back(*target);
+    }
+    if (settings.contains("listen")) {
+      auto text = settings["listen"].get<std::string>();
+      if (text.find(':') == std::string::npos) text = "127.0.0.1:" + text;  // PORT alone: loopback only
+      config.forward_listen = net::parse_host_port(text);
+      if (!config.forward_listen) throw std::runtime_error("setting \"listen\" must be [HOST:]PORT");
+    }
+    if (settings.contains("target")) {
+      config.forward_target = net::parse_host_port(settings["target"].get<std::string>());
+      if (!config.forward_target || config.forward_target->port == 0) {
+        throw std::runtime_error("setting \"target\" must be HOST:PORT");
+      }
+    }
     if (settings.contains("dead_after")) {
       const auto& value = settings["dead_after"];
       const double seconds = value.is_string() ? std::stod(value.get<std::string>()) : value.get<double>();

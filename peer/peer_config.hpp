@@ -31,12 +31,15 @@ struct peer_config {
   std::string identity_file;  ///< our key pair; empty: identity::default_path()
   std::string expect_key;     ///< the peer's fingerprint (or key) we insist on; empty: the server's word
   std::chrono::milliseconds dead_after{30'000};  ///< a session silent this long has a dead path
+  std::vector<net::host_port> allow;           ///< `online`: targets peers may forward to
+  std::optional<net::host_port> forward_listen;  ///< `forward`: the local listener
+  std::optional<net::host_port> forward_target;  ///< `forward`: HOST:PORT as the remote peer sees it
 };
 
 /// Keys accepted in the config file and the env/flag layers.
 inline constexpr const char* peer_config_keys[] = {"server", "id",   "token", "log_level",
                                                    "json",   "path", "punch_timeout", "expose", "stun",
-                                                   "identity", "expect_key", "dead_after"};
+                                                   "identity", "expect_key", "dead_after", "allow", "listen", "target"};
 
 /// Applies the layers in order (later wins); throws std::runtime_error naming a bad key or value.
 peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json& env, const nlohmann::json& flags);

@@ -12,44 +12,12 @@
 
 #include "tests/loopback_fixture.hpp"
 #include "tests/support/raw_client.hpp"
+#include "tests/support/web.hpp"
 
 namespace test {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t size = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
-/// A plain HTTP/1.0 GET to 127.0.0.1:port; returns the whole response ("" if none).
-std::string http_get(std::uint16_t port, const std::string& path) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval limit{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string response;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
-    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: test\r\n\r\n";
-    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    char chunk[16384];
-    ssize_t n;
-    while ((n = ::recv(fd, chunk, sizeof chunk, 0)) > 0) response.append(chunk, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return response;
-}
 
 int open_fds(pid_t pid) {
   int n = 0;
@@ -60,16 +28,7 @@ int open_fds(pid_t pid) {
 class RelayTest : public loopback_test {
  protected:
   /// Starts python's http.server on a free port serving `files` (name -> content).
-  void start_web(const std::map<std::string, std::string>& files) {
-    std::filesystem::create_directories(path("www"));
-    for (const auto& [name, content] : files) std::ofstream(path("www/" + name)) << content;
-    web_port_ = free_port();
-    web_ = std::make_unique<child_process>(
-        std::vector<std::string>{"/usr/bin/python3", "-m", "http.server", std::to_string(web_port_), "--bind",
-                                 "127.0.0.1", "--directory", path("www")},
-        child_io{"/dev/null", path("web.out"), path("web.err")});
-    for (int i = 0; i < 100 && http_get(web_port_, "/").empty(); ++i) std::this_thread::sleep_for(50ms);
-  }
+  void start_web(const std::map<std::string, std::string>& files) { web_ = test::start_web(path("www"), files, web_port_); }
   std::unique_ptr<child_process> start_expose(const std::string& name, int remote_port, std::uint16_t local_port) {
     return start_peer(name, {"--id", name, "expose", "--local", "127.0.0.1:" + std::to_string(local_port), "--remote-port",
                              std::to_string(remote_port)});

@@ -1,0 +1,114 @@
+#include "peer/online_command.hpp"
+
+#include <algorithm>
+
+#include <asio/co_spawn.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/connect.hpp"
+#include "common/spawn.hpp"
+#include "peer/attempt_runner.hpp"
+#include "peer/exit_codes.hpp"
+#include "peer/nat_probe.hpp"
+#include "peer/reconnect_loop.hpp"
+#include "peer/secure_session.hpp"
+#include "peer/socket_stream_bridge.hpp"
+
+namespace peer {
+namespace {
+
+constexpr auto target_connect_timeout = std::chrono::seconds(10);
+/// Streams a peer may open on one session before we accept them.
+constexpr std::size_t online_accept_backlog = 256;
+
+bool allowed(const peer_config& config, const net::host_port& target) {
+  return std::any_of(config.allow.begin(), config.allow.end(), [&](const net::host_port& entry) {
+    return entry.host == target.host && entry.port == target.port;
+  });
+}
+
+/// One stream a peer opened: a forward to an allowed target, or a refusal it can read.
+net::awaitable<void> serve_stream(const peer_config& config, const event_sink& events, std::string peer,
+                                  std::shared_ptr<session::stream> stream) {
+  const auto& meta = stream->meta();
+  const auto kind = meta.contains("kind") && meta["kind"].is_string() ? meta["kind"].get<std::string>() : "";
+  if (kind != "forward") {
+    spdlog::warn("{}: refused a '{}' stream: not offered here", peer, kind);
+    stream->reset("this peer does not serve '" + kind + "' streams");
+    co_return;
+  }
+  const auto target_text = meta.contains("target") && meta["target"].is_string() ? meta["target"].get<std::string>() : "";
+  const auto target = net::parse_host_port(target_text);
+  if (!target || !allowed(config, *target)) {
+    spdlog::warn("{}: refused a forward to {}: not in --allow", peer, target_text);
+    stream->reset("forwarding to " + target_text + " is not allowed by " + config.id + " (see its --allow)");
+    co_return;
+  }
+  net::tcp::socket socket(co_await asio::this_coro::executor);
+  if (auto error = co_await net::connect_within(socket, *target, target_connect_timeout)) {
+    spdlog::warn("{}: forward to {} failed: {}", peer, target_text, error.message());
+    stream->reset("cannot reach " + target_text + ": " + error.message());
+    co_return;
+  }
+  const auto result = co_await bridge_socket(std::move(socket), stream);
+  spdlog::info("{}: forward to {} ended ({} bytes in, {} out){}", peer, target_text, result.from_stream,
+               result.to_stream, result.error.empty() ? "" : ": " + result.error);
+  (void)events;
+}
+
+/// Serves the streams of one session until it ends.
+net::awaitable<void> serve_session(const peer_config& config, const event_sink& events, std::string peer,
+                                   std::shared_ptr<session::session> secure) {
+  auto ex = co_await asio::this_coro::executor;
+  while (auto stream = co_await secure->accept_stream()) {
+    asio::co_spawn(ex, serve_stream(config, events, peer, std::move(stream)), net::log_escaped("stream from " + peer));
+  }
+  const nlohmann::json ended{{"event", "session_ended"}, {"peer", peer}, {"clean", secure->clean()},
+                             {"message", secure->end_reason()}};
+  events.emit(ended);
+}
+
+/// One connected period: register, then take attempts one at a time until the link is lost.
+net::awaitable<void> online_once(const peer_config& config, const event_sink& events, const identity::key_pair& keys,
+                                 std::shared_ptr<server_link> link, bool& worked) {
+  auto ex = co_await asio::this_coro::executor;
+  co_await link->open(config.server, config.token, &keys);
+  const auto observed = co_await link->register_id(config.id);
+  worked = true;
+  events.emit({{"event", "registered"}, {"id", config.id}, {"observed", observed}});
+  co_await probe_and_report(*link);
+  while (auto event = co_await link->next_event()) {
+    if (event->value("type", "") != "attempt") continue;
+    const auto attempt = parse_attempt(*event);
+    events.emit({{"event", "incoming"}, {"peer", attempt.peer}});
+    auto result = co_await run_attempt(*link, attempt, config.punch_timeout);
+    if (!result.connection) {
+      spdlog::warn("connection from {} failed: {}", attempt.peer, result.failure);
+      continue;
+    }
+    try {
+      auto secure = co_await open_secure_session(result, attempt, keys, config, online_accept_backlog);
+      const nlohmann::json connected{{"event", "connected"}, {"peer", attempt.peer}, {"path", result.path},
+                                     {"remote", net::to_string(result.connection->remote)},
+                                     {"peer_key", identity::fingerprint(secure->peer_key())}};
+      events.emit(connected);
+      asio::co_spawn(ex, serve_session(config, events, attempt.peer, secure), net::log_escaped("session " + attempt.peer));
+    } catch (const command_error& e) {
+      spdlog::warn("connection from {} refused: {}", attempt.peer, e.what());
+    }
+  }
+  throw std::runtime_error("lost the server (" + link->close_reason() + ")");
+}
+
+}  // namespace
+
+net::awaitable<int> run_online(const peer_config& config, const event_sink& events) {
+  if (config.id.empty()) throw command_error(exit_usage, "online needs an ID: --id NAME (or PEER_ID)");
+  const auto keys = load_identity(config, events);
+  co_await keep_connected(events, [&config, &events, keys](std::shared_ptr<server_link> link, bool& worked) {
+    return online_once(config, events, keys, std::move(link), worked);
+  });
+  co_return exit_ok;
+}
+
+}  // namespace peer

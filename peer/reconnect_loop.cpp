@@ -1,0 +1,46 @@
+#include "peer/reconnect_loop.hpp"
+
+#include <random>
+
+#include "peer/exit_codes.hpp"
+
+namespace peer {
+namespace {
+
+constexpr auto first_backoff = std::chrono::milliseconds(1000);
+constexpr auto max_backoff = std::chrono::milliseconds(30000);
+
+}  // namespace
+
+net::awaitable<void> keep_connected(const event_sink& events, connected_period period) {
+  auto ex = co_await asio::this_coro::executor;
+  std::mt19937 rng(std::random_device{}());
+  auto backoff = first_backoff;
+  bool ever_worked = false;
+  for (;;) {
+    bool worked = false;
+    std::string why;
+    try {
+      co_await period(std::make_shared<server_link>(ex), worked);
+      why = "lost the server";
+    } catch (const command_error& e) {
+      // Before anything worked, a refusal or an unreachable server is the user's to fix now;
+      // afterwards the server may be restarting, so keep trying.
+      if (!ever_worked && !worked) throw;
+      why = e.what();
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+    ever_worked = ever_worked || worked;
+    if (worked) backoff = first_backoff;
+    // Jitter of +-25% so many peers do not reconnect in lockstep after a server restart.
+    std::uniform_real_distribution<double> jitter(0.75, 1.25);
+    const auto wait = std::chrono::milliseconds(static_cast<long long>(backoff.count() * jitter(rng)));
+    events.emit({{"event", "reconnecting"}, {"message", why}, {"in_ms", wait.count()}});
+    asio::steady_timer timer(ex, wait);
+    co_await timer.async_wait(net::use_nothrow);
+    backoff = std::min(max_backoff, backoff * 2);
+  }
+}
+
+}  // namespace peer

@@ -1,0 +1,75 @@
+#include "peer/socket_stream_bridge.hpp"
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/write.hpp>
+
+namespace peer {
+namespace {
+
+constexpr std::size_t chunk_size = 64 * 1024;
+
+net::awaitable<void> socket_to_stream(net::tcp::socket& socket, std::shared_ptr<session::stream> stream,
+                                      socket_bridge_result& result) {
+  std::vector<std::uint8_t> buffer(chunk_size);
+  for (;;) {
+    auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer), net::use_nothrow);
+    if (ec == asio::error::eof) {
+      const auto error = stream->shutdown_send();
+      if (!error.empty() && result.error.empty()) result.error = error;
+      co_return;
+    }
+    if (ec) {
+      if (result.error.empty()) result.error = "local connection: " + ec.message();
+      stream->reset(result.error);
+      co_return;
+    }
+    // (GCC 12 mishandles a co_await result destroyed inside an if condition: keep it in a local.)
+    const auto error = co_await stream->write(std::span(buffer).first(n));
+    if (!error.empty()) {
+      if (result.error.empty()) result.error = error;
+      std::error_code ignored;
+      socket.shutdown(net::tcp::socket::shutdown_both, ignored);
+      co_return;
+    }
+    result.to_stream += n;
+  }
+}
+
+net::awaitable<void> stream_to_socket(net::tcp::socket& socket, std::shared_ptr<session::stream> stream,
+                                      socket_bridge_result& result) {
+  std::vector<std::uint8_t> buffer(chunk_size);
+  std::error_code ignored;
+  for (;;) {
+    auto chunk = co_await stream->read_some(buffer);
+    if (!chunk.error.empty()) {
+      if (result.error.empty()) result.error = chunk.error;
+      socket.shutdown(net::tcp::socket::shutdown_both, ignored);  // ends the other direction too
+      co_return;
+    }
+    if (chunk.eof) {
+      socket.shutdown(net::tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+    auto [ec, n] = co_await asio::async_write(socket, asio::buffer(buffer.data(), chunk.size), net::use_nothrow);
+    if (ec) {
+      if (result.error.empty()) result.error = "local connection: " + ec.message();
+      stream->reset(result.error);
+      co_return;
+    }
+    result.from_stream += n;
+  }
+}
+
+}  // namespace
+
+net::awaitable<socket_bridge_result> bridge_socket(net::tcp::socket socket, std::shared_ptr<session::stream> stream) {
+  using namespace asio::experimental::awaitable_operators;
+  socket_bridge_result result;
+  socket.set_option(net::tcp::no_delay(true));
+  co_await (socket_to_stream(socket, stream, result) && stream_to_socket(socket, stream, result));
+  std::error_code ignored;
+  socket.close(ignored);
+  co_return result;
+}
+
+}  // namespace peer

@@ -1,0 +1,22 @@
+// Joins a local TCP connection and a session stream, both ways, with half-close carried across
+// and a reset or error on either side ending both.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "common/net.hpp"
+#include "session/stream.hpp"
+
+namespace peer {
+
+/// Bytes moved and why it ended.
+struct socket_bridge_result {
+  std::uint64_t to_stream = 0;
+  std::uint64_t from_stream = 0;
+  std::string error;  ///< empty when both directions ended cleanly
+};
+
+/// Runs until both directions end or one side fails; closes the socket at the end.
+net::awaitable<socket_bridge_result> bridge_socket(net::tcp::socket socket, std::shared_ptr<session::stream> stream);
+
+}  // namespace peer

@@ -1,0 +1,60 @@
+#include "tests/support/web.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+namespace test {
+
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t size = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+std::string http_get(std::uint16_t port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval limit{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: test\r\n\r\n";
+    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    char chunk[16384];
+    ssize_t n;
+    while ((n = ::recv(fd, chunk, sizeof chunk, 0)) > 0) response.append(chunk, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return response;
+}
+
+std::unique_ptr<child_process> start_web(const std::string& dir, const std::map<std::string, std::string>& files,
+                                         std::uint16_t& port) {
+  std::filesystem::create_directories(dir);
+  for (const auto& [name, content] : files) std::ofstream(dir + "/" + name) << content;
+  port = free_port();
+  auto web = std::make_unique<child_process>(
+      std::vector<std::string>{"/usr/bin/python3", "-m", "http.server", std::to_string(port), "--bind", "127.0.0.1",
+                               "--directory", dir},
+      child_io{"/dev/null", dir + ".out", dir + ".err"});
+  for (int i = 0; i < 100 && http_get(port, "/").empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return web;
+}
+
+}  // namespace test
