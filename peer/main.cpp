@@ -163,6 +163,9 @@ int main(int argc, char** argv) {
   }
   asio::co_spawn(io, task(), [&](std::exception_ptr error, int result) {
     signals.cancel();
+    // The command is over: tasks it spawned (forwarded connections, sessions) must not run on
+    // after the objects they use.
+    io.stop();
     code = result;
     if (!error) return;
     try {

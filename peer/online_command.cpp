@@ -20,6 +20,8 @@ namespace {
 constexpr auto target_connect_timeout = std::chrono::seconds(10);
 /// Streams a peer may open on one session before we accept them.
 constexpr std::size_t online_accept_backlog = 256;
+/// The longest punch an initiator may ask of us (unless our own --punch-timeout is longer).
+constexpr std::chrono::milliseconds max_incoming_punch{30'000};
 
 bool allowed(const peer_config& config, const net::host_port& target) {
   return std::any_of(config.allow.begin(), config.allow.end(), [&](const net::host_port& entry) {
@@ -63,6 +65,7 @@ net::awaitable<void> serve_session(const peer_config& config, const event_sink& 
   while (auto stream = co_await secure->accept_stream()) {
     asio::co_spawn(ex, serve_stream(config, events, peer, std::move(stream)), net::log_escaped("stream from " + peer));
   }
+  co_await secure->wait_ended();
   const nlohmann::json ended{{"event", "session_ended"}, {"peer", peer}, {"clean", secure->clean()},
                              {"message", secure->end_reason()}};
   events.emit(ended);
@@ -79,8 +82,10 @@ net::awaitable<void> online_once(const peer_config& config, const event_sink& ev
   co_await probe_and_report(*link);
   while (auto event = co_await link->next_event()) {
     if (event->value("type", "") != "attempt") continue;
-    const auto attempt = parse_attempt(*event);
+    auto attempt = parse_attempt(*event);
     events.emit({{"event", "incoming"}, {"peer", attempt.peer}});
+    // Attempts are served one at a time: no initiator may hold us longer than our own limit.
+    attempt.punch_timeout = std::min(attempt.punch_timeout, std::max(config.punch_timeout, max_incoming_punch));
     auto result = co_await run_attempt(*link, attempt, config.punch_timeout);
     if (!result.connection) {
       spdlog::warn("connection from {} failed: {}", attempt.peer, result.failure);
@@ -104,6 +109,7 @@ net::awaitable<void> online_once(const peer_config& config, const event_sink& ev
 
 net::awaitable<int> run_online(const peer_config& config, const event_sink& events) {
   if (config.id.empty()) throw command_error(exit_usage, "online needs an ID: --id NAME (or PEER_ID)");
+  if (config.allow.empty()) spdlog::warn("no --allow targets: every forward will be refused");
   const auto keys = load_identity(config, events);
   co_await keep_connected(events, [&config, &events, keys](std::shared_ptr<server_link> link, bool& worked) {
     return online_once(config, events, keys, std::move(link), worked);

@@ -28,8 +28,13 @@ net::awaitable<std::shared_ptr<session::stream>> session_pool::open_stream(const
 
 net::awaitable<std::shared_ptr<session::session>> session_pool::session_to(const std::string& peer, bool* reused) {
   auto& slot = entries_[peer];
-  // Another request is connecting to this peer: wait for it rather than punch twice.
-  while (slot.connecting) co_await slot.settled->wait();
+  // Another request is connecting to this peer: wait for it rather than punch twice, and share
+  // its failure too (20 waiting connections must not become 20 attempts in a row).
+  if (slot.connecting) {
+    const auto generation = slot.generation;
+    while (slot.connecting) co_await slot.settled->wait();
+    if (slot.generation == generation + 1 && slot.failure) std::rethrow_exception(slot.failure);
+  }
   if (slot.session && slot.session->is_open()) {
     if (reused) *reused = true;
     spdlog::debug("reusing the session to {}", peer);
@@ -39,15 +44,16 @@ net::awaitable<std::shared_ptr<session::session>> session_pool::session_to(const
   slot.connecting = true;
   slot.settled = std::make_shared<net::async_event>(co_await asio::this_coro::executor);
   auto settled = slot.settled;
+  slot.failure = nullptr;
   try {
     co_await connect(peer, slot);
   } catch (...) {
-    slot.connecting = false;
-    settled->notify_all();
-    throw;
+    slot.failure = std::current_exception();
   }
   slot.connecting = false;
+  ++slot.generation;
   settled->notify_all();
+  if (slot.failure) std::rethrow_exception(slot.failure);
   co_return slot.session;
 }
 

@@ -2,6 +2,7 @@
 // hold a live session with opens on that session; only otherwise does a connect attempt (punch,
 // then relay) run, and concurrent requests for the same peer share that one attempt.
 #pragma once
+#include <exception>
 #include <map>
 #include <memory>
 #include <string>
@@ -43,6 +44,8 @@ class session_pool {
     session_origin origin;
     bool connecting = false;
     std::shared_ptr<net::async_event> settled;  ///< the attempt in progress finished
+    std::uint64_t generation = 0;               ///< attempts finished
+    std::exception_ptr failure;                 ///< why the last attempt failed, for its waiters
   };
   net::awaitable<void> connect(const std::string& peer, entry& slot);
 

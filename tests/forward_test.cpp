@@ -76,5 +76,15 @@ TEST_F(ForwardTest, UnreachableTargetClosesTheLocalConnectionPromptly) {
   EXPECT_TRUE(peer_says("fwd", "cannot reach " + dead, 5s)) << err("fwd");
 }
 
+TEST_F(ForwardTest, LosingTheServerBeforeASessionEndsForwardWithExit3) {
+  auto bob = start_peer("bob", {"--id", "bob", "online", "--allow", web()});
+  ASSERT_TRUE(peer_says("bob", "registered as bob")) << err("bob");
+  const auto port = start_forward(web());
+  server_.reset();  // no session yet, and now no server to make one
+  EXPECT_EQ(http_get(port, "/"), "");
+  EXPECT_EQ(forward_->wait_for(10s), 3) << err("fwd");
+  EXPECT_NE(err("fwd").find("lost the server"), std::string::npos) << err("fwd");
+}
+
 }  // namespace
 }  // namespace test
