@@ -65,9 +65,15 @@ net::awaitable<void> stream_to_socket(net::tcp::socket& socket, std::shared_ptr<
 net::awaitable<socket_bridge_result> bridge_socket(net::tcp::socket socket, std::shared_ptr<session::stream> stream) {
   using namespace asio::experimental::awaitable_operators;
   socket_bridge_result result;
-  socket.set_option(net::tcp::no_delay(true));
-  co_await (socket_to_stream(socket, stream, result) && stream_to_socket(socket, stream, result));
   std::error_code ignored;
+  socket.set_option(net::tcp::no_delay(true), ignored);
+  // A reset or the session's end must end the bridge even after one direction finished cleanly
+  // (a read of a stream whose peer has half-closed never sees it).
+  auto watch = [&]() -> net::awaitable<void> {
+    co_await stream->wait_failed();
+    if (result.error.empty()) result.error = stream->error();
+  };
+  co_await ((socket_to_stream(socket, stream, result) && stream_to_socket(socket, stream, result)) || watch());
   socket.close(ignored);
   co_return result;
 }

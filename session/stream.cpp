@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <asio/this_coro.hpp>
+
 #include "session/session.hpp"
 
 namespace session {
@@ -102,6 +104,14 @@ void stream::close() {
     shutdown_send();
   } else {
     reset("closed by the other side");
+  }
+}
+
+net::awaitable<void> stream::wait_failed() {
+  while (error_.empty()) {
+    co_await changed_.wait();
+    auto state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() != asio::cancellation_type::none) co_return;
   }
 }
 

@@ -52,6 +52,9 @@ class stream {
 
   /// Why the stream failed, empty while it has not.
   const std::string& error() const { return error_; }
+  /// Waits until the stream fails (a reset either way, or the session's end); returns at once
+  /// if it already has, and early if the waiting coroutine is cancelled.
+  net::awaitable<void> wait_failed();
   std::uint64_t bytes_sent() const { return sent_; }
   std::uint64_t bytes_received() const { return received_; }
   /// Bytes received and not yet read.
