@@ -29,17 +29,21 @@ bool allowed(const peer_config& config, const net::host_port& target) {
   });
 }
 
+/// A string field of a peer's stream description, clipped so it cannot flood our log.
+std::string meta_text(const nlohmann::json& meta, const char* key) {
+  if (!meta.is_object() || !meta.contains(key) || !meta[key].is_string()) return "";
+  return meta[key].get<std::string>().substr(0, 256);
+}
+
 /// One stream a peer opened: a forward to an allowed target, or a refusal it can read.
-net::awaitable<void> serve_stream(const peer_config& config, const event_sink& events, std::string peer,
-                                  std::shared_ptr<session::stream> stream) {
-  const auto& meta = stream->meta();
-  const auto kind = meta.contains("kind") && meta["kind"].is_string() ? meta["kind"].get<std::string>() : "";
+net::awaitable<void> serve_stream(const peer_config& config, std::string peer, std::shared_ptr<session::stream> stream) {
+  const auto kind = meta_text(stream->meta(), "kind");
   if (kind != "forward") {
     spdlog::warn("{}: refused a '{}' stream: not offered here", peer, kind);
     stream->reset("this peer does not serve '" + kind + "' streams");
     co_return;
   }
-  const auto target_text = meta.contains("target") && meta["target"].is_string() ? meta["target"].get<std::string>() : "";
+  const auto target_text = meta_text(stream->meta(), "target");
   const auto target = net::parse_host_port(target_text);
   if (!target || !allowed(config, *target)) {
     spdlog::warn("{}: refused a forward to {}: not in --allow", peer, target_text);
@@ -55,7 +59,6 @@ net::awaitable<void> serve_stream(const peer_config& config, const event_sink& e
   const auto result = co_await bridge_socket(std::move(socket), stream);
   spdlog::info("{}: forward to {} ended ({} bytes in, {} out){}", peer, target_text, result.from_stream,
                result.to_stream, result.error.empty() ? "" : ": " + result.error);
-  (void)events;
 }
 
 /// Serves the streams of one session until it ends.
@@ -63,7 +66,7 @@ net::awaitable<void> serve_session(const peer_config& config, const event_sink& 
                                    std::shared_ptr<session::session> secure) {
   auto ex = co_await asio::this_coro::executor;
   while (auto stream = co_await secure->accept_stream()) {
-    asio::co_spawn(ex, serve_stream(config, events, peer, std::move(stream)), net::log_escaped("stream from " + peer));
+    asio::co_spawn(ex, serve_stream(config, peer, std::move(stream)), net::log_escaped("stream from " + peer));
   }
   co_await secure->wait_ended();
   const nlohmann::json ended{{"event", "session_ended"}, {"peer", peer}, {"clean", secure->clean()},
