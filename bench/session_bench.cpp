@@ -75,8 +75,13 @@ double session_run(std::uint64_t bytes, std::string& cipher) {
   auto [a, b] = connect_pair(left, right);
   const auto alice = identity::generate(), bob = identity::generate();
   const auto deadline = net::clock::now() + std::chrono::seconds(10);
-  auto shake_a = asio::co_spawn(left.io, session::run_handshake(a, {}, alice, true, {bob.pub, "", "bob"}, deadline), asio::use_future);
-  auto shake_b = asio::co_spawn(right.io, session::run_handshake(b, {}, bob, false, {alice.pub, "", "alice"}, deadline), asio::use_future);
+  // (GCC 12 miscompiles braced temporaries passed by value to a coroutine: named values only.)
+  std::vector<std::uint8_t> none_a, none_b;
+  const session::peer_expectation expect_bob{bob.pub, "", "bob"}, expect_alice{alice.pub, "", "alice"};
+  auto shake_a = asio::co_spawn(left.io, session::run_handshake(a, std::move(none_a), alice, true, expect_bob, deadline),
+                                asio::use_future);
+  auto shake_b = asio::co_spawn(right.io, session::run_handshake(b, std::move(none_b), bob, false, expect_alice, deadline),
+                                asio::use_future);
   auto ka = shake_a.get(), kb = shake_b.get();
   if (!ka.keys || !kb.keys) throw std::runtime_error("handshake failed: " + ka.failure + kb.failure);
   cipher = session::to_string(ka.keys->aead);

@@ -94,8 +94,10 @@ session_pair make_session_pair(asio::io_context& io, session::session_options op
     const auto deadline = net::clock::now() + std::chrono::seconds(10);
     session::peer_expectation expect_responder{pair.responder_keys.pub, "", "responder"};
     session::peer_expectation expect_initiator{pair.initiator_keys.pub, "", "initiator"};
-    auto [ra, rb] = co_await (session::run_handshake(a, {}, pair.initiator_keys, true, expect_responder, deadline) &&
-                              session::run_handshake(b, {}, pair.responder_keys, false, expect_initiator, deadline));
+    // (GCC 12 miscompiles braced temporaries passed by value to a coroutine inside co_await.)
+    std::vector<std::uint8_t> none_a, none_b;
+    auto [ra, rb] = co_await (session::run_handshake(a, std::move(none_a), pair.initiator_keys, true, expect_responder, deadline) &&
+                              session::run_handshake(b, std::move(none_b), pair.responder_keys, false, expect_initiator, deadline));
     if (!ra.keys || !rb.keys) throw std::runtime_error("handshake failed: " + ra.failure + " / " + rb.failure);
     pair.initiator = std::make_shared<session::session>(std::move(a), *ra.keys, true, std::move(ra.leftover), options);
     pair.responder = std::make_shared<session::session>(std::move(b), *rb.keys, false, std::move(rb.leftover), options);

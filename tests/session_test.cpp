@@ -5,6 +5,7 @@
 
 #include <asio/experimental/awaitable_operators.hpp>
 
+#include "common/frame_reader.hpp"
 #include "tests/session_support.hpp"
 
 namespace {
@@ -278,6 +279,25 @@ TEST_F(SessionTest, FinishedStreamsAreForgottenAndAnEndedSessionIsFreed) {
   }());
   pair.initiator.reset();
   EXPECT_TRUE(initiator.expired()) << "a queued stream kept the ended session alive";
+}
+
+TEST_F(SessionTest, WronglyTypedHandshakeFieldsAreAFailureNotACrash) {
+  test::run_until_done(io_, [&]() -> net::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    net::tcp::acceptor acceptor(ex, {asio::ip::address_v4::loopback(), 0});
+    net::tcp::socket impostor(ex);
+    co_await impostor.async_connect(acceptor.local_endpoint(), asio::use_awaitable);
+    auto ours = co_await acceptor.async_accept(asio::use_awaitable);
+    const nlohmann::json garbled{{"type", "session_hello"}, {"version", "one"}, {"identity", 7}};
+    co_await wire::write_frame(impostor, garbled);
+    const auto me = identity::generate();
+    std::vector<std::uint8_t> nothing_received;
+    session::peer_expectation anyone;
+    auto result = co_await session::run_handshake(ours, std::move(nothing_received), me, false, anyone,
+                                                  net::clock::now() + 5s);
+    EXPECT_FALSE(result.keys);
+    EXPECT_EQ(result.failure, "malformed session hello");
+  }());
 }
 
 TEST_F(SessionTest, StreamLimitsAreEnforcedOnBothSides) {
