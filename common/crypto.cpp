@@ -6,7 +6,6 @@
 #include <vector>
 
 namespace crypto {
-namespace {
 
 void ensure_sodium() {
   static const bool ready = sodium_init() >= 0;
@@ -19,8 +18,6 @@ std::string to_hex(const unsigned char* data, std::size_t size) {
   out.pop_back();
   return out;
 }
-
-}  // namespace
 
 std::string random_hex(std::size_t bytes) {
   ensure_sodium();

@@ -5,6 +5,11 @@
 
 namespace crypto {
 
+/// Initialises libsodium once; throws if it cannot. Call before any libsodium function.
+void ensure_sodium();
+/// Lowercase hex of `size` bytes.
+std::string to_hex(const unsigned char* data, std::size_t size);
+
 /// Hex of `bytes` random bytes from the system CSPRNG.
 std::string random_hex(std::size_t bytes);
 /// Hex HMAC-SHA256 of `message` under `key`: proves knowledge of `key` without sending it.

@@ -12,22 +12,15 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/crypto.hpp"
+
 namespace identity {
 namespace {
 
 constexpr std::string_view file_header = "holepunch-identity-v1";
 
-void ensure_sodium() {
-  static const bool ready = sodium_init() >= 0;
-  if (!ready) throw std::runtime_error("libsodium failed to initialise");
-}
-
-std::string hex_of(const std::uint8_t* data, std::size_t size) {
-  std::string out(size * 2 + 1, '\0');
-  sodium_bin2hex(out.data(), out.size(), data, size);
-  out.pop_back();
-  return out;
-}
+using crypto::ensure_sodium;
+using crypto::to_hex;
 
 template <std::size_t N>
 std::optional<std::array<std::uint8_t, N>> bytes_from_hex(std::string_view hex) {
@@ -56,7 +49,7 @@ std::optional<std::string> normalised_hex(std::string_view text) {
 std::string fingerprint_digits(const public_key& key) {
   std::array<std::uint8_t, 20> digest{};
   crypto_generichash(digest.data(), digest.size(), key.data(), key.size(), nullptr, 0);
-  return hex_of(digest.data(), digest.size());
+  return to_hex(digest.data(), digest.size());
 }
 
 void write_new_identity(const std::filesystem::path& path, const key_pair& keys) {
@@ -71,7 +64,7 @@ void write_new_identity(const std::filesystem::path& path, const key_pair& keys)
     if (errno == EEXIST) return;
     throw identity_error("cannot create identity file " + path.string() + ": " + std::strerror(errno));
   }
-  const std::string text = std::string(file_header) + "\n" + hex_of(keys.secret.data(), keys.secret.size()) + "\n";
+  const std::string text = std::string(file_header) + "\n" + to_hex(keys.secret.data(), keys.secret.size()) + "\n";
   const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
   ::close(fd);
   if (!written) {
@@ -148,7 +141,7 @@ bool is_key_reference(std::string_view text) {
   return hex && (hex->size() == 40 || hex->size() == 64);
 }
 
-std::string to_hex(const public_key& key) { return hex_of(key.data(), key.size()); }
+std::string to_hex(const public_key& key) { return to_hex(key.data(), key.size()); }
 
 std::optional<public_key> public_key_from_hex(std::string_view hex) { return bytes_from_hex<32>(hex); }
 
@@ -162,7 +155,7 @@ signature sign(const key_pair& keys, std::string_view message) {
 
 std::string sign_hex(const key_pair& keys, std::string_view message) {
   const auto sig = sign(keys, message);
-  return hex_of(sig.data(), sig.size());
+  return to_hex(sig.data(), sig.size());
 }
 
 bool verify(const public_key& key, std::string_view message, const signature& sig) {

@@ -2,13 +2,10 @@
 
 #include <cstdio>
 #include <iostream>
-#include <thread>
 
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/post.hpp>
 #include <spdlog/spdlog.h>
 
-#include "common/async_signal.hpp"
 #include "common/endpoint.hpp"
 #include "common/peer_id.hpp"
 #include "peer/attempt_runner.hpp"
@@ -58,9 +55,9 @@ net::awaitable<int> bridge(server_link& link, const event_sink& events, const se
                            {"cipher", session::to_string(secure->aead())}};
   if (!origin.why_relay.empty()) connected["reason"] = origin.why_relay;
   events.emit(connected);
-  bridge_result result;
+  // The link is tended for as long as the bridge runs (it never ends by itself).
   auto outcome = co_await (bridge_stdio(stream) || tend_link_while_bridging(link, events));
-  result = std::get<0>(std::move(outcome));
+  const auto result = std::get<0>(std::move(outcome));
   co_await close_session(secure, result.error.empty() ? "done" : "stream failed");
   events.emit({{"event", "closed"}, {"peer", peer_name}, {"sent", result.sent}, {"received", result.received}});
   if (!result.error.empty()) throw command_error(exit_failure, "connection to " + peer_name + " broke: " + result.error);
@@ -148,8 +145,7 @@ net::awaitable<int> run_listen(const peer_config& config, const event_sink& even
     }
     if (secure) {
       auto stream = co_await secure->accept_stream();
-      const session_origin origin{result.path, result.why_relay, net::to_string(result.connection->remote)};
-      if (stream) co_return co_await bridge(link, events, origin, secure, stream, attempt.peer, started);
+      if (stream) co_return co_await bridge(link, events, origin_of(result), secure, stream, attempt.peer, started);
       failure = "the session ended before a stream was opened: " + secure->end_reason();
     }
     spdlog::warn("connection from {} failed: {}", attempt.peer, failure);
@@ -164,9 +160,10 @@ net::awaitable<int> run_connect(const peer_config& config, const event_sink& eve
   server_link link(co_await asio::this_coro::executor);
   co_await open_and_register(link, config, events, keys, /*probe=*/config.path == "auto");  // a forced path needs no verdict
   session_pool pool(link, keys, config);
-  nlohmann::json stdio_stream{{"kind", "stdio"}};  // (GCC 12: no braced JSON inside co_await)
-  auto stream = co_await pool.open_stream(target, std::move(stdio_stream));
   auto secure = co_await pool.session_to(target);
+  std::string why;
+  auto stream = secure->open_stream({{"kind", "stdio"}}, &why);
+  if (!stream) throw command_error(exit_failure, "cannot open a stream to " + target + ": " + why);
   co_return co_await bridge(link, events, pool.origin(target), secure, stream, target, started);
 }
 

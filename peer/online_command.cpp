@@ -96,9 +96,9 @@ net::awaitable<void> online_once(const peer_config& config, const event_sink& ev
     }
     try {
       auto secure = co_await open_secure_session(result, attempt, keys, config, online_accept_backlog);
-      const nlohmann::json connected{{"event", "connected"}, {"peer", attempt.peer}, {"path", result.path},
-                                     {"remote", net::to_string(result.connection->remote)},
-                                     {"peer_key", identity::fingerprint(secure->peer_key())}};
+      const auto origin = origin_of(result);
+      const nlohmann::json connected{{"event", "connected"}, {"peer", attempt.peer}, {"path", origin.path},
+                                     {"remote", origin.remote}, {"peer_key", identity::fingerprint(secure->peer_key())}};
       events.emit(connected);
       asio::co_spawn(ex, serve_session(config, events, attempt.peer, secure), net::log_escaped("session " + attempt.peer));
     } catch (const command_error& e) {

@@ -30,6 +30,10 @@ identity::key_pair load_identity(const peer_config& config, const event_sink& ev
   }
 }
 
+session_origin origin_of(const attempt_result& attempt) {
+  return {attempt.path, attempt.why_relay, attempt.connection ? net::to_string(attempt.connection->remote) : ""};
+}
+
 net::awaitable<std::shared_ptr<session::session>> open_secure_session(attempt_result& attempt, const attempt_info& info,
                                                                       const identity::key_pair& me,
                                                                       const peer_config& config,

@@ -13,6 +13,16 @@
 
 namespace peer {
 
+/// How a session to a peer came about (for the "connected" event).
+struct session_origin {
+  std::string path;       ///< direct or relay
+  std::string why_relay;  ///< why the relay was used, if it was
+  std::string remote;     ///< the other end of our TCP connection
+};
+
+/// The origin of a session made on `attempt`'s connection.
+session_origin origin_of(const attempt_result& attempt);
+
 /// Our key pair from --identity (or the default file), created on first use with an
 /// "identity_created" event. Throws command_error (exit 2) when the file is unusable.
 identity::key_pair load_identity(const peer_config& config, const event_sink& events);

@@ -58,7 +58,6 @@ net::awaitable<std::shared_ptr<session::session>> session_pool::session_to(const
 }
 
 net::awaitable<void> session_pool::connect(const std::string& peer, entry& slot) {
-  const auto started = net::clock::now();
   ++attempts_;
   const nlohmann::json connect_request{
       {"type", "connect"}, {"target", peer}, {"path", config_.path}, {"punch_timeout_ms", config_.punch_timeout.count()}};
@@ -73,12 +72,8 @@ net::awaitable<void> session_pool::connect(const std::string& peer, entry& slot)
   const auto attempt = parse_attempt(reply);
   auto result = co_await run_attempt(link_, attempt, config_.punch_timeout);
   if (!result.connection) throw command_error(static_cast<exit_code>(result.exit_code), result.failure);
-  slot.origin.path = result.path;
-  slot.origin.why_relay = result.why_relay;
-  slot.origin.remote = net::to_string(result.connection->remote);
+  slot.origin = origin_of(result);
   slot.session = co_await open_secure_session(result, attempt, keys_, config_, accept_backlog_for_outgoing);
-  slot.origin.connect_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(net::clock::now() - started).count();
 }
 
 }  // namespace peer

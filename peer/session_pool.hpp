@@ -11,18 +11,11 @@
 #include "common/identity.hpp"
 #include "peer/events.hpp"
 #include "peer/peer_config.hpp"
+#include "peer/secure_session.hpp"
 #include "peer/server_link.hpp"
 #include "session/session.hpp"
 
 namespace peer {
-
-/// How a session to a peer came about (for the "connected" event).
-struct session_origin {
-  std::string path;       ///< direct or relay
-  std::string why_relay;  ///< why the relay was used, if it was
-  std::string remote;     ///< the other end of our TCP connection
-  long long connect_ms = 0;
-};
 
 class session_pool {
  public:

@@ -149,7 +149,11 @@ net::awaitable<bridge_result> bridge_stdio(std::shared_ptr<session::stream> stre
   result.error = down_error;
   if (result.error.empty()) {
     // The other side has finished sending; we are done once our stdin has ended too.
-    while (!upload_shared->done) co_await up_done->wait();
+    const auto upload_finished = [&] {
+      std::lock_guard lock(upload_shared->mutex);  // the stdin thread writes these under it
+      return upload_shared->done;
+    };
+    while (!upload_finished()) co_await up_done->wait();
     result.error = upload_shared->error;
   } else {
     stream->reset(result.error);

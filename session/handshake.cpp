@@ -6,6 +6,7 @@
 
 #include <asio/experimental/awaitable_operators.hpp>
 
+#include "common/crypto.hpp"
 #include "common/frame_reader.hpp"
 
 namespace session {
@@ -13,12 +14,7 @@ namespace {
 
 constexpr int protocol_version = 1;
 
-std::string hex(const std::uint8_t* data, std::size_t size) {
-  std::string out(size * 2 + 1, '\0');
-  sodium_bin2hex(out.data(), out.size(), data, size);
-  out.pop_back();
-  return out;
-}
+using crypto::to_hex;
 
 std::optional<std::array<std::uint8_t, 32>> key_from(const nlohmann::json& message, const char* field) {
   auto it = message.find(field);
@@ -59,7 +55,7 @@ nlohmann::json handshake_state::hello() const {
   return {{"type", "session_hello"},
           {"version", protocol_version},
           {"identity", identity::to_hex(me_.pub)},
-          {"ephemeral", hex(ephemeral_public_.data(), ephemeral_public_.size())},
+          {"ephemeral", to_hex(ephemeral_public_.data(), ephemeral_public_.size())},
           {"aead", aead_names(aeads_)}};
 }
 
@@ -99,7 +95,7 @@ std::optional<std::string> handshake_state::take_peer_hello(const nlohmann::json
                             const std::vector<std::string>& aead) {
     std::string text;
     append_field(text, identity::to_hex(id));
-    append_field(text, hex(eph.data(), eph.size()));
+    append_field(text, to_hex(eph.data(), eph.size()));
     append_field(text, std::to_string(aead.size()));
     for (const auto& name : aead) append_field(text, name);
     return text;
@@ -113,7 +109,7 @@ std::optional<std::string> handshake_state::take_peer_hello(const nlohmann::json
   std::array<std::uint8_t, 32> digest{};
   crypto_generichash(digest.data(), digest.size(), reinterpret_cast<const unsigned char*>(transcript.data()),
                      transcript.size(), nullptr, 0);
-  transcript_hex_ = hex(digest.data(), digest.size());
+  transcript_hex_ = to_hex(digest.data(), digest.size());
   return std::nullopt;
 }
 

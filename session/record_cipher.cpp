@@ -1,5 +1,7 @@
 #include "session/record_cipher.hpp"
 
+#include "common/crypto.hpp"
+
 #include <sodium.h>
 
 #include <cstring>
@@ -33,13 +35,13 @@ const char* to_string(aead_kind kind) {
 }
 
 std::vector<aead_kind> available_aeads() {
-  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
+  crypto::ensure_sodium();
   if (crypto_aead_aes256gcm_is_available()) return {aead_kind::aes256gcm, aead_kind::chacha20poly1305};
   return {aead_kind::chacha20poly1305};
 }
 
 record_cipher::record_cipher(aead_kind kind, const record_key& key) : kind_(kind), state_(std::make_unique<state>()) {
-  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
+  crypto::ensure_sodium();
   state_->key = key;
   if (kind_ == aead_kind::aes256gcm) {
     if (!crypto_aead_aes256gcm_is_available()) throw std::runtime_error("AES-256-GCM is not available on this CPU");

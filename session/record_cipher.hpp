@@ -51,8 +51,6 @@ class record_cipher {
   /// yet; oversized or forged: the session must end.
   open_result open(std::span<std::uint8_t> input);
 
-  std::uint64_t records() const { return counter_; }
-
  private:
   struct state;
   std::array<std::uint8_t, 12> next_nonce();
