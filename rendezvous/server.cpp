@@ -94,10 +94,11 @@ net::awaitable<void> server::housekeeping() {
 void server::log_stats() const {
   const auto& s = context_.stats;
   spdlog::info("stats: {} peers online, {} connect attempts, {} relayed pairs ({} waiting), {} bytes relayed, "
-               "{} exposed ports, {} connections refused, {} relay refusals, {} auth failures, {} protocol errors",
+               "{} exposed ports, {} connections refused, {} relay refusals, {} auth failures, {} ID key refusals, "
+               "{} protocol errors",
                context_.registry.size(), s.attempts_started, context_.relay.live_pairs(), context_.relay.waiting_halves(),
                context_.relay.bytes_relayed(), context_.exposes.open_ports(), context_.admission_control.refused(),
-               s.relay_refusals, s.auth_failures, s.protocol_errors);
+               s.relay_refusals, s.auth_failures, s.key_refusals, s.protocol_errors);
 }
 
 }  // namespace rendezvous
