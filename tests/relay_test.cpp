@@ -157,7 +157,10 @@ TEST_F(RelayTest, ExposeComesBackAfterAServerRestart) {
   server_->signal(SIGKILL);
   server_->wait_for(5s);
   std::filesystem::remove(path("ready.json"));
-  start_server({"--expose-ports", "20000-20999", "--listen", "127.0.0.1:" + std::to_string(main_port)});
+  // Only the main port must be the same; the others (main+1..main+4 by default) may have been
+  // taken by a parallel test meanwhile, so the restarted server picks free ones.
+  start_server({"--expose-ports", "20000-20999", "--listen", "127.0.0.1:" + std::to_string(main_port), "--hole-port", "0",
+                "--relay-port", "0", "--probe-port", "0"});
   ASSERT_TRUE(peer_says("web", "reconnecting"));
   std::string response;
   for (int i = 0; i < 100 && response.find("still here") == std::string::npos; ++i) {
