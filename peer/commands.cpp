@@ -14,6 +14,7 @@
 #include "peer/stun_probe.hpp"
 #include "peer/secure_session.hpp"
 #include "peer/session_pool.hpp"
+#include "peer/link_tending.hpp"
 #include "peer/stdio_bridge.hpp"
 
 namespace peer {
@@ -22,41 +23,13 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-long long elapsed_ms(net::clock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(net::clock::now() - since).count();
-}
-
-/// Keeps the main connection useful while data flows: declines further attempts, and reports
-/// (once) if the server goes away — which never ends the established connection.
-net::awaitable<void> tend_link_while_bridging(server_link& link, const event_sink& events) {
-  while (auto event = co_await link.next_event()) {
-    try {
-      if (event->value("type", "") == "attempt") decline_attempt(link, *event, "busy with another connection");
-    } catch (const nlohmann::json::exception& e) {
-      // A garbled event must not cancel the bridge running beside this loop.
-      spdlog::warn("ignoring a malformed message from the server: {}", e.what());
-    }
-  }
-  events.emit({{"event", "server_lost"}, {"message", link.close_reason()}});
-  asio::steady_timer forever(co_await asio::this_coro::executor, net::clock::time_point::max());
-  co_await forever.async_wait(net::use_nothrow);
-}
-
 /// Announces the secure session and bridges its one stream to stdin/stdout until both directions end.
 net::awaitable<int> bridge(server_link& link, const event_sink& events, const session_origin& origin,
                            std::shared_ptr<session::session> secure, std::shared_ptr<session::stream> stream,
                            const std::string& peer_name, net::clock::time_point started) {
-  nlohmann::json connected{{"event", "connected"},
-                           {"peer", peer_name},
-                           {"path", origin.path},
-                           {"remote", origin.remote},
-                           {"elapsed_ms", elapsed_ms(started)},
-                           {"peer_key", identity::fingerprint(secure->peer_key())},
-                           {"cipher", session::to_string(secure->aead())}};
-  if (!origin.why_relay.empty()) connected["reason"] = origin.why_relay;
-  events.emit(connected);
+  events.emit(connected_event(peer_name, origin, *secure, started));
   // The link is tended for as long as the bridge runs (it never ends by itself).
-  auto outcome = co_await (bridge_stdio(stream) || tend_link_while_bridging(link, events));
+  auto outcome = co_await (bridge_stdio(stream) || tend_link_while_busy(link, events));
   const auto result = std::get<0>(std::move(outcome));
   co_await close_session(secure, result.error.empty() ? "done" : "stream failed");
   events.emit({{"event", "closed"}, {"peer", peer_name}, {"sent", result.sent}, {"received", result.received}});
@@ -66,18 +39,6 @@ net::awaitable<int> bridge(server_link& link, const event_sink& events, const se
     throw command_error(exit_failure, "connection to " + peer_name + " did not end cleanly: " + secure->end_reason());
   }
   co_return exit_ok;
-}
-
-/// Connects, registers (with an ID), and with `probe` reports our NAT to the server so it can send
-/// hopeless pairs straight to the relay.
-net::awaitable<void> open_and_register(server_link& link, const peer_config& config, const event_sink& events,
-                                       const identity::key_pair& keys, bool probe) {
-  co_await link.open(config.server, config.token, &keys);
-  if (!config.id.empty()) {
-    const auto observed = co_await link.register_id(config.id);
-    events.emit({{"event", "registered"}, {"id", config.id}, {"observed", observed}});
-  }
-  if (probe) co_await probe_and_report(link);
 }
 
 }  // namespace

@@ -24,6 +24,18 @@ std::string human_line(const nlohmann::json& event) {
   if (kind == "punch_failed") return "connection from " + text(event, "peer") + " failed: " + text(event, "message");
   if (kind == "server_lost") return "lost the rendezvous server (" + text(event, "message") + "); the connection continues";
   if (kind == "closed") return "closed: sent " + text(event, "sent") + " bytes, received " + text(event, "received") + " bytes";
+  if (kind == "transfer") {
+    const auto resumed = event.value("resumed_from", 0ULL);
+    return text(event, "direction") + " " + text(event, "file") +
+           (event.contains("stored") ? " (stored as " + text(event, "stored") + ")" : "") + ": " + text(event, "bytes") +
+           " bytes" + (resumed ? " (resumed at " + std::to_string(resumed) + ")" : "") + " over " + text(event, "path") +
+           " in " + text(event, "elapsed_ms") + " ms, " + text(event, "mbps") + " Mbit/s, blake2b-256 " + text(event, "hash");
+  }
+  if (kind == "transfer_done") {
+    return text(event, "direction") + " " + text(event, "files") + " file(s), " + text(event, "bytes") + " bytes, " +
+           (text(event, "direction") == "sent" ? "to " : "from ") + text(event, "peer") + " in " +
+           text(event, "elapsed_ms") + " ms (" + text(event, "mbps") + " Mbit/s)";
+  }
   if (kind == "error") return "error: " + text(event, "message");
   std::string line = kind;
   for (const auto& [key, value] : event.items()) {

@@ -13,6 +13,7 @@ enum exit_code : int {
   exit_peer_unknown = 4,   ///< no such peer online, or it declined
   exit_no_path = 5,        ///< no connection could be made to the peer
   exit_peer_key = 6,       ///< the peer's key is not the one expected (server's or --expect-key)
+  exit_refused = 7,        ///< the peer refused the request (a transfer it does not accept, an unsafe name)
 };
 
 /// An error that ends the command with a specific exit code and a message for the user.

@@ -16,6 +16,8 @@
 #include "peer/expose_command.hpp"
 #include "peer/forward_command.hpp"
 #include "peer/online_command.hpp"
+#include "peer/receive_command.hpp"
+#include "peer/send_command.hpp"
 #include "peer/exit_codes.hpp"
 
 namespace {
@@ -29,9 +31,20 @@ Commands:
                   others pin it with --expect-key (--json: {"event":"identity",...} on stdout)
   nat             probe this host's NAT against the server: public endpoint, mapping and
                   filtering behaviour (RFC 4787), port preservation, class (--json: one object)
-  online          stay registered (--id) and serve the streams peers open: forwards to the
-                  targets named by --allow HOST:PORT (repeatable); runs until interrupted and
-                  reconnects if the server goes away
+  online          stay registered (--id) and serve the streams peers open: file transfers
+                  into --inbox DIR from the IDs --accept-from names (or anyone: --accept-any),
+                  forwards to the targets named by --allow HOST:PORT (repeatable); runs until
+                  interrupted and reconnects if the server goes away
+  send NAME PATH...
+                  send files and directories (recursively, with relative paths and mode bits)
+                  to NAME, which runs `online --inbox` or `receive`; progress on a terminal
+                  (--json: "progress" lines), a "transfer" event per file with its BLAKE2b-256
+                  hash (b2sum -l 256), resumes what the receiver already holds; --id names us
+                  to the receiver (proved by our key; send never registers)
+  receive         register --id, take one transfer into --dir DIR (default .), and exit;
+                  from anyone unless --accept-from is given. Files land as .NAME.hp-partial,
+                  are renamed when their hash checks, and never replace a file (unless
+                  --overwrite): a taken name becomes "NAME (1).ext"
   forward NAME    listen on --listen [HOST:]PORT (a bare PORT means 127.0.0.1) and carry every
                   connection to NAME, which connects it to --target HOST:PORT if its --allow
                   lets it; all connections share one secure session; runs until interrupted
@@ -40,7 +53,8 @@ Commands:
 
 Exit codes: 0 done, 1 connection broke, 2 usage, 3 server unreachable or refused us,
             4 peer unknown/offline/busy, 5 no path to the peer, 6 the peer's key was refused
-            (not the key the server introduced it with, or not --expect-key).
+            (not the key the server introduced it with, or not --expect-key),
+            7 the peer refused the request (files it does not accept from us, an unsafe name).
 Every connection is end-to-end encrypted and authenticated with both peers' identity keys;
 the server and its relay see only ciphertext.
 With --json, stderr carries one JSON object a line, each with an "event" field;
@@ -56,7 +70,8 @@ cxxopts::Options make_options() {
       ("id", "our peer ID (env PEER_ID)", cxxopts::value<std::string>())
       ("token", "the server's shared secret (env PEER_TOKEN)", cxxopts::value<std::string>())
       ("config", "JSON config file with keys server, id, token, log_level, json, path, punch_timeout, stun, expose,\n"
-                 "identity, expect_key, dead_after", cxxopts::value<std::string>())
+                 "identity, expect_key, dead_after, allow, listen, target, inbox, accept_from, accept_any,\n"
+                 "overwrite, rate_limit", cxxopts::value<std::string>())
       ("json", "JSON event lines on stderr")
       ("log-level", "trace, debug, info, warn, error or off (default warn)", cxxopts::value<std::string>())
       ("punch-timeout", "connect: seconds both sides keep punching before the relay (0.5 to 600, default 5)", cxxopts::value<double>())
@@ -66,6 +81,12 @@ cxxopts::Options make_options() {
       ("expect-key", "connect/listen: accept only a peer whose key has this fingerprint (see peer id)", cxxopts::value<std::string>())
       ("stun", "nat: run the mapping test against this STUN server HOST:PORT (over TCP) instead", cxxopts::value<std::string>())
       ("allow", "online: a HOST:PORT peers may forward to (repeat, or comma-separate)", cxxopts::value<std::vector<std::string>>())
+      ("inbox", "online: take file transfers into this directory", cxxopts::value<std::string>())
+      ("dir", "receive: store the transfer in this directory (default .)", cxxopts::value<std::string>())
+      ("accept-from", "online/receive: IDs whose transfers are taken (repeat, or comma-separate)", cxxopts::value<std::vector<std::string>>())
+      ("accept-any", "online: take transfers from any authenticated peer")
+      ("overwrite", "online/receive: replace existing files (default: store as \"NAME (1).ext\")")
+      ("rate-limit", "send: at most this many MiB/s of file data", cxxopts::value<double>())
       ("listen", "forward: local [HOST:]PORT to listen on", cxxopts::value<std::string>())
       ("target", "forward: HOST:PORT the remote peer connects to", cxxopts::value<std::string>())
       ("local", "expose: the local service HOST:PORT", cxxopts::value<std::string>())
@@ -84,9 +105,14 @@ nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
   }
   if (args.count("expect-key")) layer["expect_key"] = args["expect-key"].as<std::string>();
   if (args.count("allow")) layer["allow"] = args["allow"].as<std::vector<std::string>>();
-  for (const char* flag : {"listen", "target"}) {
+  for (const char* flag : {"listen", "target", "inbox"}) {
     if (args.count(flag)) layer[flag] = args[flag].as<std::string>();
   }
+  if (args.count("dir")) layer["inbox"] = args["dir"].as<std::string>();
+  if (args.count("accept-from")) layer["accept_from"] = args["accept-from"].as<std::vector<std::string>>();
+  if (args.count("accept-any")) layer["accept_any"] = true;
+  if (args.count("overwrite")) layer["overwrite"] = true;
+  if (args.count("rate-limit")) layer["rate_limit"] = args["rate-limit"].as<double>();
   if (args.count("log-level")) layer["log_level"] = args["log-level"].as<std::string>();
   if (args.count("json")) layer["json"] = true;
   if (args.count("punch-timeout")) layer["punch_timeout"] = args["punch-timeout"].as<double>();
@@ -120,10 +146,14 @@ int main(int argc, char** argv) {
     logging::init("peer", config.log_level, config.json);
     const std::size_t wanted = command == "connect" || command == "forward" ? 1 : 0;
     if (command != "connect" && command != "listen" && command != "list" && command != "expose" && command != "nat" &&
-        command != "id" && command != "online" && command != "forward") {
+        command != "id" && command != "online" && command != "forward" && command != "send" && command != "receive") {
       throw std::runtime_error("unknown command '" + command + "'");
     }
-    if (command_args.size() != wanted) throw std::runtime_error(command + (wanted ? " takes one NAME" : " takes no arguments"));
+    if (command == "send") {
+      if (command_args.size() < 2) throw std::runtime_error("send takes a NAME and at least one PATH");
+    } else if (command_args.size() != wanted) {
+      throw std::runtime_error(command + (wanted ? " takes one NAME" : " takes no arguments"));
+    }
   } catch (const std::exception& e) {
     // Scripts that asked for --json get a JSON line even when the command line itself is wrong.
     const bool json = std::any_of(argv + 1, argv + argc, [](const char* arg) { return std::string_view(arg) == "--json"; });
@@ -147,6 +177,11 @@ int main(int argc, char** argv) {
     if (command == "id") co_return co_await peer::run_id(config, events);
     if (command == "online") co_return co_await peer::run_online(config, events);
     if (command == "forward") co_return co_await peer::run_forward(config, events, command_args.front());
+    if (command == "receive") co_return co_await peer::run_receive(config, events);
+    if (command == "send") {
+      const std::vector<std::string> paths(command_args.begin() + 1, command_args.end());
+      co_return co_await peer::run_send(config, events, command_args.front(), paths);
+    }
     co_return co_await peer::run_connect(config, events, command_args.front());
   };
   // Interrupting expose, online or forward is their normal end. (connect and listen keep the default, like nc: their

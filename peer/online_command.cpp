@@ -13,6 +13,7 @@
 #include "peer/reconnect_loop.hpp"
 #include "peer/secure_session.hpp"
 #include "peer/socket_stream_bridge.hpp"
+#include "peer/transfer_serving.hpp"
 
 namespace peer {
 namespace {
@@ -35,9 +36,15 @@ std::string meta_text(const nlohmann::json& meta, const char* key) {
   return meta[key].get<std::string>().substr(0, 256);
 }
 
-/// One stream a peer opened: a forward to an allowed target, or a refusal it can read.
-net::awaitable<void> serve_stream(const peer_config& config, std::string peer, std::shared_ptr<session::stream> stream) {
+/// One stream a peer opened: a file transfer into the inbox, a forward to an allowed target, or a
+/// refusal it can read.
+net::awaitable<void> serve_stream(const peer_config& config, const event_sink& events, std::string peer, std::string path,
+                                  std::shared_ptr<session::stream> stream) {
   const auto kind = meta_text(stream->meta(), "kind");
+  if (kind == "transfer") {
+    co_await serve_transfer(config, events, peer, path, stream);
+    co_return;
+  }
   if (kind != "forward") {
     spdlog::warn("{}: refused a '{}' stream: not offered here", peer, kind);
     stream->reset("this peer does not serve '" + kind + "' streams");
@@ -62,11 +69,11 @@ net::awaitable<void> serve_stream(const peer_config& config, std::string peer, s
 }
 
 /// Serves the streams of one session until it ends.
-net::awaitable<void> serve_session(const peer_config& config, const event_sink& events, std::string peer,
+net::awaitable<void> serve_session(const peer_config& config, const event_sink& events, std::string peer, std::string path,
                                    std::shared_ptr<session::session> secure) {
   auto ex = co_await asio::this_coro::executor;
   while (auto stream = co_await secure->accept_stream()) {
-    asio::co_spawn(ex, serve_stream(config, peer, std::move(stream)), net::log_escaped("stream from " + peer));
+    asio::co_spawn(ex, serve_stream(config, events, peer, path, std::move(stream)), net::log_escaped("stream from " + peer));
   }
   co_await secure->wait_ended();
   const nlohmann::json ended{{"event", "session_ended"}, {"peer", peer}, {"clean", secure->clean()},
@@ -85,6 +92,7 @@ net::awaitable<void> online_once(const peer_config& config, const event_sink& ev
   co_await probe_and_report(*link);
   while (auto event = co_await link->next_event()) {
     if (event->value("type", "") != "attempt") continue;
+    const auto started = net::clock::now();
     auto attempt = parse_attempt(*event);
     events.emit({{"event", "incoming"}, {"peer", attempt.peer}});
     // Attempts are served one at a time: no initiator may hold us longer than our own limit.
@@ -97,10 +105,9 @@ net::awaitable<void> online_once(const peer_config& config, const event_sink& ev
     try {
       auto secure = co_await open_secure_session(result, attempt, keys, config, online_accept_backlog);
       const auto origin = origin_of(result);
-      const nlohmann::json connected{{"event", "connected"}, {"peer", attempt.peer}, {"path", origin.path},
-                                     {"remote", origin.remote}, {"peer_key", identity::fingerprint(secure->peer_key())}};
-      events.emit(connected);
-      asio::co_spawn(ex, serve_session(config, events, attempt.peer, secure), net::log_escaped("session " + attempt.peer));
+      events.emit(connected_event(attempt.peer, origin, *secure, started));
+      asio::co_spawn(ex, serve_session(config, events, attempt.peer, origin.path, secure),
+                     net::log_escaped("session " + attempt.peer));
     } catch (const command_error& e) {
       spdlog::warn("connection from {} refused: {}", attempt.peer, e.what());
     }
@@ -112,7 +119,12 @@ net::awaitable<void> online_once(const peer_config& config, const event_sink& ev
 
 net::awaitable<int> run_online(const peer_config& config, const event_sink& events) {
   if (config.id.empty()) throw command_error(exit_usage, "online needs an ID: --id NAME (or PEER_ID)");
-  if (config.allow.empty()) spdlog::warn("no --allow targets: every forward will be refused");
+  if (!config.inbox.empty() && !config.accept_any && config.accept_from.empty()) {
+    throw command_error(exit_usage, "--inbox needs --accept-from ID,... (or --accept-any): whose files to take");
+  }
+  if (config.allow.empty() && config.inbox.empty()) {
+    spdlog::warn("no --allow targets and no --inbox: every forward and transfer will be refused");
+  }
   const auto keys = load_identity(config, events);
   co_await keep_connected(events, [&config, &events, keys](std::shared_ptr<server_link> link, bool& worked) {
     return online_once(config, events, keys, std::move(link), worked);

@@ -1,6 +1,7 @@
 // `peer online`: stay registered (reconnecting when the server goes away), take every incoming
-// connection as a secure session, and serve the streams peers open on it: forwards to the
-// targets `--allow` names; anything else is refused with a reason the requester sees.
+// connection as a secure session, and serve the streams peers open on it: file transfers into
+// `--inbox` from the IDs `--accept-from` names, forwards to the targets `--allow` names; anything
+// else is refused with a reason the requester sees.
 #pragma once
 #include "common/net.hpp"
 #include "peer/events.hpp"

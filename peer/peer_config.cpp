@@ -59,6 +59,18 @@ peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json
         throw std::runtime_error("setting \"target\" must be HOST:PORT");
       }
     }
+    config.inbox = settings.value("inbox", "");
+    for (const auto& entry : settings.value("accept_from", nlohmann::json::array())) {
+      const auto id = entry.get<std::string>();
+      if (!wire::is_valid_peer_id(id)) throw std::runtime_error("\"accept_from\" entry '" + id + "' is not a valid peer ID");
+      config.accept_from.push_back(id);
+    }
+    config.accept_any = settings.value("accept_any", false);
+    config.overwrite = settings.value("overwrite", false);
+    if (settings.contains("rate_limit")) {
+      config.rate_limit_mib = settings["rate_limit"].get<double>();
+      if (!(config.rate_limit_mib > 0)) throw std::runtime_error("setting \"rate_limit\" must be a positive number of MiB/s");
+    }
     if (settings.contains("dead_after")) {
       const auto& value = settings["dead_after"];
       const double seconds = value.is_string() ? std::stod(value.get<std::string>()) : value.get<double>();

@@ -34,12 +34,18 @@ struct peer_config {
   std::vector<net::host_port> allow;           ///< `online`: targets peers may forward to
   std::optional<net::host_port> forward_listen;  ///< `forward`: the local listener
   std::optional<net::host_port> forward_target;  ///< `forward`: HOST:PORT as the remote peer sees it
+  std::string inbox;                     ///< `online --inbox` / `receive --dir`: where files land
+  std::vector<std::string> accept_from;  ///< IDs whose transfers are taken
+  bool accept_any = false;               ///< take transfers from any authenticated peer
+  bool overwrite = false;                ///< replace existing files instead of choosing a new name
+  double rate_limit_mib = 0;             ///< `send`: MiB/s of file data at most; 0: unlimited
 };
 
 /// Keys accepted in the config file and the env/flag layers.
 inline constexpr const char* peer_config_keys[] = {"server", "id",   "token", "log_level",
                                                    "json",   "path", "punch_timeout", "expose", "stun",
-                                                   "identity", "expect_key", "dead_after", "allow", "listen", "target"};
+                                                   "identity", "expect_key", "dead_after", "allow", "listen", "target",
+                                                   "inbox", "accept_from", "accept_any", "overwrite", "rate_limit"};
 
 /// Applies the layers in order (later wins); throws std::runtime_error naming a bad key or value.
 peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json& env, const nlohmann::json& flags);

@@ -15,6 +15,19 @@ constexpr auto handshake_timeout = std::chrono::seconds(10);
 
 }  // namespace
 
+nlohmann::json connected_event(const std::string& peer, const session_origin& origin, const session::session& secure,
+                               net::clock::time_point started) {
+  nlohmann::json connected{{"event", "connected"},
+                           {"peer", peer},
+                           {"path", origin.path},
+                           {"remote", origin.remote},
+                           {"elapsed_ms", std::chrono::duration_cast<std::chrono::milliseconds>(net::clock::now() - started).count()},
+                           {"peer_key", identity::fingerprint(secure.peer_key())},
+                           {"cipher", session::to_string(secure.aead())}};
+  if (!origin.why_relay.empty()) connected["reason"] = origin.why_relay;
+  return connected;
+}
+
 identity::key_pair load_identity(const peer_config& config, const event_sink& events) {
   try {
     const auto file = config.identity_file.empty() ? identity::default_path() : std::filesystem::path(config.identity_file);

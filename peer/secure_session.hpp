@@ -23,6 +23,11 @@ struct session_origin {
 /// The origin of a session made on `attempt`'s connection.
 session_origin origin_of(const attempt_result& attempt);
 
+/// The "connected" event for a session to `peer` made since `started`: path, remote end, the
+/// peer's key and the cipher.
+nlohmann::json connected_event(const std::string& peer, const session_origin& origin, const session::session& secure,
+                               net::clock::time_point started);
+
 /// Our key pair from --identity (or the default file), created on first use with an
 /// "identity_created" event. Throws command_error (exit 2) when the file is unusable.
 identity::key_pair load_identity(const peer_config& config, const event_sink& events);

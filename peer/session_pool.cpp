@@ -59,8 +59,10 @@ net::awaitable<std::shared_ptr<session::session>> session_pool::session_to(const
 
 net::awaitable<void> session_pool::connect(const std::string& peer, entry& slot) {
   ++attempts_;
-  const nlohmann::json connect_request{
+  nlohmann::json connect_request{
       {"type", "connect"}, {"target", peer}, {"path", config_.path}, {"punch_timeout_ms", config_.punch_timeout.count()}};
+  // Unregistered, we still tell the peer who calls: the server checks the ID is pinned to our key.
+  if (!config_.id.empty()) connect_request["as"] = config_.id;
   auto reply = co_await link_.request(connect_request);
   if (reply.value("type", "") == "error") {
     const auto code = reply.value("code", "");

@@ -38,7 +38,10 @@ client_session::client_session(server_context& context, net::tcp::socket socket,
       ticket_(std::move(ticket)),
       remote_(net::to_string(channel_->remote())) {}
 
-std::string client_session::display_name() const { return id_.empty() ? "anonymous@" + remote_ : id_; }
+std::string client_session::display_name() const {
+  if (!id_.empty()) return id_;
+  return claimed_id_.empty() ? "anonymous@" + remote_ : claimed_id_;
+}
 
 long long client_session::rtt_ms() const {
   auto rtt = channel_->rtt();
@@ -215,7 +218,26 @@ bool client_session::key_may_register(const nlohmann::json& message, const std::
   return true;
 }
 
+bool client_session::claim_id(const nlohmann::json& message) {
+  const auto& as = message["as"];
+  if (!as.is_string() || !wire::is_valid_peer_id(as.get<std::string>())) {
+    reply_error(message, "invalid_id", "\"as\" must be a valid peer ID");
+    return false;
+  }
+  const auto id = as.get<std::string>();
+  if (id == claimed_id_) return true;
+  if (!claimed_id_.empty()) {
+    reply_error(message, "bad_request", "this connection already speaks as " + claimed_id_);
+    return false;
+  }
+  if (!key_may_register(message, id)) return false;
+  claimed_id_ = id;
+  spdlog::info("{} speaks as {} (key {})", remote_, id, identity::fingerprint(*key_));
+  return true;
+}
+
 void client_session::handle_connect(const nlohmann::json& message) {
+  if (id_.empty() && message.contains("as") && !claim_id(message)) return;
   const auto target = message.value("target", "");
   if (!wire::is_valid_peer_id(target)) return reply_error(message, "invalid_id", "not a valid peer ID");
   auto it = context_.registry.find(target);

@@ -40,6 +40,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   bool authenticate(const nlohmann::json& message, const std::string& challenge);
   bool accept_key(const nlohmann::json& message, const std::string& challenge);
   bool key_may_register(const nlohmann::json& message, const std::string& id);
+  /// Takes the "as" ID of a connect request from an unregistered connection; false (after
+  /// replying with the error) when it is not ours to claim.
+  bool claim_id(const nlohmann::json& message);
   void handle(const nlohmann::json& message);
   void handle_register(const nlohmann::json& message);
   void handle_connect(const nlohmann::json& message);
@@ -52,6 +55,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::shared_ptr<wire::message_channel> channel_;
   admission_ticket ticket_;
   std::string id_;  ///< empty until registered
+  /// An ID an unregistered connection proved it owns (its key is the one pinned), named in its
+  /// connect requests ("as") so the peer it reaches knows who is calling.
+  std::string claimed_id_;
   bool authenticated_ = false;  ///< nothing but auth is handled before this
   std::optional<identity::public_key> key_;
   nat::mapping_kind nat_mapping_ = nat::mapping_kind::unknown;

@@ -1,0 +1,35 @@
+#include "peer/link_tending.hpp"
+
+#include <asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "peer/attempt_runner.hpp"
+#include "peer/nat_probe.hpp"
+
+namespace peer {
+
+net::awaitable<void> open_and_register(server_link& link, const peer_config& config, const event_sink& events,
+                                       const identity::key_pair& keys, bool probe) {
+  co_await link.open(config.server, config.token, &keys);
+  if (!config.id.empty()) {
+    const auto observed = co_await link.register_id(config.id);
+    events.emit({{"event", "registered"}, {"id", config.id}, {"observed", observed}});
+  }
+  if (probe) co_await probe_and_report(link);
+}
+
+net::awaitable<void> tend_link_while_busy(server_link& link, const event_sink& events) {
+  while (auto event = co_await link.next_event()) {
+    try {
+      if (event->value("type", "") == "attempt") decline_attempt(link, *event, "busy with another connection");
+    } catch (const nlohmann::json::exception& e) {
+      // A garbled event must not cancel the work running beside this loop.
+      spdlog::warn("ignoring a malformed message from the server: {}", e.what());
+    }
+  }
+  events.emit({{"event", "server_lost"}, {"message", link.close_reason()}});
+  asio::steady_timer forever(co_await asio::this_coro::executor, net::clock::time_point::max());
+  co_await forever.async_wait(net::use_nothrow);
+}
+
+}  // namespace peer

@@ -1,0 +1,85 @@
+#include "peer/receive_command.hpp"
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <spdlog/spdlog.h>
+
+#include "peer/attempt_runner.hpp"
+#include "peer/exit_codes.hpp"
+#include "peer/link_tending.hpp"
+#include "peer/secure_session.hpp"
+#include "peer/transfer_serving.hpp"
+
+namespace peer {
+
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+/// Streams a sender may open before we take the first.
+constexpr std::size_t receive_accept_backlog = 4;
+
+/// The first stream of a session, if it is a transfer we take; otherwise refuses it with a reason.
+net::awaitable<std::shared_ptr<session::stream>> take_transfer_stream(const peer_config& config,
+                                                                       std::shared_ptr<session::session> secure,
+                                                                       const std::string& peer) {
+  auto stream = co_await secure->accept_stream();
+  if (!stream) {
+    spdlog::warn("{}: the session ended before a transfer began: {}", peer, secure->end_reason());
+    co_return nullptr;
+  }
+  const auto& meta = stream->meta();
+  if (!meta.is_object() || meta.value("kind", "") != "transfer") {
+    spdlog::warn("{}: refused a stream that is not a file transfer", peer);
+    stream->reset(config.id + " is waiting for a file transfer only (peer receive)");
+    co_return nullptr;
+  }
+  co_return stream;
+}
+
+}  // namespace
+
+net::awaitable<int> run_receive(const peer_config& config_in, const event_sink& events) {
+  if (config_in.id.empty()) throw command_error(exit_usage, "receive needs an ID: --id NAME (or PEER_ID)");
+  peer_config config = config_in;
+  if (config.inbox.empty()) config.inbox = ".";
+  if (config.accept_from.empty()) config.accept_any = true;  // receive waits for one transfer: anyone may send it
+  const auto keys = load_identity(config, events);
+  server_link link(co_await asio::this_coro::executor);
+  co_await open_and_register(link, config, events, keys, /*probe=*/true);
+  for (;;) {
+    auto event = co_await link.next_event();
+    if (!event) throw command_error(exit_server, "lost the server (" + link.close_reason() + ")");
+    if (event->value("type", "") != "attempt") continue;
+    const auto started = net::clock::now();
+    const auto attempt = parse_attempt(*event);
+    events.emit({{"event", "incoming"}, {"peer", attempt.peer}});
+    auto result = co_await run_attempt(link, attempt, config.punch_timeout);
+    if (!result.connection) {
+      spdlog::warn("connection from {} failed: {}", attempt.peer, result.failure);
+      continue;
+    }
+    std::shared_ptr<session::session> secure;
+    try {
+      secure = co_await open_secure_session(result, attempt, keys, config, receive_accept_backlog);
+    } catch (const command_error& e) {
+      spdlog::warn("connection from {} refused: {}", attempt.peer, e.what());  // keep waiting for the real sender
+      continue;
+    }
+    const auto origin = origin_of(result);
+    events.emit(connected_event(attempt.peer, origin, *secure, started));
+    auto stream = co_await take_transfer_stream(config, secure, attempt.peer);
+    if (!stream || !accepts_transfer_from(config, attempt.peer)) {
+      if (stream) co_await serve_transfer(config, events, attempt.peer, origin.path, stream);  // refuses it
+      co_await close_session(secure, "not a transfer we take");
+      continue;
+    }
+    auto outcome = co_await (serve_transfer(config, events, attempt.peer, origin.path, stream) ||
+                             tend_link_while_busy(link, events));
+    const auto failure = std::get<0>(std::move(outcome));
+    co_await close_session(secure, failure.empty() ? "done" : "transfer failed");
+    if (!failure.empty()) throw command_error(exit_failure, "the transfer from " + attempt.peer + " failed: " + failure);
+    co_return exit_ok;
+  }
+}
+
+}  // namespace peer

@@ -1,0 +1,78 @@
+#include "peer/send_command.hpp"
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/peer_id.hpp"
+#include "peer/exit_codes.hpp"
+#include "peer/link_tending.hpp"
+#include "peer/secure_session.hpp"
+#include "peer/session_pool.hpp"
+#include "peer/transfer_progress.hpp"
+#include "transfer/sender.hpp"
+
+namespace peer {
+
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+transfer::source_list scan_or_explain(const std::vector<std::string>& paths) {
+  try {
+    auto sources = ::transfer::scan_sources(paths);
+    for (const auto& skipped : sources.skipped) spdlog::warn("not sending {}: a link or special file", skipped);
+    return sources;
+  } catch (const std::exception& e) {
+    throw command_error(exit_usage, e.what());
+  }
+}
+
+/// Sends, and turns a failure into the command's error (exit 7 for a refusal, 1 otherwise).
+net::awaitable<void> send_or_explain(std::shared_ptr<session::stream> stream, const ::transfer::source_list& sources,
+                                     transfer_progress& progress, ::transfer::send_options options, std::string& failure, bool& refused) {
+  try {
+    co_await ::transfer::send_sources(stream, sources, progress, options);
+  } catch (const ::transfer::transfer_error& e) {
+    failure = e.what();
+    refused = e.refused();
+    stream->reset(failure);
+  }
+}
+
+}  // namespace
+
+net::awaitable<int> run_send(const peer_config& config, const event_sink& events, const std::string& target,
+                             const std::vector<std::string>& paths) {
+  if (!wire::is_valid_peer_id(target)) throw command_error(exit_usage, "'" + target + "' is not a valid peer ID");
+  if (paths.empty()) throw command_error(exit_usage, "send needs at least one PATH");
+  const auto sources = scan_or_explain(paths);
+  const auto started = net::clock::now();
+  const auto keys = load_identity(config, events);
+  server_link link(co_await asio::this_coro::executor);
+  // send never registers: it may run beside `peer online` of the same ID, and it names that ID
+  // with each connect instead (the server checks it is pinned to our key).
+  peer_config unregistered = config;
+  unregistered.id.clear();
+  co_await open_and_register(link, unregistered, events, keys, /*probe=*/config.path == "auto");
+  session_pool pool(link, keys, config);
+  auto secure = co_await pool.session_to(target);
+  const auto origin = pool.origin(target);
+  events.emit(connected_event(target, origin, *secure, started));
+  std::string why;
+  auto stream = secure->open_stream(::transfer::transfer_meta(sources), &why);
+  if (!stream) throw command_error(exit_failure, "cannot open a stream to " + target + ": " + why);
+  transfer_progress progress(events, config.json, target, origin.path, "sent", sources.total_bytes);
+  std::string failure;
+  bool refused = false;
+  const ::transfer::send_options options{config.rate_limit_mib};
+  co_await (send_or_explain(stream, sources, progress, options, failure, refused) || tend_link_while_busy(link, events));
+  co_await close_session(secure, failure.empty() ? "done" : "transfer failed");
+  if (!failure.empty()) {
+    throw command_error(refused ? exit_refused : exit_failure,
+                        (refused ? target + " refused the transfer: " : "transfer to " + target + " failed: ") + failure);
+  }
+  progress.finish();
+  co_return exit_ok;
+}
+
+}  // namespace peer

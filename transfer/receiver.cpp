@@ -1,0 +1,157 @@
+#include "transfer/receiver.hpp"
+
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/content_hash.hpp"
+#include "transfer/wire.hpp"
+
+namespace transfer {
+namespace {
+
+constexpr std::size_t chunk_size = 256 * 1024;
+
+long long ms_since(net::clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(net::clock::now() - since).count();
+}
+
+std::string mib(std::uint64_t bytes) { return std::to_string(bytes / (1024 * 1024)) + " MiB"; }
+
+/// Hashes the `held` bytes a partial already has.
+void hash_held(const partial_file& file, crypto::content_hash& hash) {
+  std::vector<std::uint8_t> buffer(chunk_size);
+  for (std::uint64_t offset = 0; offset < file.held;) {
+    const auto want = std::min<std::uint64_t>(chunk_size, file.held - offset);
+    const auto n = ::pread(file.file.get(), buffer.data(), want, static_cast<off_t>(offset));
+    if (n <= 0) throw transfer_error("cannot read back the partial file of '" + file.rel + "'");
+    hash.update(std::span(buffer).first(static_cast<std::size_t>(n)));
+    offset += static_cast<std::uint64_t>(n);
+  }
+}
+
+/// Refuses a file the disk has no room for before a byte of it crosses the network.
+void check_room(const partial_file& file, std::uint64_t size) {
+  struct statvfs fs {};
+  if (::fstatvfs(file.dir.get(), &fs) != 0) return;
+  const auto free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (size - file.held > free_bytes) {
+    throw transfer_error("not enough space on the receiving disk for '" + file.rel + "': it needs " +
+                         mib(size - file.held) + " more, " + mib(free_bytes) + " are free");
+  }
+}
+
+void write_all(partial_file& file, std::span<const std::uint8_t> data, std::uint64_t size) {
+  while (!data.empty()) {
+    const auto n = ::write(file.file.get(), data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const auto why = errno == ENOSPC ? std::string("the receiving disk is full") : std::strerror(errno);
+      throw transfer_error("cannot write '" + file.rel + "': " + why + " after " + std::to_string(file.held) + " of " +
+                           std::to_string(size) + " bytes (the part received is kept; sending again resumes)");
+    }
+    file.held += static_cast<std::uint64_t>(n);
+    data = data.subspan(static_cast<std::size_t>(n));
+  }
+}
+
+net::awaitable<void> receive_file(session::stream& stream, stream_reader& reader, inbox& box, const nlohmann::json& header,
+                                  observer& progress) {
+  const auto rel = string_field(header, "path");
+  const auto size = size_field(header, "size");
+  const auto mode = static_cast<mode_t>(size_field(header, "mode"));
+  const auto started = net::clock::now();
+  auto file = box.open_partial(rel, size);
+  check_room(file, size);
+  std::uint64_t sent = 0;
+  for (;;) {
+    const auto resumed_from = file.held;
+    crypto::content_hash hash;
+    hash_held(file, hash);
+    const nlohmann::json ask{{"type", "send_from"}, {"offset", resumed_from}};
+    co_await write_message(stream, ask);
+    progress.file_started(rel, size, resumed_from);
+    while (file.held < size) {
+      const auto data = co_await reader.read_data(size - file.held);
+      write_all(file, data, size);
+      hash.update(data);
+      progress.bytes_moved(data.size());
+    }
+    sent += size - resumed_from;
+    const auto end = co_await reader.read_message();
+    if (end["type"] != "end") throw transfer_error("expected the end of '" + rel + "', got '" + end["type"].get<std::string>() + "'");
+    const auto expected = string_field(end, "hash");
+    const auto actual = hash.hex_digest();
+    if (actual != expected) {
+      if (resumed_from > 0) {  // what we held was not the start of this file: take it whole
+        box.discard(file);
+        continue;
+      }
+      box.remove(file);
+      throw transfer_error("'" + rel + "' arrived with the wrong hash (" + actual + ", the sender's is " + expected +
+                           "); it was not stored");
+    }
+    const auto stored = box.finish(file, mode);
+    const nlohmann::json reply{{"type", "stored"}, {"path", stored}};
+    co_await write_message(stream, reply);
+    file_report report{rel, stored, size, resumed_from, sent, actual, ms_since(started)};
+    progress.file_done(report);
+    co_return;
+  }
+}
+
+net::awaitable<void> receive_all(std::shared_ptr<session::stream> stream, inbox& box, observer& progress) {
+  stream_reader reader(stream);
+  for (;;) {
+    const auto message = co_await reader.read_message();
+    const auto type = message["type"].get<std::string>();
+    if (type == "dir") {
+      box.make_dir(string_field(message, "path"), static_cast<mode_t>(size_field(message, "mode")));
+      const nlohmann::json ok{{"type", "ok"}};
+      co_await write_message(*stream, ok);
+    } else if (type == "file") {
+      co_await receive_file(*stream, reader, box, message, progress);
+    } else if (type == "done") {
+      box.finish_dirs();
+      const nlohmann::json done{{"type", "done"}};
+      co_await write_message(*stream, done);
+      co_await reader.expect_end();
+      const auto error = stream->shutdown_send();
+      if (!error.empty()) throw stream_failure(error);
+      co_return;
+    } else {
+      throw transfer_error("unexpected transfer message '" + type.substr(0, 40) + "'");
+    }
+  }
+}
+
+}  // namespace
+
+transfer_totals totals_of(const nlohmann::json& meta) {
+  transfer_totals totals;
+  const auto number = [&](const char* key) {
+    return meta.is_object() && meta.contains(key) && meta[key].is_number_unsigned() ? meta[key].get<std::uint64_t>() : 0;
+  };
+  totals.bytes = number("bytes");
+  totals.files = number("files");
+  totals.dirs = number("dirs");
+  return totals;
+}
+
+void refuse_transfer(session::stream& stream, const std::string& reason) { stream.reset(refusal_prefix + reason); }
+
+net::awaitable<void> receive_transfer(std::shared_ptr<session::stream> stream, inbox& box, observer& progress) {
+  try {
+    co_await receive_all(stream, box, progress);
+  } catch (const transfer_error& e) {
+    stream->reset(e.refused() ? refusal_prefix + std::string(e.what()) : e.what());
+    throw;
+  } catch (const std::exception& e) {
+    stream->reset(e.what());
+    throw transfer_error(e.what());
+  }
+}
+
+}  // namespace transfer
