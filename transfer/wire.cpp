@@ -10,7 +10,11 @@ constexpr std::size_t buffer_size = 256 * 1024;
 }  // namespace
 
 transfer_error stream_failure(const std::string& reason) {
-  if (reason.rfind(refusal_prefix, 0) == 0) return transfer_error(reason.substr(std::strlen(refusal_prefix)), true);
+  // A refusal arrives as the reason of the other side's reset, after the session's own words.
+  const auto at = reason.find(refusal_prefix);
+  if (at != std::string::npos && (at == 0 || reason.compare(at - 2, 2, ": ") == 0)) {
+    return transfer_error(reason.substr(at + std::strlen(refusal_prefix)), true);
+  }
   return transfer_error(reason);
 }
 

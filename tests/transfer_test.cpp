@@ -1,0 +1,251 @@
+// File transfer over a real session on loopback: a directory tree arrives intact with its
+// modes; resume keeps what the receiver holds (and starts over when that is not the file's
+// start); hostile names, links in the inbox and oversized messages are refused; nothing is
+// ever written outside the inbox or over an existing file.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <asio/experimental/awaitable_operators.hpp>
+
+#include "common/content_hash.hpp"
+#include "tests/session_support.hpp"
+#include "tests/support/files.hpp"
+#include "transfer/inbox.hpp"
+#include "transfer/receiver.hpp"
+#include "transfer/sender.hpp"
+#include "transfer/wire.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace asio::experimental::awaitable_operators;
+
+/// Counts what a transfer reports.
+struct recorder : transfer::observer {
+  void file_started(const std::string&, std::uint64_t, std::uint64_t) override {}
+  void bytes_moved(std::uint64_t n) override { moved += n; }
+  void file_done(const transfer::file_report& report) override { files.push_back(report); }
+  std::uint64_t moved = 0;
+  std::vector<transfer::file_report> files;
+};
+
+struct outcome {
+  std::string send_error;
+  bool send_refused = false;
+  std::string receive_error;
+};
+
+net::awaitable<void> send_side(std::shared_ptr<session::stream> stream, const transfer::source_list* sources, recorder* seen,
+                               outcome* result) {
+  try {
+    co_await transfer::send_sources(stream, *sources, *seen, transfer::send_options{});
+  } catch (const transfer::transfer_error& e) {
+    result->send_error = e.what();
+    result->send_refused = e.refused();
+  }
+}
+
+net::awaitable<void> receive_side(std::shared_ptr<session::session> responder, transfer::inbox* box, recorder* seen,
+                                  outcome* result) {
+  auto stream = co_await responder->accept_stream();
+  try {
+    co_await transfer::receive_transfer(stream, *box, *seen);
+  } catch (const transfer::transfer_error& e) {
+    result->receive_error = e.what();
+  }
+}
+
+class TransferTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = test::make_temp_dir("hp-transfer");
+    fs::create_directories(dir_ + "/src");
+    fs::create_directories(dir_ + "/inbox");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  /// Sends `paths` (under src/) into inbox/ over a fresh session pair.
+  outcome transfer(const std::vector<std::string>& paths, bool overwrite = false) {
+    std::vector<std::string> full;
+    for (const auto& p : paths) full.push_back(dir_ + "/src/" + p);
+    const auto sources = transfer::scan_sources(full);
+    asio::io_context io;
+    auto pair = test::make_session_pair(io);
+    auto stream = pair.initiator->open_stream(transfer::transfer_meta(sources));
+    transfer::inbox box(dir_ + "/inbox", overwrite);
+    outcome result;
+    test::run_until_done(io, send_side(stream, &sources, &sent_, &result) && receive_side(pair.responder, &box, &received_, &result));
+    return result;
+  }
+
+  std::string dir_;
+  recorder sent_;
+  recorder received_;
+};
+
+std::string hash_of(const std::string& text) {
+  crypto::content_hash hash;
+  hash.update(std::span(reinterpret_cast<const unsigned char*>(text.data()), text.size()));
+  return hash.hex_digest();
+}
+
+mode_t mode_of(const std::string& path) {
+  struct stat st {};
+  ::stat(path.c_str(), &st);
+  return st.st_mode & 0777;
+}
+
+TEST(ContentHash, IsBlake2b256AsB2sumPrintsIt) {
+  // b2sum -l 256 of "abc" (RFC 7693 parameters, 32-byte digest).
+  EXPECT_EQ(hash_of("abc"), "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319");
+}
+
+TEST(InboxPaths, UnsafeNamesAreRefusedWithAReason) {
+  for (const char* bad : {"", "/etc/passwd", "../x", "a/../../x", "a//b", "a/./b", "a/", "x\nfake-log-line", ".f.hp-partial"}) {
+    EXPECT_FALSE(transfer::unsafe_path_reason(bad).empty()) << bad;
+  }
+  for (const char* good : {"a", "dir/sub/file.txt", ".hidden", "name with spaces", "..x", "x.."}) {
+    EXPECT_EQ(transfer::unsafe_path_reason(good), "") << good;
+  }
+}
+
+TEST_F(TransferTest, DirectoryTreeArrivesIntactWithModes) {
+  fs::create_directories(dir_ + "/src/tree/sub/deeper");
+  fs::create_directories(dir_ + "/src/tree/empty");
+  test::write_random_file(dir_ + "/src/tree/big.bin", 3 * 1024 * 1024 + 17, 1);
+  test::write_file(dir_ + "/src/tree/sub/script.sh", "#!/bin/sh\necho hi\n");
+  fs::permissions(dir_ + "/src/tree/sub/script.sh", fs::perms(0750));
+  test::write_file(dir_ + "/src/tree/sub/deeper/empty.txt", "");
+  fs::permissions(dir_ + "/src/tree/sub", fs::perms(0711));
+  fs::create_symlink("/etc/passwd", dir_ + "/src/tree/link-not-sent");
+
+  const auto result = transfer({"tree"});
+  ASSERT_EQ(result.send_error, "");
+  ASSERT_EQ(result.receive_error, "");
+  for (const char* file : {"tree/big.bin", "tree/sub/script.sh", "tree/sub/deeper/empty.txt"}) {
+    EXPECT_EQ(test::read_file(dir_ + "/inbox/" + file), test::read_file(dir_ + "/src/" + file)) << file;
+  }
+  EXPECT_EQ(mode_of(dir_ + "/inbox/tree/sub/script.sh"), 0750u);
+  EXPECT_EQ(mode_of(dir_ + "/inbox/tree/sub"), 0711u);
+  EXPECT_TRUE(fs::is_directory(dir_ + "/inbox/tree/empty"));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dir_ + "/inbox/tree/link-not-sent")));
+  ASSERT_EQ(received_.files.size(), 3u);
+  ASSERT_EQ(sent_.files.size(), 3u);
+  EXPECT_EQ(sent_.files[0].hash, hash_of(test::read_file(dir_ + "/src/tree/big.bin")));
+  EXPECT_EQ(received_.files[0].hash, sent_.files[0].hash);
+}
+
+TEST_F(TransferTest, AnExistingFileIsNeverReplacedUnlessAskedTo) {
+  test::write_file(dir_ + "/src/report.txt", "new");
+  test::write_file(dir_ + "/inbox/report.txt", "old");
+  ASSERT_EQ(transfer({"report.txt"}).receive_error, "");
+  EXPECT_EQ(test::read_file(dir_ + "/inbox/report.txt"), "old");
+  EXPECT_EQ(test::read_file(dir_ + "/inbox/report (1).txt"), "new");
+  EXPECT_EQ(received_.files.at(0).stored, "report (1).txt");
+  EXPECT_EQ(sent_.files.at(0).stored, "report (1).txt");  // the sender learns where it went
+
+  ASSERT_EQ(transfer({"report.txt"}, /*overwrite=*/true).receive_error, "");
+  EXPECT_EQ(test::read_file(dir_ + "/inbox/report.txt"), "new");
+}
+
+TEST_F(TransferTest, ResumeKeepsWhatTheReceiverHoldsAndVerifiesTheWhole) {
+  test::write_random_file(dir_ + "/src/movie.bin", 2 * 1024 * 1024, 7);
+  const auto whole = test::read_file(dir_ + "/src/movie.bin");
+  test::write_file(dir_ + "/inbox/.movie.bin.hp-partial", whole.substr(0, 1500000));  // an interrupted transfer
+  ASSERT_EQ(transfer({"movie.bin"}).receive_error, "");
+  EXPECT_EQ(test::read_file(dir_ + "/inbox/movie.bin"), whole);
+  EXPECT_FALSE(fs::exists(dir_ + "/inbox/.movie.bin.hp-partial"));
+  ASSERT_EQ(sent_.files.size(), 1u);
+  EXPECT_EQ(sent_.files[0].resumed_from, 1500000u);
+  EXPECT_EQ(sent_.files[0].sent, whole.size() - 1500000);
+  EXPECT_EQ(sent_.moved, whole.size() - 1500000);
+}
+
+TEST_F(TransferTest, AHeldPartThatIsNotTheFilesStartIsSentAgainWhole) {
+  test::write_random_file(dir_ + "/src/movie.bin", 1024 * 1024, 7);
+  const auto whole = test::read_file(dir_ + "/src/movie.bin");
+  test::write_file(dir_ + "/inbox/.movie.bin.hp-partial", std::string(300000, 'x'));  // another file's start
+  ASSERT_EQ(transfer({"movie.bin"}).receive_error, "");
+  EXPECT_EQ(test::read_file(dir_ + "/inbox/movie.bin"), whole);
+  ASSERT_EQ(sent_.files.size(), 1u);
+  EXPECT_EQ(sent_.files[0].resumed_from, 0u);
+  EXPECT_EQ(sent_.files[0].sent, whole.size() - 300000 + whole.size());
+}
+
+TEST_F(TransferTest, ALinkInTheInboxIsNeverFollowed) {
+  const auto outside = dir_ + "/outside";
+  fs::create_directories(outside);
+  fs::create_directory_symlink(outside, dir_ + "/inbox/docs");
+  fs::create_directories(dir_ + "/src/docs");
+  test::write_file(dir_ + "/src/docs/planted.txt", "gotcha");
+  const auto result = transfer({"docs"});
+  EXPECT_TRUE(result.send_refused) << result.send_error;
+  EXPECT_NE(result.send_error.find("is a link in the inbox"), std::string::npos) << result.send_error;
+  EXPECT_TRUE(fs::is_empty(outside));
+}
+
+TEST_F(TransferTest, APartialFileThatIsALinkIsRefused) {
+  const auto outside = dir_ + "/outside.txt";
+  test::write_file(outside, "precious");
+  fs::create_symlink(outside, dir_ + "/inbox/.x.hp-partial");
+  test::write_file(dir_ + "/src/x", "overwrite me");
+  const auto result = transfer({"x"});
+  EXPECT_TRUE(result.send_refused) << result.send_error;
+  EXPECT_EQ(test::read_file(outside), "precious");
+}
+
+/// A hand-made sender: writes `messages` raw, then reads what the receiver does.
+net::awaitable<void> hostile_sender(std::shared_ptr<session::stream> stream, std::vector<nlohmann::json> messages,
+                                    std::string* error) {
+  for (const auto& message : messages) co_await transfer::write_message(*stream, message);
+  std::vector<std::uint8_t> buffer(1024);
+  for (;;) {
+    auto got = co_await stream->read_some(buffer);
+    if (!got.error.empty()) {
+      *error = got.error;
+      co_return;
+    }
+    if (got.eof) co_return;
+  }
+}
+
+std::string receive_from_hostile(const std::string& inbox_dir, std::vector<nlohmann::json> messages) {
+  asio::io_context io;
+  auto pair = test::make_session_pair(io);
+  const nlohmann::json meta{{"kind", "transfer"}};
+  auto stream = pair.initiator->open_stream(meta);
+  transfer::inbox box(inbox_dir, false);
+  recorder seen;
+  outcome result;
+  std::string sender_saw;
+  test::run_until_done(io, hostile_sender(stream, std::move(messages), &sender_saw) &&
+                               receive_side(pair.responder, &box, &seen, &result));
+  EXPECT_FALSE(result.receive_error.empty());
+  return sender_saw;
+}
+
+TEST_F(TransferTest, TraversalAndAbsoluteNamesAreRefusedAtTheSender) {
+  for (const char* name : {"../escaped.txt", "/tmp/hp-absolute-escape.txt", "sub/../../escaped.txt"}) {
+    const nlohmann::json file{{"type", "file"}, {"path", name}, {"size", 5}, {"mode", 420}};
+    const auto saw = receive_from_hostile(dir_ + "/inbox", {file});
+    EXPECT_NE(saw.find(transfer::refusal_prefix), std::string::npos) << saw;
+    EXPECT_NE(saw.find("unsafe name"), std::string::npos) << saw;
+  }
+  EXPECT_FALSE(fs::exists(dir_ + "/escaped.txt"));
+  EXPECT_FALSE(fs::exists("/tmp/hp-absolute-escape.txt"));
+  EXPECT_TRUE(fs::is_empty(dir_ + "/inbox"));
+}
+
+TEST_F(TransferTest, MalformedMessagesEndTheTransferWithAReason) {
+  const nlohmann::json no_size{{"type", "file"}, {"path", "a"}};
+  EXPECT_NE(receive_from_hostile(dir_ + "/inbox", {no_size}).find("size"), std::string::npos);
+  const nlohmann::json unknown{{"type", "format-disk"}};
+  EXPECT_NE(receive_from_hostile(dir_ + "/inbox", {unknown}).find("unexpected"), std::string::npos);
+  const nlohmann::json huge{{"type", "dir"}, {"path", std::string(70 * 1024, 'a')}};
+  EXPECT_ANY_THROW(receive_from_hostile(dir_ + "/inbox", {huge}));  // write_message refuses to send it
+}
+
+}  // namespace
