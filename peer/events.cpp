@@ -29,7 +29,7 @@ std::string human_line(const nlohmann::json& event) {
     return text(event, "direction") + " " + text(event, "file") +
            (event.contains("stored") ? " (stored as " + text(event, "stored") + ")" : "") + ": " + text(event, "bytes") +
            " bytes" + (resumed ? " (resumed at " + std::to_string(resumed) + ")" : "") + " over " + text(event, "path") +
-           " in " + text(event, "elapsed_ms") + " ms, " + text(event, "mbps") + " Mbit/s, blake2b-256 " + text(event, "hash");
+           " in " + text(event, "elapsed_ms") + " ms, " + text(event, "mbps") + " Mbit/s, sha256 " + text(event, "hash");
   }
   if (kind == "transfer_done") {
     return text(event, "direction") + " " + text(event, "files") + " file(s), " + text(event, "bytes") + " bytes, " +

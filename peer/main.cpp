@@ -38,8 +38,8 @@ Commands:
   send NAME PATH...
                   send files and directories (recursively, with relative paths and mode bits)
                   to NAME, which runs `online --inbox` or `receive`; progress on a terminal
-                  (--json: "progress" lines), a "transfer" event per file with its BLAKE2b-256
-                  hash (b2sum -l 256), resumes what the receiver already holds; --id names us
+                  (--json: "progress" lines), a "transfer" event per file with its SHA-256
+                  (as sha256sum prints it), resumes what the receiver already holds; --id names us
                   to the receiver (proved by our key; send never registers)
   receive         register --id, take one transfer into --dir DIR (default .), and exit;
                   from anyone unless --accept-from is given. Files land as .NAME.hp-partial,

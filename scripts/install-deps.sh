@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(
   g++ cmake make ccache pkg-config
-  libasio-dev nlohmann-json3-dev libcxxopts-dev libspdlog-dev libgtest-dev libsodium-dev libsqlite3-dev
+  libasio-dev nlohmann-json3-dev libcxxopts-dev libspdlog-dev libgtest-dev libsodium-dev libssl-dev libsqlite3-dev
   iproute2 nftables python3 socat coturn
 )
 missing=()

@@ -98,9 +98,9 @@ mode_t mode_of(const std::string& path) {
   return st.st_mode & 0777;
 }
 
-TEST(ContentHash, IsBlake2b256AsB2sumPrintsIt) {
-  // b2sum -l 256 of "abc" (RFC 7693 parameters, 32-byte digest).
-  EXPECT_EQ(hash_of("abc"), "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319");
+TEST(ContentHash, IsSha256AsSha256sumPrintsIt) {
+  // FIPS 180-2's example: SHA-256 of "abc".
+  EXPECT_EQ(hash_of("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST(InboxPaths, UnsafeNamesAreRefusedWithAReason) {

@@ -12,7 +12,7 @@ struct file_report {
   std::uint64_t bytes = 0;         ///< the file's size
   std::uint64_t resumed_from = 0;  ///< bytes the receiver already held and kept
   std::uint64_t sent = 0;          ///< bytes that crossed the network for this file
-  std::string hash;                ///< BLAKE2b-256 of the whole file, hex
+  std::string hash;                ///< SHA-256 of the whole file, hex
   long long elapsed_ms = 0;
 };
 

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/content_hash.hpp"
+#include "transfer/disk_writer.hpp"
 #include "transfer/wire.hpp"
 
 namespace transfer {
@@ -43,20 +44,6 @@ void check_room(const partial_file& file, std::uint64_t size) {
   }
 }
 
-void write_all(partial_file& file, std::span<const std::uint8_t> data, std::uint64_t size) {
-  while (!data.empty()) {
-    const auto n = ::write(file.file.get(), data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const auto why = errno == ENOSPC ? std::string("the receiving disk is full") : std::strerror(errno);
-      throw transfer_error("cannot write '" + file.rel + "': " + why + " after " + std::to_string(file.held) + " of " +
-                           std::to_string(size) + " bytes (the part received is kept; sending again resumes)");
-    }
-    file.held += static_cast<std::uint64_t>(n);
-    data = data.subspan(static_cast<std::size_t>(n));
-  }
-}
-
 net::awaitable<void> receive_file(session::stream& stream, stream_reader& reader, inbox& box, const nlohmann::json& header,
                                   observer& progress) {
   const auto rel = string_field(header, "path");
@@ -68,22 +55,26 @@ net::awaitable<void> receive_file(session::stream& stream, stream_reader& reader
   std::uint64_t sent = 0;
   for (;;) {
     const auto resumed_from = file.held;
-    crypto::content_hash hash;
-    hash_held(file, hash);
+    crypto::content_hash held_hash;
+    hash_held(file, held_hash);
     const nlohmann::json ask{{"type", "send_from"}, {"offset", resumed_from}};
     co_await write_message(stream, ask);
     progress.file_started(rel, size, resumed_from);
-    while (file.held < size) {
-      const auto data = co_await reader.read_data(size - file.held);
-      write_all(file, data, size);
-      hash.update(data);
-      progress.bytes_moved(data.size());
+    std::string actual;
+    {
+      disk_writer writer(co_await asio::this_coro::executor, file.file.get(), rel, size, resumed_from, std::move(held_hash));
+      for (auto received = resumed_from; received < size;) {
+        const auto data = co_await reader.read_data(size - received);
+        co_await writer.write(data);
+        received += data.size();
+        progress.bytes_moved(data.size());
+      }
+      actual = co_await writer.finish(file.held);
     }
     sent += size - resumed_from;
     const auto end = co_await reader.read_message();
     if (end["type"] != "end") throw transfer_error("expected the end of '" + rel + "', got '" + end["type"].get<std::string>() + "'");
     const auto expected = string_field(end, "hash");
-    const auto actual = hash.hex_digest();
     if (actual != expected) {
       if (resumed_from > 0) {  // what we held was not the start of this file: take it whole
         box.discard(file);
