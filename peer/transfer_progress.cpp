@@ -18,7 +18,7 @@ double megabits_per_second(std::uint64_t bytes, double seconds) {
   return seconds > 0 ? static_cast<double>(bytes) * 8 / 1e6 / seconds : 0;
 }
 
-double rounded(double value) { return static_cast<double>(static_cast<long long>(value * 10 + 0.5)) / 10; }
+double rounded(double value) { return static_cast<double>(static_cast<long long>(value * 100 + 0.5)) / 100; }
 
 std::string human_bytes(double bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

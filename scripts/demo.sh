@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's demo: builds, starts a rendezvous server on loopback and two peers, connects alice
-# to bob by ID, sends a message each way, prints the path, and exits 0.
+# to bob by ID, sends a message each way, prints the path, then sends bob a small directory with
+# `peer send` / `peer receive` and checks it arrived identical; exits 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -37,4 +38,16 @@ connected=$(grep '"event":"connected"' "$work/alice.err")
 echo "alice's event:  $connected"
 path=$(sed -E 's/.*"path":"([a-z]+)".*/\1/' <<<"$connected")
 echo "path: $path"
-[ "$path" = direct ] && grep -q "this is bob" "$work/alice.out" && grep -q "this is alice" "$work/bob.out"
+[ "$path" = direct ] && grep -q "this is bob" "$work/alice.out" && grep -q "this is alice" "$work/bob.out" || exit 1
+
+echo "== bob waits for files (peer receive); alice sends a directory"
+mkdir -p "$work/outbox/notes/2026" "$work/inbox"
+echo "meeting at noon" >"$work/outbox/notes/2026/monday.txt"
+head -c 3000000 /dev/urandom >"$work/outbox/notes/photo.bin"
+"$bin/peer" --server "127.0.0.1:$port" --id bob receive --dir "$work/inbox" 2>"$work/bob-rx.err" &
+bob=$!
+pids+=($bob)
+for _ in $(seq 100); do grep -q registered "$work/bob-rx.err" 2>/dev/null && break; sleep 0.05; done
+"$bin/peer" --server "127.0.0.1:$port" --id alice send bob "$work/outbox/notes" 2>&1 | grep -v "connected to"
+wait "$bob"
+diff -r "$work/outbox/notes" "$work/inbox/notes" && echo "bob's inbox matches what alice sent"
