@@ -55,6 +55,9 @@ fail=0
 [ ! -e "$work/inbox/big.bin" ] || { echo "FAIL: a half file appeared under the final name"; fail=1; }
 grep -q '"event":"progress"' "$work/first.err" || { echo "FAIL: no progress shown"; fail=1; }
 
+# The receiver lets go of the file once it sees the sender gone (else the resend would be "busy").
+for _ in $(seq 200); do grep -q '"transfer_failed"' "$work/online.err" && break; sleep 0.05; done
+
 # 2. Sent again: resumes, then the tree.
 send second.err "$work/src/big.bin" || { echo "FAIL: the resumed send failed"; fail=1; }
 send tree.err "$work/src/project" || { echo "FAIL: the tree send failed"; fail=1; }

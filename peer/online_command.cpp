@@ -42,7 +42,7 @@ net::awaitable<void> serve_stream(const peer_config& config, const event_sink& e
                                   std::shared_ptr<session::stream> stream) {
   const auto kind = meta_text(stream->meta(), "kind");
   if (kind == "transfer") {
-    co_await serve_transfer(config, events, peer, path, stream);
+    co_await serve_transfer(config, events, peer, path, stream, /*live_line=*/false);
     co_return;
   }
   if (kind != "forward") {

@@ -69,11 +69,11 @@ net::awaitable<int> run_receive(const peer_config& config_in, const event_sink& 
     events.emit(connected_event(attempt.peer, origin, *secure, started));
     auto stream = co_await take_transfer_stream(config, secure, attempt.peer);
     if (!stream || !accepts_transfer_from(config, attempt.peer)) {
-      if (stream) co_await serve_transfer(config, events, attempt.peer, origin.path, stream);  // refuses it
+      if (stream) co_await serve_transfer(config, events, attempt.peer, origin.path, stream, /*live_line=*/true);  // refuses it
       co_await close_session(secure, "not a transfer we take");
       continue;
     }
-    auto outcome = co_await (serve_transfer(config, events, attempt.peer, origin.path, stream) ||
+    auto outcome = co_await (serve_transfer(config, events, attempt.peer, origin.path, stream, /*live_line=*/true) ||
                              tend_link_while_busy(link, events));
     const auto failure = std::get<0>(std::move(outcome));
     co_await close_session(secure, failure.empty() ? "done" : "transfer failed");

@@ -27,16 +27,28 @@ transfer::source_list scan_or_explain(const std::vector<std::string>& paths) {
   }
 }
 
-/// Sends, and turns a failure into the command's error (exit 7 for a refusal, 1 otherwise).
+/// Sends; a failure is left in `failure` and `kind`.
 net::awaitable<void> send_or_explain(std::shared_ptr<session::stream> stream, const ::transfer::source_list& sources,
-                                     transfer_progress& progress, ::transfer::send_options options, std::string& failure, bool& refused) {
+                                     transfer_progress& progress, ::transfer::send_options options, std::string& failure,
+                                     ::transfer::failure_kind& kind) {
   try {
     co_await ::transfer::send_sources(stream, sources, progress, options);
   } catch (const ::transfer::transfer_error& e) {
     failure = e.what();
-    refused = e.refused();
+    kind = e.kind();
     stream->reset(failure);
   }
+}
+
+/// The command's error for a transfer that failed: exit 7 for a refusal, 4 for "busy, try
+/// again later", 1 for a broken transfer.
+command_error transfer_failure(const std::string& target, const std::string& failure, ::transfer::failure_kind kind) {
+  switch (kind) {
+    case ::transfer::failure_kind::refused: return command_error(exit_refused, target + " refused the transfer: " + failure);
+    case ::transfer::failure_kind::busy: return command_error(exit_peer_unknown, target + " is busy: " + failure + "; try again later");
+    case ::transfer::failure_kind::failed: break;
+  }
+  return command_error(exit_failure, "transfer to " + target + " failed: " + failure);
 }
 
 }  // namespace
@@ -54,7 +66,7 @@ net::awaitable<int> run_send(const peer_config& config, const event_sink& events
   peer_config unregistered = config;
   unregistered.id.clear();
   co_await open_and_register(link, unregistered, events, keys, /*probe=*/config.path == "auto");
-  session_pool pool(link, keys, config);
+  session_pool pool(link, keys, config, /*speak_as=*/config.id);
   auto secure = co_await pool.session_to(target);
   const auto origin = pool.origin(target);
   events.emit(connected_event(target, origin, *secure, started));
@@ -63,14 +75,11 @@ net::awaitable<int> run_send(const peer_config& config, const event_sink& events
   if (!stream) throw command_error(exit_failure, "cannot open a stream to " + target + ": " + why);
   transfer_progress progress(events, config.json, target, origin.path, "sent", sources.total_bytes);
   std::string failure;
-  bool refused = false;
+  auto kind = ::transfer::failure_kind::failed;
   const ::transfer::send_options options{config.rate_limit_mib};
-  co_await (send_or_explain(stream, sources, progress, options, failure, refused) || tend_link_while_busy(link, events));
+  co_await (send_or_explain(stream, sources, progress, options, failure, kind) || tend_link_while_busy(link, events));
   co_await close_session(secure, failure.empty() ? "done" : "transfer failed");
-  if (!failure.empty()) {
-    throw command_error(refused ? exit_refused : exit_failure,
-                        (refused ? target + " refused the transfer: " : "transfer to " + target + " failed: ") + failure);
-  }
+  if (!failure.empty()) throw transfer_failure(target, failure, kind);
   progress.finish();
   co_return exit_ok;
 }

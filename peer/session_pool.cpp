@@ -14,8 +14,8 @@ constexpr std::size_t accept_backlog_for_outgoing = 0;
 
 }  // namespace
 
-session_pool::session_pool(server_link& link, identity::key_pair keys, const peer_config& config)
-    : link_(link), keys_(keys), config_(config) {}
+session_pool::session_pool(server_link& link, identity::key_pair keys, const peer_config& config, std::string speak_as)
+    : link_(link), keys_(keys), config_(config), speak_as_(std::move(speak_as)) {}
 
 net::awaitable<std::shared_ptr<session::stream>> session_pool::open_stream(const std::string& peer,
                                                                          nlohmann::json meta) {
@@ -61,8 +61,8 @@ net::awaitable<void> session_pool::connect(const std::string& peer, entry& slot)
   ++attempts_;
   nlohmann::json connect_request{
       {"type", "connect"}, {"target", peer}, {"path", config_.path}, {"punch_timeout_ms", config_.punch_timeout.count()}};
-  // Unregistered, we still tell the peer who calls: the server checks the ID is pinned to our key.
-  if (!config_.id.empty()) connect_request["as"] = config_.id;
+  // Unregistered (send), we still tell the peer who calls: the server checks the ID is pinned to our key.
+  if (!speak_as_.empty()) connect_request["as"] = speak_as_;
   auto reply = co_await link_.request(connect_request);
   if (reply.value("type", "") == "error") {
     const auto code = reply.value("code", "");

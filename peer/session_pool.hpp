@@ -20,7 +20,9 @@ namespace peer {
 class session_pool {
  public:
   /// `link` must be open (and registered, if the peer should see our ID) and outlive the pool.
-  session_pool(server_link& link, identity::key_pair keys, const peer_config& config);
+  /// A `speak_as` ID is named with each connect of an unregistered link, so the peer we reach
+  /// sees it (the server checks it is pinned to our key).
+  session_pool(server_link& link, identity::key_pair keys, const peer_config& config, std::string speak_as = "");
 
   /// A new stream to `peer` described by `meta`. Throws command_error with the connect exit
   /// codes (4 unknown or busy, 5 no path, 6 key refused, 1 broken).
@@ -45,6 +47,7 @@ class session_pool {
   server_link& link_;
   identity::key_pair keys_;
   peer_config config_;
+  std::string speak_as_;
   std::map<std::string, entry> entries_;
   int attempts_ = 0;
 };

@@ -42,10 +42,10 @@ std::string clock_text(double seconds) {
 }  // namespace
 
 transfer_progress::transfer_progress(const event_sink& events, bool json, std::string peer, std::string path,
-                                     std::string direction, std::uint64_t total_bytes)
+                                     std::string direction, std::uint64_t total_bytes, bool live_line)
     : events_(events),
       json_(json),
-      tty_(!json && ::isatty(STDERR_FILENO) == 1),
+      tty_(live_line && !json && ::isatty(STDERR_FILENO) == 1),
       peer_(std::move(peer)),
       path_(std::move(path)),
       direction_(std::move(direction)),
@@ -74,7 +74,7 @@ void transfer_progress::report_progress(bool force) {
   const double rate = elapsed > 0 ? static_cast<double>(moved_) / elapsed : 0;  // bytes/s over the wire
   const double eta = rate > 0 && total_ > done ? static_cast<double>(total_ - done) / rate : 0;
   if (json_) {
-    const nlohmann::json event{{"event", "progress"},  {"peer", peer_},
+    const nlohmann::json event{{"event", "progress"},  {"direction", direction_}, {"peer", peer_},
                                {"file", file_},         {"file_bytes", file_done_bytes_},
                                {"file_size", file_size_}, {"bytes", done},
                                {"total", total_},       {"mbps", rounded(megabits_per_second(moved_, elapsed))},

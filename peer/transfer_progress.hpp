@@ -13,9 +13,10 @@ namespace peer {
 
 class transfer_progress : public ::transfer::observer {
  public:
-  /// `direction` is "sent" or "received"; `path` is how the session runs (direct or relay).
+  /// `direction` is "sent" or "received"; `path` is how the session runs (direct or relay);
+  /// `live_line` allows the one-line display when stderr is a terminal (and not --json).
   transfer_progress(const event_sink& events, bool json, std::string peer, std::string path, std::string direction,
-                    std::uint64_t total_bytes);
+                    std::uint64_t total_bytes, bool live_line = true);
 
   void file_started(const std::string& file, std::uint64_t size, std::uint64_t resumed_from) override;
   void bytes_moved(std::uint64_t n) override;

@@ -15,8 +15,10 @@ namespace peer {
 bool accepts_transfer_from(const peer_config& config, const std::string& peer);
 
 /// Serves one "transfer" stream from `peer` into config.inbox, or refuses it (the sender sees
-/// why). `path` is how the session runs. Returns why it failed, empty when every file was stored.
+/// why; "busy" when too many transfers run). `path` is how the session runs; `live_line` shows
+/// progress on a terminal (not for `online`, whose transfers may run side by side). Returns why
+/// it failed, empty when every file was stored.
 net::awaitable<std::string> serve_transfer(const peer_config& config, const event_sink& events, std::string peer,
-                                           std::string path, std::shared_ptr<session::stream> stream);
+                                           std::string path, std::shared_ptr<session::stream> stream, bool live_line);
 
 }  // namespace peer

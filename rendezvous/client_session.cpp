@@ -230,6 +230,14 @@ bool client_session::claim_id(const nlohmann::json& message) {
     reply_error(message, "bad_request", "this connection already speaks as " + claimed_id_);
     return false;
   }
+  // A live registration vouches for its key even after an operator released the pin.
+  auto live = context_.registry.find(id);
+  if (live != context_.registry.end() && live->second->key() != key_) {
+    ++context_.stats.key_refusals;
+    spdlog::warn("{}: refused to speak as '{}': a live peer holds that ID with another key", remote_, id);
+    reply_error(message, "key_mismatch", "ID '" + id + "' is registered by a live peer with another key");
+    return false;
+  }
   if (!key_may_register(message, id)) return false;
   claimed_id_ = id;
   spdlog::info("{} speaks as {} (key {})", remote_, id, identity::fingerprint(*key_));

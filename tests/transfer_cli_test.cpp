@@ -117,6 +117,33 @@ TEST_F(TransferCliTest, OnlineAlongsideSendOfTheSameIdAndNoSilentOverwrite) {
   EXPECT_EQ(sent[0]["stored"], "report (1).txt");
 }
 
+TEST_F(TransferCliTest, AFileAlreadyBeingReceivedIsBusyNotRefused) {
+  write_random_file(path("big.bin"), 16 * 1024 * 1024, 3);
+  auto bob = start_bob_online("alice");
+  auto first = start_peer("alice", {"--id", "alice", "send", "bob", path("big.bin"), "--rate-limit", "4"});
+  ASSERT_TRUE(wait_for_text(path("bob.err"), "\"progress\"", 10s)) << err("bob");
+  EXPECT_EQ(run_peer("alice2", {"--id", "alice", "send", "bob", path("big.bin")}), 4) << err("alice2");
+  EXPECT_NE(err("alice2").find("bob is busy: another transfer is receiving 'big.bin' right now; try again later"),
+            std::string::npos)
+      << err("alice2");
+  EXPECT_TRUE(first->running());  // the first transfer goes on
+}
+
+TEST_F(TransferCliTest, AnIdHeldByALivePeerCannotBeClaimedWithAnotherKeyEvenAfterARelease) {
+  write_file(path("note.txt"), "hi\n");
+  auto bob = start_bob_online("alice");
+  auto alice = start_peer("alice-online", {"--id", "alice", "online"});
+  ASSERT_TRUE(peer_says("alice-online", "registered as alice")) << err("alice-online");
+  // The operator releases alice's pin while she is online: her live registration still vouches.
+  child_process release({binary("rendezvous"), "--state", path("server-state"), "release-id", "alice"},
+                        child_io{"/dev/null", path("admin.out"), path("admin.err")});
+  ASSERT_EQ(release.wait_for(10s), 0) << read_file(path("admin.err"));
+  EXPECT_EQ(run_peer("mallory", {"--id", "alice", "--identity", path("mallory.key"), "send", "bob", path("note.txt")}), 3)
+      << err("mallory");
+  EXPECT_NE(err("mallory").find("registered by a live peer with another key"), std::string::npos) << err("mallory");
+  EXPECT_FALSE(fs::exists(path("inbox/note.txt")));
+}
+
 TEST_F(TransferCliTest, ASenderKilledHalfwayResumesAndSendsLessThanTheWhole) {
   constexpr std::size_t size = 48 * 1024 * 1024;
   write_random_file(path("big.bin"), size, 9);

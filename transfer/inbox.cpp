@@ -34,7 +34,7 @@ std::vector<std::string> split(const std::string& rel) {
 
 std::string errno_text(int error) { return std::strerror(error); }
 
-transfer_error refusal(const std::string& message) { return transfer_error(message, true); }
+transfer_error refusal(const std::string& message) { return transfer_error(message, failure_kind::refused); }
 
 /// The error for a failed openat of a directory component `shown`.
 transfer_error dir_open_error(int dir, const std::string& component, const std::string& shown, int error) {
@@ -127,12 +127,12 @@ unique_fd inbox::open_parent(const std::vector<std::string>& components, const s
 void inbox::make_dir(const std::string& rel, mode_t mode) {
   const auto parts = split(rel);
   auto parent = open_parent(parts, rel);
-  if (::mkdirat(parent.get(), parts.back().c_str(), 0700) != 0 && errno != EEXIST) {
-    throw transfer_error("cannot make directory '" + rel + "': " + errno_text(errno));
-  }
+  const bool made = ::mkdirat(parent.get(), parts.back().c_str(), 0700) == 0;
+  if (!made && errno != EEXIST) throw transfer_error("cannot make directory '" + rel + "': " + errno_text(errno));
   unique_fd dir(::openat(parent.get(), parts.back().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir) throw dir_open_error(parent.get(), parts.back(), rel, errno);
-  dir_modes_.emplace_back(rel, mode & 0777);
+  // Only a directory this transfer made takes the sender's mode; one that was here keeps its own.
+  if (made) dir_modes_.emplace_back(rel, mode & 0777);
 }
 
 partial_file inbox::open_partial(const std::string& rel, std::uint64_t size) {
@@ -146,17 +146,29 @@ partial_file inbox::open_partial(const std::string& rel, std::uint64_t size) {
     throw transfer_error("cannot receive '" + rel + "': a directory of that name is in the way");
   }
   out.partial_name = partial_name_for(name);
-  out.file = unique_fd(::openat(out.dir.get(), out.partial_name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!out.file) {
-    if (errno == ELOOP) throw refusal("the partial file of '" + rel + "' is a link in the inbox; links are not followed");
-    throw transfer_error("cannot write '" + rel + "' into the inbox: " + errno_text(errno));
+  // Open, lock, then check the name still leads to the file we locked: another receiver may
+  // have renamed it to its final name between our open and our lock.
+  for (int tries = 0;; ++tries) {
+    out.file = unique_fd(::openat(out.dir.get(), out.partial_name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!out.file) {
+      if (errno == ELOOP) throw refusal("the partial file of '" + rel + "' is a link in the inbox; links are not followed");
+      throw transfer_error("cannot write '" + rel + "' into the inbox: " + errno_text(errno));
+    }
+    if (::flock(out.file.get(), LOCK_EX | LOCK_NB) != 0) {
+      throw transfer_error("another transfer is receiving '" + rel + "' right now", failure_kind::busy);
+    }
+    struct stat by_name {};
+    if (::fstat(out.file.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      throw transfer_error("the partial file of '" + rel + "' is not a regular file");
+    }
+    if (::fstatat(out.dir.get(), out.partial_name.c_str(), &by_name, AT_SYMLINK_NOFOLLOW) == 0 &&
+        by_name.st_dev == st.st_dev && by_name.st_ino == st.st_ino) {
+      break;
+    }
+    if (tries == 3) throw transfer_error("the partial file of '" + rel + "' keeps changing under us", failure_kind::busy);
   }
-  if (::flock(out.file.get(), LOCK_EX | LOCK_NB) != 0) {
-    throw refusal("another transfer is receiving '" + rel + "' right now");
-  }
-  if (::fstat(out.file.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    throw transfer_error("the partial file of '" + rel + "' is not a regular file");
-  }
+  // A second name for the partial could be a hard link to a file anywhere on this file system.
+  if (st.st_nlink > 1) throw refusal("the partial file of '" + rel + "' has other links; it is not written through");
   out.held = static_cast<std::uint64_t>(st.st_size);
   if (out.held > size) discard(out);  // left by a different, longer file: start over
   if (::lseek(out.file.get(), static_cast<off_t>(out.held), SEEK_SET) < 0) {

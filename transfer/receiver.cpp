@@ -21,8 +21,9 @@ long long ms_since(net::clock::time_point since) {
 
 std::string mib(std::uint64_t bytes) { return std::to_string(bytes / (1024 * 1024)) + " MiB"; }
 
-/// Hashes the `held` bytes a partial already has.
-void hash_held(const partial_file& file, crypto::content_hash& hash) {
+/// Hashes the `held` bytes a partial already has, letting the thread's other work run between
+/// chunks (a long resume must not starve the session's keep-alives).
+net::awaitable<void> hash_held(const partial_file& file, crypto::content_hash& hash) {
   std::vector<std::uint8_t> buffer(chunk_size);
   for (std::uint64_t offset = 0; offset < file.held;) {
     const auto want = std::min<std::uint64_t>(chunk_size, file.held - offset);
@@ -30,6 +31,7 @@ void hash_held(const partial_file& file, crypto::content_hash& hash) {
     if (n <= 0) throw transfer_error("cannot read back the partial file of '" + file.rel + "'");
     hash.update(std::span(buffer).first(static_cast<std::size_t>(n)));
     offset += static_cast<std::uint64_t>(n);
+    co_await net::yield_now();
   }
 }
 
@@ -51,12 +53,17 @@ net::awaitable<void> receive_file(session::stream& stream, stream_reader& reader
   const auto mode = static_cast<mode_t>(size_field(header, "mode"));
   const auto started = net::clock::now();
   auto file = box.open_partial(rel, size);
-  check_room(file, size);
+  try {
+    check_room(file, size);
+  } catch (const transfer_error&) {
+    if (file.held == 0) box.remove(file);  // leave no empty partial behind
+    throw;
+  }
   std::uint64_t sent = 0;
   for (;;) {
     const auto resumed_from = file.held;
     crypto::content_hash held_hash;
-    hash_held(file, held_hash);
+    co_await hash_held(file, held_hash);
     const nlohmann::json ask{{"type", "send_from"}, {"offset", resumed_from}};
     co_await write_message(stream, ask);
     progress.file_started(rel, size, resumed_from);
@@ -131,13 +138,15 @@ transfer_totals totals_of(const nlohmann::json& meta) {
   return totals;
 }
 
-void refuse_transfer(session::stream& stream, const std::string& reason) { stream.reset(refusal_prefix + reason); }
+void refuse_transfer(session::stream& stream, const std::string& reason, failure_kind kind) {
+  stream.reset(reset_reason(transfer_error(reason, kind)));
+}
 
 net::awaitable<void> receive_transfer(std::shared_ptr<session::stream> stream, inbox& box, observer& progress) {
   try {
     co_await receive_all(stream, box, progress);
   } catch (const transfer_error& e) {
-    stream->reset(e.refused() ? refusal_prefix + std::string(e.what()) : e.what());
+    stream->reset(reset_reason(e));
     throw;
   } catch (const std::exception& e) {
     stream->reset(e.what());

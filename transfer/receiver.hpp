@@ -22,7 +22,8 @@ transfer_totals totals_of(const nlohmann::json& meta);
 /// Receives one transfer into `box`. Throws transfer_error after resetting the stream with it.
 net::awaitable<void> receive_transfer(std::shared_ptr<session::stream> stream, inbox& box, observer& progress);
 
-/// Refuses a transfer stream with `reason`, which the sender reports as a refusal.
-void refuse_transfer(session::stream& stream, const std::string& reason);
+/// Refuses a transfer stream with `reason`, which the sender reports as a refusal (or, with
+/// failure_kind::busy, as "try again later").
+void refuse_transfer(session::stream& stream, const std::string& reason, failure_kind kind = failure_kind::refused);
 
 }  // namespace transfer

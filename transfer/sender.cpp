@@ -59,6 +59,7 @@ net::awaitable<void> send_range(session::stream& stream, int fd, const std::stri
     if (n == 0) throw transfer_error("'" + rel + "' shrank while it was being sent");
     hash.update(std::span(buffer).first(n));
     offset += n;
+    co_await net::yield_now();  // a long resume must not starve the session's keep-alives
   }
   for (std::uint64_t offset = from; offset < size;) {
     const auto n = read_at(fd, std::span(buffer).first(std::min<std::uint64_t>(chunk_size, size - offset)), offset, rel);

@@ -11,11 +11,22 @@ constexpr std::size_t buffer_size = 256 * 1024;
 
 transfer_error stream_failure(const std::string& reason) {
   // A refusal arrives as the reason of the other side's reset, after the session's own words.
-  const auto at = reason.find(refusal_prefix);
-  if (at != std::string::npos && (at == 0 || reason.compare(at - 2, 2, ": ") == 0)) {
-    return transfer_error(reason.substr(at + std::strlen(refusal_prefix)), true);
+  for (const auto& [prefix, kind] : {std::pair{refusal_prefix, failure_kind::refused}, std::pair{busy_prefix, failure_kind::busy}}) {
+    const auto at = reason.find(prefix);
+    if (at != std::string::npos && (at == 0 || (at >= 2 && reason.compare(at - 2, 2, ": ") == 0))) {
+      return transfer_error(reason.substr(at + std::strlen(prefix)), kind);
+    }
   }
   return transfer_error(reason);
+}
+
+std::string reset_reason(const transfer_error& error) {
+  switch (error.kind()) {
+    case failure_kind::refused: return refusal_prefix + std::string(error.what());
+    case failure_kind::busy: return busy_prefix + std::string(error.what());
+    case failure_kind::failed: break;
+  }
+  return error.what();
 }
 
 stream_reader::stream_reader(std::shared_ptr<session::stream> stream)
