@@ -5,6 +5,8 @@
 
 #include <filesystem>
 
+#include <sodium.h>
+
 #include "session/handshake.hpp"
 #include "session/record_cipher.hpp"
 
@@ -19,6 +21,28 @@ session::record_key some_key(std::uint8_t seed) {
 }
 
 std::vector<std::uint8_t> bytes_of(const std::string& text) { return {text.begin(), text.end()}; }
+
+TEST(RecordCipherInterop, AesGcmRecordsAreByteForByteLibsodiums) {
+  // Sealed by OpenSSL (ours), opened by libsodium's AES-256-GCM with the same key, counter nonce
+  // and length prefix as associated data: the construction did not change with the library.
+  ASSERT_GE(sodium_init(), 0);
+  if (!crypto_aead_aes256gcm_is_available()) GTEST_SKIP() << "no AES-NI";
+  record_cipher ours(session::aead_kind::aes256gcm, some_key(9));
+  const auto plaintext = bytes_of("the same construction, byte for byte");
+  for (std::uint64_t counter = 0; counter < 3; ++counter) {
+    std::vector<std::uint8_t> wire;
+    ours.seal(plaintext, wire);
+    std::array<std::uint8_t, 12> nonce{};
+    for (int i = 0; i < 8; ++i) nonce[11 - i] = static_cast<std::uint8_t>(counter >> (8 * i));
+    std::vector<std::uint8_t> opened(plaintext.size());
+    unsigned long long size = 0;
+    const auto key = some_key(9);
+    ASSERT_EQ(crypto_aead_aes256gcm_decrypt(opened.data(), &size, nullptr, wire.data() + 4, wire.size() - 4, wire.data(), 4,
+                                            nonce.data(), key.data()),
+              0);
+    EXPECT_EQ(opened, plaintext);
+  }
+}
 
 class RecordCipherTest : public ::testing::TestWithParam<session::aead_kind> {
  protected:
