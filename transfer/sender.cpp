@@ -8,26 +8,15 @@
 
 #include <asio/steady_timer.hpp>
 
-#include "common/content_hash.hpp"
+#include "transfer/disk_reader.hpp"
 #include "transfer/unique_fd.hpp"
 #include "transfer/wire.hpp"
 
 namespace transfer {
 namespace {
 
-constexpr std::size_t chunk_size = 256 * 1024;
-
 long long ms_since(net::clock::time_point since) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(net::clock::now() - since).count();
-}
-
-/// Reads up to `buffer.size()` bytes at `offset`; throws when the file cannot be read.
-std::size_t read_at(int fd, std::span<std::uint8_t> buffer, std::uint64_t offset, const std::string& rel) {
-  for (;;) {
-    const auto n = ::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(offset));
-    if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno != EINTR) throw transfer_error("cannot read '" + rel + "': " + std::strerror(errno));
-  }
 }
 
 /// Holds file data to `rate` MiB/s: waits while more has been sent than the rate allows.
@@ -50,25 +39,17 @@ class pacer {
   std::uint64_t sent_ = 0;
 };
 
-/// The bytes of `rel` from `from` to `size`, each hashed after `hash` took the ones before.
-net::awaitable<void> send_range(session::stream& stream, int fd, const std::string& rel, std::uint64_t from,
-                                std::uint64_t size, crypto::content_hash& hash, observer& progress, pacer& pace) {
-  std::vector<std::uint8_t> buffer(chunk_size);
-  for (std::uint64_t offset = 0; offset < from;) {  // what the receiver holds: hash only
-    const auto n = read_at(fd, std::span(buffer).first(std::min<std::uint64_t>(chunk_size, from - offset)), offset, rel);
-    if (n == 0) throw transfer_error("'" + rel + "' shrank while it was being sent");
-    hash.update(std::span(buffer).first(n));
-    offset += n;
-    co_await net::yield_now();  // a long resume must not starve the session's keep-alives
-  }
-  for (std::uint64_t offset = from; offset < size;) {
-    const auto n = read_at(fd, std::span(buffer).first(std::min<std::uint64_t>(chunk_size, size - offset)), offset, rel);
-    if (n == 0) throw transfer_error("'" + rel + "' shrank while it was being sent");
-    hash.update(std::span(buffer).first(n));
-    co_await write_data(stream, std::span(buffer).first(n));
-    offset += n;
-    progress.bytes_moved(n);
-    co_await pace.account(n);
+/// The bytes of `rel` from `from` to `size` (read and hashed ahead on the reader's thread);
+/// returns the hash of the whole file.
+net::awaitable<std::string> send_range(session::stream& stream, int fd, const std::string& rel, std::uint64_t from,
+                                       std::uint64_t size, observer& progress, pacer& pace) {
+  disk_reader file(co_await asio::this_coro::executor, fd, rel, from, size);
+  for (;;) {
+    const auto chunk = co_await file.next();
+    if (chunk.empty()) co_return file.hex_digest();
+    co_await write_data(stream, chunk);
+    progress.bytes_moved(chunk.size());
+    co_await pace.account(chunk.size());
   }
 }
 
@@ -97,10 +78,9 @@ net::awaitable<void> send_file(session::stream& stream, stream_reader& reader, c
     // A second ask is the receiver finding that what it held was not the start of this file.
     if (from > size || (round > 0 && from != 0) || round > 1) throw transfer_error("the receiver asked for an impossible offset");
     progress.file_started(entry.rel, size, from);
-    crypto::content_hash hash;
-    co_await send_range(stream, fd.get(), entry.rel, from, size, hash, progress, pace);
+    const auto hash = co_await send_range(stream, fd.get(), entry.rel, from, size, progress, pace);
     sent += size - from;
-    file_report report{entry.rel, "", size, from, sent, hash.hex_digest(), 0};
+    file_report report{entry.rel, "", size, from, sent, hash, 0};
     const nlohmann::json end{{"type", "end"}, {"hash", report.hash}};
     co_await write_message(stream, end);
     auto verdict = co_await reader.read_message();
