@@ -88,13 +88,7 @@ net::awaitable<int> run_listen(const peer_config& config, const event_sink& even
   server_link link(co_await asio::this_coro::executor);
   co_await open_and_register(link, config, events, keys, /*probe=*/true);  // the initiator chooses the path
   for (;;) {
-    auto event = co_await link.next_event();
-    if (!event) throw command_error(exit_server, "lost the server (" + link.close_reason() + ")");
-    if (event->value("type", "") != "attempt") continue;
-    const auto started = net::clock::now();
-    const auto attempt = parse_attempt(*event);
-    events.emit({{"event", "incoming"}, {"peer", attempt.peer}});
-    auto result = co_await run_attempt(link, attempt, config.punch_timeout);
+    auto [attempt, result, started] = co_await next_incoming(link, config, events);
     std::string failure = result.failure;
     std::shared_ptr<session::session> secure;
     if (result.connection) {

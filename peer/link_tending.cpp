@@ -3,7 +3,7 @@
 #include <asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
-#include "peer/attempt_runner.hpp"
+#include "peer/exit_codes.hpp"
 #include "peer/nat_probe.hpp"
 
 namespace peer {
@@ -16,6 +16,20 @@ net::awaitable<void> open_and_register(server_link& link, const peer_config& con
     events.emit({{"event", "registered"}, {"id", config.id}, {"observed", observed}});
   }
   if (probe) co_await probe_and_report(link);
+}
+
+net::awaitable<incoming_connection> next_incoming(server_link& link, const peer_config& config, const event_sink& events) {
+  for (;;) {
+    auto event = co_await link.next_event();
+    if (!event) throw command_error(exit_server, "lost the server (" + link.close_reason() + ")");
+    if (event->value("type", "") != "attempt") continue;
+    incoming_connection in;
+    in.started = net::clock::now();
+    in.attempt = parse_attempt(*event);
+    events.emit({{"event", "incoming"}, {"peer", in.attempt.peer}});
+    in.result = co_await run_attempt(link, in.attempt, config.punch_timeout);
+    co_return in;
+  }
 }
 
 net::awaitable<void> tend_link_while_busy(server_link& link, const event_sink& events) {

@@ -36,24 +36,25 @@ net::awaitable<std::shared_ptr<session::stream>> take_transfer_stream(const peer
   co_return stream;
 }
 
+/// receive's defaults: the current directory, and anyone may send the one transfer it waits for.
+/// (assign(1, '.'), not = ".": inlined into the coroutine, GCC 12 warns falsely about that.)
+peer_config receive_settings(const peer_config& given) {
+  if (given.id.empty()) throw command_error(exit_usage, "receive needs an ID: --id NAME (or PEER_ID)");
+  peer_config config = given;
+  if (config.inbox.empty()) config.inbox.assign(1, '.');
+  if (config.accept_from.empty()) config.accept_any = true;
+  return config;
+}
+
 }  // namespace
 
-net::awaitable<int> run_receive(const peer_config& config_in, const event_sink& events) {
-  if (config_in.id.empty()) throw command_error(exit_usage, "receive needs an ID: --id NAME (or PEER_ID)");
-  peer_config config = config_in;
-  if (config.inbox.empty()) config.inbox = ".";
-  if (config.accept_from.empty()) config.accept_any = true;  // receive waits for one transfer: anyone may send it
+net::awaitable<int> run_receive(const peer_config& given, const event_sink& events) {
+  const auto config = receive_settings(given);
   const auto keys = load_identity(config, events);
   server_link link(co_await asio::this_coro::executor);
   co_await open_and_register(link, config, events, keys, /*probe=*/true);
   for (;;) {
-    auto event = co_await link.next_event();
-    if (!event) throw command_error(exit_server, "lost the server (" + link.close_reason() + ")");
-    if (event->value("type", "") != "attempt") continue;
-    const auto started = net::clock::now();
-    const auto attempt = parse_attempt(*event);
-    events.emit({{"event", "incoming"}, {"peer", attempt.peer}});
-    auto result = co_await run_attempt(link, attempt, config.punch_timeout);
+    auto [attempt, result, started] = co_await next_incoming(link, config, events);
     if (!result.connection) {
       spdlog::warn("connection from {} failed: {}", attempt.peer, result.failure);
       continue;
