@@ -142,6 +142,38 @@ TEST_F(TransferTest, DirectoryTreeArrivesIntactWithModes) {
   EXPECT_EQ(received_.files[0].hash, sent_.files[0].hash);
 }
 
+TEST_F(TransferTest, ATreeOfManySmallFilesArrivesWithoutWaitingPerFile) {
+  // More small files and directories than answers the sender may leave unread (256).
+  for (int d = 0; d < 30; ++d) {
+    const auto dir = dir_ + "/src/many/d" + std::to_string(d);
+    fs::create_directories(dir);
+    for (int f = 0; f < 20; ++f) test::write_file(dir + "/f" + std::to_string(f), "file " + std::to_string(d * 100 + f));
+  }
+  const auto result = transfer({"many"});
+  ASSERT_EQ(result.send_error, "");
+  ASSERT_EQ(result.receive_error, "");
+  EXPECT_EQ(sent_.files.size(), 600u);
+  EXPECT_EQ(received_.files.size(), 600u);
+  for (int d = 0; d < 30; ++d) {
+    for (int f = 0; f < 20; ++f) {
+      const auto rel = "many/d" + std::to_string(d) + "/f" + std::to_string(f);
+      ASSERT_EQ(test::read_file(dir_ + "/inbox/" + rel), "file " + std::to_string(d * 100 + f)) << rel;
+    }
+  }
+}
+
+TEST_F(TransferTest, ARefusalDeepInAPipelinedTreeReachesTheSender) {
+  fs::create_directories(dir_ + "/src/many");
+  for (int f = 0; f < 400; ++f) test::write_file(dir_ + "/src/many/f" + std::to_string(1000 + f), "x");
+  fs::create_directories(dir_ + "/inbox/many");
+  fs::create_symlink(dir_ + "/outside.txt", dir_ + "/inbox/many/.f1300.hp-partial");
+  const auto result = transfer({"many"});
+  EXPECT_TRUE(result.send_refused) << result.send_error;
+  EXPECT_NE(result.send_error.find("f1300"), std::string::npos) << result.send_error;
+  EXPECT_FALSE(fs::exists(dir_ + "/outside.txt"));
+  EXPECT_EQ(test::read_file(dir_ + "/inbox/many/f1299"), "x");  // what came before is stored
+}
+
 TEST_F(TransferTest, AnExistingFileIsNeverReplacedUnlessAskedTo) {
   test::write_file(dir_ + "/src/report.txt", "new");
   test::write_file(dir_ + "/inbox/report.txt", "old");

@@ -59,13 +59,18 @@ net::awaitable<void> receive_file(session::stream& stream, stream_reader& reader
     if (file.held == 0) box.remove(file);  // leave no empty partial behind
     throw;
   }
+  // A small file comes whole without asking: what an earlier transfer left of it is dropped.
+  const bool whole = header.contains("whole") && header["whole"] == true;
+  if (whole && file.held > 0) box.discard(file);
   std::uint64_t sent = 0;
   for (;;) {
     const auto resumed_from = file.held;
     crypto::content_hash held_hash;
     co_await hash_held(file, held_hash);
-    const nlohmann::json ask{{"type", "send_from"}, {"offset", resumed_from}};
-    co_await write_message(stream, ask);
+    if (!whole) {
+      const nlohmann::json ask{{"type", "send_from"}, {"offset", resumed_from}};
+      co_await write_message(stream, ask);
+    }
     progress.file_started(rel, size, resumed_from);
     std::string actual;
     {
