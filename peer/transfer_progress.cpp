@@ -52,9 +52,12 @@ transfer_progress::transfer_progress(const event_sink& events, bool json, std::s
       total_(total_bytes) {}
 
 void transfer_progress::file_started(const std::string& file, std::uint64_t size, std::uint64_t resumed_from) {
+  if (file == file_) held_ -= file_resumed_from_;  // the same file started over: its held part was not kept
   file_ = file;
   file_size_ = size;
   file_done_bytes_ = resumed_from;
+  file_resumed_from_ = resumed_from;
+  held_ += resumed_from;
   report_progress(true);
 }
 
@@ -70,7 +73,7 @@ void transfer_progress::report_progress(bool force) {
   if (!force && now - last_shown_ < (json_ ? json_interval : tty_interval)) return;
   last_shown_ = now;
   const auto elapsed = seconds_since(started_);
-  const auto done = finished_bytes_ + file_done_bytes_;
+  const auto done = held_ + moved_;
   const double rate = elapsed > 0 ? static_cast<double>(moved_) / elapsed : 0;  // bytes/s over the wire
   const double eta = rate > 0 && total_ > done ? static_cast<double>(total_ - done) / rate : 0;
   if (json_) {
@@ -97,8 +100,8 @@ void transfer_progress::clear_line() {
 }
 
 void transfer_progress::file_done(const ::transfer::file_report& report) {
-  finished_bytes_ += report.bytes;
-  file_done_bytes_ = 0;
+  // (Small files are confirmed later than they are sent: this may be an earlier file than file_.)
+  stored_bytes_ += report.bytes;
   ++files_;
   clear_line();
   const auto seconds = static_cast<double>(report.elapsed_ms) / 1000;
@@ -124,7 +127,7 @@ void transfer_progress::finish() {
                              {"direction", direction_},
                              {"peer", peer_},
                              {"files", files_},
-                             {"bytes", finished_bytes_},
+                             {"bytes", stored_bytes_},
                              {"sent", moved_},
                              {"path", path_},
                              {"elapsed_ms", static_cast<long long>(elapsed * 1000)},

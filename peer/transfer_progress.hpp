@@ -39,9 +39,11 @@ class transfer_progress : public ::transfer::observer {
   net::clock::time_point last_shown_{};
   std::string file_;
   std::uint64_t file_size_ = 0;
-  std::uint64_t file_done_bytes_ = 0;  ///< of the current file, including what the receiver held
-  std::uint64_t finished_bytes_ = 0;   ///< of the files already done
-  std::uint64_t moved_ = 0;            ///< crossed the network, all files
+  std::uint64_t file_done_bytes_ = 0;    ///< of the current file, including what the receiver held
+  std::uint64_t file_resumed_from_ = 0;  ///< of the current file
+  std::uint64_t held_ = 0;               ///< bytes the receiver already held, all files
+  std::uint64_t moved_ = 0;              ///< crossed the network, all files
+  std::uint64_t stored_bytes_ = 0;       ///< of the files the receiver confirmed
   std::uint64_t files_ = 0;
   bool line_shown_ = false;
 };
