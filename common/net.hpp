@@ -5,8 +5,6 @@
 #include <asio/awaitable.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/post.hpp>
-#include <asio/this_coro.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -22,16 +20,14 @@ using awaitable = asio::awaitable<T>;
 /// (EOF, refused, timeout, cancelled) are handled where they happen.
 inline constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
 
-/// Lets other work queued on this thread (keep-alives, other sessions) run before going on: for
-/// long blocking work done in small steps, such as hashing a large file.
-inline awaitable<void> yield_now() {
-  auto ex = co_await asio::this_coro::executor;
-  co_await asio::post(ex, asio::use_awaitable);
-}
-
 /// Milliseconds since an arbitrary epoch, for log lines and RTT stamps.
 inline long long now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now().time_since_epoch()).count();
+}
+
+/// Whole milliseconds from `since` until now.
+inline long long ms_since(clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - since).count();
 }
 
 }  // namespace net

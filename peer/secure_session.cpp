@@ -21,7 +21,7 @@ nlohmann::json connected_event(const std::string& peer, const session_origin& or
                            {"peer", peer},
                            {"path", origin.path},
                            {"remote", origin.remote},
-                           {"elapsed_ms", std::chrono::duration_cast<std::chrono::milliseconds>(net::clock::now() - started).count()},
+                           {"elapsed_ms", net::ms_since(started)},
                            {"peer_key", identity::fingerprint(secure.peer_key())},
                            {"cipher", session::to_string(secure.aead())}};
   if (!origin.why_relay.empty()) connected["reason"] = origin.why_relay;

@@ -346,12 +346,11 @@ TEST_F(TransferTest, ANameThatIsNotUtf8IsRefusedBeforeSending) {
 
 net::awaitable<void> write_to_full_disk(std::string* error) {
   transfer::unique_fd full(::open("/dev/full", O_WRONLY | O_CLOEXEC));
-  transfer::disk_writer writer(co_await asio::this_coro::executor, full.get(), "movie.bin", 1 << 20, 0, crypto::content_hash());
+  transfer::disk_writer writer(co_await asio::this_coro::executor, full.get(), "movie.bin", 1 << 20, 0);
   const std::vector<std::uint8_t> chunk(64 * 1024, 7);
   try {
     for (int i = 0; i < 16; ++i) co_await writer.write(chunk);
-    std::uint64_t written = 0;
-    co_await writer.finish(written);
+    co_await writer.finish();
   } catch (const transfer::transfer_error& e) {
     *error = e.what();
   }

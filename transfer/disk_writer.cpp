@@ -12,14 +12,13 @@
 namespace transfer {
 
 disk_writer::disk_writer(const asio::any_io_executor& ex, int fd, std::string rel, std::uint64_t size,
-                         std::uint64_t already_written, crypto::content_hash hash)
+                         std::uint64_t already_written)
     : ex_(ex),
       fd_(fd),
       rel_(std::move(rel)),
       size_(size),
       progressed_(std::make_shared<net::async_event>(ex)),
       written_(already_written),
-      hash_(std::move(hash)),
       thread_([this] { run(); }) {}
 
 disk_writer::~disk_writer() {
@@ -32,8 +31,25 @@ disk_writer::~disk_writer() {
   thread_.join();
 }
 
+std::string disk_writer::hash_held() {
+  std::vector<std::uint8_t> buffer(256 * 1024);
+  for (std::uint64_t offset = 0; offset < written_;) {
+    const auto want = std::min<std::uint64_t>(buffer.size(), written_ - offset);
+    const auto n = ::pread(fd_, buffer.data(), want, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return "cannot read back the partial file of '" + rel_ + "'";
+    hash_.update(std::span(buffer).first(static_cast<std::size_t>(n)));
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return "";
+}
+
 void disk_writer::run() {
+  auto held_error = hash_held();  // (busy_ holds finish() off meanwhile; written_ is ours alone)
   std::unique_lock lock(mutex_);
+  error_ = std::move(held_error);
+  busy_ = false;
+  asio::post(ex_, [event = progressed_] { event->notify_all(); });
   for (;;) {
     wake_writer_.wait(lock, [this] { return !queue_.empty() || closing_; });
     if (queue_.empty()) break;
@@ -90,13 +106,12 @@ net::awaitable<void> disk_writer::write(std::span<const std::uint8_t> data) {
   wake_writer_.notify_one();
 }
 
-net::awaitable<std::string> disk_writer::finish(std::uint64_t& written) {
+net::awaitable<std::string> disk_writer::finish() {
   for (;;) {
     {
       std::lock_guard lock(mutex_);
       throw_if_failed_locked();
       if (queue_.empty() && !busy_) {
-        written = written_;
         co_return hash_.hex_digest();
       }
     }

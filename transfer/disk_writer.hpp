@@ -1,5 +1,6 @@
 // Writes a received file and hashes it on a thread of its own, so the session's thread keeps
-// receiving and decrypting while the disk works (the two overlap instead of taking turns).
+// receiving and decrypting while the disk works (the two overlap instead of taking turns). The
+// bytes the file already holds (a resume) are read back and hashed there first.
 // At most `queue_limit` bytes wait in memory; write() waits for room beyond that.
 #pragma once
 #include <condition_variable>
@@ -19,9 +20,8 @@ namespace transfer {
 
 class disk_writer {
  public:
-  /// Appends to `fd` (positioned after `already_written` bytes, which `hash` has taken).
-  disk_writer(const asio::any_io_executor& ex, int fd, std::string rel, std::uint64_t size, std::uint64_t already_written,
-              crypto::content_hash hash);
+  /// Appends to `fd`, which is positioned after the `already_written` bytes it holds.
+  disk_writer(const asio::any_io_executor& ex, int fd, std::string rel, std::uint64_t size, std::uint64_t already_written);
   ~disk_writer();
   disk_writer(const disk_writer&) = delete;
   disk_writer& operator=(const disk_writer&) = delete;
@@ -29,11 +29,13 @@ class disk_writer {
   /// Queues a copy of `data`; waits while the queue is full. Throws transfer_error once a write failed.
   net::awaitable<void> write(std::span<const std::uint8_t> data);
   /// Waits until everything is written; returns the hex hash of the whole file. Throws
-  /// transfer_error if a write failed. Returns the bytes now in the file via `written`.
-  net::awaitable<std::string> finish(std::uint64_t& written);
+  /// transfer_error if a write (or reading back the held part) failed.
+  net::awaitable<std::string> finish();
 
  private:
   void run();
+  /// Hashes the bytes the file held before us; returns why it could not, empty on success.
+  std::string hash_held();
   /// The error of a failed write, or nothing; must hold mutex_.
   void throw_if_failed_locked();
 
@@ -49,7 +51,7 @@ class disk_writer {
   std::condition_variable wake_writer_;
   std::deque<std::vector<std::uint8_t>> queue_;
   std::size_t queued_bytes_ = 0;
-  bool busy_ = false;     ///< the thread is writing a chunk it took off the queue
+  bool busy_ = true;      ///< the thread is at work: reading back the held part, or writing a chunk
   bool closing_ = false;  ///< no more chunks come; the thread ends when the queue is empty
   std::string error_;
   std::uint64_t written_;

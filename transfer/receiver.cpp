@@ -6,34 +6,13 @@
 #include <cerrno>
 #include <cstring>
 
-#include "common/content_hash.hpp"
 #include "transfer/disk_writer.hpp"
 #include "transfer/wire.hpp"
 
 namespace transfer {
 namespace {
 
-constexpr std::size_t chunk_size = 256 * 1024;
-
-long long ms_since(net::clock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(net::clock::now() - since).count();
-}
-
 std::string mib(std::uint64_t bytes) { return std::to_string(bytes / (1024 * 1024)) + " MiB"; }
-
-/// Hashes the `held` bytes a partial already has, letting the thread's other work run between
-/// chunks (a long resume must not starve the session's keep-alives).
-net::awaitable<void> hash_held(const partial_file& file, crypto::content_hash& hash) {
-  std::vector<std::uint8_t> buffer(chunk_size);
-  for (std::uint64_t offset = 0; offset < file.held;) {
-    const auto want = std::min<std::uint64_t>(chunk_size, file.held - offset);
-    const auto n = ::pread(file.file.get(), buffer.data(), want, static_cast<off_t>(offset));
-    if (n <= 0) throw transfer_error("cannot read back the partial file of '" + file.rel + "'");
-    hash.update(std::span(buffer).first(static_cast<std::size_t>(n)));
-    offset += static_cast<std::uint64_t>(n);
-    co_await net::yield_now();
-  }
-}
 
 /// Refuses a file the disk has no room for before a byte of it crosses the network.
 void check_room(const partial_file& file, std::uint64_t size) {
@@ -65,8 +44,6 @@ net::awaitable<void> receive_file(session::stream& stream, stream_reader& reader
   std::uint64_t sent = 0;
   for (;;) {
     const auto resumed_from = file.held;
-    crypto::content_hash held_hash;
-    co_await hash_held(file, held_hash);
     if (!whole) {
       const nlohmann::json ask{{"type", "send_from"}, {"offset", resumed_from}};
       co_await write_message(stream, ask);
@@ -74,14 +51,14 @@ net::awaitable<void> receive_file(session::stream& stream, stream_reader& reader
     progress.file_started(rel, size, resumed_from);
     std::string actual;
     {
-      disk_writer writer(co_await asio::this_coro::executor, file.file.get(), rel, size, resumed_from, std::move(held_hash));
+      disk_writer writer(co_await asio::this_coro::executor, file.file.get(), rel, size, resumed_from);
       for (auto received = resumed_from; received < size;) {
         const auto data = co_await reader.read_data(size - received);
         co_await writer.write(data);
         received += data.size();
         progress.bytes_moved(data.size());
       }
-      actual = co_await writer.finish(file.held);
+      actual = co_await writer.finish();
     }
     sent += size - resumed_from;
     const auto end = co_await reader.read_message();
@@ -99,7 +76,7 @@ net::awaitable<void> receive_file(session::stream& stream, stream_reader& reader
     const auto stored = box.finish(file, mode);
     const nlohmann::json reply{{"type", "stored"}, {"path", stored}};
     co_await write_message(stream, reply);
-    file_report report{rel, stored, size, resumed_from, sent, actual, ms_since(started)};
+    file_report report{rel, stored, size, resumed_from, sent, actual, net::ms_since(started)};
     progress.file_done(report);
     co_return;
   }

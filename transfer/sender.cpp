@@ -17,10 +17,6 @@
 namespace transfer {
 namespace {
 
-long long ms_since(net::clock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(net::clock::now() - since).count();
-}
-
 /// Holds file data to `rate` MiB/s: waits while more has been sent than the rate allows.
 class pacer {
  public:
@@ -144,7 +140,7 @@ class transfer_sender {
   void file_done(pending_file file, const nlohmann::json& verdict) {
     if (verdict["type"] != "stored") throw unexpected("a file's end", verdict);
     file.report.stored = string_field(verdict, "path");
-    file.report.elapsed_ms = ms_since(file.started);
+    file.report.elapsed_ms = net::ms_since(file.started);
     progress_.file_done(file.report);
   }
 
