@@ -46,6 +46,13 @@ transfer_error dir_open_error(int dir, const std::string& component, const std::
   return transfer_error("cannot open directory '" + shown + "': " + errno_text(error));
 }
 
+/// Opens directory `name` in `dir` without following a link; `shown` names it in errors.
+unique_fd open_dir_no_follow(int dir, const std::string& name, const std::string& shown) {
+  unique_fd out(::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!out) throw dir_open_error(dir, name, shown, errno);
+  return out;
+}
+
 /// "name (n).ext" for the n-th alternative to `name`.
 std::string numbered_name(const std::string& name, int n) {
   const auto dot = name.rfind('.');
@@ -117,9 +124,7 @@ unique_fd inbox::open_parent(const std::vector<std::string>& components, const s
     if (::mkdirat(dir.get(), part.c_str(), 0700) != 0 && errno != EEXIST) {
       throw transfer_error("cannot make directory '" + join(components, i + 1) + "': " + errno_text(errno));
     }
-    unique_fd next(::openat(dir.get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!next) throw dir_open_error(dir.get(), part, join(components, i + 1), errno);
-    dir = std::move(next);
+    dir = open_dir_no_follow(dir.get(), part, join(components, i + 1));
   }
   return dir;
 }
@@ -129,8 +134,7 @@ void inbox::make_dir(const std::string& rel, mode_t mode) {
   auto parent = open_parent(parts, rel);
   const bool made = ::mkdirat(parent.get(), parts.back().c_str(), 0700) == 0;
   if (!made && errno != EEXIST) throw transfer_error("cannot make directory '" + rel + "': " + errno_text(errno));
-  unique_fd dir(::openat(parent.get(), parts.back().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!dir) throw dir_open_error(parent.get(), parts.back(), rel, errno);
+  open_dir_no_follow(parent.get(), parts.back(), rel);  // a link here is refused, never followed
   // Only a directory this transfer made takes the sender's mode; one that was here keeps its own.
   if (made) dir_modes_.emplace_back(rel, mode & 0777);
 }
@@ -217,8 +221,8 @@ void inbox::finish_dirs() {
   for (auto it = dir_modes_.rbegin(); it != dir_modes_.rend(); ++it) {
     const auto parts = split(it->first);
     auto parent = open_parent(parts, it->first);
-    unique_fd dir(::openat(parent.get(), parts.back().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!dir || ::fchmod(dir.get(), it->second) != 0) {
+    const auto dir = open_dir_no_follow(parent.get(), parts.back(), it->first);
+    if (::fchmod(dir.get(), it->second) != 0) {
       throw transfer_error("cannot set the mode of directory '" + it->first + "': " + errno_text(errno));
     }
   }
