@@ -1,5 +1,6 @@
 #include "peer/peer_config.hpp"
 
+#include <cstdio>
 #include <stdexcept>
 
 #include "common/config_layers.hpp"
@@ -7,6 +8,27 @@
 #include "common/peer_id.hpp"
 
 namespace peer {
+namespace {
+
+/// A duration setting given in seconds (a number, or a string from the environment), checked
+/// against [min, max]; errors name the setting.
+std::chrono::milliseconds seconds_setting(const nlohmann::json& settings, const char* key, double min, double max) {
+  const auto& value = settings[key];
+  double seconds = 0;
+  try {
+    seconds = value.is_string() ? std::stod(value.get<std::string>()) : value.get<double>();
+  } catch (const std::invalid_argument&) {
+    throw std::runtime_error(std::string("setting \"") + key + "\" must be a number of seconds");
+  }
+  if (!(seconds >= min && seconds <= max)) {
+    char range[64];
+    std::snprintf(range, sizeof range, "%g to %g", min, max);
+    throw std::runtime_error(std::string("setting \"") + key + "\" must be " + range + " seconds");
+  }
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
+}  // namespace
 
 peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json& env, const nlohmann::json& flags) {
   const auto settings = config::merge({&file, &env, &flags}, peer_config_keys);
@@ -71,24 +93,10 @@ peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json
       config.rate_limit_mib = settings["rate_limit"].get<double>();
       if (!(config.rate_limit_mib > 0)) throw std::runtime_error("setting \"rate_limit\" must be a positive number of MiB/s");
     }
-    if (settings.contains("dead_after")) {
-      const auto& value = settings["dead_after"];
-      const double seconds = value.is_string() ? std::stod(value.get<std::string>()) : value.get<double>();
-      if (!(seconds >= 1 && seconds <= 3600)) throw std::runtime_error("setting \"dead_after\" must be 1 to 3600 seconds");
-      config.dead_after = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
-    }
-    if (settings.contains("punch_timeout")) {
-      const auto& value = settings["punch_timeout"];
-      const double seconds = value.is_string() ? std::stod(value.get<std::string>()) : value.get<double>();
-      if (!(seconds >= 0.5 && seconds <= 600)) {
-        throw std::runtime_error("setting \"punch_timeout\" must be 0.5 to 600 seconds");
-      }
-      config.punch_timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
-    }
+    if (settings.contains("dead_after")) config.dead_after = seconds_setting(settings, "dead_after", 1, 3600);
+    if (settings.contains("punch_timeout")) config.punch_timeout = seconds_setting(settings, "punch_timeout", 0.5, 600);
   } catch (const nlohmann::json::exception&) {
     throw std::runtime_error("a peer setting has the wrong type or is missing a field (see peer --help)");
-  } catch (const std::invalid_argument&) {
-    throw std::runtime_error("setting \"punch_timeout\" must be a number of seconds");
   }
   if (!config.id.empty() && !wire::is_valid_peer_id(config.id)) {
     throw std::runtime_error("ID '" + config.id + "' is not 1 to 64 of A-Z a-z 0-9 . _ -");

@@ -47,7 +47,6 @@ class session : public std::enable_shared_from_this<session> {
   void close(const std::string& reason = "done");
 
   bool is_open() const { return !ended_ && !closing_; }
-  bool ended() const { return ended_; }
   /// Why it ended ("" while open); clean() says whether both sides closed it on purpose.
   const std::string& end_reason() const { return end_reason_; }
   bool clean() const { return clean_; }

@@ -73,7 +73,6 @@ net::awaitable<std::string> stream::write(std::span<const std::uint8_t> data) {
     const std::size_t n = std::min({data.size(), static_cast<std::size_t>(send_credit_), max_data_payload});
     owner_->send_frame(frame_kind::data, id_, data.first(n));
     send_credit_ -= static_cast<std::int64_t>(n);
-    sent_ += n;
     data = data.subspan(n);
   }
   co_return std::string();
@@ -99,14 +98,6 @@ void stream::reset(const std::string& reason) {
   owner_->forget_if_finished(*this);
 }
 
-void stream::close() {
-  if (fin_received_) {
-    shutdown_send();
-  } else {
-    reset("closed by the other side");
-  }
-}
-
 net::awaitable<void> stream::wait_failed() {
   while (error_.empty()) {
     co_await changed_.wait();
@@ -118,7 +109,6 @@ net::awaitable<void> stream::wait_failed() {
 bool stream::on_data(std::span<const std::uint8_t> payload) {
   if (payload.size() > receive_window_ || fin_received_) return false;
   receive_window_ -= static_cast<std::uint32_t>(payload.size());
-  received_ += payload.size();
   if (!error_.empty()) return true;  // reset locally; the peer has not seen it yet
   // Small frames join the last buffer, so tiny frames cost bytes, not allocations.
   if (!inbox_.empty() && inbox_.back().size() + payload.size() <= max_data_payload) {

@@ -47,16 +47,12 @@ class stream {
   std::string shutdown_send();
   /// Aborts both directions; the peer's reads and writes fail with `reason`.
   void reset(const std::string& reason);
-  /// Done with the stream: half-closes if the peer already finished, resets otherwise.
-  void close();
 
   /// Why the stream failed, empty while it has not.
   const std::string& error() const { return error_; }
   /// Waits until the stream fails (a reset either way, or the session's end); returns at once
   /// if it already has, and early if the waiting coroutine is cancelled.
   net::awaitable<void> wait_failed();
-  std::uint64_t bytes_sent() const { return sent_; }
-  std::uint64_t bytes_received() const { return received_; }
   /// Bytes received and not yet read.
   std::size_t buffered() const { return buffered_; }
 
@@ -88,8 +84,6 @@ class stream {
   bool fin_received_ = false;
   bool aborted_ = false;
   std::string error_;
-  std::uint64_t sent_ = 0;
-  std::uint64_t received_ = 0;
   net::async_event changed_;  ///< data, credit, end or error arrived
 };
 
