@@ -7,6 +7,13 @@
 #include "peer/nat_probe.hpp"
 
 namespace peer {
+namespace {
+
+/// The longest punch an initiator may ask of us (unless our own --punch-timeout is longer):
+/// attempts are taken one at a time, so nobody may hold us for the initiator's 600 s maximum.
+constexpr std::chrono::milliseconds max_incoming_punch{30'000};
+
+}  // namespace
 
 net::awaitable<void> open_and_register(server_link& link, const peer_config& config, const event_sink& events,
                                        const identity::key_pair& keys, bool probe) {
@@ -27,6 +34,7 @@ net::awaitable<incoming_connection> next_incoming(server_link& link, const peer_
     in.started = net::clock::now();
     in.attempt = parse_attempt(*event);
     events.emit({{"event", "incoming"}, {"peer", in.attempt.peer}});
+    in.attempt.punch_timeout = std::min(in.attempt.punch_timeout, std::max(config.punch_timeout, max_incoming_punch));
     in.result = co_await run_attempt(link, in.attempt, config.punch_timeout);
     co_return in;
   }

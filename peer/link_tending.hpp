@@ -22,7 +22,8 @@ struct incoming_connection {
   net::clock::time_point started;
 };
 
-/// Waits for the next attempt the server announces (an "incoming" event) and runs it. Throws
+/// Waits for the next attempt the server announces (an "incoming" event) and runs it, punching
+/// at most 30 s (or our own --punch-timeout, if longer) whatever the initiator asked. Throws
 /// command_error (exit 3) when the server is lost.
 net::awaitable<incoming_connection> next_incoming(server_link& link, const peer_config& config, const event_sink& events);
 

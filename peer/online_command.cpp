@@ -7,8 +7,8 @@
 
 #include "common/connect.hpp"
 #include "common/spawn.hpp"
-#include "peer/attempt_runner.hpp"
 #include "peer/exit_codes.hpp"
+#include "peer/link_tending.hpp"
 #include "peer/nat_probe.hpp"
 #include "peer/reconnect_loop.hpp"
 #include "peer/secure_session.hpp"
@@ -21,8 +21,6 @@ namespace {
 constexpr auto target_connect_timeout = std::chrono::seconds(10);
 /// Streams a peer may open on one session before we accept them.
 constexpr std::size_t online_accept_backlog = 256;
-/// The longest punch an initiator may ask of us (unless our own --punch-timeout is longer).
-constexpr std::chrono::milliseconds max_incoming_punch{30'000};
 
 bool allowed(const peer_config& config, const net::host_port& target) {
   return std::any_of(config.allow.begin(), config.allow.end(), [&](const net::host_port& entry) {
@@ -85,19 +83,11 @@ net::awaitable<void> serve_session(const peer_config& config, const event_sink& 
 net::awaitable<void> online_once(const peer_config& config, const event_sink& events, const identity::key_pair& keys,
                                  std::shared_ptr<server_link> link, bool& worked) {
   auto ex = co_await asio::this_coro::executor;
-  co_await link->open(config.server, config.token, &keys);
-  const auto observed = co_await link->register_id(config.id);
-  worked = true;
-  events.emit({{"event", "registered"}, {"id", config.id}, {"observed", observed}});
+  co_await open_and_register(*link, config, events, keys, /*probe=*/false);
+  worked = true;  // registered: from now on a lost server is worth reconnecting to
   co_await probe_and_report(*link);
-  while (auto event = co_await link->next_event()) {
-    if (event->value("type", "") != "attempt") continue;
-    const auto started = net::clock::now();
-    auto attempt = parse_attempt(*event);
-    events.emit({{"event", "incoming"}, {"peer", attempt.peer}});
-    // Attempts are served one at a time: no initiator may hold us longer than our own limit.
-    attempt.punch_timeout = std::min(attempt.punch_timeout, std::max(config.punch_timeout, max_incoming_punch));
-    auto result = co_await run_attempt(*link, attempt, config.punch_timeout);
+  for (;;) {  // next_incoming throws when the server is lost
+    auto [attempt, result, started] = co_await next_incoming(*link, config, events);
     if (!result.connection) {
       spdlog::warn("connection from {} failed: {}", attempt.peer, result.failure);
       continue;
@@ -112,7 +102,6 @@ net::awaitable<void> online_once(const peer_config& config, const event_sink& ev
       spdlog::warn("connection from {} refused: {}", attempt.peer, e.what());
     }
   }
-  throw std::runtime_error("lost the server (" + link->close_reason() + ")");
 }
 
 }  // namespace
