@@ -116,9 +116,7 @@ net::awaitable<int> run_connect(const peer_config& config, const event_sink& eve
   co_await open_and_register(link, config, events, keys, /*probe=*/config.path == "auto");  // a forced path needs no verdict
   session_pool pool(link, keys, config);
   auto secure = co_await pool.session_to(target);
-  std::string why;
-  auto stream = secure->open_stream({{"kind", "stdio"}}, &why);
-  if (!stream) throw command_error(exit_failure, "cannot open a stream to " + target + ": " + why);
+  auto stream = open_stream_on(*secure, target, {{"kind", "stdio"}});
   co_return co_await bridge(link, events, pool.origin(target), secure, stream, target, started);
 }
 

@@ -3,6 +3,7 @@
 #include <asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/listen.hpp"
 #include "common/peer_id.hpp"
 #include "common/spawn.hpp"
 #include "peer/exit_codes.hpp"
@@ -47,15 +48,10 @@ net::awaitable<void> forward_one(session_pool& pool, server_link& link, const pe
 /// The local listener; throws command_error (exit 2) if the address cannot be used.
 net::tcp::acceptor open_local_listener(const asio::any_io_executor& ex, const net::host_port& at_text) {
   net::tcp::acceptor acceptor(ex);
-  try {
-    const net::tcp::endpoint at(asio::ip::make_address(at_text.host), at_text.port);
-    acceptor.open(at.protocol());
-    acceptor.set_option(net::tcp::acceptor::reuse_address(true));
-    acceptor.bind(at);
-    acceptor.listen();
-  } catch (const std::exception& e) {
-    throw command_error(exit_usage, "cannot listen on " + net::to_string(at_text) + ": " + e.what());
-  }
+  std::error_code ec;
+  const auto address = asio::ip::make_address(at_text.host, ec);
+  if (!ec) ec = net::open_listener(acceptor, {address, at_text.port});
+  if (ec) throw command_error(exit_usage, "cannot listen on " + net::to_string(at_text) + ": " + ec.message());
   return acceptor;
 }
 

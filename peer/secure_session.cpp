@@ -75,6 +75,13 @@ net::awaitable<std::shared_ptr<session::session>> open_secure_session(attempt_re
   co_return s;
 }
 
+std::shared_ptr<session::stream> open_stream_on(session::session& s, const std::string& peer, nlohmann::json meta) {
+  std::string why;
+  auto stream = s.open_stream(std::move(meta), &why);
+  if (!stream) throw command_error(exit_failure, "cannot open a stream to " + peer + ": " + why);
+  return stream;
+}
+
 net::awaitable<void> close_session(const std::shared_ptr<session::session>& s, const std::string& reason) {
   s->close(reason);
   co_await s->wait_ended();

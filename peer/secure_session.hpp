@@ -40,6 +40,10 @@ net::awaitable<std::shared_ptr<session::session>> open_secure_session(attempt_re
                                                                       const peer_config& config,
                                                                       std::size_t accept_backlog);
 
+/// A new stream on `s` to `peer` described by `meta`; throws command_error (exit 1) saying why
+/// when the session cannot take one.
+std::shared_ptr<session::stream> open_stream_on(session::session& s, const std::string& peer, nlohmann::json meta);
+
 /// Closes the session gracefully and waits (bounded by its close timeout) until it has ended.
 net::awaitable<void> close_session(const std::shared_ptr<session::session>& s, const std::string& reason);
 

@@ -70,9 +70,7 @@ net::awaitable<int> run_send(const peer_config& config, const event_sink& events
   auto secure = co_await pool.session_to(target);
   const auto origin = pool.origin(target);
   events.emit(connected_event(target, origin, *secure, started));
-  std::string why;
-  auto stream = secure->open_stream(::transfer::transfer_meta(sources), &why);
-  if (!stream) throw command_error(exit_failure, "cannot open a stream to " + target + ": " + why);
+  auto stream = open_stream_on(*secure, target, ::transfer::transfer_meta(sources));
   transfer_progress progress(events, config.json, target, origin.path, "sent", sources.total_bytes);
   std::string failure;
   auto kind = ::transfer::failure_kind::failed;

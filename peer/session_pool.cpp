@@ -20,10 +20,7 @@ session_pool::session_pool(server_link& link, identity::key_pair keys, const pee
 net::awaitable<std::shared_ptr<session::stream>> session_pool::open_stream(const std::string& peer,
                                                                          nlohmann::json meta) {
   auto s = co_await session_to(peer);
-  std::string why;
-  auto stream = s->open_stream(std::move(meta), &why);
-  if (!stream) throw command_error(exit_failure, "cannot open a stream to " + peer + ": " + why);
-  co_return stream;
+  co_return open_stream_on(*s, peer, std::move(meta));
 }
 
 net::awaitable<std::shared_ptr<session::session>> session_pool::session_to(const std::string& peer, bool* reused) {

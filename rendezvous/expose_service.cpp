@@ -47,7 +47,7 @@ std::optional<expose_error> expose_service::open(const std::shared_ptr<client_se
     return expose_error{"port_taken", "port " + std::to_string(port) + " is already exposed by " + exposures_[p]->owner_name};
   }
   auto e = std::make_shared<exposure>(executor_, p);
-  if (auto ec = open_listener(e->acceptor, {asio::ip::make_address(config_.listen_host), p})) return expose_error{"port_unavailable", "cannot listen on port " + std::to_string(port) + ": " + ec.message()};
+  if (auto ec = net::open_listener(e->acceptor, {asio::ip::make_address(config_.listen_host), p})) return expose_error{"port_unavailable", "cannot listen on port " + std::to_string(port) + ": " + ec.message()};
   e->owner = owner;
   e->owner_name = owner->display_name();
   exposures_.emplace(p, e);

@@ -5,14 +5,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/listen.hpp"
 #include "common/net.hpp"
 #include "rendezvous/admission.hpp"
 
 namespace rendezvous {
 
-/// Opens, binds (SO_REUSEADDR) and listens on `endpoint`; returns the error, if any.
-std::error_code open_listener(net::tcp::acceptor& acceptor, const net::tcp::endpoint& endpoint);
-/// The same, throwing std::runtime_error("cannot listen for <what> on ...: ..."); returns the bound port.
+/// Opens a listener (net::open_listener), throwing std::runtime_error("cannot listen for <what> on ...: ..."); returns the bound port.
 std::uint16_t listen_or_throw(net::tcp::acceptor& acceptor, const net::tcp::endpoint& endpoint, const char* what);
 
 /// Accepts until the acceptor closes. Each connection passes admission control (a refusal is

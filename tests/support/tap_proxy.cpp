@@ -8,6 +8,8 @@
 #include <map>
 #include <thread>
 
+#include "common/listen.hpp"
+
 #include "common/net.hpp"
 
 namespace test {
@@ -63,10 +65,7 @@ tap_proxy::tap_proxy(std::vector<std::uint16_t> ports, std::uint64_t flip_after)
   for (auto port : ports) {
     auto acceptor = std::make_unique<net::tcp::acceptor>(impl_->io);
     const net::tcp::endpoint at(asio::ip::make_address_v4("127.0.0.2"), port);
-    acceptor->open(at.protocol());
-    acceptor->set_option(net::tcp::acceptor::reuse_address(true));
-    acceptor->bind(at);
-    acceptor->listen();
+    if (auto ec = net::open_listener(*acceptor, at)) throw std::system_error(ec, "tap proxy cannot listen");
     asio::co_spawn(impl_->io, impl_->serve(*acceptor, port), asio::detached);
     impl_->acceptors.push_back(std::move(acceptor));
   }

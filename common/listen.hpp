@@ -1,0 +1,13 @@
+// Listening sockets: open, SO_REUSEADDR, bind and listen in one step, with the error returned.
+#pragma once
+#include <system_error>
+
+#include "common/net.hpp"
+
+namespace net {
+
+/// Opens, binds (SO_REUSEADDR) and listens on `endpoint`; returns the error, if any (the
+/// acceptor is left closed then).
+std::error_code open_listener(tcp::acceptor& acceptor, const tcp::endpoint& endpoint);
+
+}  // namespace net
