@@ -18,6 +18,11 @@ struct read_result {
   std::string protocol_error;  ///< set when the bytes can never form a frame
 };
 
+/// Why a read gave no message, for a log line or an error.
+inline std::string describe(const read_result& r) {
+  return r.protocol_error.empty() ? (r.error ? r.error.message() : std::string("closed")) : r.protocol_error;
+}
+
 /// Buffers socket bytes and hands out frames; bounded to one maximal frame plus one read.
 class frame_reader {
  public:

@@ -72,11 +72,8 @@ net::awaitable<hello_outcome> exchange_hellos(net::tcp::socket& socket, wire::fr
   const auto my_nonce = crypto::random_hex(16);
   const auto hello = make_punch_hello(secret, mine, my_nonce);
   if (auto error = co_await wire::write_frame(socket, hello)) co_return hello_outcome{"sending hello: " + error.message(), {}};
-  const auto describe = [](const wire::read_result& r) {
-    return r.protocol_error.empty() ? (r.error ? r.error.message() : std::string("closed")) : r.protocol_error;
-  };
   auto reply = co_await reader.read(socket);
-  if (!reply.message) co_return hello_outcome{describe(reply), {}};
+  if (!reply.message) co_return hello_outcome{wire::describe(reply), {}};
   std::string why;
   auto their_nonce = check_punch_hello(secret, mine, *reply.message, why);
   if (!their_nonce) co_return hello_outcome{why, {}};
@@ -85,7 +82,7 @@ net::awaitable<hello_outcome> exchange_hellos(net::tcp::socket& socket, wire::fr
   const nlohmann::json proof{{"type", "punch_proof"}, {"proof", punch_proof(secret, mine, my_nonce, *their_nonce)}};
   if (auto error = co_await wire::write_frame(socket, proof)) co_return hello_outcome{"sending proof: " + error.message(), {}};
   auto their_proof = co_await reader.read(socket);
-  if (!their_proof.message) co_return hello_outcome{describe(their_proof), {}};
+  if (!their_proof.message) co_return hello_outcome{wire::describe(their_proof), {}};
   const auto expected = punch_proof(secret, other(mine), *their_nonce, my_nonce);
   if (text_field(*their_proof.message, "type") != "punch_proof" ||
       !crypto::proofs_equal(text_field(*their_proof.message, "proof"), expected)) {

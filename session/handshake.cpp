@@ -28,6 +28,14 @@ std::vector<std::string> aead_names(const std::vector<aead_kind>& kinds) {
   return names;
 }
 
+/// The cipher a hello names, if it is one we know.
+std::optional<aead_kind> parse_aead(const std::string& name) {
+  for (auto kind : {aead_kind::aes256gcm, aead_kind::chacha20poly1305}) {
+    if (name == to_string(kind)) return kind;
+  }
+  return std::nullopt;
+}
+
 /// Appends `field` with its length in front, so no field can shift another's boundary.
 void append_field(std::string& out, const std::string& field) {
   out += std::to_string(field.size()) + ":" + field;
@@ -66,41 +74,35 @@ std::optional<std::string> handshake_state::take_peer_hello(const nlohmann::json
   const auto ephemeral = key_from(hello, "ephemeral");
   const auto offered = hello.find("aead");
   if (!identity || !ephemeral || offered == hello.end() || !offered->is_array()) return "malformed session hello";
-  std::vector<std::string> theirs;
+  std::vector<aead_kind> theirs;
   for (const auto& name : *offered) {
     // Only names we know: nothing the peer sends may carry separators into the transcript.
     if (!name.is_string() || theirs.size() == 8) return "malformed session hello";
-    const auto& text = name.get_ref<const std::string&>();
-    if (text != to_string(aead_kind::aes256gcm) && text != to_string(aead_kind::chacha20poly1305)) {
-      return "the peer offers an unknown cipher";
-    }
-    theirs.push_back(text);
+    const auto kind = parse_aead(name.get_ref<const std::string&>());
+    if (!kind) return "the peer offers an unknown cipher";
+    theirs.push_back(*kind);
   }
   peer_identity_ = *identity;
   peer_ephemeral_ = *ephemeral;
   // The initiator's preference decides; both sides compute the same choice.
-  const auto mine = aead_names(aeads_);
-  const auto& preference = initiator_ ? mine : theirs;
-  const auto& other = initiator_ ? theirs : mine;
-  bool found = false;
-  for (const auto& name : preference) {
-    if (std::find(other.begin(), other.end(), name) == other.end()) continue;
-    chosen_ = name == "aes256gcm" ? aead_kind::aes256gcm : aead_kind::chacha20poly1305;
-    found = name == "aes256gcm" || name == "chacha20poly1305";
-    if (found) break;
-  }
-  if (!found) return "no cipher in common with the peer";
+  const auto& preference = initiator_ ? aeads_ : theirs;
+  const auto& other = initiator_ ? theirs : aeads_;
+  const auto common = std::find_if(preference.begin(), preference.end(), [&](aead_kind kind) {
+    return std::find(other.begin(), other.end(), kind) != other.end();
+  });
+  if (common == preference.end()) return "no cipher in common with the peer";
+  chosen_ = *common;
   // The transcript: both hellos in initiator-then-responder order.
   const auto side_text = [](const identity::public_key& id, const std::array<std::uint8_t, 32>& eph,
-                            const std::vector<std::string>& aead) {
+                            const std::vector<aead_kind>& aead) {
     std::string text;
     append_field(text, identity::to_hex(id));
     append_field(text, to_hex(eph.data(), eph.size()));
     append_field(text, std::to_string(aead.size()));
-    for (const auto& name : aead) append_field(text, name);
+    for (auto kind : aead) append_field(text, to_string(kind));
     return text;
   };
-  const auto my_text = side_text(me_.pub, ephemeral_public_, mine);
+  const auto my_text = side_text(me_.pub, ephemeral_public_, aeads_);
   const auto their_text = side_text(peer_identity_, peer_ephemeral_, theirs);
   std::string transcript;
   append_field(transcript, "holepunch-session-v1");
@@ -171,20 +173,23 @@ net::awaitable<handshake_result> run_handshake(net::tcp::socket& socket, std::ve
   handshake_result result;
   handshake_state state(me, initiator);
   wire::frame_reader reader(std::move(received));
+  // Sends our frame, reads theirs; on failure, says which step failed and how.
+  auto trade = [&](const char* step, const nlohmann::json& ours) -> net::awaitable<std::optional<nlohmann::json>> {
+    if (auto ec = co_await wire::write_frame(socket, ours)) {
+      result.failure = std::string("sending the session ") + step + ": " + ec.message();
+      co_return std::nullopt;
+    }
+    auto theirs = co_await reader.read(socket);
+    if (!theirs.message) result.failure = std::string("reading the session ") + step + ": " + wire::describe(theirs);
+    co_return std::move(theirs.message);
+  };
   auto exchange = [&]() -> net::awaitable<void> {
     const auto hello = state.hello();
-    if (auto ec = co_await wire::write_frame(socket, hello)) {
-      result.failure = "sending the session hello: " + ec.message();
-      co_return;
-    }
-    auto their_hello = co_await reader.read(socket);
-    if (!their_hello.message) {
-      result.failure = "reading the session hello: " + (their_hello.error ? their_hello.error.message() : their_hello.protocol_error);
-      co_return;
-    }
+    const auto their_hello = co_await trade("hello", hello);
+    if (!their_hello) co_return;
     std::optional<std::string> refusal;
     try {
-      refusal = state.take_peer_hello(*their_hello.message);
+      refusal = state.take_peer_hello(*their_hello);
     } catch (const nlohmann::json::exception&) {
       refusal = "malformed session hello";  // a field of the wrong type
     }
@@ -193,18 +198,11 @@ net::awaitable<handshake_result> run_handshake(net::tcp::socket& socket, std::ve
       co_return;
     }
     const auto auth = state.auth();
-    if (auto ec = co_await wire::write_frame(socket, auth)) {
-      result.failure = "sending the session auth: " + ec.message();
-      co_return;
-    }
-    auto their_auth = co_await reader.read(socket);
-    if (!their_auth.message) {
-      result.failure = "reading the session auth: " + (their_auth.error ? their_auth.error.message() : their_auth.protocol_error);
-      co_return;
-    }
+    const auto their_auth = co_await trade("auth", auth);
+    if (!their_auth) co_return;
     handshake_state::outcome outcome;
     try {
-      outcome = state.finish(*their_auth.message, expect);
+      outcome = state.finish(*their_auth, expect);
     } catch (const nlohmann::json::exception&) {
       outcome.failure = "malformed session auth";
     }
