@@ -18,7 +18,6 @@
 #include "transfer/inbox.hpp"
 #include "transfer/receiver.hpp"
 #include "transfer/sender.hpp"
-#include "transfer/wire.hpp"
 
 namespace {
 
@@ -233,56 +232,8 @@ TEST_F(TransferTest, APartialFileThatIsALinkIsRefused) {
   EXPECT_EQ(test::read_file(outside), "precious");
 }
 
-/// A hand-made sender: writes `messages` raw, then reads what the receiver does.
-net::awaitable<void> hostile_sender(std::shared_ptr<session::stream> stream, std::vector<nlohmann::json> messages,
-                                    std::string* error) {
-  for (const auto& message : messages) co_await transfer::write_message(*stream, message);
-  std::vector<std::uint8_t> buffer(1024);
-  for (;;) {
-    auto got = co_await stream->read_some(buffer);
-    if (!got.error.empty()) {
-      *error = got.error;
-      co_return;
-    }
-    if (got.eof) co_return;
-  }
-}
-
-std::string receive_from_hostile(const std::string& inbox_dir, std::vector<nlohmann::json> messages) {
-  asio::io_context io;
-  auto pair = test::make_session_pair(io);
-  const nlohmann::json meta{{"kind", "transfer"}};
-  auto stream = pair.initiator->open_stream(meta);
-  transfer::inbox box(inbox_dir, false);
-  recorder seen;
-  outcome result;
-  std::string sender_saw;
-  test::run_until_done(io, hostile_sender(stream, std::move(messages), &sender_saw) &&
-                               receive_side(pair.responder, &box, &seen, &result));
-  EXPECT_FALSE(result.receive_error.empty());
-  return sender_saw;
-}
-
-TEST_F(TransferTest, TraversalAndAbsoluteNamesAreRefusedAtTheSender) {
-  for (const char* name : {"../escaped.txt", "/tmp/hp-absolute-escape.txt", "sub/../../escaped.txt"}) {
-    const nlohmann::json file{{"type", "file"}, {"path", name}, {"size", 5}, {"mode", 420}};
-    const auto saw = receive_from_hostile(dir_ + "/inbox", {file});
-    EXPECT_NE(saw.find(transfer::refusal_prefix), std::string::npos) << saw;
-    EXPECT_NE(saw.find("unsafe name"), std::string::npos) << saw;
-  }
-  EXPECT_FALSE(fs::exists(dir_ + "/escaped.txt"));
-  EXPECT_FALSE(fs::exists("/tmp/hp-absolute-escape.txt"));
-  EXPECT_TRUE(fs::is_empty(dir_ + "/inbox"));
-}
-
-TEST_F(TransferTest, MalformedMessagesEndTheTransferWithAReason) {
-  const nlohmann::json no_size{{"type", "file"}, {"path", "a"}};
-  EXPECT_NE(receive_from_hostile(dir_ + "/inbox", {no_size}).find("size"), std::string::npos);
-  const nlohmann::json unknown{{"type", "format-disk"}};
-  EXPECT_NE(receive_from_hostile(dir_ + "/inbox", {unknown}).find("unexpected"), std::string::npos);
-}
-
-/// A hand-made sender that writes `bytes` raw (not as a message), then reads the receiver's answer.
+/// A hand-made sender: writes `bytes` as they are, then reads what the receiver does; `error`
+/// gets why the stream failed (empty if it simply ended).
 net::awaitable<void> raw_sender(std::shared_ptr<session::stream> stream, std::vector<std::uint8_t> bytes, std::string* error) {
   const auto written = co_await stream->write(bytes);
   if (!written.empty()) {
@@ -299,21 +250,65 @@ net::awaitable<void> raw_sender(std::shared_ptr<session::stream> stream, std::ve
   }
 }
 
+/// `messages` as the transfer wire frames them: a u32 big-endian length, then the JSON.
+std::vector<std::uint8_t> framed(const std::vector<nlohmann::json>& messages) {
+  std::vector<std::uint8_t> out;
+  for (const auto& message : messages) {
+    const auto text = message.dump();
+    const auto size = static_cast<std::uint32_t>(text.size());
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(size >> shift));
+    out.insert(out.end(), text.begin(), text.end());
+  }
+  return out;
+}
+
+struct hostile_outcome {
+  std::string sender_saw;     ///< the reason the receiver's reset carried
+  std::string receive_error;  ///< what the receiver threw
+};
+
+/// Runs a real receiver against a hand-made sender writing `bytes`; the receiver must fail.
+hostile_outcome receive_from_hostile(const std::string& inbox_dir, std::vector<std::uint8_t> bytes) {
+  asio::io_context io;
+  auto pair = test::make_session_pair(io);
+  const nlohmann::json meta{{"kind", "transfer"}};
+  auto stream = pair.initiator->open_stream(meta);
+  transfer::inbox box(inbox_dir, false);
+  recorder seen;
+  outcome result;
+  hostile_outcome out;
+  test::run_until_done(io, raw_sender(stream, std::move(bytes), &out.sender_saw) &&
+                               receive_side(pair.responder, &box, &seen, &result));
+  EXPECT_FALSE(result.receive_error.empty());
+  out.receive_error = result.receive_error;
+  return out;
+}
+
+TEST_F(TransferTest, TraversalAndAbsoluteNamesAreRefusedAndTheSenderIsToldWhy) {
+  for (const char* name : {"../escaped.txt", "/tmp/hp-absolute-escape.txt", "sub/../../escaped.txt"}) {
+    const nlohmann::json file{{"type", "file"}, {"path", name}, {"size", 5}, {"mode", 420}};
+    const auto saw = receive_from_hostile(dir_ + "/inbox", framed({file})).sender_saw;
+    EXPECT_NE(saw.find(transfer::refusal_prefix), std::string::npos) << saw;
+    EXPECT_NE(saw.find("unsafe name"), std::string::npos) << saw;
+  }
+  EXPECT_FALSE(fs::exists(dir_ + "/escaped.txt"));
+  EXPECT_FALSE(fs::exists("/tmp/hp-absolute-escape.txt"));
+  EXPECT_TRUE(fs::is_empty(dir_ + "/inbox"));
+}
+
+TEST_F(TransferTest, MalformedMessagesEndTheTransferWithAReason) {
+  const nlohmann::json no_size{{"type", "file"}, {"path", "a"}};
+  EXPECT_NE(receive_from_hostile(dir_ + "/inbox", framed({no_size})).sender_saw.find("size"), std::string::npos);
+  const nlohmann::json unknown{{"type", "format-disk"}};
+  EXPECT_NE(receive_from_hostile(dir_ + "/inbox", framed({unknown})).sender_saw.find("unexpected"), std::string::npos);
+}
+
 TEST_F(TransferTest, OversizedAndEmptyMessageLengthsAreRefusedByTheReceiver) {
   for (const auto& header : {std::vector<std::uint8_t>{0x00, 0x01, 0x11, 0x70},  // 70,000 bytes
-                                                  std::vector<std::uint8_t>{0xff, 0xff, 0xff, 0xff},
-                                                  std::vector<std::uint8_t>{0, 0, 0, 0}}) {
-    asio::io_context io;
-    auto pair = test::make_session_pair(io);
-    const nlohmann::json meta{{"kind", "transfer"}};
-    auto stream = pair.initiator->open_stream(meta);
-    transfer::inbox box(dir_ + "/inbox", false);
-    recorder seen;
-    outcome result;
-    std::string sender_saw;
-    test::run_until_done(io, raw_sender(stream, header, &sender_saw) && receive_side(pair.responder, &box, &seen, &result));
+                             std::vector<std::uint8_t>{0xff, 0xff, 0xff, 0xff}, std::vector<std::uint8_t>{0, 0, 0, 0}}) {
+    const auto result = receive_from_hostile(dir_ + "/inbox", header);
     EXPECT_NE(result.receive_error.find("malformed transfer message: length"), std::string::npos) << result.receive_error;
-    EXPECT_NE(sender_saw.find("malformed transfer message"), std::string::npos) << sender_saw;
+    EXPECT_NE(result.sender_saw.find("malformed transfer message"), std::string::npos) << result.sender_saw;
   }
 }
 
