@@ -31,6 +31,7 @@ std::string human_line(const nlohmann::json& event) {
            " bytes" + (resumed ? " (resumed at " + std::to_string(resumed) + ")" : "") + " over " + text(event, "path") +
            " in " + text(event, "elapsed_ms") + " ms, " + text(event, "mbps") + " Mbit/s, sha256 " + text(event, "hash");
   }
+  if (kind == "transfer_failed") return "transfer from " + text(event, "peer") + " failed: " + text(event, "message");
   if (kind == "transfer_done") {
     return text(event, "direction") + " " + text(event, "files") + " file(s), " + text(event, "bytes") + " bytes, " +
            (text(event, "direction") == "sent" ? "to " : "from ") + text(event, "peer") + " in " +
