@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
+
+#include "common/json_fields.hpp"
 
 namespace config {
 
@@ -15,8 +18,9 @@ std::optional<std::string> process_env(const std::string& name) {
 nlohmann::json load_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read config file " + path);
-  auto parsed = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
-  if (parsed.is_discarded()) throw std::runtime_error("config file " + path + " is not valid JSON");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto [parsed, error] = wire::parse_bounded(text, /*ignore_comments=*/true);
+  if (!error.empty()) throw std::runtime_error("config file " + path + " is " + error);
   if (!parsed.is_object()) throw std::runtime_error("config file " + path + " must hold a JSON object");
   return parsed;
 }

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "common/json_fields.hpp"
+
 namespace wire {
 
 std::variant<std::size_t, decode_error> body_length(std::span<const std::uint8_t> header) {
@@ -23,8 +25,9 @@ decode_result decode(std::span<const std::uint8_t> bytes) {
   if (bytes.size() < frame_header_size + length) return need_more{};
 
   auto body = bytes.subspan(frame_header_size, length);
-  auto message = nlohmann::json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (message.is_discarded()) return decode_error{"frame body is not valid JSON"};
+  auto parsed = parse_bounded(std::string_view(reinterpret_cast<const char*>(body.data()), body.size()));
+  if (!parsed.error.empty()) return decode_error{"frame body is " + parsed.error};
+  auto& message = parsed.value;
   if (!message.is_object()) return decode_error{"frame body is not a JSON object"};
   auto type = message.find("type");
   if (type == message.end() || !type->is_string()) {

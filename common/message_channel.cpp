@@ -88,6 +88,16 @@ void message_channel::close(close_reason reason, std::string detail) {
   flushed_or_closed_.notify();
 }
 
+void message_channel::close_with_notice(const nlohmann::json& message, close_reason reason, std::string detail) {
+  if (!is_open()) return;
+  if (!writing_) {
+    std::error_code ec;
+    socket_.non_blocking(true, ec);
+    if (!ec) socket_.write_some(asio::buffer(encode(message)), ec);
+  }
+  close(reason, std::move(detail));
+}
+
 net::awaitable<void> message_channel::read_loop() {
   while (is_open() && !close_after_flush_) {
     while (inbox_.size() >= options_.max_inbox_messages && is_open()) co_await inbox_space_.wait();
@@ -136,7 +146,9 @@ net::awaitable<void> message_channel::write_loop() {
     }
     auto bytes = std::move(outbox_.front());
     outbox_.pop_front();
+    writing_ = true;
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), net::use_nothrow);
+    writing_ = false;
     outbox_bytes_ -= bytes.size();
     if (ec) {
       close(close_reason::write_failed, ec.message());

@@ -55,6 +55,9 @@ class message_channel : public std::enable_shared_from_this<message_channel> {
   net::awaitable<received> receive(net::clock::time_point deadline = net::clock::time_point::max());
   /// Closes now, recording why (the first reason wins).
   void close(close_reason reason, std::string detail = {});
+  /// Closes now, first writing `message` if the socket takes it at once and no frame is half
+  /// sent (best effort: an evicted client learns why without us waiting on it).
+  void close_with_notice(const nlohmann::json& message, close_reason reason, std::string detail);
 
   bool is_open() const { return reason_ == close_reason::none; }
   close_reason reason() const { return reason_; }
@@ -75,6 +78,7 @@ class message_channel : public std::enable_shared_from_this<message_channel> {
   frame_reader reader_;
   std::deque<std::vector<std::uint8_t>> outbox_;
   std::size_t outbox_bytes_ = 0;
+  bool writing_ = false;  ///< a frame is on its way to the socket
   std::optional<close_reason> close_after_flush_;  ///< set by send_and_close
   std::deque<nlohmann::json> inbox_;
   net::async_signal outbox_ready_;

@@ -6,6 +6,7 @@
 #include "common/connect.hpp"
 #include "common/endpoint.hpp"
 #include "common/frame_reader.hpp"
+#include "common/json_fields.hpp"
 #include "nat/reuse_socket.hpp"
 #include "peer/exit_codes.hpp"
 #include "peer/relay_join.hpp"
@@ -102,12 +103,12 @@ attempt_info parse_attempt(const nlohmann::json& message) {
     info.secret.token = message.at("token").get<std::string>();
     info.mine = nat::parse_role(message.at("role").get<std::string>()).value();
     info.peer = message.value("peer", "?");
-    info.hole_port = message.at("hole_port").get<std::uint16_t>();
+    info.hole_port = static_cast<std::uint16_t>(wire::int_field(message, "hole_port", 0, 1, 65535));
     info.path = message.value("path", "auto");
     info.reason = message.value("reason", "");
-    info.relay_port = message.value("relay_port", std::uint16_t{0});
+    info.relay_port = static_cast<std::uint16_t>(wire::int_field(message, "relay_port", 0, 0, 65535));
     info.relay_token = message.value("relay_token", "");
-    info.punch_timeout = std::chrono::milliseconds(message.value("punch_timeout_ms", 0LL));
+    info.punch_timeout = std::chrono::milliseconds(wire::int_field(message, "punch_timeout_ms", 0, 0, 600'000));
     if (message.contains("peer_key")) {
       info.peer_key = identity::public_key_from_hex(message["peer_key"].get<std::string>());
       if (!info.peer_key) throw std::runtime_error("bad peer key");
@@ -139,7 +140,8 @@ net::awaitable<std::optional<nat::punch_success>> punch_directly(server_link& li
   spdlog::info("attempt {}: local port {} maps to {}", attempt.secret.attempt_id, port, observed);
 
   const auto punch = co_await await_punch(link, attempt);
-  const auto delay = std::chrono::milliseconds(std::clamp(punch.value("delay_ms", 0LL), 0LL, 2000LL));
+  // The server's number, read as an integer in range whatever it sent; beyond 2 s is clipped.
+  const auto delay = std::chrono::milliseconds(std::clamp(wire::to_integer(punch.value("delay_ms", nlohmann::json(0))).value_or(0), 0LL, 2000LL));
   asio::steady_timer timer(ex, delay);
   co_await timer.async_wait(net::use_nothrow);
 

@@ -7,6 +7,7 @@
 
 #include "common/connect.hpp"
 #include "common/endpoint.hpp"
+#include "common/json_fields.hpp"
 #include "common/spawn.hpp"
 #include "peer/exit_codes.hpp"
 #include "peer/reconnect_loop.hpp"
@@ -71,11 +72,21 @@ net::awaitable<void> expose_once(const peer_config& config, const event_sink& ev
   worked = true;
   while (auto event = co_await link->next_event()) {
     if (event->value("type", "") != "proxy") continue;
-    auto route = by_port.find(static_cast<std::uint16_t>(event->value("port", 0)));
+    std::uint16_t port = 0, relay_port = 0;
+    std::string token, from;
+    try {
+      port = static_cast<std::uint16_t>(wire::int_field(*event, "port", 0, 0, 65535));
+      relay_port = static_cast<std::uint16_t>(wire::int_field(*event, "relay_port", 0, 0, 65535));
+      token = wire::string_field(*event, "token");
+      from = wire::string_field(*event, "from", "?");
+    } catch (const wire::field_error& e) {
+      spdlog::warn("ignoring a malformed proxy announcement from the server: {}", e.what());
+      continue;
+    }
+    auto route = by_port.find(port);
     if (route == by_port.end()) continue;
-    const net::tcp::endpoint relay(link->server_endpoint().address(), event->value("relay_port", std::uint16_t{0}));
-    asio::co_spawn(ex, serve_client(link, relay, event->value("token", ""), event->value("from", "?"), route->second),
-                   net::log_escaped("expose client"));
+    const net::tcp::endpoint relay(link->server_endpoint().address(), relay_port);
+    asio::co_spawn(ex, serve_client(link, relay, token, from, route->second), net::log_escaped("expose client"));
   }
   throw std::runtime_error("lost the server (" + link->close_reason() + ")");
 }

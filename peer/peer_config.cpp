@@ -5,6 +5,7 @@
 
 #include "common/config_layers.hpp"
 #include "common/identity.hpp"
+#include "common/json_fields.hpp"
 #include "common/peer_id.hpp"
 
 namespace peer {
@@ -16,8 +17,10 @@ std::chrono::milliseconds seconds_setting(const nlohmann::json& settings, const 
   const auto& value = settings[key];
   double seconds = 0;
   try {
-    seconds = value.is_string() ? std::stod(value.get<std::string>()) : value.get<double>();
-  } catch (const std::invalid_argument&) {
+    std::size_t used = 0;
+    seconds = value.is_string() ? std::stod(value.get<std::string>(), &used) : value.get<double>();
+    if (value.is_string() && used != value.get_ref<const std::string&>().size()) throw std::invalid_argument(key);
+  } catch (const std::exception&) {  // not a number, trailing text, or out of double's range ("1e999")
     throw std::runtime_error(std::string("setting \"") + key + "\" must be a number of seconds");
   }
   if (!(seconds >= min && seconds <= max)) {
@@ -58,7 +61,7 @@ peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json
     }
     for (const auto& route : settings.value("expose", nlohmann::json::array())) {
       auto local = net::parse_host_port(route.at("local").get<std::string>());
-      const int remote = route.at("remote_port").get<int>();
+      const auto remote = wire::to_integer(route.at("remote_port")).value_or(0);
       if (!local || local->port == 0 || remote <= 0 || remote > 65535) {
         throw std::runtime_error("each \"expose\" route needs \"local\":\"HOST:PORT\" and \"remote_port\":N");
       }

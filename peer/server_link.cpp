@@ -6,6 +6,7 @@
 
 #include "common/connect.hpp"
 #include "common/crypto.hpp"
+#include "common/json_fields.hpp"
 #include "common/spawn.hpp"
 #include "peer/exit_codes.hpp"
 
@@ -81,9 +82,9 @@ net::awaitable<nlohmann::json> server_link::request(nlohmann::json message) {
     auto next = co_await channel_->receive(deadline);
     if (next.timed_out) throw command_error(exit_server, "server did not answer in time");
     if (!next.message) throw command_error(exit_server, "lost the server (" + close_reason() + ")");
-    const auto& reply = *next.message;
-    if (reply.contains("req") && reply["req"] == id) co_return reply;
-    events_.push_back(reply);
+    auto& reply = *next.message;
+    if (wire::request_number(reply) == id) co_return std::move(reply);
+    events_.push_back(std::move(reply));
   }
 }
 

@@ -1,6 +1,6 @@
 #include "rendezvous/admission.hpp"
 
-#include <optional>
+#include <utility>
 
 namespace rendezvous {
 
@@ -8,52 +8,84 @@ admission_ticket& admission_ticket::operator=(admission_ticket&& other) noexcept
   if (this != &other) {
     release();
     owner_ = std::exchange(other.owner_, nullptr);
-    address_ = other.address_;
-    pending_ = std::exchange(other.pending_, false);
+    entry_ = other.entry_;
+    handshake_time_ = other.handshake_time_;
+    evicted_ = std::exchange(other.evicted_, false);
+    if (owner_) entry_->ticket = this;
   }
   return *this;
 }
 
-void admission_ticket::handshake_done() {
-  if (!owner_ || !pending_) return;
-  pending_ = false;
-  --owner_->pending_;
-  auto it = owner_->per_address_.find(address_);
-  if (it != owner_->per_address_.end() && --it->second == 0) owner_->per_address_.erase(it);
-}
+void admission_ticket::handshake_done() { release(); }
 
 void admission_ticket::release() {
-  handshake_done();
+  if (!owner_) return;
+  owner_->forget(entry_);
   owner_ = nullptr;
 }
 
-std::optional<admission_ticket> admission::admit(const asio::ip::address& address, std::string& why) {
-  int& count = per_address_[address];
-  if (count >= max_per_address_) {
-    why = "too many handshaking connections from " + address.to_string() + " (limit " +
-          std::to_string(max_per_address_) + ")";
-    if (count == 0) per_address_.erase(address);
-    ++refused_;
-    return std::nullopt;
+void admission_ticket::on_evict(std::function<void(const std::string& why)> evict) {
+  if (evicted_) {
+    evicted_ = false;
+    evict("evicted: too many pending connections on this port");
+    return;
   }
-  if (pending_ >= max_pending_) {
-    why = "too many pending handshakes (limit " + std::to_string(max_pending_) + ")";
-    if (count == 0) per_address_.erase(address);
-    ++refused_;
-    return std::nullopt;
-  }
-  ++count;
-  ++pending_;
-  return admission_ticket(this, address);
+  if (owner_) entry_->evict = std::move(evict);
 }
 
-bool admission::should_log_refusal(const asio::ip::address& address) {
-  const auto now = std::chrono::steady_clock::now();
-  auto& last = last_refusal_log_[address];
-  if (last.time_since_epoch().count() != 0 && now - last < std::chrono::seconds(10)) return false;
-  last = now;
-  if (last_refusal_log_.size() > 4096) last_refusal_log_.clear();  // bounded memory under a spoofed flood
-  return true;
+std::optional<admission_ticket> admission::admit(const asio::ip::address& address, std::string& why) {
+  const auto found = per_address_.find(address);
+  const int mine = found == per_address_.end() ? 0 : found->second;
+  if (mine >= limits_.per_address) {
+    why = "too many handshaking connections from " + address.to_string() + " (limit " +
+          std::to_string(limits_.per_address) + ")";
+    ++refused_;
+    return std::nullopt;
+  }
+  if (pending() >= limits_.pending) {
+    // Full: make room at the expense of whoever holds the most, unless that is this address.
+    const asio::ip::address* busiest = nullptr;
+    int most = 0;
+    for (const auto& [holder, count] : per_address_) {
+      if (count > most) {
+        most = count;
+        busiest = &holder;
+      }
+    }
+    if (!limits_.evict_when_full || !busiest || most <= mine) {
+      why = "too many pending handshakes on the " + name_ + " port (limit " + std::to_string(limits_.pending) + ")";
+      ++refused_;
+      return std::nullopt;
+    }
+    evict_oldest_of(asio::ip::address(*busiest));
+  }
+  const bool pressed = pending() * 2 >= limits_.pending;
+  auto entry = pending_.insert(pending_.end(), pending_connection{address, {}, nullptr});
+  ++per_address_[address];
+  admission_ticket ticket(this, entry, pressed ? std::min(limits_.pressed_handshake_time, limits_.handshake_time)
+                                               : limits_.handshake_time);
+  entry->ticket = &ticket;
+  return ticket;  // the move into the optional updates entry->ticket
+}
+
+void admission::evict_oldest_of(const asio::ip::address& address) {
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    if (it->address != address) continue;
+    ++evicted_;
+    auto evict = std::move(it->evict);
+    auto* ticket = it->ticket;
+    ticket->owner_ = nullptr;  // the slot is free now; the ticket no longer holds it
+    forget(it);
+    if (evict) evict("evicted: the " + name_ + " port is full of pending connections");
+    else ticket->evicted_ = true;  // closes as soon as its owner says how
+    return;
+  }
+}
+
+void admission::forget(std::list<pending_connection>::iterator entry) {
+  auto count = per_address_.find(entry->address);
+  if (count != per_address_.end() && --count->second == 0) per_address_.erase(count);
+  pending_.erase(entry);
 }
 
 }  // namespace rendezvous

@@ -5,6 +5,7 @@
 
 #include "common/crypto.hpp"
 #include "common/endpoint.hpp"
+#include "common/json_fields.hpp"
 #include "common/peer_id.hpp"
 #include "rendezvous/server_context.hpp"
 
@@ -36,7 +37,13 @@ client_session::client_session(server_context& context, net::tcp::socket socket,
     : context_(context),
       channel_(std::make_shared<wire::message_channel>(std::move(socket), channel_options_for(context.config))),
       ticket_(std::move(ticket)),
-      remote_(net::to_string(channel_->remote())) {}
+      remote_(net::to_string(channel_->remote())) {
+  ticket_.on_evict([channel = std::weak_ptr(channel_)](const std::string& why) {
+    if (auto open = channel.lock()) {
+      open->close_with_notice({{"type", "error"}, {"code", "evicted"}, {"message", why}}, wire::close_reason::closed_locally, why);
+    }
+  });
+}
 
 std::string client_session::display_name() const {
   if (!id_.empty()) return id_;
@@ -66,10 +73,11 @@ net::awaitable<void> client_session::serve() {
   const auto challenge = crypto::random_hex(16);
   send({{"type", "hello"}, {"version", 1}, {"challenge", challenge}, {"auth_required", !context_.config.token.empty()}});
 
-  const auto deadline = net::clock::now() + std::chrono::seconds(context_.config.handshake_timeout_s);
+  const auto deadline = net::clock::now() + ticket_.handshake_time();
   auto first = co_await channel_->receive(deadline);
   if (first.timed_out) {
-    spdlog::warn("{}: closed: no handshake within {} s", remote_, context_.config.handshake_timeout_s);
+    context_.log.log(spdlog::level::warn, "main: silent connections",
+                     fmt::format("{}: closed: no handshake within {:g} s", remote_, ticket_.handshake_time().count() / 1000.0));
     channel_->close(wire::close_reason::closed_locally, "handshake timeout");
   } else if (first.message && authenticate(*first.message, challenge)) {
     authenticated_ = true;
@@ -84,16 +92,33 @@ net::awaitable<void> client_session::serve() {
     if (!channel_->is_open() || !authenticated_) continue;
     try {
       handle(*next.message);
-    } catch (const std::exception& e) {
-      // A field of the wrong type (or similar): refuse this request, keep the connection.
+    } catch (const wire::field_error& e) {
+      // A field of the wrong type or out of range: refuse this request, keep the connection.
       ++context_.stats.protocol_errors;
       spdlog::warn("{}: bad request: {}", display_name(), e.what());
-      reply_error(nlohmann::json::object(), "bad_request", "malformed request fields");
+      reply_error(*next.message, "bad_request", e.what());
+    } catch (const nlohmann::json::exception& e) {
+      ++context_.stats.protocol_errors;
+      spdlog::warn("{}: bad request: {}", display_name(), e.what());
+      reply_error(*next.message, "bad_request", "malformed request fields");
     }
   }
 }
 
 bool client_session::authenticate(const nlohmann::json& message, const std::string& challenge) {
+  try {
+    return check_auth(message, challenge);
+  } catch (const std::exception& e) {
+    // Fields of the wrong type: a refusal the client can read, never the catch-all for bugs.
+    ++context_.stats.protocol_errors;
+    spdlog::warn("{}: refused: malformed auth message: {}", remote_, clip(e.what(), 120));
+    channel_->send_and_close({{"type", "error"}, {"code", "bad_request"}, {"message", std::string("malformed auth message: ") + e.what()}},
+                             wire::close_reason::closed_locally, "malformed auth");
+    return false;
+  }
+}
+
+bool client_session::check_auth(const nlohmann::json& message, const std::string& challenge) {
   if (message.value("type", "") != "auth") {
     ++context_.stats.protocol_errors;
     spdlog::warn("{}: refused: sent '{}' before authenticating", remote_, clip(message.value("type", "")));
@@ -102,8 +127,7 @@ bool client_session::authenticate(const nlohmann::json& message, const std::stri
     return false;
   }
   const auto& token = context_.config.token;
-  const auto field = message.find("proof");
-  const std::string proof = field != message.end() && field->is_string() ? field->get<std::string>() : "";
+  const auto proof = wire::string_field(message, "proof");
   if (!token.empty() && !crypto::proofs_equal(proof, crypto::hmac_hex(token, challenge))) {
     ++context_.stats.auth_failures;
     spdlog::warn("{}: refused: wrong token", remote_);
@@ -116,8 +140,8 @@ bool client_session::authenticate(const nlohmann::json& message, const std::stri
 
 bool client_session::accept_key(const nlohmann::json& message, const std::string& challenge) {
   if (!message.contains("key")) return true;  // a key is needed only to register
-  const auto key_hex = message["key"].is_string() ? message["key"].get<std::string>() : "";
-  const auto sig_hex = message.value("key_sig", "");
+  const auto key_hex = wire::string_field(message, "key");
+  const auto sig_hex = wire::string_field(message, "key_sig");
   const auto key = identity::public_key_from_hex(key_hex);
   if (key && identity::verify_hex(*key, identity::server_proof_message(challenge), sig_hex)) {
     key_ = key;
@@ -141,7 +165,7 @@ void client_session::handle(const nlohmann::json& message) {
       ids.push_back(id);
     }
     send({{"type", "peers"},
-          {"req", message.value("req", 0LL)},
+          {"req", wire::request_number(message)},
           {"ids", ids},
           {"total", context_.registry.size()},
           {"truncated", context_.registry.size() > max_listed_ids}});
@@ -150,19 +174,19 @@ void client_session::handle(const nlohmann::json& message) {
   } else if (type == "probe_info") {
     auto info = context_.probes.info();
     info["type"] = "probe_info";
-    info["req"] = message.value("req", 0LL);
+    info["req"] = wire::request_number(message);
     send(info);
   } else if (type == "nat_report") {
     handle_nat_report(message);
   } else if (type == "expose") {
     handle_expose(message);
   } else if (type == "proxy_failed") {
-    context_.relay.cancel(message.value("token", ""), display_name() + " could not reach its service: " +
-                                                          clip(message.value("reason", "?"), 200));
+    context_.relay.cancel(wire::string_field(message, "token"), display_name() + " could not reach its service: " +
+                                                          clip(wire::string_field(message, "reason", "?"), 200));
   } else if (type == "decline") {
-    context_.attempts.decline(message.value("attempt", ""), *this, clip(message.value("reason", "declined"), 200));
+    context_.attempts.decline(wire::string_field(message, "attempt"), *this, clip(wire::string_field(message, "reason", "declined"), 200));
   } else if (type == "error") {
-    spdlog::warn("{}: reported an error: {}", display_name(), clip(message.value("message", "?"), 200));
+    spdlog::warn("{}: reported an error: {}", display_name(), clip(wire::string_field(message, "message", "?"), 200));
   } else {
     ++context_.stats.protocol_errors;
     spdlog::warn("{}: unknown message type '{}'", display_name(), clip(type));
@@ -171,7 +195,7 @@ void client_session::handle(const nlohmann::json& message) {
 }
 
 void client_session::handle_register(const nlohmann::json& message) {
-  const auto id = message.value("id", "");
+  const auto id = wire::string_field(message, "id");
   if (!id_.empty()) return reply_error(message, "already_registered", "this connection is already " + id_);
   if (!wire::is_valid_peer_id(id)) {
     return reply_error(message, "invalid_id", "an ID is 1 to 64 of A-Z a-z 0-9 . _ -");
@@ -188,7 +212,7 @@ void client_session::handle_register(const nlohmann::json& message) {
   id_ = id;
   context_.registry.emplace(id_, shared_from_this());
   spdlog::info("{} registered from {} (key {})", id_, remote_, identity::fingerprint(*key_));
-  send({{"type", "registered"}, {"req", message.value("req", 0LL)}, {"id", id_}, {"observed", remote_}});
+  send({{"type", "registered"}, {"req", wire::request_number(message)}, {"id", id_}, {"observed", remote_}});
 }
 
 bool client_session::key_may_register(const nlohmann::json& message, const std::string& id) {
@@ -246,7 +270,7 @@ bool client_session::claim_id(const nlohmann::json& message) {
 
 void client_session::handle_connect(const nlohmann::json& message) {
   if (id_.empty() && message.contains("as") && !claim_id(message)) return;
-  const auto target = message.value("target", "");
+  const auto target = wire::string_field(message, "target");
   if (!wire::is_valid_peer_id(target)) return reply_error(message, "invalid_id", "not a valid peer ID");
   auto it = context_.registry.find(target);
   if (it == context_.registry.end()) {
@@ -255,7 +279,7 @@ void client_session::handle_connect(const nlohmann::json& message) {
   }
   if (it->second.get() == this) return reply_error(message, "self", "cannot connect to yourself");
   attempt_coordinator::plan how;
-  how.path = message.value("path", "auto");
+  how.path = wire::string_field(message, "path", "auto");
   if (how.path != "auto" && how.path != "direct" && how.path != "relay") {
     return reply_error(message, "bad_request", "path must be auto, direct or relay");
   }
@@ -272,33 +296,33 @@ void client_session::handle_connect(const nlohmann::json& message) {
     spdlog::warn("{}: connect to {} refused: {}", display_name(), target, *refusal);
     return reply_error(message, "busy", *refusal);
   }
-  how.punch_timeout_ms = std::clamp(message.value("punch_timeout_ms", 5000LL), 500LL, 600'000LL);
+  how.punch_timeout_ms = std::clamp(wire::int_field(message, "punch_timeout_ms", 5000, 0, 86'400'000), 500LL, 600'000LL);
   // The relay tokens must outlive the punch: attempt set-up, the punch itself, and slack.
   const auto relay_lifetime = std::chrono::seconds(context_.config.attempt_timeout_s + how.punch_timeout_ms / 1000 + 30);
   how.relay_tokens = context_.relay.issue_for_attempt(display_name(), target, relay_lifetime);
   ++context_.stats.attempts_started;
-  context_.attempts.start(shared_from_this(), it->second, message.value("req", 0LL), how);
+  context_.attempts.start(shared_from_this(), it->second, wire::request_number(message), how);
 }
 
 void client_session::handle_nat_report(const nlohmann::json& message) {
-  nat_mapping_ = nat::parse_mapping(message.value("mapping", "")).value_or(nat::mapping_kind::unknown);
-  nat_filtering_ = nat::parse_filtering(message.value("filtering", "")).value_or(nat::filtering_kind::unknown);
-  nat_class_ = clip(message.value("class", "unknown"));
+  nat_mapping_ = nat::parse_mapping(wire::string_field(message, "mapping")).value_or(nat::mapping_kind::unknown);
+  nat_filtering_ = nat::parse_filtering(wire::string_field(message, "filtering")).value_or(nat::filtering_kind::unknown);
+  nat_class_ = clip(wire::string_field(message, "class", "unknown"));
   spdlog::info("{} is behind {} ({} mapping, {} filtering)", display_name(), nat_class_, nat::to_string(nat_mapping_),
                nat::to_string(nat_filtering_));
 }
 
 void client_session::handle_expose(const nlohmann::json& message) {
-  const int port = message.value("port", 0);
+  const int port = static_cast<int>(wire::int_field(message, "port", 0, 0, 65535));
   if (auto refusal = context_.exposes.open(shared_from_this(), port)) {
     spdlog::warn("{}: expose of port {} refused: {}", display_name(), port, refusal->message);
     return reply_error(message, refusal->code, refusal->message);
   }
-  send({{"type", "exposed"}, {"req", message.value("req", 0LL)}, {"port", port}});
+  send({{"type", "exposed"}, {"req", wire::request_number(message)}, {"port", port}});
 }
 
 void client_session::reply_error(const nlohmann::json& request, const std::string& code, const std::string& text) {
-  send({{"type", "error"}, {"req", request.value("req", 0LL)}, {"code", code}, {"message", text}});
+  send({{"type", "error"}, {"req", wire::request_number(request)}, {"code", code}, {"message", text}});
 }
 
 void client_session::leave() {

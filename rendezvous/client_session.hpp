@@ -37,7 +37,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
 
  private:
   net::awaitable<void> serve();
+  /// check_auth, with a malformed message refused and closed instead of thrown.
   bool authenticate(const nlohmann::json& message, const std::string& challenge);
+  bool check_auth(const nlohmann::json& message, const std::string& challenge);
   bool accept_key(const nlohmann::json& message, const std::string& challenge);
   bool key_may_register(const nlohmann::json& message, const std::string& id);
   /// Takes the "as" ID of a connect request from an unregistered connection; false (after

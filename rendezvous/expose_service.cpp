@@ -104,7 +104,7 @@ net::awaitable<void> expose_service::accept_loop(std::shared_ptr<exposure> e) {
       }
     }
     if (!owner) why = "the exposing peer is gone";
-    if (clients_.should_log_refusal(remote.address())) spdlog::warn("expose: port {} refused {}: {}", e->port, from, why);
+    log_.log(spdlog::level::warn, "expose: refused clients", fmt::format("expose: port {} refused {}: {}", e->port, from, why));
   }
 }
 

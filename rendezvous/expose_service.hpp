@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "common/log_limiter.hpp"
 #include "common/net.hpp"
 #include "rendezvous/admission.hpp"
 #include "rendezvous/server_config.hpp"
@@ -30,11 +31,9 @@ struct expose_error {
 
 class expose_service {
  public:
-  expose_service(const asio::any_io_executor& ex, const server_config& config, relay_service& relay)
-      : executor_(ex),
-        config_(config),
-        clients_(config.max_handshakes_per_ip, config.max_relay_pairs),
-        relay_(relay) {}
+  expose_service(const asio::any_io_executor& ex, const server_config& config, relay_service& relay,
+                 logging::log_limiter& log)
+      : executor_(ex), config_(config), clients_("exposed", client_limits(config)), relay_(relay), log_(log) {}
 
   /// Opens `port` for `owner`; a refusal says why.
   std::optional<expose_error> open(const std::shared_ptr<client_session>& owner, int port);
@@ -46,6 +45,13 @@ class expose_service {
  private:
   struct exposure;
   net::awaitable<void> accept_loop(std::shared_ptr<exposure> e);
+  static admission_limits client_limits(const server_config& config) {
+    admission_limits limits;
+    limits.per_address = config.max_handshakes_per_ip;
+    limits.pending = config.max_relay_pairs;
+    limits.evict_when_full = false;  // a slot is held for the client's whole life: never evicted
+    return limits;
+  }
 
   asio::any_io_executor executor_;
   const server_config& config_;
@@ -53,6 +59,7 @@ class expose_service {
   /// neither exhaust an exposer's relay pairs nor everyone's.
   admission clients_;
   relay_service& relay_;
+  logging::log_limiter& log_;
   std::map<std::uint16_t, std::shared_ptr<exposure>> exposures_;
 };
 

@@ -1,11 +1,11 @@
-// Listening sockets of the server: open one, and accept through admission control.
+// Listening sockets of the server: open one, and accept through admission control, with one
+// descriptor held in reserve for the moment the process runs out.
 #pragma once
 #include <string>
 #include <system_error>
 
-#include <spdlog/spdlog.h>
-
 #include "common/listen.hpp"
+#include "common/log_limiter.hpp"
 #include "common/net.hpp"
 #include "rendezvous/admission.hpp"
 
@@ -14,32 +14,38 @@ namespace rendezvous {
 /// Opens a listener (net::open_listener), throwing std::runtime_error("cannot listen for <what> on ...: ..."); returns the bound port.
 std::uint16_t listen_or_throw(net::tcp::acceptor& acceptor, const net::tcp::endpoint& endpoint, const char* what);
 
-/// Accepts until the acceptor closes. Each connection passes admission control (a refusal is
-/// logged at most once per 10 s per address) before `serve(socket, ticket)` gets it; an accept
-/// error (out of descriptors, say) is logged and followed by a short pause, never a spin.
-template <typename Serve>
-net::awaitable<void> accept_admitted(net::tcp::acceptor& acceptor, admission& control, const char* what, Serve serve) {
-  asio::steady_timer backoff(acceptor.get_executor());
-  while (acceptor.is_open()) {
-    auto [ec, socket] = co_await acceptor.async_accept(net::use_nothrow);
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-    if (ec) {
-      spdlog::error("{}: accept failed: {}", what, ec.message());
-      backoff.expires_after(std::chrono::milliseconds(100));
-      co_await backoff.async_wait(net::use_nothrow);
-      continue;
-    }
-    std::error_code peer_ec;
-    const auto address = socket.remote_endpoint(peer_ec).address();
-    if (peer_ec) continue;
-    std::string why;
-    auto ticket = control.admit(address, why);
-    if (!ticket) {
-      if (control.should_log_refusal(address)) spdlog::warn("{}: refused {}: {}", what, address.to_string(), why);
-      continue;  // the socket closes here
-    }
-    serve(std::move(socket), std::move(*ticket));
-  }
-}
+/// Writes one error frame if the socket takes it without waiting (best effort: a refused or
+/// evicted client learns why), then closes the socket.
+void refuse_now(net::tcp::socket& socket, const std::string& code, const std::string& message);
+
+/// One open descriptor kept in reserve: at the descriptor wall a listener frees it, accepts the
+/// waiting connection, tells it the server is full and closes it, then takes the reserve back,
+/// so clients get an answer instead of a connection the kernel queues and nobody serves.
+class descriptor_reserve {
+ public:
+  descriptor_reserve();
+  ~descriptor_reserve();
+  descriptor_reserve(const descriptor_reserve&) = delete;
+  descriptor_reserve& operator=(const descriptor_reserve&) = delete;
+  void release();
+  void reopen();
+  std::uint64_t wall_hits = 0;  ///< connections refused at the wall
+
+ private:
+  int fd_ = -1;
+};
+
+/// What an accept loop shares with the rest of the server.
+struct accept_context {
+  admission& control;
+  descriptor_reserve& reserve;
+  logging::log_limiter& log;
+};
+
+/// Accepts until the acceptor closes. Each connection passes the port's admission control (a
+/// refusal tells the client why and is logged at most once per cause per interval) before
+/// `serve(socket, ticket)` gets it. Out of descriptors, the reserve answers the waiting client.
+net::awaitable<void> accept_admitted(net::tcp::acceptor& acceptor, accept_context context,
+                                     std::function<void(net::tcp::socket, admission_ticket)> serve);
 
 }  // namespace rendezvous

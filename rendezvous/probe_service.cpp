@@ -37,7 +37,7 @@ void probe_service::start() {
   }
   for (auto& acceptor : acceptors_) {
     asio::co_spawn(executor_,
-                   accept_admitted(*acceptor, admission_, "probe",
+                   accept_admitted(*acceptor, accepting_,
                                    [this](net::tcp::socket socket, admission_ticket ticket) {
                                      asio::co_spawn(executor_, serve(std::move(socket), std::move(ticket)),
                                                     net::log_escaped("probe"));
@@ -58,18 +58,26 @@ nlohmann::json probe_service::info() const {
 
 // The ticket is held, never marked authenticated: a probe counts against the per-address cap for
 // its whole (short) life, which bounds the call-backs one address can ask for.
-net::awaitable<void> probe_service::serve(net::tcp::socket socket, [[maybe_unused]] admission_ticket ticket) {
+net::awaitable<void> probe_service::serve(net::tcp::socket socket, admission_ticket ticket) {
   net::socket_registry::entry registration(short_lived_, socket);
+  ticket.on_evict([&socket](const std::string& why) { refuse_now(socket, "evicted", why); });
   std::error_code ec;
   const auto observed = socket.remote_endpoint(ec);
   const auto reached = socket.local_endpoint(ec);
   if (ec) co_return;
-  asio::steady_timer timer(executor_, std::chrono::seconds(config_.handshake_timeout_s));
+  asio::steady_timer timer(executor_, ticket.handshake_time());
   wire::frame_reader reader;
   auto first = co_await (reader.read(socket) || timer.async_wait(net::use_nothrow));
-  if (first.index() == 1 || !std::get<0>(first).message) co_return;
-  const auto& request = *std::get<0>(first).message;
-  if (request.value("type", nlohmann::json()) != "probe") co_return;
+  if (first.index() == 1) co_return;  // silent: closed at the deadline
+  const auto& read = std::get<0>(first);
+  if (!read.message || read.message->value("type", nlohmann::json()) != "probe") {
+    if (read.error) co_return;  // the client went away
+    const auto why = read.message ? std::string("not a probe request") : read.protocol_error;
+    accepting_.log.log(spdlog::level::warn, "probe: refused requests", "probe " + net::to_string(observed) + ": refused: " + why);
+    refuse_now(socket, "bad_probe", why);
+    co_return;
+  }
+  const auto& request = *read.message;
   const nlohmann::json result{{"type", "probe_result"}, {"observed", net::to_string(observed)}};
   if (co_await wire::write_frame(socket, result)) co_return;
 

@@ -16,16 +16,16 @@
 #include <nlohmann/json.hpp>
 
 #include "common/socket_registry.hpp"
-#include "rendezvous/admission.hpp"
+#include "rendezvous/listener.hpp"
 #include "rendezvous/server_config.hpp"
 
 namespace rendezvous {
 
 class probe_service {
  public:
-  probe_service(const asio::any_io_executor& ex, const server_config& config, admission& admission_control,
+  probe_service(const asio::any_io_executor& ex, const server_config& config, accept_context accepting,
                 net::socket_registry& short_lived)
-      : executor_(ex), config_(config), admission_(admission_control), short_lived_(short_lived) {}
+      : executor_(ex), config_(config), accepting_(accepting), short_lived_(short_lived) {}
 
   /// Binds the probe listeners; throws std::runtime_error naming the address that failed.
   void start();
@@ -40,7 +40,7 @@ class probe_service {
 
   asio::any_io_executor executor_;
   const server_config& config_;
-  admission& admission_;
+  accept_context accepting_;
   net::socket_registry& short_lived_;
   std::vector<std::unique_ptr<net::tcp::acceptor>> acceptors_;
   std::array<std::uint16_t, 2> ports_{0, 0};

@@ -8,6 +8,7 @@
 #include "common/endpoint.hpp"
 #include "common/frame_reader.hpp"
 #include "common/spawn.hpp"
+#include "rendezvous/listener.hpp"
 #include "rendezvous/server_context.hpp"
 
 namespace rendezvous {
@@ -67,15 +68,18 @@ bool relay_service::admit_pair(const std::array<std::string, 2>& names, std::str
 
 net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_ticket ticket) {
   net::socket_registry::entry registration(short_lived_, socket);
+  ticket.on_evict([&socket](const std::string& why) { refuse_now(socket, "evicted", why); });
   std::error_code ec;
   const auto who = net::to_string(socket.remote_endpoint(ec));
-  asio::steady_timer timer(executor_, std::chrono::seconds(config_.handshake_timeout_s));
+  asio::steady_timer timer(executor_, ticket.handshake_time());
   auto first = co_await (wire::read_exact_frame(socket) || timer.async_wait(net::use_nothrow));
   if (first.index() == 1) {
-    spdlog::warn("relay {}: closed: no token within {} s", who, config_.handshake_timeout_s);
+    log_.log(spdlog::level::warn, "relay: silent connections",
+             fmt::format("relay {}: closed: no token within {:g} s", who, ticket.handshake_time().count() / 1000.0));
     co_return;
   }
   auto& hello = std::get<0>(first);
+  if (hello.error) co_return;  // the client went away before asking
   std::string token;
   if (hello.message && hello.message->value("type", nlohmann::json()) == "relay") {
     const auto& m = *hello.message;
@@ -83,9 +87,9 @@ net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_tic
   }
   if (token.empty()) {
     ++stats_.protocol_errors;
-    spdlog::warn("relay {}: refused: {}", who, hello.protocol_error.empty() ? "not a relay request" : hello.protocol_error);
-    const nlohmann::json refusal{{"type", "error"}, {"code", "bad_relay_request"}, {"message", "expected a relay token"}};
-    co_await wire::write_frame(socket, refusal);
+    const auto why = hello.protocol_error.empty() ? std::string("expected a relay token") : hello.protocol_error;
+    log_.log(spdlog::level::warn, "relay: refused requests", "relay " + who + ": refused: " + why);
+    refuse_now(socket, "bad_relay_request", why);
     co_return;
   }
 
@@ -113,7 +117,7 @@ net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_tic
     default: {
       ++stats_.relay_refusals;
       const std::string why = relay::to_string(claim.outcome);
-      spdlog::warn("relay {}: refused: {}", who, why);
+      log_.log(spdlog::level::warn, "relay: refused tokens", "relay " + who + ": refused: " + why);
       const nlohmann::json refusal{{"type", "error"}, {"code", "bad_relay_token"}, {"message", why}};
       co_await wire::write_frame(claim.rejected->socket, refusal);
       co_return;

@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 
+#include "common/log_limiter.hpp"
 #include "common/socket_registry.hpp"
 #include "relay/splice_pump.hpp"
 #include "relay/token_table.hpp"
@@ -37,8 +38,8 @@ struct traffic_account {
 class relay_service {
  public:
   relay_service(const asio::any_io_executor& ex, const server_config& config, server_stats& stats,
-                net::socket_registry& short_lived)
-      : executor_(ex), config_(config), stats_(stats), short_lived_(short_lived) {}
+                net::socket_registry& short_lived, logging::log_limiter& log)
+      : executor_(ex), config_(config), stats_(stats), short_lived_(short_lived), log_(log) {}
 
   /// Tokens for the two sides of a connect attempt ([0] initiator, [1] responder), valid `lifetime`.
   std::array<std::string, 2> issue_for_attempt(const std::string& initiator, const std::string& responder,
@@ -68,6 +69,7 @@ class relay_service {
   const server_config& config_;
   server_stats& stats_;
   net::socket_registry& short_lived_;
+  logging::log_limiter& log_;
   relay::token_table<relay_half> tokens_;
   std::list<std::array<relay_half, 2>*> live_;
   std::map<std::string, int> live_per_peer_;

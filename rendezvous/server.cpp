@@ -26,17 +26,17 @@ void server::start() {
   context_.config.hole_port = hole_port_;
   context_.config.relay_port = relay_port_;
 
-  asio::co_spawn(io_, accept_admitted(main_acceptor_, context_.admission_control, "main", [this](net::tcp::socket socket, admission_ticket ticket) {
+  asio::co_spawn(io_, accept_admitted(main_acceptor_, context_.accepting(context_.admissions.main), [this](net::tcp::socket socket, admission_ticket ticket) {
                    auto session = std::make_shared<client_session>(context_, std::move(socket), std::move(ticket));
                    asio::co_spawn(io_, session->run(), net::log_escaped("session"));
                  }),
                  net::log_escaped("accept main"));
-  asio::co_spawn(io_, accept_admitted(hole_acceptor_, context_.admission_control, "hole-assist", [this](net::tcp::socket socket, admission_ticket ticket) {
+  asio::co_spawn(io_, accept_admitted(hole_acceptor_, context_.accepting(context_.admissions.hole), [this](net::tcp::socket socket, admission_ticket ticket) {
                    asio::co_spawn(io_, serve_hole_assist(context_, std::move(socket), std::move(ticket)),
                                   net::log_escaped("hole-assist"));
                  }),
                  net::log_escaped("accept hole"));
-  asio::co_spawn(io_, accept_admitted(relay_acceptor_, context_.admission_control, "relay", [this](net::tcp::socket socket, admission_ticket ticket) {
+  asio::co_spawn(io_, accept_admitted(relay_acceptor_, context_.accepting(context_.admissions.relay), [this](net::tcp::socket socket, admission_ticket ticket) {
                    asio::co_spawn(io_, context_.relay.serve(std::move(socket), std::move(ticket)), net::log_escaped("relay"));
                  }),
                  net::log_escaped("accept relay"));
@@ -84,6 +84,7 @@ net::awaitable<void> server::housekeeping() {
     const auto now = net::clock::now();
     context_.attempts.expire(now);
     context_.relay.expire(now);
+    context_.log.flush();
     if (stats_every.count() > 0 && now >= next_stats) {
       log_stats();
       next_stats = now + stats_every;
@@ -94,10 +95,11 @@ net::awaitable<void> server::housekeeping() {
 void server::log_stats() const {
   const auto& s = context_.stats;
   spdlog::info("stats: {} peers online, {} connect attempts, {} relayed pairs ({} waiting), {} bytes relayed, "
-               "{} exposed ports, {} connections refused, {} relay refusals, {} auth failures, {} ID key refusals, "
-               "{} protocol errors",
+               "{} exposed ports, {} pending handshakes, {} connections refused, {} evicted, {} refused at the "
+               "descriptor wall, {} relay refusals, {} auth failures, {} ID key refusals, {} protocol errors",
                context_.registry.size(), s.attempts_started, context_.relay.live_pairs(), context_.relay.waiting_halves(),
-               context_.relay.bytes_relayed(), context_.exposes.open_ports(), context_.admission_control.refused(),
+               context_.relay.bytes_relayed(), context_.exposes.open_ports(), context_.admissions.pending(),
+               context_.admissions.refused(), context_.admissions.evicted(), context_.reserve.wall_hits,
                s.relay_refusals, s.auth_failures, s.key_refusals, s.protocol_errors);
 }
 

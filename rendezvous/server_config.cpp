@@ -2,11 +2,13 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
 #include "common/config_layers.hpp"
 #include "common/endpoint.hpp"
+#include "common/json_fields.hpp"
 
 #include <asio/ip/address.hpp>
 
@@ -19,10 +21,16 @@ T get(const nlohmann::json& settings, const char* key, T fallback) {
   if (it == settings.end()) return fallback;
   try {
     if constexpr (std::is_integral_v<T>) {
-      // Numbers may arrive as strings from the environment or as JSON numbers from a file.
-      if (it->is_string()) return static_cast<T>(std::stoll(it->template get<std::string>()));
+      // Numbers may arrive as strings from the environment or as JSON numbers from a file; either
+      // must be an integer that fits, never a value cast out of range.
+      const auto value = wire::to_integer(*it, /*allow_text=*/true);
+      if (!value || *value < std::numeric_limits<T>::min() || *value > std::numeric_limits<T>::max()) {
+        throw std::out_of_range(key);
+      }
+      return static_cast<T>(*value);
+    } else {
+      return it->template get<T>();
     }
-    return it->template get<T>();
   } catch (const std::exception&) {
     throw std::runtime_error(std::string("setting \"") + key + "\" has the wrong type or value");
   }

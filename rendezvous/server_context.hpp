@@ -11,6 +11,7 @@
 #include "rendezvous/attempt_coordinator.hpp"
 #include "rendezvous/expose_service.hpp"
 #include "rendezvous/key_pins.hpp"
+#include "rendezvous/listener.hpp"
 #include "rendezvous/probe_service.hpp"
 #include "rendezvous/relay_service.hpp"
 #include "rendezvous/server_config.hpp"
@@ -28,19 +29,46 @@ struct server_stats {
   std::uint64_t key_refusals = 0;  ///< registrations refused for a wrong or missing key
 };
 
+/// Each listening port's budget for connections that have not authenticated yet.
+struct port_admissions {
+  explicit port_admissions(const server_config& config)
+      : main("main", limits(config)), hole("hole-assist", limits(config)), relay("relay", limits(config)),
+        probe("probe", limits(config)) {}
+  static admission_limits limits(const server_config& config) {
+    admission_limits l;
+    l.per_address = config.max_handshakes_per_ip;
+    l.pending = config.max_pending_handshakes;
+    l.handshake_time = std::chrono::seconds(config.handshake_timeout_s);
+    return l;
+  }
+  std::uint64_t refused() const { return main.refused() + hole.refused() + relay.refused() + probe.refused(); }
+  std::uint64_t evicted() const { return main.evicted() + hole.evicted() + relay.evicted() + probe.evicted(); }
+  int pending() const { return main.pending() + hole.pending() + relay.pending() + probe.pending(); }
+
+  admission main;
+  admission hole;
+  admission relay;
+  admission probe;
+};
+
 /// The registry, limits and attempts of one server.
 struct server_context {
   server_context(const asio::any_io_executor& ex, server_config c)
       : config(std::move(c)),
-        admission_control(config.max_handshakes_per_ip, config.max_pending_handshakes),
-        relay(ex, config, stats, short_lived),
-        exposes(ex, config, relay),
-        probes(ex, config, admission_control, short_lived) {}
+        admissions(config),
+        relay(ex, config, stats, short_lived, log),
+        exposes(ex, config, relay, log),
+        probes(ex, config, accept_context{admissions.probe, reserve, log}, short_lived) {}
+
+  /// The accept loop's view of one port.
+  accept_context accepting(admission& port) { return accept_context{port, reserve, log}; }
 
   server_config config;
   server_stats stats;
   net::socket_registry short_lived;  ///< hole-assist and relay-port connections before pairing
-  admission admission_control;
+  port_admissions admissions;
+  descriptor_reserve reserve;        ///< answers clients at the descriptor wall
+  logging::log_limiter log;          ///< lines a crowd could multiply: one per cause per interval
   relay_service relay;
   expose_service exposes;
   probe_service probes;

@@ -7,6 +7,8 @@
 #include <array>
 #include <cstring>
 
+#include "common/json_fields.hpp"
+
 namespace session {
 
 using namespace asio::experimental::awaitable_operators;
@@ -164,7 +166,9 @@ net::awaitable<void> session::read_loop() {
         fail("the peer sent a malformed frame");
         co_return;
       }
-      if (!dispatch(*frame)) co_return;
+      // A frame may end the session (a reply that overflows the send buffer, say): nothing after
+      // it in the same read may be handled, or it would revive streams fail() released.
+      if (!dispatch(*frame) || ended_) co_return;
     }
     if (start > 0) {
       std::memmove(input_.data(), input_.data() + start, end - start);
@@ -191,6 +195,7 @@ net::awaitable<void> session::read_loop() {
 }
 
 bool session::dispatch(const mux_frame& frame) {
+  if (ended_) return false;
   if (peer_closed_) {
     fail("the peer sent data after its close record");
     return false;
@@ -249,6 +254,7 @@ bool session::dispatch(const mux_frame& frame) {
 }
 
 void session::accept_open(const mux_frame& frame) {
+  if (ended_) return;
   const bool peer_parity = (frame.stream % 2 == 1) != initiator_;
   if (!peer_parity || frame.stream <= highest_peer_stream_) {
     fail("protocol error from the peer: stream ID " + std::to_string(frame.stream) + " is not new");
@@ -262,8 +268,9 @@ void session::accept_open(const mux_frame& frame) {
   if (closing_) return refuse("the session is closing");
   if (streams_.size() >= options_.max_streams) return refuse("too many streams open");
   if (accept_queue_.size() >= options_.accept_backlog) return refuse("too many streams waiting to be accepted");
-  auto meta = nlohmann::json::parse(payload_text(frame), nullptr, false);
-  if (meta.is_discarded()) return refuse("the stream description is not JSON");
+  auto parsed = wire::parse_bounded(payload_text(frame));
+  if (!parsed.error.empty()) return refuse("the stream description is " + parsed.error);
+  auto meta = std::move(parsed.value);
   auto s = std::make_shared<stream>(shared_from_this(), frame.stream, std::move(meta));
   streams_.emplace(frame.stream, s);
   accept_queue_.push_back(std::move(s));
@@ -303,6 +310,7 @@ void session::fail(const std::string& reason, bool clean) {
   streams_.clear();
   for (auto& [id, s] : streams) s->on_session_end(reason);
   accept_queue_.clear();  // queued streams hold the session: no cycle may outlive it
+  std::vector<std::uint8_t>().swap(pending_);  // nothing will be sent any more: up to 16 MiB back
   pending_ready_.notify_all();
   send_room_.notify_all();
   accept_ready_.notify_all();

@@ -26,7 +26,11 @@ void loopback_test::start_server(const std::vector<std::string>& extra) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "server did not start: " << read_file(path("server.err"));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  port_ = nlohmann::json::parse(read_file(path("ready.json")))["main"].get<std::uint16_t>();
+  const auto ready = nlohmann::json::parse(read_file(path("ready.json")));
+  port_ = ready["main"].get<std::uint16_t>();
+  hole_port_ = ready["hole"].get<std::uint16_t>();
+  relay_port_ = ready["relay"].get<std::uint16_t>();
+  probe_port_ = ready["probe"][0].get<std::uint16_t>();
 }
 
 std::unique_ptr<child_process> loopback_test::start_peer(const std::string& name, std::vector<std::string> args,

@@ -33,7 +33,10 @@ class loopback_test : public ::testing::Test {
   bool peer_says(const std::string& name, const std::string& needle, std::chrono::seconds limit = std::chrono::seconds(10));
 
   std::string dir_;
-  std::uint16_t port_ = 0;
+  std::uint16_t port_ = 0;        ///< the main port
+  std::uint16_t hole_port_ = 0;
+  std::uint16_t relay_port_ = 0;
+  std::uint16_t probe_port_ = 0;  ///< the first of the two
   std::unique_ptr<child_process> server_;
 };
 

@@ -18,14 +18,7 @@ class ServerHygieneTest : public loopback_test {
  protected:
   /// Completes the hello/auth handshake on a raw connection (server without token), proving one
   /// identity key shared by every raw client of the test run (so an ID can register again).
-  static void authenticate(raw_client& client) {
-    static const auto keys = identity::generate();
-    auto hello = client.read_message(5s);
-    ASSERT_TRUE(hello && (*hello)["type"] == "hello");
-    client.send_message(identity::server_auth_message(keys, hello->value("challenge", ""), ""));
-    auto ok = client.read_message(5s);
-    ASSERT_TRUE(ok && (*ok)["type"] == "auth_ok");
-  }
+  static void authenticate(raw_client& client) { ASSERT_TRUE(client.authenticate()); }
 };
 
 TEST_F(ServerHygieneTest, MalformedFramesAndSilenceDoNotDisturbAWorkingPair) {
@@ -100,6 +93,65 @@ TEST_F(ServerHygieneTest, UnknownTypesAndBadFieldsGetErrorsAndTheConnectionStays
   EXPECT_EQ((*reply)["type"], "registered");
   EXPECT_EQ(run_peer("list", {"list"}), 0);
   EXPECT_EQ(out("list"), "carol\n");
+}
+
+TEST_F(ServerHygieneTest, AnAuthMessageWithFieldsOfTheWrongTypeGetsARefusalNotTheBugPath) {
+  start_server();
+  raw_client client(port_);
+  ASSERT_TRUE(client.read_message(5s).has_value());
+  client.send_message(nlohmann::json::parse(R"({"type":"auth","proof":"","key":12345,"key_sig":[]})"));
+  auto reply = client.read_message(5s);
+  ASSERT_TRUE(reply.has_value()) << read_file(path("server.err"));
+  EXPECT_EQ((*reply)["code"], "bad_request");
+  EXPECT_NE(reply->value("message", "").find("\"key\" must be a string"), std::string::npos) << reply->dump();
+  EXPECT_TRUE(client.closed_within(5s));
+  EXPECT_EQ(read_file(path("server.err")).find("session failed"), std::string::npos) << read_file(path("server.err"));
+  EXPECT_TRUE(server_->running());
+}
+
+TEST_F(ServerHygieneTest, NumbersOutOfRangeAreRefusedByName) {
+  start_server({"--expose-ports", "40000-40010"});
+  raw_client client(port_);
+  authenticate(client);
+  client.send_message(nlohmann::json::parse(R"({"type":"list","req":1e300})"));
+  auto reply = client.read_message(5s);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ((*reply)["type"], "peers");
+  EXPECT_EQ((*reply)["req"], 0);  // an unusable request number is echoed as 0, never cast
+  client.send_message({{"type", "register"}, {"id", "numbers"}, {"req", 1}});
+  ASSERT_TRUE(client.read_message(5s).has_value());
+  client.send_message(nlohmann::json::parse(R"({"type":"expose","port":1e300,"req":2})"));
+  reply = client.read_message(5s);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ((*reply)["code"], "bad_request");
+  EXPECT_EQ((*reply)["req"], 2);
+  EXPECT_EQ((*reply)["message"], "field \"port\" must be an integer from 0 to 65535");
+  raw_client target(port_);
+  authenticate(target);
+  target.send_message({{"type", "register"}, {"id", "target"}, {"req", 1}});
+  ASSERT_TRUE(target.read_message(5s).has_value());
+  client.send_message(nlohmann::json::parse(R"({"type":"connect","target":"target","punch_timeout_ms":-1e300,"req":3})"));
+  reply = client.read_message(5s);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ((*reply)["code"], "bad_request");
+  EXPECT_TRUE(server_->running());
+}
+
+TEST_F(ServerHygieneTest, ValuesNestedDeeperThanAnyMessageNeedsAreRefusedOnEveryPort) {
+  start_server();
+  const std::string body = "{\"type\":\"hole\",\"private\":" + std::string(32700, '[') + std::string(32700, ']') + "}";
+  std::string frame(4, '\0');
+  const auto n = static_cast<std::uint32_t>(body.size());
+  for (int i = 0; i < 4; ++i) frame[static_cast<std::size_t>(i)] = static_cast<char>(n >> (24 - 8 * i));
+  frame += body;
+  for (const auto port : {port_, hole_port_, relay_port_, probe_port_}) {
+    raw_client client(port);
+    client.send_bytes(frame);
+    EXPECT_TRUE(client.closed_within(5s)) << "port " << port;
+  }
+  EXPECT_TRUE(wait_for_text(path("server.err"), "nested deeper than 32 levels", 5s)) << read_file(path("server.err"));
+  EXPECT_TRUE(server_->running());
+  EXPECT_EQ(run_peer("list", {"list"}), 0) << err("list");
 }
 
 TEST_F(ServerHygieneTest, RequestsBeforeAuthAreRefused) {

@@ -1,5 +1,7 @@
 #include "transfer/wire.hpp"
 
+#include "common/json_fields.hpp"
+
 #include <cstring>
 
 namespace transfer {
@@ -55,7 +57,7 @@ net::awaitable<nlohmann::json> stream_reader::read_message() {
   }
   while (available() < 4 + size) co_await fill("a message");
   const auto* text = reinterpret_cast<const char*>(buffer_.data() + begin_ + 4);
-  auto message = nlohmann::json::parse(text, text + size, nullptr, /*allow_exceptions=*/false);
+  auto message = wire::parse_bounded(std::string_view(text, size)).value;
   begin_ += 4 + size;
   if (!message.is_object() || !message.contains("type") || !message["type"].is_string()) {
     throw transfer_error("malformed transfer message: not a JSON object with a type");

@@ -9,16 +9,26 @@
 #include <stdexcept>
 
 #include "common/frame_codec.hpp"
+#include "common/identity.hpp"
 
 namespace test {
 
-raw_client::raw_client(std::uint16_t port) {
+raw_client::raw_client(std::uint16_t port, const std::string& source) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) throw std::runtime_error("raw_client: socket failed");
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  if (::inet_pton(AF_INET, source.c_str(), &local.sin_addr) != 1 ||
+      ::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+    ::close(fd_);
+    throw std::runtime_error("raw_client: cannot bind " + source);
+  }
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd_);
     throw std::runtime_error("raw_client: connect failed");
   }
 }
@@ -67,6 +77,15 @@ bool raw_client::closed_within(std::chrono::milliseconds limit) {
     const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
     if (n <= 0) return true;  // EOF or reset: closed
   }
+}
+
+bool raw_client::authenticate(std::chrono::milliseconds limit) {
+  static const auto keys = identity::generate();
+  auto hello = read_message(limit);
+  if (!hello || hello->value("type", "") != "hello") return false;
+  send_message(identity::server_auth_message(keys, hello->value("challenge", ""), ""));
+  auto ok = read_message(limit);
+  return ok && ok->value("type", "") == "auth_ok";
 }
 
 }  // namespace test

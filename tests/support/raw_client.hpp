@@ -12,7 +12,8 @@ namespace test {
 /// One blocking connection to 127.0.0.1:port.
 class raw_client {
  public:
-  explicit raw_client(std::uint16_t port);
+  /// Connects from `source` (any 127.x.y.z), so tests can stand for many client addresses.
+  explicit raw_client(std::uint16_t port, const std::string& source = "127.0.0.1");
   ~raw_client();
   raw_client(const raw_client&) = delete;
   raw_client& operator=(const raw_client&) = delete;
@@ -23,6 +24,9 @@ class raw_client {
   std::optional<nlohmann::json> read_message(std::chrono::milliseconds limit);
   /// True if the server closes the connection within `limit`.
   bool closed_within(std::chrono::milliseconds limit);
+  /// Completes hello and auth (no token) with an identity key shared by every raw client of the
+  /// test run, so an ID can register again; false if the server refused or did not answer.
+  bool authenticate(std::chrono::milliseconds limit = std::chrono::seconds(5));
 
  private:
   int fd_ = -1;
