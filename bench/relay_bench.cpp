@@ -73,9 +73,10 @@ std::vector<stream_pair> relay_pairs(int count, std::uint16_t main_port) {
     a.send({{"type", "connect"}, {"target", b_id}, {"path", "relay"}, {"req", 2}});
     auto attempt_a = a.receive();
     if (attempt_a.value("type", "") != "attempt") throw std::runtime_error("connect refused: " + attempt_a.dump());
-    auto attempt_b = b.receive();  // each side gets its own relay token
     const auto relay_port = attempt_a["relay_port"].get<std::uint16_t>();
+    // The responder is told only once the initiator has joined the relay (each side has its own token).
     bench::frame_conn ra(join_relay(relay_port, attempt_a["relay_token"].get<std::string>()));
+    auto attempt_b = b.receive();
     bench::frame_conn rb(join_relay(relay_port, attempt_b["relay_token"].get<std::string>()));
     if (ra.receive_exact().value("type", "") != "relay_ok" || rb.receive_exact().value("type", "") != "relay_ok") {
       throw std::runtime_error("the relay did not join the pair");

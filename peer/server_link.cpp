@@ -38,6 +38,11 @@ net::awaitable<void> server_link::open(const net::host_port& server, const std::
   asio::co_spawn(executor_, channel_->run(), net::log_escaped("server link"));
 
   auto hello = co_await channel_->receive(net::clock::now() + reply_timeout);
+  if (hello.message && hello.message->value("type", "") == "error") {
+    // Refused before the greeting (full, or too many connections from our address): say why.
+    throw command_error(exit_server, "server " + net::to_string(server) + " refused us: " +
+                                         hello.message->value("message", "no reason given"));
+  }
   if (!hello.message || hello.message->value("type", "") != "hello") {
     throw command_error(exit_server, "server " + net::to_string(server) + " did not greet us (" + close_reason() + ")");
   }

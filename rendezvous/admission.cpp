@@ -1,5 +1,6 @@
 #include "rendezvous/admission.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace rendezvous {
@@ -44,20 +45,14 @@ std::optional<admission_ticket> admission::admit(const asio::ip::address& addres
   }
   if (pending() >= limits_.pending) {
     // Full: make room at the expense of whoever holds the most, unless that is this address.
-    const asio::ip::address* busiest = nullptr;
     int most = 0;
-    for (const auto& [holder, count] : per_address_) {
-      if (count > most) {
-        most = count;
-        busiest = &holder;
-      }
-    }
-    if (!limits_.evict_when_full || !busiest || most <= mine) {
+    for (const auto& [holder, count] : per_address_) most = std::max(most, count);
+    if (!limits_.evict_when_full || most <= mine) {
       why = "too many pending handshakes on the " + name_ + " port (limit " + std::to_string(limits_.pending) + ")";
       ++refused_;
       return std::nullopt;
     }
-    evict_oldest_of(asio::ip::address(*busiest));
+    evict_oldest_holding(most);
   }
   const bool pressed = pending() * 2 >= limits_.pending;
   auto entry = pending_.insert(pending_.end(), pending_connection{address, {}, nullptr});
@@ -68,9 +63,11 @@ std::optional<admission_ticket> admission::admit(const asio::ip::address& addres
   return ticket;  // the move into the optional updates entry->ticket
 }
 
-void admission::evict_oldest_of(const asio::ip::address& address) {
+void admission::evict_oldest_holding(int count) {
+  // Oldest first: among the addresses holding the most, the connection that has waited longest
+  // goes (when every address holds one, that is simply the oldest, never the newest arrival).
   for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-    if (it->address != address) continue;
+    if (per_address_[it->address] != count) continue;
     ++evicted_;
     auto evict = std::move(it->evict);
     auto* ticket = it->ticket;

@@ -85,7 +85,8 @@ class admission {
 
  private:
   friend class admission_ticket;
-  void evict_oldest_of(const asio::ip::address& address);
+  /// Evicts the oldest pending connection of an address holding `count` connections.
+  void evict_oldest_holding(int count);
   void forget(std::list<pending_connection>::iterator entry);
 
   std::string name_;

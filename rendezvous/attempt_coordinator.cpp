@@ -15,8 +15,9 @@ namespace {
 
 /// Slack added to every start so both instructions have surely arrived.
 constexpr long long base_delay_ms = 50;
-/// Open attempts one peer may have started, one peer may be asked to join, and in all.
+/// Open attempts one peer may have started, to one target, one peer may be asked to join, and in all.
 constexpr std::size_t max_attempts_per_initiator = 4;
+constexpr std::size_t max_attempts_per_pair = 2;
 constexpr std::size_t max_attempts_per_responder = 16;
 constexpr std::size_t max_attempts = 10000;
 
@@ -31,17 +32,23 @@ nlohmann::json candidates_of(const hole_report& report) {
 
 }  // namespace
 
-std::size_t attempt_coordinator::count_for(const client_session& session, int side) const {
-  std::size_t n = 0;
-  for (const auto& [id, a] : attempts_) n += a.sides[side].lock().get() == &session ? 1 : 0;
-  return n;
-}
-
 std::optional<std::string> attempt_coordinator::refuse(const client_session& initiator,
                                                        const client_session& responder) const {
   if (attempts_.size() >= max_attempts) return "the server has too many connect attempts in flight";
-  if (count_for(initiator, 0) >= max_attempts_per_initiator) return "too many of your connect attempts in flight";
-  if (count_for(responder, 1) >= max_attempts_per_responder) return "too many connect attempts to that peer in flight";
+  std::size_t mine = 0, to_target = 0, dispatched_to_target = 0;
+  for (const auto& [id, a] : attempts_) {
+    const bool from_me = a.sides[0].lock().get() == &initiator;
+    const bool to_them = a.sides[1].lock().get() == &responder;
+    mine += from_me ? 1 : 0;
+    to_target += from_me && to_them ? 1 : 0;
+    // Only attempts the responder was told of occupy it; the others cost it nothing.
+    dispatched_to_target += to_them && a.dispatched ? 1 : 0;
+  }
+  if (mine >= max_attempts_per_initiator) return "too many of your connect attempts in flight";
+  if (to_target >= max_attempts_per_pair) {
+    return "you already have " + std::to_string(to_target) + " connect attempts to " + responder.display_name() + " in flight";
+  }
+  if (dispatched_to_target >= max_attempts_per_responder) return "too many connect attempts to that peer in flight";
   return std::nullopt;
 }
 
@@ -56,6 +63,7 @@ std::string attempt_coordinator::start(const std::shared_ptr<client_session>& in
   a.names[0] = initiator->display_name();
   a.names[1] = responder->display_name();
   a.expires = net::clock::now() + how.timeout;
+  a.relay_tokens = how.relay_tokens;
   for (int side = 0; side < 2; ++side) {
     nlohmann::json message{{"type", "attempt"},        {"attempt", a.id},         {"token", a.token},
                            {"role", nat::to_string(side == 0 ? nat::role::initiator : nat::role::responder)}, {"peer", a.names[1 - side]}, {"path", how.path},
@@ -65,14 +73,33 @@ std::string attempt_coordinator::start(const std::shared_ptr<client_session>& in
     // The other side's proven identity key: the session handshake accepts no other.
     if (const auto& key = (side == 0 ? responder : initiator)->key()) message["peer_key"] = identity::to_hex(*key);
     if (!how.reason.empty()) message["reason"] = how.reason;
-    (side == 0 ? initiator : responder)->send(message);
+    if (side == 0) initiator->send(message);
+    else a.responder_message = std::move(message);  // sent once the initiator commits
   }
   spdlog::info("attempt {}: {} -> {} started (path {}{})", a.id, a.names[0], a.names[1], how.path,
                how.reason.empty() ? "" : ": " + how.reason);
   auto id = a.id;
-  a.relay_only = how.path == "relay";  // kept only to count against the caps
+  a.relay_only = how.path == "relay";  // then kept only to count against the caps
+  if (a.relay_only) by_initiator_relay_token_.emplace(a.relay_tokens[0], id);
   attempts_.emplace(id, std::move(a));
   return id;
+}
+
+void attempt_coordinator::dispatch(attempt& a) {
+  if (a.dispatched) return;
+  a.dispatched = true;
+  by_initiator_relay_token_.erase(a.relay_tokens[0]);
+  if (auto responder = a.sides[1].lock()) responder->send(a.responder_message);
+  a.responder_message = nlohmann::json();
+  spdlog::debug("attempt {}: {} committed; {} told", a.id, a.names[0], a.names[1]);
+}
+
+void attempt_coordinator::relay_half_waiting(const std::string& token) {
+  auto found = by_initiator_relay_token_.find(token);
+  if (found == by_initiator_relay_token_.end()) return;
+  auto it = attempts_.find(found->second);
+  by_initiator_relay_token_.erase(found);
+  if (it != attempts_.end()) dispatch(it->second);
 }
 
 std::optional<std::string> attempt_coordinator::token(const std::string& attempt_id) const {
@@ -85,8 +112,10 @@ bool attempt_coordinator::report(const std::string& attempt_id, int side, hole_r
   auto it = attempts_.find(attempt_id);
   if (it == attempts_.end()) return false;
   attempt& a = it->second;
+  if (side == 1 && !a.dispatched) return false;  // nobody told it: not a responder we know
   spdlog::debug("attempt {}: {} is at {}", a.id, a.names[side], net::to_string(report.mapped));
   a.reports[side] = std::move(report);
+  if (side == 0) dispatch(a);
   if (!a.reports[0] || !a.reports[1]) return true;
 
   auto first = a.sides[0].lock();
@@ -127,6 +156,7 @@ void attempt_coordinator::decline(const std::string& attempt_id, const client_se
                      {"code", "peer_busy"},
                      {"reason", a.names[1] + " declined the connection: " + reason}});
   }
+  cancel_relay_(a.relay_tokens, a.names[1] + " declined");
   attempts_.erase(it);
 }
 
@@ -136,7 +166,15 @@ void attempt_coordinator::expire(net::clock::time_point now) {
       ++it;
       continue;
     }
-    if (it->second.relay_only) {
+    if (it->second.relay_only && it->second.dispatched) {
+      it = attempts_.erase(it);
+      continue;
+    }
+    if (!it->second.dispatched) {
+      // The initiator asked and never followed through: only it is told; nothing waits on the tokens.
+      fail(it->second, "timeout", it->second.names[0] + " did not join its own attempt in time");
+      cancel_relay_(it->second.relay_tokens, "the attempt expired");
+      by_initiator_relay_token_.erase(it->second.relay_tokens[0]);
       it = attempts_.erase(it);
       continue;
     }
@@ -157,15 +195,21 @@ void attempt_coordinator::forget(const client_session& session) {
       continue;
     }
     fail(it->second, "peer_gone", session.display_name() + " went away");
+    // Nobody may wait at the relay for a side that is gone.
+    cancel_relay_(it->second.relay_tokens, session.display_name() + " went away");
+    by_initiator_relay_token_.erase(it->second.relay_tokens[0]);
     it = attempts_.erase(it);
   }
 }
 
 void attempt_coordinator::fail(attempt& a, const std::string& code, const std::string& reason) {
-  if (a.relay_only) return;
-  spdlog::warn("attempt {}: {} -> {} failed: {}", a.id, a.names[0], a.names[1], reason);
-  for (auto& side : a.sides) {
-    if (auto session = side.lock()) {
+  if (a.relay_only && a.dispatched) return;
+  // An attempt its responder never heard of is a requester's own business (and spam's): info only.
+  spdlog::log(a.dispatched ? spdlog::level::warn : spdlog::level::info, "attempt {}: {} -> {} failed: {}", a.id,
+              a.names[0], a.names[1], reason);
+  for (int side = 0; side < 2; ++side) {
+    if (side == 1 && !a.dispatched) continue;  // never told of it
+    if (auto session = a.sides[side].lock()) {
       session->send({{"type", "attempt_failed"}, {"attempt", a.id}, {"code", code}, {"reason", reason}});
     }
   }

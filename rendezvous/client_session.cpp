@@ -21,6 +21,13 @@ std::string clip(const std::string& text, std::size_t limit = 64) {
   return text.size() <= limit ? text : text.substr(0, limit) + "...";
 }
 
+/// Messages a client starts (as opposed to answers to what the server sent it: declines,
+/// proxy failures, error reports), which its request budget pays for.
+bool is_request(const nlohmann::json& message) {
+  const auto& type = message["type"].get_ref<const std::string&>();
+  return type != "decline" && type != "proxy_failed" && type != "error";
+}
+
 /// The most IDs a "peers" reply lists, keeping it far below the 64 KiB frame limit.
 constexpr std::size_t max_listed_ids = 500;
 
@@ -80,9 +87,18 @@ net::awaitable<void> client_session::serve() {
                      fmt::format("{}: closed: no handshake within {:g} s", remote_, ticket_.handshake_time().count() / 1000.0));
     channel_->close(wire::close_reason::closed_locally, "handshake timeout");
   } else if (first.message && authenticate(*first.message, challenge)) {
-    authenticated_ = true;
     ticket_.handshake_done();
-    send({{"type", "auth_ok"}});
+    if (context_.idle_clients >= context_.config.max_idle_clients) {
+      context_.log.log(spdlog::level::warn, "main: full of clients without an ID",
+                       fmt::format("{}: refused: {} connections without an ID (the limit)", remote_, context_.idle_clients));
+      channel_->send_and_close({{"type", "error"}, {"code", "server_full"},
+                                {"message", "the server has too many connections right now; try again later"}},
+                               wire::close_reason::closed_locally, "server full");
+    } else {
+      authenticated_ = true;
+      ++context_.idle_clients;
+      send({{"type", "auth_ok"}});
+    }
   }
   // After a refusal this loop only drains until the channel has flushed and closed.
   for (;;) {
@@ -90,6 +106,7 @@ net::awaitable<void> client_session::serve() {
     if (!next.message) break;
     // Frames pipelined behind a refused auth are drained, never handled.
     if (!channel_->is_open() || !authenticated_) continue;
+    if (is_request(*next.message) && !requests_.try_take()) co_await throttle();
     try {
       handle(*next.message);
     } catch (const wire::field_error& e) {
@@ -102,6 +119,16 @@ net::awaitable<void> client_session::serve() {
       spdlog::warn("{}: bad request: {}", display_name(), e.what());
       reply_error(*next.message, "bad_request", "malformed request fields");
     }
+  }
+}
+
+net::awaitable<void> client_session::throttle() {
+  context_.log.log(spdlog::level::warn, "main: throttled clients",
+                   display_name() + ": more than 20 requests a second: reading its requests more slowly");
+  asio::steady_timer wait(co_await asio::this_coro::executor);
+  while (!requests_.try_take()) {
+    wait.expires_after(requests_.wait_time());
+    co_await wait.async_wait(net::use_nothrow);
   }
 }
 
@@ -205,11 +232,13 @@ void client_session::handle_register(const nlohmann::json& message) {
     return reply_error(message, "duplicate_id", "ID '" + id + "' is already registered by a live peer");
   }
   if (static_cast<int>(context_.registry.size()) >= context_.config.max_peers) {
-    spdlog::warn("{}: refused '{}': server full ({} peers)", remote_, id, context_.registry.size());
+    context_.log.log(spdlog::level::warn, "register: server full",
+                     fmt::format("{}: refused '{}': server full ({} peers, the limit)", remote_, id, context_.registry.size()));
     return reply_error(message, "server_full", "the server has reached its peer limit");
   }
   if (!key_may_register(message, id)) return;
   id_ = id;
+  --context_.idle_clients;
   context_.registry.emplace(id_, shared_from_this());
   spdlog::info("{} registered from {} (key {})", id_, remote_, identity::fingerprint(*key_));
   send({{"type", "registered"}, {"req", wire::request_number(message)}, {"id", id_}, {"observed", remote_}});
@@ -272,9 +301,14 @@ void client_session::handle_connect(const nlohmann::json& message) {
   if (id_.empty() && message.contains("as") && !claim_id(message)) return;
   const auto target = wire::string_field(message, "target");
   if (!wire::is_valid_peer_id(target)) return reply_error(message, "invalid_id", "not a valid peer ID");
+  if (!connects_.try_take()) {
+    context_.log.log(spdlog::level::warn, "connect: rate limited",
+                     display_name() + ": connect requests refused: more than 2 a second (bursts of 10)");
+    return reply_error(message, "rate_limited", "too many connect requests: at most 2 a second; try again shortly");
+  }
   auto it = context_.registry.find(target);
   if (it == context_.registry.end()) {
-    spdlog::info("{}: connect to unknown peer '{}'", display_name(), target);
+    context_.log.log(spdlog::level::info, "connect: unknown peers", display_name() + ": connect to unknown peer '" + target + "'");
     return reply_error(message, "unknown_peer", "no peer '" + target + "' is online");
   }
   if (it->second.get() == this) return reply_error(message, "self", "cannot connect to yourself");
@@ -293,7 +327,7 @@ void client_session::handle_connect(const nlohmann::json& message) {
   how.relay_port = context_.config.relay_port;
   how.timeout = std::chrono::seconds(context_.config.attempt_timeout_s);
   if (auto refusal = context_.attempts.refuse(*this, *it->second)) {
-    spdlog::warn("{}: connect to {} refused: {}", display_name(), target, *refusal);
+    context_.log.log(spdlog::level::warn, "connect: refused as busy", display_name() + ": connect to " + target + " refused: " + *refusal);
     return reply_error(message, "busy", *refusal);
   }
   how.punch_timeout_ms = std::clamp(wire::int_field(message, "punch_timeout_ms", 5000, 0, 86'400'000), 500LL, 600'000LL);
@@ -329,6 +363,7 @@ void client_session::leave() {
   const auto how = std::string(wire::to_string(channel_->reason())) +
                    (channel_->detail().empty() ? "" : ": " + channel_->detail());
   if (channel_->reason() == wire::close_reason::malformed_frame) ++context_.stats.protocol_errors;
+  if (authenticated_ && id_.empty()) --context_.idle_clients;
   context_.attempts.forget(*this);
   context_.exposes.close_all(*this);
   if (!id_.empty()) {

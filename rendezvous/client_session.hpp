@@ -6,6 +6,7 @@
 
 #include "common/identity.hpp"
 #include "common/message_channel.hpp"
+#include "common/token_bucket.hpp"
 #include "nat/nat_class.hpp"
 #include "rendezvous/admission.hpp"
 
@@ -52,6 +53,14 @@ class client_session : public std::enable_shared_from_this<client_session> {
   void handle_nat_report(const nlohmann::json& message);
   void reply_error(const nlohmann::json& request, const std::string& code, const std::string& text);
   void leave();
+  /// Waits until this client may make another request (its request budget has refilled).
+  net::awaitable<void> throttle();
+
+  /// Requests a client may make: 20 a second on average, bursts of 40; beyond that the server
+  /// reads its requests more slowly (TCP pushes back), so a flood costs it a bounded share.
+  net::token_bucket requests_{20, 40};
+  /// Connect requests: 2 a second, bursts of 10; beyond that each is refused as rate_limited.
+  net::token_bucket connects_{2, 10};
 
   server_context& context_;
   std::shared_ptr<wire::message_channel> channel_;

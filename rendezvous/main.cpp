@@ -14,6 +14,7 @@
 
 #include "common/config_layers.hpp"
 #include "common/logging.hpp"
+#include "rendezvous/descriptor_budget.hpp"
 #include "rendezvous/key_pins.hpp"
 #include "rendezvous/server.hpp"
 
@@ -151,6 +152,7 @@ int main(int argc, char** argv) {
   }
 
   std::signal(SIGPIPE, SIG_IGN);
+  rendezvous::raise_descriptor_limit();  // the server derives its caps from what it gets
   asio::io_context io;
   rendezvous::server server(io, config);
   try {

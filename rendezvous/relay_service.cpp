@@ -46,8 +46,12 @@ std::optional<std::string> relay_service::issue_for_client(relay_half client, co
 void relay_service::cancel(const std::string& token, const std::string& reason) {
   if (auto half = tokens_.cancel(token)) {
     spdlog::info("relay: closed a waiting connection: {}", reason);
-    std::error_code ignored;
-    half->socket.close(ignored);
+    if (half->speaks_frames) {
+      refuse_now(half->socket, "peer_gone", reason);
+    } else {
+      std::error_code ignored;
+      half->socket.close(ignored);
+    }
   }
 }
 
@@ -98,6 +102,7 @@ net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_tic
   switch (claim.outcome) {
     case relay::claim_outcome::waiting:
       spdlog::debug("relay {}: {} <-> {}: first half here, waiting for the other", who, claim.names[0], claim.names[1]);
+      if (first_half_waiting_) first_half_waiting_(token);
       co_return;
     case relay::claim_outcome::paired: {
       std::string why;

@@ -6,6 +6,7 @@
 //   server -> {"type":"relay_ok"} once paired, then raw bytes;  or {"type":"error",...} and close
 #pragma once
 #include <array>
+#include <functional>
 #include <list>
 #include <map>
 #include <string>
@@ -48,8 +49,10 @@ class relay_service {
   /// `why`) if over a limit.
   std::optional<std::string> issue_for_client(relay_half client, const std::string& client_name,
                                               const std::string& exposer, std::string& why);
-  /// Withdraws a token; a waiting half is closed (e.g. the exposed service refused).
+  /// Withdraws a token; a waiting half is told why and closed (e.g. the exposed service refused).
   void cancel(const std::string& token, const std::string& reason);
+  /// Called with the token of every first half that starts waiting for its partner.
+  void on_first_half_waiting(std::function<void(const std::string& token)> hook) { first_half_waiting_ = std::move(hook); }
   /// Serves one connection on the relay port.
   net::awaitable<void> serve(net::tcp::socket socket, admission_ticket ticket);
   /// Closes halves whose token expired.
@@ -75,6 +78,7 @@ class relay_service {
   std::map<std::string, int> live_per_peer_;
   std::map<std::string, traffic_account> accounts_;
   std::uint64_t bytes_relayed_ = 0;
+  std::function<void(const std::string& token)> first_half_waiting_;
 };
 
 }  // namespace rendezvous

@@ -1,5 +1,7 @@
 #include "rendezvous/server.hpp"
 
+#include <sys/resource.h>
+
 #include <asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
 
@@ -10,8 +12,33 @@
 #include "rendezvous/listener.hpp"
 
 namespace rendezvous {
+namespace {
+
+/// The descriptor limit in force now (main() raises it to the hard limit first).
+long current_descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  return limit.rlim_cur == RLIM_INFINITY ? 1L << 20 : static_cast<long>(limit.rlim_cur);
+}
+
+/// The config with its caps cut to what the descriptor budget allows.
+server_config within(const descriptor_budget& budget, server_config config) {
+  config.max_peers = budget.max_peers;
+  config.max_idle_clients = budget.max_idle_clients;
+  config.max_relay_pairs = budget.max_relay_pairs;
+  config.max_pending_handshakes = budget.max_pending_per_port;
+  return config;
+}
+
+}  // namespace
+
 server::server(asio::io_context& io, server_config config)
-    : io_(io), context_(io.get_executor(), std::move(config)), main_acceptor_(io), hole_acceptor_(io), relay_acceptor_(io) {}
+    : io_(io),
+      budget_(fit_to_descriptors(current_descriptor_limit(), config)),
+      context_(io.get_executor(), within(budget_, std::move(config))),
+      main_acceptor_(io),
+      hole_acceptor_(io),
+      relay_acceptor_(io) {}
 
 void server::start() {
   const auto& config = context_.config;
@@ -44,6 +71,7 @@ void server::start() {
   asio::co_spawn(io_, housekeeping(), net::log_escaped("housekeeping"));
 
   spdlog::info("listening on {}: main {}, hole-assist {}, relay {}", config.listen_host, main_port_, hole_port_, relay_port_);
+  spdlog::log(budget_.reduced ? spdlog::level::warn : spdlog::level::info, "{}", describe(budget_));
   if (config.expose_first != 0) spdlog::info("peers may expose ports {}-{}", config.expose_first, config.expose_last);
   const auto probe_ports = context_.probes.ports();
   spdlog::info("NAT probes on ports {} and {}{}", probe_ports[0], probe_ports[1],

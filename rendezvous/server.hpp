@@ -6,6 +6,7 @@
 
 #include <asio/io_context.hpp>
 
+#include "rendezvous/descriptor_budget.hpp"
 #include "rendezvous/server_context.hpp"
 
 namespace rendezvous {
@@ -30,6 +31,7 @@ class server {
   void log_stats() const;
 
   asio::io_context& io_;
+  descriptor_budget budget_;
   server_context context_;
   net::tcp::acceptor main_acceptor_;
   net::tcp::acceptor hole_acceptor_;

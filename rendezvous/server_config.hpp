@@ -21,6 +21,7 @@ struct server_config {
   int max_peers = 10000;
   int max_pending_handshakes = 256;
   int max_handshakes_per_ip = 64;
+  int max_idle_clients = 1000;      ///< authenticated connections without an ID (derived from the descriptor limit)
   std::string ready_file;           ///< written with the bound ports once listening
   // Relay and reverse proxy.
   std::uint16_t expose_first = 0;   ///< ports peers may expose: [expose_first, expose_last]; 0: none

@@ -58,7 +58,12 @@ struct server_context {
         admissions(config),
         relay(ex, config, stats, short_lived, log),
         exposes(ex, config, relay, log),
-        probes(ex, config, accept_context{admissions.probe, reserve, log}, short_lived) {}
+        probes(ex, config, accept_context{admissions.probe, reserve, log}, short_lived),
+        attempts([this](const std::array<std::string, 2>& tokens, const std::string& why) {
+          for (const auto& token : tokens) relay.cancel(token, why);
+        }) {
+    relay.on_first_half_waiting([this](const std::string& token) { attempts.relay_half_waiting(token); });
+  }
 
   /// The accept loop's view of one port.
   accept_context accepting(admission& port) { return accept_context{port, reserve, log}; }
@@ -76,6 +81,7 @@ struct server_context {
   attempt_coordinator attempts;
   std::unique_ptr<key_pins> pins;  ///< opened by server::start()
   std::list<client_session*> sessions;  ///< every live main connection, registered or not
+  int idle_clients = 0;  ///< authenticated main connections without an ID
 };
 
 }  // namespace rendezvous

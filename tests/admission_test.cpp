@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "rendezvous/admission.hpp"
+#include "rendezvous/descriptor_budget.hpp"
 
 namespace {
 
@@ -121,6 +122,35 @@ TEST(Admission, TicketsMoveWithoutLosingTheirSlot) {
   ASSERT_TRUE(control.admit(newcomer, why));  // evicts through the moved ticket
   EXPECT_TRUE(closed);
   EXPECT_FALSE(again.pending());
+}
+
+}  // namespace
+
+namespace {
+
+TEST(DescriptorBudget, DefaultsFitTheUsualHardLimit) {
+  rendezvous::server_config config;  // 10,000 peers, 1,000 relayed pairs
+  const auto budget = rendezvous::fit_to_descriptors(20000, config);
+  EXPECT_FALSE(budget.reduced);
+  EXPECT_EQ(budget.max_peers, 10000);
+  EXPECT_EQ(budget.max_relay_pairs, 1000);
+  const long used = budget.max_peers + budget.max_idle_clients +
+                    budget.max_relay_pairs * rendezvous::descriptors_per_relay_pair + 4 * budget.max_pending_per_port;
+  EXPECT_LT(used, 20000 - 64);
+}
+
+TEST(DescriptorBudget, ASmallLimitCutsEveryCapToFitWithHeadroom) {
+  rendezvous::server_config config;
+  config.max_peers = 20000;
+  const auto budget = rendezvous::fit_to_descriptors(1024, config);
+  EXPECT_TRUE(budget.reduced);
+  const long used = budget.max_peers + budget.max_idle_clients +
+                    budget.max_relay_pairs * rendezvous::descriptors_per_relay_pair + 4 * budget.max_pending_per_port;
+  EXPECT_LE(used, 1024 - 64);
+  EXPECT_GT(budget.max_peers, 100);
+  EXPECT_GE(budget.max_relay_pairs, 1);
+  EXPECT_EQ(budget.max_pending_per_port, 64);
+  EXPECT_NE(rendezvous::describe(budget).find("less than configured"), std::string::npos);
 }
 
 }  // namespace

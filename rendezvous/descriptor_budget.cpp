@@ -1,0 +1,62 @@
+#include "rendezvous/descriptor_budget.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace rendezvous {
+namespace {
+
+/// Listeners, the pin database, logs, the reserve and exposed ports' listeners.
+constexpr long fixed_descriptors = 64;
+
+}  // namespace
+
+long raise_descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return limit.rlim_cur == RLIM_INFINITY ? 1L << 20 : static_cast<long>(limit.rlim_cur);
+}
+
+descriptor_budget fit_to_descriptors(long limit, const server_config& config) {
+  descriptor_budget b;
+  b.limit = limit;
+  // Handshakes on four ports, and connections held briefly by hole-assist and probes.
+  b.max_pending_per_port = static_cast<int>(std::min<long>(config.max_pending_handshakes, std::max(1L, limit / 16)));
+  const long side_traffic = std::max(16L, limit / 16);
+  const long available = std::max(0L, limit - fixed_descriptors - 4L * b.max_pending_per_port - side_traffic);
+  // What the config asks for: peers, a tenth as many idle clients again, and relay pairs.
+  const long want_peers = config.max_peers;
+  const long want_idle = std::max(64L, want_peers / 10);
+  const long want_relay = static_cast<long>(config.max_relay_pairs) * descriptors_per_relay_pair;
+  const long wanted = want_peers + want_idle + want_relay;
+  if (wanted <= available) {
+    b.max_peers = config.max_peers;
+    b.max_idle_clients = static_cast<int>(want_idle);
+    b.max_relay_pairs = config.max_relay_pairs;
+    return b;
+  }
+  // Not all of it fits: every kind keeps its share of what does.
+  b.reduced = true;
+  const double share = static_cast<double>(available) / static_cast<double>(wanted);
+  b.max_peers = std::max(1, static_cast<int>(static_cast<double>(want_peers) * share));
+  b.max_idle_clients = std::max(1, static_cast<int>(static_cast<double>(want_idle) * share));
+  b.max_relay_pairs = std::max(1, static_cast<int>(static_cast<double>(want_relay) * share / descriptors_per_relay_pair));
+  return b;
+}
+
+std::string describe(const descriptor_budget& b) {
+  return fmt::format("descriptor limit {}: at most {} peers, {} clients without an ID, {} relayed pairs, {} pending "
+                     "handshakes per port{}",
+                     b.limit, b.max_peers, b.max_idle_clients, b.max_relay_pairs, b.max_pending_per_port,
+                     b.reduced ? " (less than configured: raise the limit with ulimit -n or LimitNOFILE= to serve more)" : "");
+}
+
+}  // namespace rendezvous
