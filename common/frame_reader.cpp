@@ -5,13 +5,20 @@
 
 namespace wire {
 
+namespace {
+
+/// Bytes read from a socket at a time, into one buffer shared by every reader on the thread.
+constexpr std::size_t read_chunk = 16 * 1024;
+
+}  // namespace
+
 net::awaitable<read_result> frame_reader::read(net::tcp::socket& socket) {
-  constexpr std::size_t read_chunk = 16 * 1024;
   for (;;) {
     auto pending = std::span<const std::uint8_t>(buffer_).subspan(start_);
     auto result = decode(pending);
     if (auto* frame = std::get_if<decoded>(&result)) {
       start_ += frame->consumed;
+      if (start_ == buffer_.size()) release_if_idle();
       co_return read_result{std::move(frame->message), {}, {}};
     }
     if (auto* error = std::get_if<decode_error>(&result)) co_return read_result{std::nullopt, {}, error->reason};
@@ -21,12 +28,26 @@ net::awaitable<read_result> frame_reader::read(net::tcp::socket& socket) {
       buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(start_));
       start_ = 0;
     }
-    const std::size_t used = buffer_.size();
-    buffer_.resize(used + read_chunk);
-    auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer_.data() + used, read_chunk), net::use_nothrow);
-    buffer_.resize(used + n);
+    // Wait for bytes without a buffer of our own: an idle connection (a peer between heartbeats)
+    // holds no read memory, and bytes land in the thread's scratch buffer, of which only what
+    // is left of a partial frame is kept.
+    auto [wait_ec] = co_await socket.async_wait(net::tcp::socket::wait_read, net::use_nothrow);
+    if (wait_ec) co_return read_result{std::nullopt, wait_ec, {}};
+    thread_local std::vector<std::uint8_t> scratch(read_chunk);
+    std::error_code ec;
+    socket.non_blocking(true, ec);
+    const std::size_t n = ec ? 0 : socket.read_some(asio::buffer(scratch), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;  // a spurious wake-up
     if (ec) co_return read_result{std::nullopt, ec, {}};
+    buffer_.insert(buffer_.end(), scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(n));
   }
+}
+
+void frame_reader::release_if_idle() {
+  // Everything handed out: keep no capacity a later burst left behind.
+  start_ = 0;
+  if (buffer_.capacity() > 512) std::vector<std::uint8_t>().swap(buffer_);
+  else buffer_.clear();
 }
 
 std::vector<std::uint8_t> frame_reader::take_leftover() {

@@ -35,6 +35,7 @@ class frame_reader {
   std::vector<std::uint8_t> take_leftover();
 
  private:
+  void release_if_idle();
   std::vector<std::uint8_t> buffer_;
   std::size_t start_ = 0;  ///< first unconsumed byte in buffer_
 };

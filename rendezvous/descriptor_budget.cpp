@@ -47,7 +47,8 @@ descriptor_budget fit_to_descriptors(long limit, const server_config& config) {
   b.reduced = true;
   const double share = static_cast<double>(available) / static_cast<double>(wanted);
   b.max_peers = std::max(1, static_cast<int>(static_cast<double>(want_peers) * share));
-  b.max_idle_clients = std::max(1, static_cast<int>(static_cast<double>(want_idle) * share));
+  // Clients without an ID are short-lived (list, send): a few dozen always fit.
+  b.max_idle_clients = std::max(32, static_cast<int>(static_cast<double>(want_idle) * share));
   b.max_relay_pairs = std::max(1, static_cast<int>(static_cast<double>(want_relay) * share / descriptors_per_relay_pair));
   return b;
 }

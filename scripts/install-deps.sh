@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   g++ cmake make ccache pkg-config
   libasio-dev nlohmann-json3-dev libcxxopts-dev libspdlog-dev libgtest-dev libsodium-dev libssl-dev libsqlite3-dev
-  iproute2 nftables python3 socat coturn
+  iproute2 nftables python3 python3-cryptography socat coturn
 )
 missing=()
 for p in "${packages[@]}"; do
