@@ -14,33 +14,46 @@ constexpr std::size_t read_chunk = 16 * 1024;
 
 net::awaitable<read_result> frame_reader::read(net::tcp::socket& socket) {
   for (;;) {
-    auto pending = std::span<const std::uint8_t>(buffer_).subspan(start_);
-    auto result = decode(pending);
-    if (auto* frame = std::get_if<decoded>(&result)) {
-      start_ += frame->consumed;
-      if (start_ == buffer_.size()) release_if_idle();
-      co_return read_result{std::move(frame->message), {}, {}};
-    }
-    if (auto* error = std::get_if<decode_error>(&result)) co_return read_result{std::nullopt, {}, error->reason};
-
-    // Compact before growing so the buffer never holds more than one frame plus one chunk.
-    if (start_ > 0) {
-      buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(start_));
-      start_ = 0;
-    }
+    auto result = next();
+    if (result.message || !result.protocol_error.empty()) co_return result;
     // Wait for bytes without a buffer of our own: an idle connection (a peer between heartbeats)
     // holds no read memory, and bytes land in the thread's scratch buffer, of which only what
     // is left of a partial frame is kept.
     auto [wait_ec] = co_await socket.async_wait(net::tcp::socket::wait_read, net::use_nothrow);
     if (wait_ec) co_return read_result{std::nullopt, wait_ec, {}};
-    thread_local std::vector<std::uint8_t> scratch(read_chunk);
-    std::error_code ec;
-    socket.non_blocking(true, ec);
-    const std::size_t n = ec ? 0 : socket.read_some(asio::buffer(scratch), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;  // a spurious wake-up
-    if (ec) co_return read_result{std::nullopt, ec, {}};
-    buffer_.insert(buffer_.end(), scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(n));
+    const auto ec = feed_from(socket);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return read_result{std::nullopt, ec, {}};
   }
+}
+
+void frame_reader::feed(std::span<const std::uint8_t> bytes) {
+  // Compact before growing so the buffer never holds more than one frame plus one chunk.
+  if (start_ > 0) {
+    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(start_));
+    start_ = 0;
+  }
+  buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+}
+
+read_result frame_reader::next() {
+  auto pending = std::span<const std::uint8_t>(buffer_).subspan(start_);
+  auto result = decode(pending);
+  if (auto* frame = std::get_if<decoded>(&result)) {
+    start_ += frame->consumed;
+    if (start_ == buffer_.size()) release_if_idle();
+    return read_result{std::move(frame->message), {}, {}};
+  }
+  if (auto* error = std::get_if<decode_error>(&result)) return read_result{std::nullopt, {}, error->reason};
+  return read_result{};
+}
+
+std::error_code frame_reader::feed_from(net::tcp::socket& socket) {
+  thread_local std::vector<std::uint8_t> scratch(read_chunk);
+  std::error_code ec;
+  socket.non_blocking(true, ec);
+  const std::size_t n = ec ? 0 : socket.read_some(asio::buffer(scratch), ec);
+  if (n > 0) feed(std::span(scratch).first(n));
+  return ec;
 }
 
 void frame_reader::release_if_idle() {

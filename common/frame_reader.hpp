@@ -31,6 +31,13 @@ class frame_reader {
   explicit frame_reader(std::vector<std::uint8_t> received) : buffer_(std::move(received)) {}
   /// Reads until one frame is whole (or the socket or codec fails).
   net::awaitable<read_result> read(net::tcp::socket& socket);
+  /// For callback-driven readers: adds bytes taken from the socket...
+  void feed(std::span<const std::uint8_t> bytes);
+  /// ...and hands out the next whole frame: a message, a protocol error, or neither (need more).
+  read_result next();
+  /// Reads what the socket has now without waiting (into the thread's scratch buffer) and feeds
+  /// it; returns the socket's error (would_block when it had nothing).
+  std::error_code feed_from(net::tcp::socket& socket);
   /// Bytes received after the last decoded frame (e.g. the start of a raw data stream).
   std::vector<std::uint8_t> take_leftover();
 

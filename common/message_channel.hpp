@@ -1,6 +1,9 @@
 // A framed, heart-beaten message connection: the main connection between a peer and the server.
+// Driven by completion handlers, not coroutines, so an idle channel costs a socket, a timer and
+// a few hundred bytes: the server holds one per online peer.
 #pragma once
-#include <deque>
+#include <functional>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,7 +32,7 @@ const char* to_string(close_reason reason);
 /// Limits and timers of one channel.
 struct channel_options {
   std::size_t max_queued_bytes = 1024 * 1024;   ///< outbox cap; beyond it the channel closes
-  std::size_t max_inbox_messages = 256;         ///< unhandled inbound messages before reading pauses
+  std::size_t max_inbox_messages = 256;         ///< unhandled inbound messages before reading pauses (receive())
   std::chrono::milliseconds heartbeat_interval{10'000};
   std::chrono::milliseconds silence_timeout{30'000};
 };
@@ -40,24 +43,33 @@ struct received {
   bool timed_out = false;
 };
 
-/// Owns a socket; run() pumps frames both ways and sends pings; receive() yields non-ping messages.
+/// Owns a socket; pumps frames both ways and sends pings. Messages other than pings and pongs go
+/// to a handler (start) or wait for receive() (run).
 class message_channel : public std::enable_shared_from_this<message_channel> {
  public:
+  using message_handler = std::function<void(nlohmann::json& message)>;
+
   message_channel(net::tcp::socket socket, channel_options options);
 
-  /// Reads, writes and heart-beats until the channel closes. Call once.
+  /// Starts reading, writing and heart-beating: each message goes to `on_message` as it arrives;
+  /// `on_closed` runs once, after the channel closed (never from inside a call into the channel).
+  void start(message_handler on_message, std::function<void()> on_closed);
+  /// Starts the channel for receive() and waits until it closes. Call once, instead of start().
   net::awaitable<void> run();
   /// Queues a message; never blocks. An overfull outbox closes the channel (slow reader).
   void send(const nlohmann::json& message);
-  /// Sends the message, then closes with `reason` once the outbox has drained (at most 2 s).
+  /// Sends the message, then closes with `reason` once the outbox has drained (at most 2 s);
+  /// nothing read meanwhile is handled.
   void send_and_close(const nlohmann::json& message, close_reason reason, std::string detail);
-  /// Next inbound message (pings and pongs are handled inside), or empty when closed / timed out.
+  /// Next inbound message (after run()), or empty when closed / timed out.
   net::awaitable<received> receive(net::clock::time_point deadline = net::clock::time_point::max());
   /// Closes now, recording why (the first reason wins).
   void close(close_reason reason, std::string detail = {});
   /// Closes now, first writing `message` if the socket takes it at once and no frame is half
   /// sent (best effort: an evicted client learns why without us waiting on it).
   void close_with_notice(const nlohmann::json& message, close_reason reason, std::string detail);
+  /// Reads nothing more for `pause` (a client asking faster than it may: TCP pushes back).
+  void pause_reading(net::clock::duration pause);
 
   bool is_open() const { return reason_ == close_reason::none; }
   close_reason reason() const { return reason_; }
@@ -68,24 +80,44 @@ class message_channel : public std::enable_shared_from_this<message_channel> {
   const net::tcp::endpoint& remote() const { return remote_; }
 
  private:
-  net::awaitable<void> read_loop();
-  net::awaitable<void> write_loop();
-  net::awaitable<void> heartbeat_loop();
+  /// What receive() needs; made only by run(), so handler-driven channels do not carry it.
+  struct pull_state {
+    explicit pull_state(const asio::any_io_executor& ex) : ready(ex), closed(ex) {}
+    std::list<nlohmann::json> inbox;
+    net::async_signal ready;
+    net::async_signal closed;
+  };
+
+  void ensure_pull();
+  void begin();
+  void read_when_ready();
+  void on_readable(std::error_code ec);
+  /// Hands out the frames already buffered; false once no more may be handled now.
+  bool dispatch_buffered();
+  void deliver(nlohmann::json& message);
+  void write_next();
+  void arm_timer();
+  void on_timer(std::error_code ec);
+  bool may_read() const;
 
   net::tcp::socket socket_;
   net::tcp::endpoint remote_;
   channel_options options_;
   frame_reader reader_;
-  std::deque<std::vector<std::uint8_t>> outbox_;
+  std::list<std::vector<std::uint8_t>> outbox_;  ///< a list: nothing allocated while empty
   std::size_t outbox_bytes_ = 0;
-  bool writing_ = false;  ///< a frame is on its way to the socket
+  bool writing_ = false;   ///< a frame is on its way to the socket
+  bool reading_ = false;   ///< a wait for readability is pending
+  bool delivering_ = false;  ///< inside dispatch_buffered (a handler may call back into us)
   std::optional<close_reason> close_after_flush_;  ///< set by send_and_close
-  std::deque<nlohmann::json> inbox_;
-  net::async_signal outbox_ready_;
-  net::async_signal inbox_ready_;
-  net::async_signal inbox_space_;
-  net::async_signal flushed_or_closed_;
+  asio::steady_timer timer_;  ///< pings, silence, the flush deadline and reading pauses
+  net::clock::time_point next_ping_;
   net::clock::time_point last_received_;
+  net::clock::time_point flush_deadline_ = net::clock::time_point::max();
+  net::clock::time_point paused_until_{};
+  message_handler on_message_;
+  std::function<void()> on_closed_;
+  std::unique_ptr<pull_state> pull_;
   std::optional<std::chrono::milliseconds> rtt_;
   close_reason reason_ = close_reason::none;
   std::string detail_;

@@ -62,74 +62,70 @@ long long client_session::rtt_ms() const {
   return rtt ? rtt->count() : 0;
 }
 
-net::awaitable<void> client_session::run() {
-  auto self = shared_from_this();
-  auto registration = context_.sessions.insert(context_.sessions.end(), this);
+void client_session::start() {
+  registration_ = context_.sessions.insert(context_.sessions.end(), this);
+  challenge_ = crypto::random_hex(16);
+  send({{"type", "hello"}, {"version", 1}, {"challenge", challenge_}, {"auth_required", !context_.config.token.empty()}});
+  // A timer only until the handshake is done: an authenticated connection holds none of its own.
+  handshake_timer_ = std::make_unique<asio::steady_timer>(context_.executor, ticket_.handshake_time());
+  handshake_timer_->async_wait([weak = weak_from_this()](std::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->handshake_timer_ == nullptr || !self->channel_->is_open()) return;
+    self->context_.log.log(spdlog::level::warn, "main: silent connections",
+                           fmt::format("{}: closed: no handshake within {:g} s", self->remote_,
+                                       self->ticket_.handshake_time().count() / 1000.0));
+    self->channel_->close(wire::close_reason::closed_locally, "handshake timeout");
+  });
+  channel_->start([self = shared_from_this()](nlohmann::json& message) { self->on_message(message); },
+                  [self = shared_from_this()] {
+                    self->context_.sessions.erase(self->registration_);
+                    self->leave();
+                  });
+}
+
+void client_session::on_message(const nlohmann::json& message) {
+  if (!channel_->is_open()) return;
+  if (handshake_timer_) {
+    handshake_timer_.reset();  // cancels its wait
+    finish_handshake(message);
+    return;
+  }
+  // Frames pipelined behind a refused auth are drained, never handled.
+  if (!authenticated_) return;
+  if (is_request(message) && !requests_.try_take()) {
+    context_.log.log(spdlog::level::warn, "main: throttled clients",
+                     display_name() + ": more than 20 requests a second: reading its requests more slowly");
+    channel_->pause_reading(requests_.wait_time());
+  }
   try {
-    co_await (channel_->run() && serve());
-  } catch (const std::exception& e) {
-    // A bug, not bad input; still leave the registry consistent.
-    spdlog::error("{}: session failed: {}", display_name(), e.what());
-    channel_->close(wire::close_reason::closed_locally, e.what());
-  }
-  context_.sessions.erase(registration);
-  leave();
-}
-
-net::awaitable<void> client_session::serve() {
-  const auto challenge = crypto::random_hex(16);
-  send({{"type", "hello"}, {"version", 1}, {"challenge", challenge}, {"auth_required", !context_.config.token.empty()}});
-
-  const auto deadline = net::clock::now() + ticket_.handshake_time();
-  auto first = co_await channel_->receive(deadline);
-  if (first.timed_out) {
-    context_.log.log(spdlog::level::warn, "main: silent connections",
-                     fmt::format("{}: closed: no handshake within {:g} s", remote_, ticket_.handshake_time().count() / 1000.0));
-    channel_->close(wire::close_reason::closed_locally, "handshake timeout");
-  } else if (first.message && authenticate(*first.message, challenge)) {
-    ticket_.handshake_done();
-    if (context_.idle_clients >= context_.config.max_idle_clients) {
-      context_.log.log(spdlog::level::warn, "main: full of clients without an ID",
-                       fmt::format("{}: refused: {} connections without an ID (the limit)", remote_, context_.idle_clients));
-      channel_->send_and_close({{"type", "error"}, {"code", "server_full"},
-                                {"message", "the server has too many connections right now; try again later"}},
-                               wire::close_reason::closed_locally, "server full");
-    } else {
-      authenticated_ = true;
-      ++context_.idle_clients;
-      send({{"type", "auth_ok"}});
-    }
-  }
-  // After a refusal this loop only drains until the channel has flushed and closed.
-  for (;;) {
-    auto next = co_await channel_->receive();
-    if (!next.message) break;
-    // Frames pipelined behind a refused auth are drained, never handled.
-    if (!channel_->is_open() || !authenticated_) continue;
-    if (is_request(*next.message) && !requests_.try_take()) co_await throttle();
-    try {
-      handle(*next.message);
-    } catch (const wire::field_error& e) {
-      // A field of the wrong type or out of range: refuse this request, keep the connection.
-      ++context_.stats.protocol_errors;
-      spdlog::warn("{}: bad request: {}", display_name(), e.what());
-      reply_error(*next.message, "bad_request", e.what());
-    } catch (const nlohmann::json::exception& e) {
-      ++context_.stats.protocol_errors;
-      spdlog::warn("{}: bad request: {}", display_name(), e.what());
-      reply_error(*next.message, "bad_request", "malformed request fields");
-    }
+    handle(message);
+  } catch (const wire::field_error& e) {
+    // A field of the wrong type or out of range: refuse this request, keep the connection.
+    ++context_.stats.protocol_errors;
+    spdlog::warn("{}: bad request: {}", display_name(), e.what());
+    reply_error(message, "bad_request", e.what());
+  } catch (const nlohmann::json::exception& e) {
+    ++context_.stats.protocol_errors;
+    spdlog::warn("{}: bad request: {}", display_name(), e.what());
+    reply_error(message, "bad_request", "malformed request fields");
   }
 }
 
-net::awaitable<void> client_session::throttle() {
-  context_.log.log(spdlog::level::warn, "main: throttled clients",
-                   display_name() + ": more than 20 requests a second: reading its requests more slowly");
-  asio::steady_timer wait(co_await asio::this_coro::executor);
-  while (!requests_.try_take()) {
-    wait.expires_after(requests_.wait_time());
-    co_await wait.async_wait(net::use_nothrow);
+void client_session::finish_handshake(const nlohmann::json& message) {
+  const auto challenge = std::exchange(challenge_, std::string());
+  if (!authenticate(message, challenge)) return;
+  ticket_.handshake_done();
+  if (context_.idle_clients >= context_.config.max_idle_clients) {
+    context_.log.log(spdlog::level::warn, "main: full of clients without an ID",
+                     fmt::format("{}: refused: {} connections without an ID (the limit)", remote_, context_.idle_clients));
+    channel_->send_and_close({{"type", "error"}, {"code", "server_full"},
+                              {"message", "the server has too many connections right now; try again later"}},
+                             wire::close_reason::closed_locally, "server full");
+    return;
   }
+  authenticated_ = true;
+  ++context_.idle_clients;
+  send({{"type", "auth_ok"}});
 }
 
 bool client_session::authenticate(const nlohmann::json& message, const std::string& challenge) {

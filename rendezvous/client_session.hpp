@@ -1,6 +1,7 @@
 // One peer's main connection: hello and challenge-response auth within a deadline, then
 // registration, listing and connect requests until the channel closes.
 #pragma once
+#include <list>
 #include <memory>
 #include <string>
 
@@ -19,8 +20,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
  public:
   client_session(server_context& context, net::tcp::socket socket, admission_ticket ticket);
 
-  /// Runs until the connection ends, then leaves the registry.
-  net::awaitable<void> run();
+  /// Greets the client and serves its messages until the connection ends, then leaves the
+  /// registry. Driven by the channel's handlers: an idle peer holds no coroutine.
+  void start();
   /// Queues a message to this peer.
   void send(const nlohmann::json& message) { channel_->send(message); }
   /// Closes the connection (server shutdown).
@@ -37,7 +39,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   const std::optional<identity::public_key>& key() const { return key_; }
 
  private:
-  net::awaitable<void> serve();
+  void on_message(const nlohmann::json& message);
+  void finish_handshake(const nlohmann::json& message);
   /// check_auth, with a malformed message refused and closed instead of thrown.
   bool authenticate(const nlohmann::json& message, const std::string& challenge);
   bool check_auth(const nlohmann::json& message, const std::string& challenge);
@@ -53,9 +56,6 @@ class client_session : public std::enable_shared_from_this<client_session> {
   void handle_nat_report(const nlohmann::json& message);
   void reply_error(const nlohmann::json& request, const std::string& code, const std::string& text);
   void leave();
-  /// Waits until this client may make another request (its request budget has refilled).
-  net::awaitable<void> throttle();
-
   /// Requests a client may make: 20 a second on average, bursts of 40; beyond that the server
   /// reads its requests more slowly (TCP pushes back), so a flood costs it a bounded share.
   net::token_bucket requests_{20, 40};
@@ -75,6 +75,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   nat::filtering_kind nat_filtering_ = nat::filtering_kind::unknown;
   std::string nat_class_ = "unknown";
   std::string remote_;
+  std::string challenge_;  ///< until the handshake is done
+  std::unique_ptr<asio::steady_timer> handshake_timer_;  ///< until the handshake is done
+  std::list<client_session*>::iterator registration_;    ///< in server_context::sessions
 };
 
 }  // namespace rendezvous

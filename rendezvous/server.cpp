@@ -54,8 +54,7 @@ void server::start() {
   context_.config.relay_port = relay_port_;
 
   asio::co_spawn(io_, accept_admitted(main_acceptor_, context_.accepting(context_.admissions.main), [this](net::tcp::socket socket, admission_ticket ticket) {
-                   auto session = std::make_shared<client_session>(context_, std::move(socket), std::move(ticket));
-                   asio::co_spawn(io_, session->run(), net::log_escaped("session"));
+                   std::make_shared<client_session>(context_, std::move(socket), std::move(ticket))->start();
                  }),
                  net::log_escaped("accept main"));
   asio::co_spawn(io_, accept_admitted(hole_acceptor_, context_.accepting(context_.admissions.hole), [this](net::tcp::socket socket, admission_ticket ticket) {

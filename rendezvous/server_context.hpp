@@ -54,7 +54,8 @@ struct port_admissions {
 /// The registry, limits and attempts of one server.
 struct server_context {
   server_context(const asio::any_io_executor& ex, server_config c)
-      : config(std::move(c)),
+      : executor(ex),
+        config(std::move(c)),
         admissions(config),
         relay(ex, config, stats, short_lived, log),
         exposes(ex, config, relay, log),
@@ -68,6 +69,7 @@ struct server_context {
   /// The accept loop's view of one port.
   accept_context accepting(admission& port) { return accept_context{port, reserve, log}; }
 
+  asio::any_io_executor executor;
   server_config config;
   server_stats stats;
   net::socket_registry short_lived;  ///< hole-assist and relay-port connections before pairing

@@ -70,6 +70,9 @@ fi
 
 symbolizer=$(command -v llvm-symbolizer-14 || echo /usr/lib/llvm-14/bin/llvm-symbolizer)
 export ASAN_SYMBOLIZER_PATH=$symbolizer
+# What a reproducer needs in front to print file:line (nothing when llvm-symbolizer is on PATH).
+repro_env=""
+command -v llvm-symbolizer >/dev/null || repro_env="ASAN_SYMBOLIZER_PATH=$symbolizer "
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
@@ -100,7 +103,7 @@ for h in "${harnesses[@]}"; do
     grep -E '^ +#[0-9]+ ' "$log" | grep -F " $ROOT/" | grep -v -e 'fuzz/fuzz_util.hpp' | head -6 | sed "s|$ROOT/||; s/^ */fuzz:     /"
     for f in $found; do
       echo "fuzz:   input: ${f#"$ROOT"/}"
-      echo "fuzz:   reproduce: ${OUT#"$ROOT"/}/bin/$h ${f#"$ROOT"/}"
+      echo "fuzz:   reproduce: ${repro_env}${OUT#"$ROOT"/}/bin/$h ${f#"$ROOT"/}"
     done
     [ -z "$found" ] && echo "fuzz:   (no input saved; see the log)"
   else

@@ -49,6 +49,17 @@ session::~session() = default;
 
 net::awaitable<void> session::run() {
   auto self = shared_from_this();
+  // If the executor is destroyed while we are suspended (a process or test shutting down), this
+  // frame is destroyed without resuming: drop our streams then, since each holds the session and
+  // the session holds them, a cycle nothing else would break. (No I/O: the executor is going.)
+  struct release_on_destroy {
+    session& owner;
+    ~release_on_destroy() {
+      owner.accept_queue_.clear();
+      auto streams = std::move(owner.streams_);
+      owner.streams_.clear();
+    }
+  } release{*this};
   co_await (read_loop() || write_loop() || keepalive_loop());
   if (!ended_) fail("the session stopped");
   std::error_code ignored;

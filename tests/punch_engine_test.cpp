@@ -42,8 +42,9 @@ struct pair_result {
   std::optional<nat::punch_outcome> initiator, responder;
 };
 
-pair_result punch_pair(std::vector<tcp::endpoint> extra_initiator_candidates, std::chrono::milliseconds responder_delay) {
-  asio::io_context io;
+/// Punches a pair on `io`, which must outlive the result (its sockets belong to it).
+pair_result punch_pair(asio::io_context& io, std::vector<tcp::endpoint> extra_initiator_candidates,
+                       std::chrono::milliseconds responder_delay) {
   auto a = nat::open_shared_listener(io.get_executor(), 0);
   auto b = nat::open_shared_listener(io.get_executor(), 0);
   auto to_b = extra_initiator_candidates;
@@ -76,13 +77,15 @@ void expect_same_connection(pair_result& result) {
 }
 
 TEST(PunchEngine, BothSidesAgreeOnOneConnection) {
-  auto result = punch_pair({}, 0ms);
+  asio::io_context io;
+  auto result = punch_pair(io, {}, 0ms);
   expect_same_connection(result);
 }
 
 TEST(PunchEngine, LateResponderStillConnectsAfterRefusedSyns) {
   // The initiator's first SYNs are refused (RST, nobody listens yet); it must keep dialing.
-  auto result = punch_pair({}, 700ms);
+  asio::io_context io;
+  auto result = punch_pair(io, {}, 700ms);
   expect_same_connection(result);
 }
 
@@ -100,7 +103,8 @@ TEST(PunchEngine, WrongHostOnACandidateAddressIsDropped) {
     std::error_code ec;
     while (!ec) socket.read_some(asio::buffer(sink), ec);
   });
-  auto result = punch_pair({loopback(stranger.local_endpoint().port())}, 200ms);
+  asio::io_context io;
+  auto result = punch_pair(io, {loopback(stranger.local_endpoint().port())}, 200ms);
   expect_same_connection(result);
   EXPECT_NE(result.initiator->winner->remote.port(), stranger.local_endpoint().port());
   stranger_thread.join();
