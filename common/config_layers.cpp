@@ -36,10 +36,13 @@ nlohmann::json env_layer(const env_lookup& env, std::initializer_list<std::pair<
 nlohmann::json merge(std::initializer_list<const nlohmann::json*> layers, std::span<const char* const> known) {
   nlohmann::json merged = nlohmann::json::object();
   for (const auto* layer : layers) {
-    for (const auto& [key, value] : layer->items()) {
+    // (A named reference, not a structured binding: clang 14, which builds the fuzzers, cannot
+    // capture a binding in the lambda.)
+    for (const auto& item : layer->items()) {
+      const std::string& key = item.key();
       const bool is_known = std::any_of(known.begin(), known.end(), [&](const char* k) { return key == k; });
       if (!is_known) throw std::runtime_error("unknown setting \"" + key + "\"");
-      merged[key] = value;
+      merged[key] = item.value();
     }
   }
   return merged;

@@ -13,6 +13,9 @@ std::optional<host_port> parse_host_port(std::string_view text) {
     if (host.back() != ']' || host.size() < 3) return std::nullopt;
     host = host.substr(1, host.size() - 2);
   }
+  // No brackets or blanks inside a host: "[[x]]:1" must not survive as "[x]" (it would print as
+  // "[x]:1" and parse back as x).
+  if (host.find_first_of("[] \t\r\n") != std::string_view::npos) return std::nullopt;
   unsigned port = 0;
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc{} || end != port_text.data() + port_text.size() || port > 65535) return std::nullopt;

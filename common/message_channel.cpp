@@ -61,6 +61,7 @@ void message_channel::ensure_pull() {
 void message_channel::begin() {
   last_received_ = net::clock::now();
   next_ping_ = last_received_ + options_.heartbeat_interval;
+  next_rtt_ping_ = last_received_;  // the first ping measures the round trip
   arm_timer();
   read_when_ready();
 }
@@ -257,7 +258,11 @@ void message_channel::on_timer(std::error_code ec) {
     return;
   }
   if (now >= next_ping_) {
-    send({{"type", "ping"}, {"t", net::now_ms()}});
+    const bool heard_lately = now - last_received_ < options_.heartbeat_interval;
+    if (options_.rtt_interval.count() == 0 || !heard_lately || now >= next_rtt_ping_) {
+      send({{"type", "ping"}, {"t", net::now_ms()}});
+      next_rtt_ping_ = now + options_.rtt_interval;
+    }
     next_ping_ = now + options_.heartbeat_interval;
   }
   if (paused_until_ != net::clock::time_point{} && now >= paused_until_) {

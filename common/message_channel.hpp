@@ -35,6 +35,10 @@ struct channel_options {
   std::size_t max_inbox_messages = 256;         ///< unhandled inbound messages before reading pauses (receive())
   std::chrono::milliseconds heartbeat_interval{10'000};
   std::chrono::milliseconds silence_timeout{30'000};
+  /// Nonzero: a ping is skipped while the other side was heard from within heartbeat_interval
+  /// (its own pings prove it alive), but one goes out at least this often to measure the round
+  /// trip. The server sets it: at 10,000 peers that halves the heartbeat traffic.
+  std::chrono::milliseconds rtt_interval{0};
 };
 
 /// Result of receive(): a message, or nothing because the channel closed or the deadline passed.
@@ -112,6 +116,7 @@ class message_channel : public std::enable_shared_from_this<message_channel> {
   std::optional<close_reason> close_after_flush_;  ///< set by send_and_close
   asio::steady_timer timer_;  ///< pings, silence, the flush deadline and reading pauses
   net::clock::time_point next_ping_;
+  net::clock::time_point next_rtt_ping_;
   net::clock::time_point last_received_;
   net::clock::time_point flush_deadline_ = net::clock::time_point::max();
   net::clock::time_point paused_until_{};

@@ -9,6 +9,7 @@
 #include "common/crypto.hpp"
 #include "common/endpoint.hpp"
 #include "common/frame_reader.hpp"
+#include "common/json_fields.hpp"
 #include "nat/reuse_socket.hpp"
 
 namespace peer {
@@ -66,7 +67,14 @@ net::awaitable<nat::nat_verdict> probe_nat(server_link& link) {
   const nlohmann::json ask{{"type", "probe_info"}};
   const auto info = co_await link.request(ask);
   if (info.value("type", "") != "probe_info") throw std::runtime_error("this server does not offer NAT probes");
-  const auto ports = info.at("ports").get<std::array<std::uint16_t, 2>>();
+  const auto& listed = info.at("ports");
+  if (!listed.is_array() || listed.size() != 2) throw std::runtime_error("the server's probe ports are malformed");
+  std::array<std::uint16_t, 2> ports{};
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto port = wire::to_integer(listed[i]).value_or(0);
+    if (port <= 0 || port > 65535) throw std::runtime_error("the server's probe ports are malformed");
+    ports[i] = static_cast<std::uint16_t>(port);
+  }
   const auto primary = link.server_endpoint().address();
   std::optional<asio::ip::address> alternate;
   if (info.contains("alt_ip") && info["alt_ip"].is_string()) alternate = asio::ip::make_address(info["alt_ip"].get<std::string>());

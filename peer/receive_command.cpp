@@ -28,7 +28,8 @@ net::awaitable<std::shared_ptr<session::stream>> take_transfer_stream(const peer
     co_return nullptr;
   }
   const auto& meta = stream->meta();
-  if (!meta.is_object() || meta.value("kind", "") != "transfer") {
+  const auto kind = meta.is_object() ? meta.find("kind") : meta.end();
+  if (kind == meta.end() || !kind->is_string() || kind->get_ref<const std::string&>() != "transfer") {
     spdlog::warn("{}: refused a stream that is not a file transfer", peer);
     stream->reset(config.id + " is waiting for a file transfer only (peer receive)");
     co_return nullptr;

@@ -73,7 +73,8 @@ net::awaitable<std::vector<std::string>> server_link::list() {
   auto reply = co_await request(list_request);
   if (reply.value("type", "") != "peers") throw command_error(exit_server, "server refused the list: " + reply.value("message", "?"));
   if (reply.value("truncated", false)) {
-    spdlog::warn("the server lists {} of {} peers online", reply["ids"].size(), reply.value("total", 0));
+    spdlog::warn("the server lists {} of {} peers online", reply["ids"].size(),
+                 wire::to_integer(reply.value("total", nlohmann::json(0))).value_or(0));
   }
   co_return reply["ids"].get<std::vector<std::string>>();
 }

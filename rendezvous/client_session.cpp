@@ -1,6 +1,5 @@
 #include "rendezvous/client_session.hpp"
 
-#include <asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.hpp"
@@ -10,8 +9,6 @@
 #include "rendezvous/server_context.hpp"
 
 namespace rendezvous {
-
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -35,6 +32,7 @@ wire::channel_options channel_options_for(const server_config& config) {
   wire::channel_options options;
   options.silence_timeout = std::chrono::seconds(config.peer_timeout_s);
   options.heartbeat_interval = std::max(std::chrono::milliseconds(500), options.silence_timeout / 3);
+  options.rtt_interval = std::chrono::seconds(60);  // peers ping us; we ping a talking peer only for its RTT
   return options;
 }
 

@@ -43,27 +43,10 @@ if [ ! -f "$(clang++-14 -print-resource-dir)/lib/linux/libclang_rt.fuzzer-x86_64
   exit 2
 fi
 
-# common/config_layers.cpp: use it if clang 14 compiles it, else the stand-in in fuzz/shim/.
-# A failed try is remembered per content of the file, so it is not retried until the file changes.
-config_layers=common/config_layers.cpp
-mkdir -p "$OUT/probe"
-sum=$(sha256sum common/config_layers.cpp common/config_layers.hpp | sha256sum | cut -c1-16)
-if [ -f "$OUT/probe/config_layers.fail.$sum" ]; then
-  config_layers=fuzz/shim/config_layers_clang14.cpp
-elif ! "${NICE[@]}" make -s -f fuzz/Makefile OUT="$OUT" "$OUT/obj/common/config_layers.o" >"$OUT/probe/config_layers.log" 2>&1; then
-  rm -f "$OUT"/probe/config_layers.fail.*
-  touch "$OUT/probe/config_layers.fail.$sum"
-  config_layers=fuzz/shim/config_layers_clang14.cpp
-fi
-if [ "$config_layers" != common/config_layers.cpp ]; then
-  echo "fuzz: NOTE common/config_layers.cpp does not compile with clang 14; config_resolve links fuzz/shim/config_layers_clang14.cpp:"
-  grep -m1 'error:' "$OUT/probe/config_layers.log" | sed "s|$ROOT/||; s/^/fuzz:   /"
-fi
-
 echo "fuzz: building ${harnesses[*]}"
 targets=()
 for h in "${harnesses[@]}"; do targets+=("$OUT/bin/$h"); done
-if ! "${NICE[@]}" make -s -f fuzz/Makefile -j1 OUT="$OUT" CONFIG_LAYERS="$config_layers" "${targets[@]}"; then
+if ! "${NICE[@]}" make -s -f fuzz/Makefile -j"$(nproc)" OUT="$OUT" "${targets[@]}"; then
   echo "fuzz: build failed" >&2
   exit 2
 fi
@@ -76,38 +59,57 @@ command -v llvm-symbolizer >/dev/null || repro_env="ASAN_SYMBOLIZER_PATH=$symbol
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-failed=()
-summary=()
-for h in "${harnesses[@]}"; do
-  work=$OUT/work/$h
-  artifacts=$OUT/crashes/$h
-  log=$OUT/logs/$h.log
-  rm -rf "$work" "$artifacts"
-  mkdir -p "$work" "$artifacts" "$OUT/logs"
+# run_one HARNESS: runs it, writes its summary line to $OUT/results/HARNESS and its report (if it
+# failed) to $OUT/results/HARNESS.report; exits non-zero if it found something.
+run_one() {
+  local h=$1 work=$OUT/work/$1 artifacts=$OUT/crashes/$1 log=$OUT/logs/$1.log report=$OUT/results/$1.report
+  rm -rf "$work" "$artifacts" "$report"
+  mkdir -p "$work" "$artifacts" "$OUT/logs" "$OUT/results"
   if [ -d "fuzz/corpus/$h" ]; then cp -r "fuzz/corpus/$h/." "$work/"; fi
-  args=(-max_total_time="$seconds" -rss_limit_mb=2048 -max_len="${MAX_LEN[$h]}" -timeout=10 -print_final_stats=1
-        -artifact_prefix="$artifacts/")
+  local args=(-max_total_time="$seconds" -rss_limit_mb=2048 -max_len="${MAX_LEN[$h]}" -timeout=10 -print_final_stats=1
+              -artifact_prefix="$artifacts/")
   [[ $JSON_HARNESSES == *" $h "* ]] && args+=(-dict="$ROOT/fuzz/dict/json.dict")
-  echo "fuzz: running $h for ${seconds}s"
   "${NICE[@]}" "$OUT/bin/$h" "${args[@]}" "$work" >"$log" 2>&1
-  rc=$?
+  local rc=$?
+  local execs found
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   found=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | sort)
-  if [ $rc -ne 0 ] || [ -n "$found" ]; then
-    failed+=("$h")
-    summary+=("$(printf '%-15s FAILED  execs=%s' "$h" "${execs:-?}")")
+  if [ $rc -eq 0 ] && [ -z "$found" ]; then
+    printf '%-15s ok      execs=%s\n' "$h" "${execs:-?}" >"$OUT/results/$h"
+    return 0
+  fi
+  printf '%-15s FAILED  execs=%s\n' "$h" "${execs:-?}" >"$OUT/results/$h"
+  {
     echo "fuzz: $h FAILED (exit $rc); log: ${log#"$ROOT"/}"
     grep -m1 '==FUZZ FINDING==' "$log" | sed 's/^/fuzz:   /'
     grep -m1 -E '^SUMMARY: ' "$log" | sed 's/^/fuzz:   /'
     grep -m1 -E 'runtime error:' "$log" | sed "s|$ROOT/||; s/^/fuzz:   /"
-    grep -E '^ +#[0-9]+ ' "$log" | grep -F " $ROOT/" | grep -v -e 'fuzz/fuzz_util.hpp' | head -6 | sed "s|$ROOT/||; s/^ */fuzz:     /"
+    grep -E '^ +#[0-9]+ ' "$log" | grep -F " $ROOT/" | grep -v -e 'fuzz/fuzz_util.hpp' |
+      awk '{ key = $0; sub(/^ *#[0-9]+ 0x[0-9a-f]+ /, "", key); if (!seen[key]++) print }' | head -6 | sed "s|$ROOT/||; s/^ */fuzz:     /"
     for f in $found; do
       echo "fuzz:   input: ${f#"$ROOT"/}"
       echo "fuzz:   reproduce: ${repro_env}${OUT#"$ROOT"/}/bin/$h ${f#"$ROOT"/}"
     done
     [ -z "$found" ] && echo "fuzz:   (no input saved; see the log)"
-  else
-    summary+=("$(printf '%-15s ok      execs=%s' "$h" "${execs:-?}")")
+  } >"$report"
+  return 1
+}
+
+# One harness per core at a time.
+jobs_max=$(nproc)
+for h in "${harnesses[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+  echo "fuzz: running $h for ${seconds}s"
+  run_one "$h" &
+done
+wait
+failed=()
+summary=()
+for h in "${harnesses[@]}"; do
+  summary+=("$(cat "$OUT/results/$h")")
+  if [ -f "$OUT/results/$h.report" ]; then
+    failed+=("$h")
+    cat "$OUT/results/$h.report"
   fi
 done
 

@@ -6,6 +6,7 @@ packages=(
   g++ cmake make ccache pkg-config
   libasio-dev nlohmann-json3-dev libcxxopts-dev libspdlog-dev libgtest-dev libsodium-dev libssl-dev libsqlite3-dev
   iproute2 nftables python3 python3-cryptography socat coturn
+  clang-14 libclang-rt-14-dev llvm-14
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -8,6 +8,7 @@
 
 #include "common/crypto.hpp"
 #include "common/frame_reader.hpp"
+#include "common/json_fields.hpp"
 
 namespace session {
 namespace {
@@ -69,7 +70,12 @@ nlohmann::json handshake_state::hello() const {
 
 std::optional<std::string> handshake_state::take_peer_hello(const nlohmann::json& hello) {
   if (hello.value("type", "") != "session_hello") return "expected a session hello, got '" + hello.value("type", "?") + "'";
-  if (hello.value("version", 0) != protocol_version) return "the peer speaks another session protocol version";
+  // Read as a checked integer: a version of 1e300 is another version, never a cast out of range.
+  const auto version = hello.find("version");
+  if (version != hello.end() && !version->is_number()) return "malformed session hello";
+  if (version == hello.end() || wire::to_integer(*version) != protocol_version) {
+    return "the peer speaks another session protocol version";
+  }
   const auto identity = key_from(hello, "identity");
   const auto ephemeral = key_from(hello, "ephemeral");
   const auto offered = hello.find("aead");

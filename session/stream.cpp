@@ -127,7 +127,7 @@ void stream::on_fin() {
 }
 
 void stream::on_reset(const std::string& reason) {
-  if (error_.empty()) error_ = "stream reset by the peer: " + reason;
+  if (error_.empty()) error_ = peer_reset_prefix + reason;
   abort_reads();
   wake();
 }

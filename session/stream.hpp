@@ -29,6 +29,9 @@ struct read_result {
   std::string error;  ///< set when the stream was reset or the session died
 };
 
+/// How a stream's error begins when the peer reset it; the peer's own reason follows.
+inline constexpr const char* peer_reset_prefix = "stream reset by the peer: ";
+
 /// A stream handle; the session keeps it until both directions end or it is reset.
 class stream {
  public:

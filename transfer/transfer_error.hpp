@@ -14,6 +14,7 @@ enum class failure_kind { failed, refused, busy };
 /// them from a failure.
 inline constexpr const char* refusal_prefix = "refused: ";
 inline constexpr const char* busy_prefix = "busy: ";
+inline constexpr const char* failure_prefix = "failed: ";
 
 class transfer_error : public std::runtime_error {
  public:

@@ -1,6 +1,7 @@
 #include "transfer/wire.hpp"
 
 #include "common/json_fields.hpp"
+#include "session/stream.hpp"
 
 #include <cstring>
 
@@ -12,12 +13,13 @@ constexpr std::size_t buffer_size = 256 * 1024;
 }  // namespace
 
 transfer_error stream_failure(const std::string& reason) {
-  // A refusal arrives as the reason of the other side's reset, after the session's own words.
-  for (const auto& [prefix, kind] : {std::pair{refusal_prefix, failure_kind::refused}, std::pair{busy_prefix, failure_kind::busy}}) {
-    const auto at = reason.find(prefix);
-    if (at != std::string::npos && (at == 0 || (at >= 2 && reason.compare(at - 2, 2, ": ") == 0))) {
-      return transfer_error(reason.substr(at + std::strlen(prefix)), kind);
-    }
+  // The kind is the first word of the other side's reset reason, right after the session's own
+  // words (or at the start): never a match further in, where a file name may say anything.
+  std::string_view rest = reason;
+  if (rest.starts_with(session::peer_reset_prefix)) rest.remove_prefix(std::strlen(session::peer_reset_prefix));
+  for (const auto& [prefix, kind] : {std::pair{refusal_prefix, failure_kind::refused}, std::pair{busy_prefix, failure_kind::busy},
+                                     std::pair{failure_prefix, failure_kind::failed}}) {
+    if (rest.starts_with(prefix)) return transfer_error(std::string(rest.substr(std::strlen(prefix))), kind);
   }
   return transfer_error(reason);
 }
@@ -28,7 +30,7 @@ std::string reset_reason(const transfer_error& error) {
     case failure_kind::busy: return busy_prefix + std::string(error.what());
     case failure_kind::failed: break;
   }
-  return error.what();
+  return failure_prefix + std::string(error.what());
 }
 
 stream_reader::stream_reader(std::shared_ptr<session::stream> stream)
