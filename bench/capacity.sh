@@ -26,7 +26,7 @@ trap cleanup EXIT
 start_server() {
   rm -f "$work/ready"
   "$bin/rendezvous" --listen 127.0.0.1:0 --ready-file "$work/ready" --log-level warn --stats-interval 0 \
-    --max-peers 16000 --max-relay-pairs 300 --state "$1" 2>>"$work/server.log" &
+    --max-peers 15200 --max-relay-pairs 100 --state "$1" 2>>"$work/server.log" &
   server_pid=$!
   for _ in $(seq 200); do [ -f "$work/ready" ] && break; sleep 0.05; done
 }
@@ -41,7 +41,7 @@ for n in "${counts[@]}"; do
   stop_server
   # The same IDs again, all at once, against a restarted server that has their pins.
   start_server "$state"
-  python3 "$load" storm "$n" --retry --workers 2 --prefix "cap$n" --max-seconds 60 \
+  python3 "$load" storm "$n" --retry --workers 2 --addresses 4096 --prefix "cap$n" --max-seconds 60 \
     --ready-file "$work/ready" --server-pid "$server_pid" --json >"$work/storm-$n" 2>&1
   stop_server
 done

@@ -44,18 +44,21 @@ std::optional<admission_ticket> admission::admit(const asio::ip::address& addres
     return std::nullopt;
   }
   if (pending() >= limits_.pending) {
-    // Full: make room at the expense of whoever holds the most, unless that is this address.
+    // Full: make room at the expense of an address holding clearly more than this one (a flood),
+    // else of a connection pending long enough to be stalling; else the newcomer is refused and
+    // retries (a crowd of honest clients, each still handshaking).
     int most = 0;
     for (const auto& [holder, count] : per_address_) most = std::max(most, count);
-    if (!limits_.evict_when_full || most <= mine) {
+    const bool stalling = pending_.front().since + limits_.evict_after <= std::chrono::steady_clock::now();
+    if (!limits_.evict_when_full || (most < mine + 2 && !stalling)) {
       why = "too many pending handshakes on the " + name_ + " port (limit " + std::to_string(limits_.pending) + ")";
       ++refused_;
       return std::nullopt;
     }
-    evict_oldest_holding(most);
+    evict_oldest_holding(most >= mine + 2 ? most : 0);
   }
   const bool pressed = pending() * 2 >= limits_.pending;
-  auto entry = pending_.insert(pending_.end(), pending_connection{address, {}, nullptr});
+  auto entry = pending_.insert(pending_.end(), pending_connection{address, std::chrono::steady_clock::now(), {}, nullptr});
   ++per_address_[address];
   admission_ticket ticket(this, entry, pressed ? std::min(limits_.pressed_handshake_time, limits_.handshake_time)
                                                : limits_.handshake_time);
@@ -64,10 +67,10 @@ std::optional<admission_ticket> admission::admit(const asio::ip::address& addres
 }
 
 void admission::evict_oldest_holding(int count) {
-  // Oldest first: among the addresses holding the most, the connection that has waited longest
-  // goes (when every address holds one, that is simply the oldest, never the newest arrival).
+  // Oldest first: among the addresses holding at least `count`, the connection that has waited
+  // longest goes (with a count of 0, simply the oldest).
   for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-    if (per_address_[it->address] != count) continue;
+    if (per_address_[it->address] < count) continue;
     ++evicted_;
     auto evict = std::move(it->evict);
     auto* ticket = it->ticket;

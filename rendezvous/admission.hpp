@@ -25,6 +25,7 @@ class admission_ticket;
 /// One pending connection as admission sees it.
 struct pending_connection {
   asio::ip::address address;
+  std::chrono::steady_clock::time_point since;  ///< when it was admitted
   std::function<void(const std::string& why)> evict;  ///< closes the connection, telling it why
   admission_ticket* ticket;  ///< the ticket holding this slot (kept current across moves)
 };
@@ -66,6 +67,10 @@ struct admission_limits {
   std::chrono::seconds handshake_time{10};     ///< the deadline when calm
   std::chrono::seconds pressed_handshake_time{2};  ///< the deadline once over half the budget is used
   bool evict_when_full = true;  ///< false: a full budget refuses newcomers (for slots held for life)
+  /// Where no address holds clearly more than the newcomer's, only a connection pending at least
+  /// this long is evicted: a crowd of honest clients (a restart storm from many addresses) is
+  /// refused and retries instead of evicting each other mid-handshake.
+  std::chrono::milliseconds evict_after{1000};
 };
 
 /// Counts one port's pending connections per address and overall.
@@ -85,7 +90,7 @@ class admission {
 
  private:
   friend class admission_ticket;
-  /// Evicts the oldest pending connection of an address holding `count` connections.
+  /// Evicts the oldest pending connection of an address holding at least `count` connections.
   void evict_oldest_holding(int count);
   void forget(std::list<pending_connection>::iterator entry);
 

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <thread>
 #include <vector>
 
 #include "rendezvous/admission.hpp"
@@ -71,17 +72,36 @@ TEST(Admission, AFullBudgetEvictsTheOldestOfTheBusiestAddressNotTheNewcomer) {
 }
 
 TEST(Admission, AConnectionEvictedBeforeItsOwnerSaidHowClosesWhenItDoes) {
-  rendezvous::admission control("hole-assist", limits(100, 1));
+  rendezvous::admission control("hole-assist", limits(100, 2));
   std::string why;
   auto early = control.admit(flooder, why);
-  ASSERT_TRUE(early);
+  auto second = control.admit(flooder, why);
+  ASSERT_TRUE(early && second);
   auto late = control.admit(newcomer, why);  // evicts `early`, whose owner has not called on_evict yet
   ASSERT_TRUE(late);
   EXPECT_TRUE(early->evicted());
   bool closed = false;
   early->on_evict([&closed](const std::string&) { closed = true; });
   EXPECT_TRUE(closed);
-  EXPECT_EQ(control.pending(), 1);
+  EXPECT_EQ(control.pending(), 2);
+}
+
+TEST(Admission, ACrowdOfOneConnectionPerAddressIsRefusedNotChurnedUntilOneStalls) {
+  // A restart storm: every address holds one pending handshake. Evicting each other mid-handshake
+  // would let nobody finish, so a newcomer is refused (and retries) until a connection has been
+  // pending longer than evict_after.
+  auto l = limits(100, 3);
+  l.evict_after = 50ms;
+  rendezvous::admission control("main", l);
+  std::string why;
+  std::vector<rendezvous::admission_ticket> held;
+  for (int i = 1; i <= 3; ++i) held.push_back(std::move(*control.admit(asio::ip::make_address("198.51.100." + std::to_string(i)), why)));
+  EXPECT_FALSE(control.admit(newcomer, why));
+  EXPECT_EQ(control.evicted(), 0u);
+  std::this_thread::sleep_for(60ms);
+  EXPECT_TRUE(control.admit(newcomer, why));  // the oldest has stalled: it goes
+  EXPECT_FALSE(held[0].pending());
+  EXPECT_TRUE(held[1].pending());
 }
 
 TEST(Admission, PressureShortensTheHandshakeDeadline) {
@@ -110,10 +130,11 @@ TEST(Admission, SlotsHeldForLifeAreNeverEvicted) {
 }
 
 TEST(Admission, TicketsMoveWithoutLosingTheirSlot) {
-  rendezvous::admission control("main", limits(100, 1));
+  rendezvous::admission control("main", limits(100, 2));
   std::string why;
   auto t = control.admit(flooder, why);
-  ASSERT_TRUE(t);
+  auto other_flooder = control.admit(flooder, why);
+  ASSERT_TRUE(t && other_flooder);
   rendezvous::admission_ticket moved = std::move(*t);
   rendezvous::admission_ticket again;
   again = std::move(moved);
@@ -125,7 +146,6 @@ TEST(Admission, TicketsMoveWithoutLosingTheirSlot) {
 }
 
 }  // namespace
-
 namespace {
 
 TEST(DescriptorBudget, DefaultsFitTheUsualHardLimit) {
