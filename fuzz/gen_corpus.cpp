@@ -14,6 +14,7 @@
 #include "common/crypto.hpp"
 #include "common/frame_codec.hpp"
 #include "common/identity.hpp"
+#include "fuzz/fuzz_wire.hpp"
 #include "nat/punch_handshake.hpp"
 #include "nat/stun_codec.hpp"
 #include "session/handshake.hpp"
@@ -211,18 +212,9 @@ void transfer_seeds() {
   }
 }
 
-identity::key_pair seeded_keys(unsigned char fill) {  // as in fuzz/session_hello.cpp
-  crypto::ensure_sodium();
-  identity::key_pair keys;
-  unsigned char seed[crypto_sign_SEEDBYTES];
-  std::fill(std::begin(seed), std::end(seed), fill);
-  crypto_sign_seed_keypair(keys.pub.data(), keys.secret.data(), seed);
-  return keys;
-}
-
 void handshake_seeds() {
-  const auto other = seeded_keys(0x22);
-  const auto me = seeded_keys(0x11);
+  const auto other = fuzz::fixed_keys(0x22);
+  const auto me = fuzz::fixed_keys(0x11);
   for (int initiator = 0; initiator < 2; ++initiator) {
     session::handshake_state peer(other, !initiator);
     session::handshake_state us(me, initiator);
@@ -257,7 +249,7 @@ void handshake_seeds() {
 }
 
 void text_seeds() {
-  const auto key = seeded_keys(0x22).pub;
+  const auto key = fuzz::fixed_keys(0x22).pub;
   const std::vector<std::string> samples = {"127.0.0.1:7000", "[::1]:7000", "example.com:80", "[fe80::1%lo]:1", "0.0.0.0:0",
                                             "host:65535", "host:65536", "alice", "a.b_c-1", identity::to_hex(key),
                                             identity::fingerprint(key), "1A:2B 3c-4d"};

@@ -7,7 +7,7 @@
 #include <variant>
 
 #include "common/frame_codec.hpp"
-#include "fuzz/fuzz_util.hpp"
+#include "fuzz/fuzz_wire.hpp"
 #include "nat/punch_handshake.hpp"
 
 namespace {
@@ -15,15 +15,6 @@ namespace {
 constexpr const char* harness = "punch_hello";
 const nat::attempt_secret secret{"a1b2c3d4e5f60718", "0123456789abcdef0123456789abcdef"};
 const std::string my_nonce = "00112233445566778899aabbccddeeff";
-
-std::optional<nlohmann::json> decode_body(std::string_view body) {
-  if (body.size() > wire::max_frame_body) return std::nullopt;
-  auto result = wire::decode(fuzz::frame_of(body));
-  auto* decoded = std::get_if<wire::decoded>(&result);
-  if (!decoded) return std::nullopt;
-  fuzz::check_depth(harness, decoded->message, "wire::decode");
-  return std::move(decoded->message);
-}
 
 }  // namespace
 
@@ -33,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto parts = fuzz::split_nul(fuzz::as_text(data + 1, size - 1), 2);
   try {
     (void)nat::parse_role(std::string(parts[0]));
-    const auto hello = decode_body(parts[0]);
+    const auto hello = fuzz::decode_body(harness, parts[0]);
     if (!hello) return 0;
     std::string why;
     const auto nonce = nat::check_punch_hello(secret, mine, *hello, why);
@@ -48,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto expected = nat::select_mac(secret, initiator_nonce, responder_nonce);
     (void)nat::punch_proof(secret, mine, my_nonce, *nonce);
     if (parts.size() < 2) return 0;
-    const auto select = decode_body(parts[1]);
+    const auto select = fuzz::decode_body(harness, parts[1]);
     if (!select) return 0;
     const bool valid = nat::is_valid_select(*select, expected);
     if (valid) {

@@ -13,41 +13,23 @@
 
 #include "common/crypto.hpp"
 #include "common/frame_codec.hpp"
-#include "fuzz/fuzz_util.hpp"
+#include "fuzz/fuzz_wire.hpp"
 #include "session/handshake.hpp"
 
 namespace {
 
 constexpr const char* harness = "session_hello";
 
-identity::key_pair fixed_keys(unsigned char fill) {
-  crypto::ensure_sodium();
-  identity::key_pair keys;
-  unsigned char seed[crypto_sign_SEEDBYTES];
-  std::fill(std::begin(seed), std::end(seed), fill);
-  crypto_sign_seed_keypair(keys.pub.data(), keys.secret.data(), seed);
-  return keys;
-}
-
-std::optional<nlohmann::json> decode_body(std::string_view body) {
-  if (body.size() > wire::max_frame_body) return std::nullopt;
-  auto result = wire::decode(fuzz::frame_of(body));
-  auto* decoded = std::get_if<wire::decoded>(&result);
-  if (!decoded) return std::nullopt;
-  fuzz::check_depth(harness, decoded->message, "wire::decode");
-  return std::move(decoded->message);
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const identity::key_pair me = fixed_keys(0x11);
-  static const identity::key_pair other = fixed_keys(0x22);
+  static const identity::key_pair me = fuzz::fixed_keys(0x11);
+  static const identity::key_pair other = fuzz::fixed_keys(0x22);
   if (size < 1) return 0;
   const std::uint8_t flags = data[0];
   const auto parts = fuzz::split_nul(fuzz::as_text(data + 1, size - 1), 2);
 
-  const auto hello = decode_body(parts[0]);
+  const auto hello = fuzz::decode_body(harness, parts[0]);
   if (!hello) return 0;
   session::handshake_state state(me, flags & 1);
   (void)state.hello();
@@ -70,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   if (parts.size() < 2) return 0;
-  const auto auth = decode_body(parts[1]);
+  const auto auth = fuzz::decode_body(harness, parts[1]);
   if (!auth) return 0;
   session::peer_expectation expect;
   if (flags & 2) expect.vouched = other.pub;

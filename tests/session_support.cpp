@@ -61,6 +61,7 @@ net::awaitable<void> echo_stream(std::shared_ptr<session::stream> s) {
 }
 
 void run_until_done(asio::io_context& io, net::awaitable<void> task, std::chrono::seconds limit) {
+  if (io.stopped()) io.restart();  // it ran out of work after an earlier task
   bool done = false;
   std::exception_ptr failure;
   asio::co_spawn(io, std::move(task), [&](std::exception_ptr e) {

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/write.hpp>
 
 #include "common/frame_reader.hpp"
+#include "common/spawn.hpp"
 #include "tests/session_support.hpp"
 
 namespace {
@@ -317,6 +319,76 @@ TEST_F(SessionTest, StreamLimitsAreEnforcedOnBothSides) {
     auto [data, error] = co_await read_all(first);
     EXPECT_NE(error.find("reset by the peer: no longer needed"), std::string::npos) << error;
   }());
+}
+
+}  // namespace
+
+namespace {
+
+/// A session on one end of a loopback connection, and on the other a hostile peer that holds the
+/// keys but writes hand-sealed records and never reads.
+struct hostile_peer {
+  explicit hostile_peer(asio::io_context& io) : raw(io) {}
+  std::shared_ptr<session::session> victim;
+  net::tcp::socket raw;
+  std::optional<session::record_cipher> sealer;
+};
+
+net::awaitable<void> make_hostile_peer(asio::io_context& io, hostile_peer& out) {
+  net::tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
+  net::tcp::socket a(io);
+  co_await a.async_connect(acceptor.local_endpoint(), asio::use_awaitable);
+  auto b = co_await acceptor.async_accept(asio::use_awaitable);
+  const auto victim_keys = identity::generate();
+  const auto hostile_keys = identity::generate();
+  const auto deadline = net::clock::now() + 10s;
+  session::peer_expectation anyone;
+  std::vector<std::uint8_t> none_a, none_b;
+  auto [ra, rb] = co_await (session::run_handshake(a, std::move(none_a), victim_keys, true, anyone, deadline) &&
+                            session::run_handshake(b, std::move(none_b), hostile_keys, false, anyone, deadline));
+  if (!ra.keys || !rb.keys) throw std::runtime_error("handshake failed");
+  out.victim = std::make_shared<session::session>(std::move(a), *ra.keys, true, std::move(ra.leftover));
+  out.sealer.emplace(rb.keys->aead, rb.keys->send);
+  out.raw = std::move(b);
+  asio::co_spawn(io, out.victim->run(), net::log_escaped("victim session"));
+}
+
+TEST(SessionHostile, APingFloodEndsTheSessionAndOpensBehindItAreNeverAccepted) {
+  // The peer makes us owe it over 16 MiB of pongs without reading them; opens later in the same
+  // reads must not revive streams the failed session released (each would hold the session and
+  // its 16 MiB forever: LeakSanitizer sees it in the sanitizer run).
+  asio::io_context io;
+  hostile_peer peer(io);
+  test::run_until_done(io, make_hostile_peer(io, peer));
+  std::vector<std::uint8_t> flood;
+  std::uint32_t next_stream = 2;  // the responder's parity
+  for (int i = 0; i < 800'000; ++i) {
+    peer.sealer->seal(session::encode_u64_frame(session::frame_kind::ping, 0, 1), flood);
+    if (i % 1000 == 999) {  // 800 opens: under the 1024-stream limits, so a ping is what fails the session
+      peer.sealer->seal(session::encode_frame(session::frame_kind::open, next_stream, std::string("{}")), flood);
+      next_stream += 2;
+    }
+  }
+  bool accepted_any = false;
+  test::run_until_done(io, [&]() -> net::awaitable<void> {
+    auto [ec, n] = co_await asio::async_write(peer.raw, asio::buffer(flood), net::use_nothrow);
+    (void)n;
+    if (ec) co_return;  // the victim closed on us: fine
+  }(), 20s);
+  test::run_until_done(io, [&]() -> net::awaitable<void> {
+    co_await peer.victim->wait_ended();
+    // Opens queued before the failure were dropped with it; none arrives afterwards.
+    accepted_any = co_await peer.victim->accept_stream() != nullptr;
+  }(), 5s);
+  EXPECT_FALSE(peer.victim->is_open());
+  EXPECT_NE(peer.victim->end_reason().find("stopped reading"), std::string::npos) << peer.victim->end_reason();
+  EXPECT_EQ(peer.victim->open_streams(), 0u);
+  EXPECT_FALSE(accepted_any);
+  std::weak_ptr<session::session> gone = peer.victim;
+  peer.victim.reset();
+  io.restart();
+  io.run_for(200ms);  // the session's coroutines finish and let go
+  EXPECT_TRUE(gone.expired()) << "the failed session is still held (a stream <-> session cycle)";
 }
 
 }  // namespace
