@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "common/frame_codec.hpp"
+#include "common/identity.hpp"
 
 namespace bench {
 namespace {
@@ -104,6 +105,20 @@ nlohmann::json frame_conn::receive_exact() {
   std::string body(length, '\0');
   read_exact(fd_, body.data(), length);
   return nlohmann::json::parse(body);
+}
+
+frame_conn open_session(std::uint16_t main_port, const std::string& id) {
+  frame_conn conn(connect_loopback(main_port));
+  const auto hello = conn.receive();
+  if (hello.value("type", "") != "hello") throw std::runtime_error("no hello from the server: " + hello.dump());
+  static const auto keys = identity::generate();
+  conn.send(identity::server_auth_message(keys, hello.value("challenge", ""), ""));
+  const auto auth = conn.receive();
+  if (auth.value("type", "") != "auth_ok") throw std::runtime_error("server refused (does it need a token?): " + auth.dump());
+  conn.send({{"type", "register"}, {"id", id}, {"req", 1}});
+  const auto registered = conn.receive();
+  if (registered.value("type", "") != "registered") throw std::runtime_error("cannot register " + id + ": " + registered.dump());
+  return conn;
 }
 
 }  // namespace bench

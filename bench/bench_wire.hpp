@@ -30,4 +30,8 @@ class frame_conn {
   std::string buffer_;
 };
 
+/// Opens an authenticated main connection (one identity key for the whole process) and
+/// registers `id`; throws saying what the server answered instead.
+frame_conn open_session(std::uint16_t main_port, const std::string& id);
+
 }  // namespace bench

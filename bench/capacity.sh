@@ -44,6 +44,11 @@ for n in "${counts[@]}"; do
   python3 "$load" storm "$n" --retry --workers 2 --addresses 4096 --prefix "cap$n" --max-seconds 60 \
     --ready-file "$work/ready" --server-pid "$server_pid" --json >"$work/storm-$n" 2>&1
   stop_server
+  # Registrations a second, each a new ID and pin, from a C++ client that is not the limit.
+  start_server "$work/fresh-$n"
+  "$bin/register_bench" --port "$(python3 -c "import json; print(json.load(open('$work/ready'))['main'])")" \
+    --peers "$n" --threads 16 --server-pid "$server_pid" >"$work/register-$n" 2>&1 || true
+  stop_server
 done
 python3 - "$work" "${counts[@]}" <<'PY'
 import json, sys
@@ -51,12 +56,13 @@ work, counts = sys.argv[1], sys.argv[2:]
 def last(path):
     return json.loads(open(path).read().strip().splitlines()[-1])
 print()
-print("| peers | RSS per idle peer | server CPU, idle (pings both ways) | registrations/s (new pins) | storm: all back in | storm retries |")
-print("|---|---|---|---|---|---|")
+print("| peers | RSS per idle peer | server CPU, idle (pings both ways) | registrations/s, new pins (C++ client) | server µs per registration | registrations/s (Python client) | storm: all back in | storm retries |")
+print("|---|---|---|---|---|---|---|---|")
 for n in counts:
-    h, s = last(f"{work}/hold-{n}"), last(f"{work}/storm-{n}")
+    h, s, r = last(f"{work}/hold-{n}"), last(f"{work}/storm-{n}"), last(f"{work}/register-{n}")
     ok = "" if h["registered"] == int(n) else f" ({h['registered']} registered)"
     back = f"{s['seconds']:.1f} s" if s["registered"] == int(n) else f"{s['registered']} of {n} in {s['seconds']:.1f} s"
-    print(f"| {int(n):,} | {h['rss_per_peer_kib']:.2f} KiB | {h['server_cpu_idle_percent']:.2f} % | "
-          f"{h['registrations_per_s']:,.0f}{ok} | {back} | {s.get('retries', 0):,} |")
+    reg = f"{r['registrations_per_s']:,.0f}" + ("" if r["registered"] == int(n) else f" ({r['registered']} registered)")
+    print(f"| {int(n):,} | {h['rss_per_peer_kib']:.2f} KiB | {h['server_cpu_idle_percent']:.2f} % | {reg} | "
+          f"{r.get('server_us_per_registration', 0):.0f} | {h['registrations_per_s']:,.0f}{ok} | {back} | {s.get('retries', 0):,} |")
 PY

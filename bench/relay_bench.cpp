@@ -43,19 +43,6 @@ std::vector<stream_pair> direct_pairs(int count, std::uint16_t connect_port, int
   return pairs;
 }
 
-/// Opens an authenticated main connection and registers `id`.
-bench::frame_conn open_session(std::uint16_t main_port, const std::string& id) {
-  bench::frame_conn conn(bench::connect_loopback(main_port));
-  const auto hello = conn.receive();
-  if (hello.value("type", "") != "hello") throw std::runtime_error("no hello from the server");
-  static const auto keys = identity::generate();
-  conn.send(identity::server_auth_message(keys, hello.value("challenge", ""), ""));
-  if (conn.receive().value("type", "") != "auth_ok") throw std::runtime_error("server refused (does it need a token?)");
-  conn.send({{"type", "register"}, {"id", id}, {"req", 1}});
-  if (conn.receive().value("type", "") != "registered") throw std::runtime_error("cannot register " + id);
-  return conn;
-}
-
 int join_relay(std::uint16_t relay_port, const std::string& token) {
   bench::frame_conn conn(bench::connect_loopback(relay_port));
   conn.send({{"type", "relay"}, {"token", token}});
@@ -68,8 +55,8 @@ std::vector<stream_pair> relay_pairs(int count, std::uint16_t main_port) {
   for (int i = 0; i < count; ++i) {
     const auto a_id = "bench-a-" + tag + "-" + std::to_string(i);
     const auto b_id = "bench-b-" + tag + "-" + std::to_string(i);
-    auto a = open_session(main_port, a_id);
-    auto b = open_session(main_port, b_id);
+    auto a = bench::open_session(main_port, a_id);
+    auto b = bench::open_session(main_port, b_id);
     a.send({{"type", "connect"}, {"target", b_id}, {"path", "relay"}, {"req", 2}});
     auto attempt_a = a.receive();
     if (attempt_a.value("type", "") != "attempt") throw std::runtime_error("connect refused: " + attempt_a.dump());
