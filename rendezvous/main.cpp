@@ -37,12 +37,15 @@ cxxopts::Options make_options() {
       ("peer-timeout", "seconds of silence before a peer is dropped (default 30)", cxxopts::value<int>())
       ("handshake-timeout", "seconds a new connection has to authenticate (default 10)", cxxopts::value<int>())
       ("attempt-timeout", "seconds both peers have to reach the hole-assist port (default 15)", cxxopts::value<int>())
-      ("max-peers", "most registered peers (default 10000)", cxxopts::value<int>())
-      ("max-pending-handshakes", "most connections not yet authenticated (default 256)", cxxopts::value<int>())
-      ("max-handshakes-per-ip", "most not-yet-authenticated connections from one address (default 64)", cxxopts::value<int>())
+      ("max-peers", "most registered peers (default 10000; cut to what the descriptor limit allows, "
+                    "which the start-up log states)", cxxopts::value<int>())
+      ("max-pending-handshakes", "most connections not yet authenticated, per port (default 256); a full "
+                                 "port evicts the oldest of an address holding the most", cxxopts::value<int>())
+      ("max-handshakes-per-ip", "most not-yet-authenticated connections from one address, per port (default 64)", cxxopts::value<int>())
       ("expose-ports", "ports peers may expose, FIRST-LAST (default: none)", cxxopts::value<std::string>())
       ("relay-idle-timeout", "seconds a relayed pair may idle before it is closed (default 600)", cxxopts::value<int>())
-      ("max-relay-pairs", "most relayed pairs at once (default 1000)", cxxopts::value<int>())
+      ("max-relay-pairs", "most relayed pairs at once (default 1000; 6 descriptors each: lower it to fit "
+                          "more peers)", cxxopts::value<int>())
       ("max-relay-pairs-per-peer", "most relayed pairs per peer ID (default 100)", cxxopts::value<int>())
       ("probe-port", "NAT probes on this port and the next (default main+3)", cxxopts::value<int>())
       ("alt-ip", "a second address of this host, so peers can tell every NAT kind apart", cxxopts::value<std::string>())
