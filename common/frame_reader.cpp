@@ -92,4 +92,10 @@ net::awaitable<std::error_code> write_frame(net::tcp::socket& socket, const nloh
   co_return ec;
 }
 
+void write_frame_now(net::tcp::socket& socket, const nlohmann::json& message) {
+  std::error_code ec;
+  socket.non_blocking(true, ec);
+  if (!ec) socket.write_some(asio::buffer(encode(message)), ec);
+}
+
 }  // namespace wire

@@ -54,4 +54,8 @@ net::awaitable<read_result> read_exact_frame(net::tcp::socket& socket);
 /// Writes one frame; returns the socket error, if any.
 net::awaitable<std::error_code> write_frame(net::tcp::socket& socket, const nlohmann::json& message);
 
+/// Writes one frame now if the socket's send buffer takes it without waiting (best effort, for a
+/// refusal or eviction notice right before a close); the socket is left non-blocking.
+void write_frame_now(net::tcp::socket& socket, const nlohmann::json& message);
+
 }  // namespace wire

@@ -229,11 +229,7 @@ void message_channel::close(close_reason reason, std::string detail) {
 
 void message_channel::close_with_notice(const nlohmann::json& message, close_reason reason, std::string detail) {
   if (!is_open()) return;
-  if (!writing_) {
-    std::error_code ec;
-    socket_.non_blocking(true, ec);
-    if (!ec) socket_.write_some(asio::buffer(encode(message)), ec);
-  }
+  if (!writing_) write_frame_now(socket_, message);  // never into the middle of a frame
   close(reason, std::move(detail));
 }
 

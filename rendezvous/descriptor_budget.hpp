@@ -22,6 +22,8 @@ struct descriptor_budget {
 /// Descriptors a relayed pair uses: two sockets and two pipes of two ends each.
 inline constexpr int descriptors_per_relay_pair = 6;
 
+/// The soft descriptor limit in force now.
+long current_descriptor_limit();
 /// Raises the soft descriptor limit to the hard one; returns the soft limit now in force.
 long raise_descriptor_limit();
 

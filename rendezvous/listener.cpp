@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "common/endpoint.hpp"
-#include "common/frame_codec.hpp"
+#include "common/frame_reader.hpp"
 
 namespace rendezvous {
 
@@ -18,13 +18,9 @@ std::uint16_t listen_or_throw(net::tcp::acceptor& acceptor, const net::tcp::endp
 }
 
 void refuse_now(net::tcp::socket& socket, const std::string& code, const std::string& message) {
-  std::error_code ec;
   if (!socket.is_open()) return;
-  socket.non_blocking(true, ec);
-  if (!ec) {
-    const auto frame = wire::encode({{"type", "error"}, {"code", code}, {"message", message}});
-    socket.write_some(asio::buffer(frame), ec);  // a fresh socket's send buffer takes it, or we give up
-  }
+  wire::write_frame_now(socket, {{"type", "error"}, {"code", code}, {"message", message}});
+  std::error_code ec;
   socket.shutdown(net::tcp::socket::shutdown_both, ec);
   socket.close(ec);
 }
@@ -75,7 +71,8 @@ net::awaitable<void> accept_admitted(net::tcp::acceptor& acceptor, accept_contex
     auto ticket = context.control.admit(address, why);
     if (context.control.evicted() != evicted_before) {
       context.log.log(spdlog::level::warn, what + ": evictions",
-                      what + ": pending connections fill the port; evicted the oldest of the address holding the most");
+                      what + ": pending connections fill the port; evicted the oldest of an address holding the most, "
+                      "or one stalled for a second");
     }
     if (!ticket) {
       context.log.log(spdlog::level::warn, what + ": refused connections", what + ": refused " + address.to_string() + ": " + why);

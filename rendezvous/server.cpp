@@ -1,7 +1,5 @@
 #include "rendezvous/server.hpp"
 
-#include <sys/resource.h>
-
 #include <asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
 
@@ -13,13 +11,6 @@
 
 namespace rendezvous {
 namespace {
-
-/// The descriptor limit in force now (main() raises it to the hard limit first).
-long current_descriptor_limit() {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
-  return limit.rlim_cur == RLIM_INFINITY ? 1L << 20 : static_cast<long>(limit.rlim_cur);
-}
 
 /// The config with its caps cut to what the descriptor budget allows.
 server_config within(const descriptor_budget& budget, server_config config) {
