@@ -7,6 +7,7 @@ packages=(
   libasio-dev nlohmann-json3-dev libcxxopts-dev libspdlog-dev libgtest-dev libsodium-dev libssl-dev libsqlite3-dev
   iproute2 nftables python3 python3-cryptography socat coturn
   clang-14 libclang-rt-14-dev llvm-14
+  dpkg-dev file systemd
 )
 missing=()
 for p in "${packages[@]}"; do
