@@ -14,6 +14,7 @@
 #include "peer/stun_probe.hpp"
 #include "peer/secure_session.hpp"
 #include "peer/session_pool.hpp"
+#include "peer/interruption.hpp"
 #include "peer/link_tending.hpp"
 #include "peer/stdio_bridge.hpp"
 
@@ -23,16 +24,46 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
+/// How long a signalled command waits for the peer to answer its close.
+constexpr net::clock::duration hang_up_wait = std::chrono::milliseconds(1500);
+constexpr auto secure_close_wait = net::clock::duration::max();  // the session's own close timeout
+
+/// How a stream's error reads when the peer refused what we opened it for.
+bool refused_by_peer(const session::stream& stream) {
+  return stream.error().starts_with(std::string(session::peer_reset_prefix) + session::refused_prefix);
+}
+
 /// Announces the secure session and bridges its one stream to stdin/stdout until both directions end.
 net::awaitable<int> bridge(server_link& link, const event_sink& events, const session_origin& origin,
                            std::shared_ptr<session::session> secure, std::shared_ptr<session::stream> stream,
                            const std::string& peer_name, net::clock::time_point started) {
   events.emit(connected_event(peer_name, origin, *secure, started));
   // The link is tended for as long as the bridge runs (it never ends by itself).
-  auto outcome = co_await (bridge_stdio(stream) || tend_link_while_busy(link, events));
+  auto outcome = co_await (bridge_stdio(secure, stream) || tend_link_while_busy(link, events));
   const auto result = std::get<0>(std::move(outcome));
-  co_await close_session(secure, result.error.empty() ? "done" : "stream failed");
-  events.emit({{"event", "closed"}, {"peer", peer_name}, {"sent", result.sent}, {"received", result.received}});
+  // The peer hung up on purpose after all its data had arrived (ssh's server side ending, a
+  // signalled `peer connect`): what we were still sending, it no longer wanted.
+  const bool peer_hung_up = !result.error.empty() && result.download_finished && secure->clean();
+  const auto& interrupt = interruption::process();
+  const bool by_signal = !result.hung_up.empty() && interrupt.raised();
+  // (A local, not a temporary: GCC 12 destroys a conditional's temporary in a co_await twice.)
+  const std::string close_reason = !result.hung_up.empty() ? result.hung_up : result.error.empty() ? "done" : "stream failed";
+  const auto close_wait = by_signal ? hang_up_wait : secure_close_wait;
+  co_await close_session(secure, close_reason, close_wait);
+  nlohmann::json closed{{"event", "closed"}, {"peer", peer_name}, {"sent", result.sent}, {"received", result.received}};
+  if (!result.hung_up.empty()) closed["hung_up"] = result.hung_up;
+  if (peer_hung_up) closed["peer_hung_up"] = secure->end_reason();
+  events.emit(closed);
+  if (peer_hung_up) {
+    spdlog::info("{} hung up after its data ended: {}", peer_name, secure->end_reason());
+    co_return exit_ok;
+  }
+  if (refused_by_peer(*stream)) {
+    throw command_error(exit_refused, peer_name + " refused the connection: " +
+                                          stream->error().substr(std::string(session::peer_reset_prefix).size() +
+                                                                 std::string(session::refused_prefix).size()));
+  }
+  if (by_signal && !result.upload_finished) co_return interrupt.exit_code();  // cut short: the shell's convention
   if (!result.error.empty()) throw command_error(exit_failure, "connection to " + peer_name + " broke: " + result.error);
   // Everything was handed to the session; only a clean close proves it all arrived.
   if (!secure->clean()) {
@@ -116,7 +147,10 @@ net::awaitable<int> run_connect(const peer_config& config, const event_sink& eve
   co_await open_and_register(link, config, events, keys, /*probe=*/config.path == "auto");  // a forced path needs no verdict
   session_pool pool(link, keys, config);
   auto secure = co_await pool.session_to(target);
-  auto stream = open_stream_on(*secure, target, {{"kind", "stdio"}});
+  // With --target, one stream to that target through the peer's `online` (like ssh -W).
+  nlohmann::json meta{{"kind", "stdio"}};
+  if (config.forward_target) meta = {{"kind", "forward"}, {"target", net::to_string(*config.forward_target)}};
+  auto stream = open_stream_on(*secure, target, std::move(meta));
   co_return co_await bridge(link, events, pool.origin(target), secure, stream, target, started);
 }
 

@@ -1,10 +1,12 @@
 // peer: registers with a rendezvous server and connects to other peers by ID through their NATs.
 #include <algorithm>
 #include <csignal>
+#include <functional>
 #include <string_view>
 #include <iostream>
 
 #include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <cxxopts.hpp>
@@ -15,6 +17,7 @@
 #include "peer/commands.hpp"
 #include "peer/expose_command.hpp"
 #include "peer/forward_command.hpp"
+#include "peer/interruption.hpp"
 #include "peer/online_command.hpp"
 #include "peer/receive_command.hpp"
 #include "peer/send_command.hpp"
@@ -25,7 +28,10 @@ namespace {
 constexpr const char* commands_help = R"(
 Commands:
   listen          register --id, wait for one incoming connection, bridge it to stdin/stdout
-  connect NAME    connect to the peer registered as NAME and bridge stdin/stdout (like nc)
+  connect NAME    connect to the peer registered as NAME and bridge stdin/stdout (like nc); with
+                  --target HOST:PORT, to that target through NAME's `peer online` (one of its
+                  --allow targets), like ssh -W:
+                    ssh -o ProxyCommand='peer connect %h --target 127.0.0.1:22' user@NAME
   list            print the IDs online now, one a line (--json: one JSON array)
   id              print this peer's identity fingerprint (creating the identity on first use);
                   others pin it with --expect-key (--json: {"event":"identity",...} on stdout)
@@ -54,7 +60,12 @@ Commands:
 Exit codes: 0 done, 1 connection broke, 2 usage, 3 server unreachable or refused us,
             4 peer unknown/offline/busy, 5 no path to the peer, 6 the peer's key was refused
             (not the key the server introduced it with, or not --expect-key),
-            7 the peer refused the request (files it does not accept from us, an unsafe name).
+            7 the peer refused the request (files it does not accept from us, an unsafe name,
+            a --target its --allow does not name).
+On SIGINT, SIGTERM or SIGHUP every command closes its sessions cleanly (the other side sees a
+close, not a cut) and exits: online, forward and expose with 0 (their normal end); connect and
+listen with 0 if their stdin had ended and all of it was delivered (ssh ends its ProxyCommand
+so), else 128 + the signal (130 for SIGINT), as do send and receive. A second signal exits at once.
 Every connection is end-to-end encrypted and authenticated with both peers' identity keys;
 the server and its relay see only ciphertext.
 With --json, stderr carries one JSON object a line, each with an "event" field;
@@ -88,7 +99,7 @@ cxxopts::Options make_options() {
       ("overwrite", "online/receive: replace existing files (default: store as \"NAME (1).ext\")")
       ("rate-limit", "send: at most this many MiB/s of file data", cxxopts::value<double>())
       ("listen", "forward: local [HOST:]PORT to listen on", cxxopts::value<std::string>())
-      ("target", "forward: HOST:PORT the remote peer connects to", cxxopts::value<std::string>())
+      ("target", "forward/connect: HOST:PORT the remote peer's online connects to (one of its --allow)", cxxopts::value<std::string>())
       ("local", "expose: the local service HOST:PORT", cxxopts::value<std::string>())
       ("remote-port", "expose: the public port on the server", cxxopts::value<int>())
       ("h,help", "show this help")
@@ -184,18 +195,32 @@ int main(int argc, char** argv) {
     }
     co_return co_await peer::run_connect(config, events, command_args.front());
   };
-  // Interrupting expose, online or forward is their normal end. (connect and listen keep the default, like nc: their
-  // bridge threads are not something to unwind from a signal.)
-  asio::signal_set signals(io);
-  if (command == "expose" || command == "online" || command == "forward") {
-    signals.add(SIGINT);
-    signals.add(SIGTERM);
-    signals.async_wait([&](std::error_code ec, int) {
+  // SIGINT, SIGTERM and SIGHUP end every command cleanly: a running stdio bridge (connect, listen) hangs up
+  // itself; otherwise every secure session is closed with a close record, then the process exits. That is the
+  // normal end of the services (online, forward, expose: exit 0); other work cut short exits 128 + the signal.
+  // A second signal exits at once.
+  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  const bool service = command == "expose" || command == "online" || command == "forward";
+  std::function<void()> await_signal = [&] {
+    signals.async_wait([&](std::error_code ec, int signal) {
       if (ec) return;
-      code = peer::exit_ok;
-      io.stop();
+      auto& interrupt = peer::interruption::process();
+      if (interrupt.raised()) {
+        code = service ? peer::exit_ok : interrupt.exit_code();
+        io.stop();
+        return;
+      }
+      interrupt.raise(signal);
+      await_signal();
+      if (interrupt.claimed()) return;  // the bridge ends the command
+      asio::co_spawn(io, [&]() -> net::awaitable<void> {
+        co_await interrupt.close_sessions();
+        code = service ? peer::exit_ok : interrupt.exit_code();
+        io.stop();
+      }, asio::detached);
     });
-  }
+  };
+  await_signal();
   asio::co_spawn(io, task(), [&](std::exception_ptr error, int result) {
     signals.cancel();
     // The command is over: tasks it spawned (forwarded connections, sessions) must not run on

@@ -45,14 +45,17 @@ net::awaitable<void> serve_stream(const peer_config& config, const event_sink& e
   }
   if (kind != "forward") {
     spdlog::warn("{}: refused a '{}' stream: not offered here", peer, kind);
-    stream->reset("this peer does not serve '" + kind + "' streams");
+    const auto hint = kind == "stdio" ? " (name one of its --allow targets: peer connect " + config.id + " --target HOST:PORT)" : "";
+    stream->reset(std::string(session::refused_prefix) + config.id + " runs `peer online`, which does not serve '" + kind +
+                  "' streams" + hint);
     co_return;
   }
   const auto target_text = meta_text(stream->meta(), "target");
   const auto target = net::parse_host_port(target_text);
   if (!target || !allowed(config, *target)) {
     spdlog::warn("{}: refused a forward to {}: not in --allow", peer, target_text);
-    stream->reset("forwarding to " + target_text + " is not allowed by " + config.id + " (see its --allow)");
+    stream->reset(std::string(session::refused_prefix) + "forwarding to " + target_text + " is not allowed by " + config.id +
+                  " (see its --allow)");
     co_return;
   }
   net::tcp::socket socket(co_await asio::this_coro::executor);
@@ -62,8 +65,9 @@ net::awaitable<void> serve_stream(const peer_config& config, const event_sink& e
     co_return;
   }
   const auto result = co_await bridge_socket(std::move(socket), stream);
-  spdlog::info("{}: forward to {} ended ({} bytes in, {} out){}", peer, target_text, result.from_stream,
-               result.to_stream, result.error.empty() ? "" : ": " + result.error);
+  // One line per forwarded connection: at debug, or a busy box's log grows by the connection.
+  spdlog::debug("{}: forward to {} ended ({} bytes in, {} out){}", peer, target_text, result.from_stream,
+                result.to_stream, result.error.empty() ? "" : ": " + result.error);
 }
 
 /// Serves the streams of one session until it ends.

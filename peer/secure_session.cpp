@@ -3,10 +3,13 @@
 #include <algorithm>
 
 #include <asio/co_spawn.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
 #include "common/spawn.hpp"
 #include "peer/exit_codes.hpp"
+#include "peer/interruption.hpp"
 
 namespace peer {
 namespace {
@@ -72,6 +75,7 @@ net::awaitable<std::shared_ptr<session::session>> open_secure_session(attempt_re
   auto s = std::make_shared<session::session>(std::move(connection.socket), *shaken.keys, initiator,
                                               std::move(shaken.leftover), options);
   asio::co_spawn(co_await asio::this_coro::executor, s->run(), net::log_escaped("session with " + info.peer));
+  interruption::process().track(s);  // a signal closes it with a close record
   co_return s;
 }
 
@@ -82,9 +86,16 @@ std::shared_ptr<session::stream> open_stream_on(session::session& s, const std::
   return stream;
 }
 
-net::awaitable<void> close_session(const std::shared_ptr<session::session>& s, const std::string& reason) {
+net::awaitable<void> close_session(const std::shared_ptr<session::session>& s, const std::string& reason,
+                                   net::clock::duration limit) {
   s->close(reason);
-  co_await s->wait_ended();
+  if (limit == net::clock::duration::max()) {
+    co_await s->wait_ended();
+    co_return;
+  }
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer deadline(co_await asio::this_coro::executor, limit);
+  co_await (s->wait_ended() || deadline.async_wait(net::use_nothrow));
 }
 
 }  // namespace peer

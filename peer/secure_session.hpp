@@ -44,7 +44,8 @@ net::awaitable<std::shared_ptr<session::session>> open_secure_session(attempt_re
 /// when the session cannot take one.
 std::shared_ptr<session::stream> open_stream_on(session::session& s, const std::string& peer, nlohmann::json meta);
 
-/// Closes the session gracefully and waits (bounded by its close timeout) until it has ended.
-net::awaitable<void> close_session(const std::shared_ptr<session::session>& s, const std::string& reason);
+/// Closes the session gracefully and waits (bounded by its close timeout, and by `limit`) until it has ended.
+net::awaitable<void> close_session(const std::shared_ptr<session::session>& s, const std::string& reason,
+                                   net::clock::duration limit = net::clock::duration::max());
 
 }  // namespace peer

@@ -1,8 +1,10 @@
 #include "peer/stdio_bridge.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <asio/co_spawn.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/post.hpp>
 #include <asio/use_future.hpp>
 
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "common/async_signal.hpp"
+#include "peer/interruption.hpp"
 
 namespace peer {
 namespace {
@@ -106,14 +109,27 @@ void upload(std::shared_ptr<upload_state> state) {
   asio::post(state->executor, state->on_done);
 }
 
+/// stdin has ended or has something to read now: a hang-up is worth a moment for the upload.
+bool stdin_has_more_now() {
+  pollfd in{STDIN_FILENO, POLLIN, 0};
+  return ::poll(&in, 1, 0) == 1 && (in.revents & (POLLIN | POLLHUP)) != 0;
+}
+
+/// How long a hang-up waits for an upload whose stdin has ended (ssh has closed our pipes).
+constexpr auto upload_grace = std::chrono::seconds(2);
+
 net::awaitable<session::read_result> read_chunk(std::shared_ptr<session::stream> stream, std::vector<std::uint8_t>& buffer) {
   co_return co_await stream->read_some(buffer);
 }
 
 }  // namespace
 
-net::awaitable<bridge_result> bridge_stdio(std::shared_ptr<session::stream> stream) {
+net::awaitable<bridge_result> bridge_stdio(std::shared_ptr<session::session> owner,
+                                           std::shared_ptr<session::stream> stream) {
+  using namespace asio::experimental::awaitable_operators;
   auto ex = co_await asio::this_coro::executor;
+  auto& interrupt = interruption::process();
+  const interruption::claim claim(interrupt);  // a signal is ours to answer while we run
   bridge_result result;
   // Shared: the stdin thread's wake-up may be delivered after this coroutine has returned.
   auto up_done = std::make_shared<net::async_signal>(ex);
@@ -123,9 +139,14 @@ net::awaitable<bridge_result> bridge_stdio(std::shared_ptr<session::stream> stre
   upload_shared->stream = stream;
   upload_shared->on_done = [up_done] { up_done->notify(); };
   std::thread(upload, upload_shared).detach();
+  const auto upload_finished = [&] {
+    std::lock_guard lock(upload_shared->mutex);  // the stdin thread writes these under it
+    return upload_shared->done;
+  };
 
   // stream -> stdout on its own thread: a slow stdout must not block the session's thread.
   std::string down_error;
+  bool output_closed = false;  // our stdout's reader left (EPIPE)
   std::thread downloader([&] {
     std::vector<std::uint8_t> buffer(chunk_size);
     for (;;) {
@@ -134,8 +155,12 @@ net::awaitable<bridge_result> bridge_stdio(std::shared_ptr<session::stream> stre
         down_error = "receiving: " + chunk.error;
         break;
       }
-      if (chunk.eof) break;
+      if (chunk.eof) {
+        result.download_finished = true;
+        break;
+      }
       if (!write_all(STDOUT_FILENO, buffer.data(), chunk.size)) {
+        output_closed = errno == EPIPE;
         down_error = std::string("writing stdout: ") + std::strerror(errno);
         break;
       }
@@ -144,25 +169,55 @@ net::awaitable<bridge_result> bridge_stdio(std::shared_ptr<session::stream> stre
     ::close(STDOUT_FILENO);  // let whoever reads our stdout see the end
     asio::post(ex, [&down_done] { down_done.notify(); });
   });
-  co_await down_done.wait();
-  downloader.join();
-  result.error = down_error;
-  if (result.error.empty()) {
-    // The other side has finished sending; we are done once our stdin has ended too.
-    const auto upload_finished = [&] {
-      std::lock_guard lock(upload_shared->mutex);  // the stdin thread writes these under it
-      return upload_shared->done;
-    };
-    while (!upload_finished()) co_await up_done->wait();
-    result.error = upload_shared->error;
+  bool downloading = true;
+
+  // Hangs up: delivers what an ended stdin gave us, resets a cut stream, closes the session.
+  auto hang_up = [&](std::string why) -> net::awaitable<void> {
+    result.hung_up = why;
+    if (!upload_finished() && stdin_has_more_now()) {
+      const auto deadline = net::clock::now() + upload_grace;
+      while (!upload_finished() && net::clock::now() < deadline) co_await up_done->wait(deadline);
+    }
+    if (!upload_finished() || !upload_shared->error.empty()) stream->reset(why);
+    owner->close(why);  // after everything queued; the downloader ends with the session
+    if (downloading) co_await down_done.wait();
+    downloading = false;
+  };
+
+  auto first = co_await (down_done.wait() || interrupt.wait());
+  if (first.index() == 1) {
+    co_await hang_up(interrupt.reason());
   } else {
-    stream->reset(result.error);
+    downloading = false;
+    if (output_closed) {
+      co_await hang_up("the reader of our output left");  // (a program that closed its pipes is done)
+    } else if (!down_error.empty()) {
+      result.error = down_error;
+      stream->reset(result.error);
+    } else {
+      // The other side has finished sending; we are done once our stdin has ended too, or the
+      // stream fails (the peer hung up).
+      while (!upload_finished() && stream->error().empty() && !interrupt.raised()) {
+        co_await (up_done->wait() || stream->wait_failed() || interrupt.wait());
+      }
+      if (!upload_finished() && !stream->error().empty()) {
+        result.error = "sending: " + stream->error();
+      } else if (!upload_finished()) {
+        co_await hang_up(interrupt.reason());
+      }
+    }
   }
+  downloader.join();
   {
     std::lock_guard lock(upload_shared->mutex);
+    result.upload_finished = upload_shared->done && upload_shared->error.empty();
+    if (upload_shared->done && result.error.empty() && result.hung_up.empty()) result.error = upload_shared->error;
     upload_shared->abandoned = true;
     upload_shared->stream.reset();
     upload_shared->on_done = nullptr;
+  }
+  if (!result.hung_up.empty() && result.error.empty() && !result.upload_finished) {
+    result.error = output_closed ? down_error : result.hung_up;
   }
   result.sent = upload_shared->sent;
   co_return result;

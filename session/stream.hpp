@@ -32,6 +32,10 @@ struct read_result {
 /// How a stream's error begins when the peer reset it; the peer's own reason follows.
 inline constexpr const char* peer_reset_prefix = "stream reset by the peer: ";
 
+/// How a reset's reason begins when the peer refused what the stream was opened for (a target
+/// its --allow does not name, a kind of stream it does not serve, a transfer it does not take).
+inline constexpr const char* refused_prefix = "refused: ";
+
 /// A stream handle; the session keeps it until both directions end or it is reset.
 class stream {
  public:
