@@ -15,19 +15,34 @@
 namespace peer {
 namespace {
 
+/// Announces a session the pool just made, and its end when it comes.
+net::awaitable<void> announce_session(const event_sink& events, std::string peer, session_origin origin,
+                                      std::shared_ptr<session::session> secure, net::clock::time_point started) {
+  events.emit(connected_event(peer, origin, *secure, started));
+  co_await secure->wait_ended();
+  events.emit({{"event", "session_ended"}, {"peer", peer}, {"clean", secure->clean()}, {"message", secure->end_reason()}});
+}
+
 /// One local connection: a stream to the peer (on the shared session), bridged to it. Sets
 /// `server_lost` when no stream could be had because the server link is gone.
-net::awaitable<void> forward_one(session_pool& pool, server_link& link, const peer_config& config, std::string peer,
-                                 net::tcp::socket local, bool& server_lost, net::tcp::acceptor& acceptor) {
+net::awaitable<void> forward_one(session_pool& pool, server_link& link, const peer_config& config, const event_sink& events,
+                                 std::string peer, net::tcp::socket local, bool& server_lost, net::tcp::acceptor& acceptor) {
   std::error_code ec;
   const auto endpoint = local.remote_endpoint(ec);
   if (ec) co_return;  // the client already left
+  const auto started = net::clock::now();
   const auto from = net::to_string(endpoint);
   const auto target = net::to_string(*config.forward_target);
   std::shared_ptr<session::stream> stream;
   try {
+    bool reused = true;
+    auto secure = co_await pool.session_to(peer, &reused);
+    if (!reused) {
+      asio::co_spawn(co_await asio::this_coro::executor, announce_session(events, peer, pool.origin(peer), secure, started),
+                     net::log_escaped("forward session events"));
+    }
     nlohmann::json meta{{"kind", "forward"}, {"target", target}};
-    stream = co_await pool.open_stream(peer, std::move(meta));
+    stream = open_stream_on(*secure, peer, std::move(meta));
   } catch (const command_error& e) {
     spdlog::warn("forward from {}: no stream to {}: {}", from, peer, e.what());
     if (!link.is_open()) {
@@ -36,12 +51,17 @@ net::awaitable<void> forward_one(session_pool& pool, server_link& link, const pe
     }
     co_return;  // closing `local` tells the local client at once
   }
+  spdlog::debug("forward from {} to {} via {} open", from, target, peer);
   const auto result = co_await bridge_socket(std::move(local), stream);
-  if (result.error.empty()) {
-    spdlog::info("forward from {} to {} via {} done ({} bytes out, {} in)", from, target, peer, result.to_stream,
-                 result.from_stream);
+  // Per connection, at debug: a connection is its programs' business (one that resets, or an iperf3
+  // closing with data in flight, is theirs to report); a dying session is logged as a warning by it.
+  // A target the peer refused or could not reach (reset before any byte came back) is ours to fix.
+  const bool never_opened = result.from_stream == 0 && stream->error().starts_with(session::peer_reset_prefix);
+  if (never_opened) {
+    spdlog::warn("forward from {} to {} via {}: {}", from, target, peer, result.error);
   } else {
-    spdlog::warn("forward from {} to {} via {} ended: {}", from, target, peer, result.error);
+    spdlog::debug("forward from {} to {} via {} ended ({} bytes out, {} in){}", from, target, peer, result.to_stream,
+                  result.from_stream, result.error.empty() ? "" : ": " + result.error);
   }
 }
 
@@ -86,7 +106,7 @@ net::awaitable<int> run_forward(const peer_config& config, const event_sink& eve
       co_await pause.async_wait(net::use_nothrow);
       continue;
     }
-    asio::co_spawn(ex, forward_one(pool, link, config, target_peer, std::move(local), server_lost, acceptor),
+    asio::co_spawn(ex, forward_one(pool, link, config, events, target_peer, std::move(local), server_lost, acceptor),
                    net::log_escaped("forward"));
   }
   throw command_error(exit_server, "lost the server (" + link.close_reason() + "): no new connections can be carried");

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/config_layers.hpp"
+#include "common/descriptor_limit.hpp"
 #include "common/logging.hpp"
 #include "peer/commands.hpp"
 #include "peer/expose_command.hpp"
@@ -39,8 +40,10 @@ Commands:
                   filtering behaviour (RFC 4787), port preservation, class (--json: one object)
   online          stay registered (--id) and serve the streams peers open: file transfers
                   into --inbox DIR from the IDs --accept-from names (or anyone: --accept-any),
-                  forwards to the targets named by --allow HOST:PORT (repeatable); runs until
-                  interrupted and reconnects if the server goes away
+                  forwards to the targets named by --allow HOST:PORT (repeatable), and the
+                  public ports named by --expose LOCAL_HOST:PORT=REMOTE_PORT (repeatable): one
+                  process and one ID for a whole box; runs until interrupted and reconnects if
+                  the server goes away
   send NAME PATH...
                   send files and directories (recursively, with relative paths and mode bits)
                   to NAME, which runs `online --inbox` or `receive`; progress on a terminal
@@ -55,7 +58,9 @@ Commands:
                   connection to NAME, which connects it to --target HOST:PORT if its --allow
                   lets it; all connections share one secure session; runs until interrupted
   expose          publish --local HOST:PORT on the server's public --remote-port N (reverse
-                  proxy); runs until interrupted and reconnects if the server goes away
+                  proxy; or --expose LOCAL_HOST:PORT=REMOTE_PORT, repeatable); runs until
+                  interrupted and reconnects if the server goes away. A port the server refuses
+                  (held by another peer, outside its expose_ports) exits 3 at once
 
 Exit codes: 0 done, 1 connection broke, 2 usage, 3 server unreachable or refused us,
             4 peer unknown/offline/busy, 5 no path to the peer, 6 the peer's key was refused
@@ -100,6 +105,8 @@ cxxopts::Options make_options() {
       ("rate-limit", "send: at most this many MiB/s of file data", cxxopts::value<double>())
       ("listen", "forward: local [HOST:]PORT to listen on", cxxopts::value<std::string>())
       ("target", "forward/connect: HOST:PORT the remote peer's online connects to (one of its --allow)", cxxopts::value<std::string>())
+      ("expose", "online/expose: publish LOCAL_HOST:PORT on the server's public REMOTE_PORT, as\n"
+                 "LOCAL_HOST:PORT=REMOTE_PORT (repeat, or comma-separate)", cxxopts::value<std::vector<std::string>>())
       ("local", "expose: the local service HOST:PORT", cxxopts::value<std::string>())
       ("remote-port", "expose: the public port on the server", cxxopts::value<int>())
       ("h,help", "show this help")
@@ -128,10 +135,12 @@ nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
   if (args.count("json")) layer["json"] = true;
   if (args.count("punch-timeout")) layer["punch_timeout"] = args["punch-timeout"].as<double>();
   if (args.count("dead-after")) layer["dead_after"] = args["dead-after"].as<double>();
+  if (args.count("expose")) {
+    for (const auto& route : args["expose"].as<std::vector<std::string>>()) layer["expose"].push_back(route);
+  }
   if (args.count("local") || args.count("remote-port")) {
     if (!args.count("local") || !args.count("remote-port")) throw std::runtime_error("--local and --remote-port go together");
-    layer["expose"] = nlohmann::json::array(
-        {{{"local", args["local"].as<std::string>()}, {"remote_port", args["remote-port"].as<int>()}}});
+    layer["expose"].push_back({{"local", args["local"].as<std::string>()}, {"remote_port", args["remote-port"].as<int>()}});
   }
   return layer;
 }
@@ -177,6 +186,7 @@ int main(int argc, char** argv) {
   }
 
   std::signal(SIGPIPE, SIG_IGN);
+  net::raise_descriptor_limit();  // an exposed port or a forward at a thousand connections needs more than 1,024
   const peer::event_sink events(config.json);
   asio::io_context io;
   int code = peer::exit_failure;

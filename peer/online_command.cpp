@@ -8,6 +8,7 @@
 #include "common/connect.hpp"
 #include "common/spawn.hpp"
 #include "peer/exit_codes.hpp"
+#include "peer/expose_routes.hpp"
 #include "peer/link_tending.hpp"
 #include "peer/nat_probe.hpp"
 #include "peer/reconnect_loop.hpp"
@@ -88,6 +89,10 @@ net::awaitable<void> online_once(const peer_config& config, const event_sink& ev
                                  std::shared_ptr<server_link> link, bool& worked) {
   auto ex = co_await asio::this_coro::executor;
   co_await open_and_register(*link, config, events, keys, /*probe=*/false);
+  if (!config.routes.empty()) {
+    co_await claim_routes(*link, config, events);
+    serve_routes(link, config.routes);  // clients are served even while an attempt is punching
+  }
   worked = true;  // registered: from now on a lost server is worth reconnecting to
   co_await probe_and_report(*link);
   for (;;) {  // next_incoming throws when the server is lost
@@ -115,8 +120,8 @@ net::awaitable<int> run_online(const peer_config& config, const event_sink& even
   if (!config.inbox.empty() && !config.accept_any && config.accept_from.empty()) {
     throw command_error(exit_usage, "--inbox needs --accept-from ID,... (or --accept-any): whose files to take");
   }
-  if (config.allow.empty() && config.inbox.empty()) {
-    spdlog::warn("no --allow targets and no --inbox: every forward and transfer will be refused");
+  if (config.allow.empty() && config.inbox.empty() && config.routes.empty()) {
+    spdlog::warn("no --allow targets, no --inbox and no --expose routes: every forward and transfer will be refused");
   }
   const auto keys = load_identity(config, events);
   co_await keep_connected(events, [&config, &events, keys](std::shared_ptr<server_link> link, bool& worked) {

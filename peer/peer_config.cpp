@@ -1,6 +1,8 @@
 #include "peer/peer_config.hpp"
 
+#include <charconv>
 #include <cstdio>
+#include <string_view>
 #include <stdexcept>
 
 #include "common/config_layers.hpp"
@@ -31,6 +33,30 @@ std::chrono::milliseconds seconds_setting(const nlohmann::json& settings, const 
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }
 
+/// An "expose" entry: {"local":"HOST:PORT","remote_port":N}, or "HOST:PORT=N" as --expose takes it.
+expose_route parse_route(const nlohmann::json& entry) {
+  std::optional<net::host_port> local;
+  long long remote = 0;
+  if (entry.is_string()) {
+    const auto text = entry.get<std::string>();
+    const auto equals = text.rfind('=');
+    if (equals != std::string::npos) {
+      local = net::parse_host_port(text.substr(0, equals));
+      const auto digits = std::string_view(text).substr(equals + 1);
+      const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), remote);
+      if (error != std::errc() || end != digits.data() + digits.size()) remote = 0;
+    }
+  } else if (entry.is_object() && entry.contains("local") && entry["local"].is_string() && entry.contains("remote_port")) {
+    local = net::parse_host_port(entry["local"].get<std::string>());
+    remote = wire::to_integer(entry["remote_port"]).value_or(0);
+  }
+  if (!local || local->port == 0 || remote <= 0 || remote > 65535) {
+    throw std::runtime_error("each \"expose\" route is LOCAL_HOST:PORT=REMOTE_PORT (or {\"local\":\"HOST:PORT\",\"remote_port\":N}), "
+                             "not " + entry.dump());
+  }
+  return {*local, static_cast<std::uint16_t>(remote)};
+}
+
 }  // namespace
 
 peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json& env, const nlohmann::json& flags) {
@@ -59,14 +85,7 @@ peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json
     if (config.path != "auto" && config.path != "direct" && config.path != "relay") {
       throw std::runtime_error("setting \"path\" must be auto, direct or relay");
     }
-    for (const auto& route : settings.value("expose", nlohmann::json::array())) {
-      auto local = net::parse_host_port(route.at("local").get<std::string>());
-      const auto remote = wire::to_integer(route.at("remote_port")).value_or(0);
-      if (!local || local->port == 0 || remote <= 0 || remote > 65535) {
-        throw std::runtime_error("each \"expose\" route needs \"local\":\"HOST:PORT\" and \"remote_port\":N");
-      }
-      config.routes.push_back({*local, static_cast<std::uint16_t>(remote)});
-    }
+    for (const auto& route : settings.value("expose", nlohmann::json::array())) config.routes.push_back(parse_route(route));
     for (const auto& entry : settings.value("allow", nlohmann::json::array())) {
       auto target = net::parse_host_port(entry.get<std::string>());
       if (!target || target->port == 0) throw std::runtime_error("each \"allow\" entry must be HOST:PORT");

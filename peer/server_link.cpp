@@ -18,11 +18,45 @@ namespace {
 
 constexpr auto connect_timeout = std::chrono::seconds(10);
 constexpr auto reply_timeout = std::chrono::seconds(15);
+/// Events nobody has taken yet; a server that sends more is not one we can follow.
+constexpr std::size_t max_queued_events = 1024;
 
 }  // namespace
 
 server_link::~server_link() {
+  if (inbound_) inbound_->handlers.clear();  // they may refer to what dies with us
   if (channel_) channel_->close(wire::close_reason::closed_locally);
+}
+
+net::awaitable<void> server_link::read_all(std::shared_ptr<wire::message_channel> channel, std::shared_ptr<inbound> in) {
+  for (;;) {
+    auto next = co_await channel->receive();
+    if (!next.message) break;
+    auto& message = *next.message;
+    if (const auto req = wire::request_number(message); req != 0) {
+      if (in->awaited.count(req)) in->replies[req] = std::move(message);  // (a late reply to a given-up request is dropped)
+    } else if (auto handler = in->handlers.find(message.value("type", "")); handler != in->handlers.end()) {
+      const auto run = handler->second;  // (it may replace itself)
+      try {
+        run(message);
+      } catch (const std::exception& e) {
+        spdlog::warn("ignoring a server message we could not handle: {}", e.what());
+      }
+      continue;
+    } else if (in->events.size() >= max_queued_events) {
+      channel->close(wire::close_reason::inbox_full, "the server sent more events than we can queue");
+      break;
+    } else {
+      in->events.push_back(std::move(message));
+    }
+    in->arrived.notify_all();
+  }
+  in->closed = true;
+  in->arrived.notify_all();
+}
+
+void server_link::on_event(const std::string& type, event_handler handler) {
+  if (inbound_) inbound_->handlers[type] = std::move(handler);
 }
 
 net::awaitable<void> server_link::open(const net::host_port& server, const std::string& token,
@@ -57,6 +91,8 @@ net::awaitable<void> server_link::open(const net::host_port& server, const std::
     throw command_error(exit_server, "server refused us: " + reply.message->value("message", "authentication failed"));
   }
   spdlog::info("connected to server {}", net::to_string(server));
+  inbound_ = std::make_shared<inbound>(executor_);
+  asio::co_spawn(executor_, read_all(channel_, inbound_), net::log_escaped("server link reader"));
 }
 
 net::awaitable<std::string> server_link::register_id(const std::string& id) {
@@ -82,26 +118,40 @@ net::awaitable<std::vector<std::string>> server_link::list() {
 net::awaitable<nlohmann::json> server_link::request(nlohmann::json message) {
   const long long id = next_request_++;
   message["req"] = id;
+  if (!inbound_) throw command_error(exit_server, "not connected to the server");
+  auto in = inbound_;
+  in->awaited.insert(id);
   channel_->send(message);
   const auto deadline = net::clock::now() + reply_timeout;
   for (;;) {
-    auto next = co_await channel_->receive(deadline);
-    if (next.timed_out) throw command_error(exit_server, "server did not answer in time");
-    if (!next.message) throw command_error(exit_server, "lost the server (" + close_reason() + ")");
-    auto& reply = *next.message;
-    if (wire::request_number(reply) == id) co_return std::move(reply);
-    events_.push_back(std::move(reply));
+    if (auto reply = in->replies.find(id); reply != in->replies.end()) {
+      auto answer = std::move(reply->second);
+      in->replies.erase(reply);
+      in->awaited.erase(id);
+      co_return answer;
+    }
+    if (in->closed) {
+      in->awaited.erase(id);
+      throw command_error(exit_server, "lost the server (" + close_reason() + ")");
+    }
+    if (!co_await in->arrived.wait(deadline)) {
+      in->awaited.erase(id);
+      throw command_error(exit_server, "server did not answer in time");
+    }
   }
 }
 
 net::awaitable<std::optional<nlohmann::json>> server_link::next_event(net::clock::time_point deadline) {
-  if (!events_.empty()) {
-    auto event = std::move(events_.front());
-    events_.pop_front();
-    co_return event;
+  if (!inbound_) co_return std::nullopt;
+  auto in = inbound_;
+  for (;;) {
+    if (!in->events.empty()) {
+      auto event = std::move(in->events.front());
+      in->events.pop_front();
+      co_return event;
+    }
+    if (in->closed || !co_await in->arrived.wait(deadline)) co_return std::nullopt;
   }
-  auto next = co_await channel_->receive(deadline);
-  co_return next.message;
 }
 
 std::string server_link::close_reason() const {

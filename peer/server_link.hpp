@@ -1,11 +1,18 @@
 // The peer's main connection to the rendezvous server: connect, authenticate, then requests
-// (register, list, connect) and server-initiated events (attempt, punch), with heartbeats.
+// (register, list, connect) and server-initiated events (attempt, punch), with heartbeats. Once
+// open, one reader takes every message as it arrives: replies go to their request, events of a
+// type with a handler (proxy announcements) to it at once, whatever the command is busy with,
+// and other events wait for next_event().
 #pragma once
 #include <deque>
+#include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "common/async_event.hpp"
 #include "common/endpoint.hpp"
 #include "common/identity.hpp"
 #include "common/message_channel.hpp"
@@ -28,21 +35,38 @@ class server_link {
   net::awaitable<std::vector<std::string>> list();
   /// Sends a request and waits for the reply with the same "req" (an "error" reply included).
   net::awaitable<nlohmann::json> request(nlohmann::json message);
-  /// Next server-initiated message (not a reply), or nothing when the link closed or the deadline passed.
+  /// Next server-initiated message (not a reply, not handled), or nothing when the link closed or the deadline passed.
   net::awaitable<std::optional<nlohmann::json>> next_event(net::clock::time_point deadline = net::clock::time_point::max());
+  using event_handler = std::function<void(const nlohmann::json& event)>;
+  /// Server messages of `type` go to `handler` as they arrive (on the link's executor) instead
+  /// of next_event(). Call after open(); handlers are dropped when the link is destroyed.
+  void on_event(const std::string& type, event_handler handler);
   void send(const nlohmann::json& message) { channel_->send(message); }
 
   bool is_open() const { return channel_ && channel_->is_open(); }
   /// Why the link closed, for the user.
   std::string close_reason() const;
+  const asio::any_io_executor& executor() const { return executor_; }
   /// The server's address we are connected to (the hole-assist port lives there too).
   const net::tcp::endpoint& server_endpoint() const { return server_endpoint_; }
 
  private:
   asio::any_io_executor executor_;
+  /// What the reader hands out; shared with it, since it may finish after the link is gone.
+  struct inbound {
+    explicit inbound(const asio::any_io_executor& ex) : arrived(ex) {}
+    std::set<long long> awaited;               ///< requests waiting for their reply
+    std::map<long long, nlohmann::json> replies;
+    std::deque<nlohmann::json> events;         ///< for next_event(), bounded
+    std::map<std::string, event_handler> handlers;
+    net::async_event arrived;
+    bool closed = false;
+  };
+  static net::awaitable<void> read_all(std::shared_ptr<wire::message_channel> channel, std::shared_ptr<inbound> in);
+
   std::shared_ptr<wire::message_channel> channel_;
+  std::shared_ptr<inbound> inbound_;
   net::tcp::endpoint server_endpoint_;
-  std::deque<nlohmann::json> events_;  ///< server messages that arrived while awaiting a reply
   long long next_request_ = 1;
 };
 

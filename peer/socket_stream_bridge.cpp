@@ -16,6 +16,7 @@ net::awaitable<void> socket_to_stream(net::tcp::socket& socket, std::shared_ptr<
     if (ec == asio::error::eof) {
       const auto error = stream->shutdown_send();
       if (!error.empty() && result.error.empty()) result.error = error;
+      result.to_stream_finished = error.empty();
       co_return;
     }
     if (ec) {
@@ -48,6 +49,7 @@ net::awaitable<void> stream_to_socket(net::tcp::socket& socket, std::shared_ptr<
     }
     if (chunk.eof) {
       socket.shutdown(net::tcp::socket::shutdown_send, ignored);
+      result.from_stream_finished = true;
       co_return;
     }
     auto [ec, n] = co_await asio::async_write(socket, asio::buffer(buffer.data(), chunk.size), net::use_nothrow);
@@ -75,6 +77,8 @@ net::awaitable<socket_bridge_result> bridge_socket(net::tcp::socket socket, std:
   };
   co_await ((socket_to_stream(socket, stream, result) && stream_to_socket(socket, stream, result)) || watch());
   socket.close(ignored);
+  // Both directions reached their end: whatever came after (a reset as the programs closed) is no failure.
+  if (result.to_stream_finished && result.from_stream_finished) result.error.clear();
   co_return result;
 }
 

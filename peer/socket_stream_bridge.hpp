@@ -14,6 +14,8 @@ struct socket_bridge_result {
   std::uint64_t to_stream = 0;
   std::uint64_t from_stream = 0;
   std::string error;  ///< empty when both directions ended cleanly
+  bool to_stream_finished = false;    ///< the local side's end of data went into the stream
+  bool from_stream_finished = false;  ///< the peer's end of data went to the local side
 };
 
 /// Runs until both directions end or one side fails; closes the socket at the end.

@@ -38,7 +38,7 @@ std::optional<admission_ticket> admission::admit(const asio::ip::address& addres
   const auto found = per_address_.find(address);
   const int mine = found == per_address_.end() ? 0 : found->second;
   if (mine >= limits_.per_address) {
-    why = "too many handshaking connections from " + address.to_string() + " (limit " +
+    why = "too many " + limits_.counted + " from " + address.to_string() + " (limit " +
           std::to_string(limits_.per_address) + ")";
     ++refused_;
     return std::nullopt;
@@ -51,7 +51,8 @@ std::optional<admission_ticket> admission::admit(const asio::ip::address& addres
     for (const auto& [holder, count] : per_address_) most = std::max(most, count);
     const bool stalling = pending_.front().since + limits_.evict_after <= std::chrono::steady_clock::now();
     if (!limits_.evict_when_full || (most < mine + 2 && !stalling)) {
-      why = "too many pending handshakes on the " + name_ + " port (limit " + std::to_string(limits_.pending) + ")";
+      why = limits_.full_text.empty() ? "too many pending handshakes on the " + name_ + " port" : limits_.full_text;
+      why += " (limit " + std::to_string(limits_.pending) + ")";
       ++refused_;
       return std::nullopt;
     }

@@ -71,6 +71,10 @@ struct admission_limits {
   /// this long is evicted: a crowd of honest clients (a restart storm from many addresses) is
   /// refused and retries instead of evicting each other mid-handshake.
   std::chrono::milliseconds evict_after{1000};
+  /// What a refusal calls the connections counted ("too many handshaking connections from ...").
+  std::string counted = "handshaking connections";
+  /// The refusal when all of the budget is used; empty: "too many pending handshakes on the X port".
+  std::string full_text;
 };
 
 /// Counts one port's pending connections per address and overall.

@@ -1,7 +1,5 @@
 #include "rendezvous/descriptor_budget.hpp"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -14,22 +12,10 @@ constexpr long fixed_descriptors = 64;
 
 }  // namespace
 
-long current_descriptor_limit() {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
-  return limit.rlim_cur == RLIM_INFINITY ? 1L << 20 : static_cast<long>(limit.rlim_cur);
-}
+namespace {
 
-long raise_descriptor_limit() {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);  // on failure the old limit stays, and is what we report
-  }
-  return current_descriptor_limit();
-}
-
-descriptor_budget fit_to_descriptors(long limit, const server_config& config) {
+/// Peers, idle clients and relayed pairs: each kind keeps its share of what fits.
+descriptor_budget fit_fixed_kinds(long limit, const server_config& config) {
   descriptor_budget b;
   b.limit = limit;
   // Handshakes on four ports, and connections held briefly by hole-assist and probes.
@@ -57,10 +43,29 @@ descriptor_budget fit_to_descriptors(long limit, const server_config& config) {
   return b;
 }
 
+/// Exposed clients get what the other kinds leave, but at least a third of the limit: a busy
+/// web service must not be starved by caps sized for peers that are seldom all there. (That
+/// overcommits; the descriptor reserve answers at the wall.)
+int fit_exposed_clients(long limit, long left_over, const server_config& config) {
+  const long share = std::max(left_over, limit / 3) / descriptors_per_relay_pair;
+  return static_cast<int>(std::clamp<long>(share, 1, config.max_exposed_clients));
+}
+
+}  // namespace
+
+descriptor_budget fit_to_descriptors(long limit, const server_config& config) {
+  descriptor_budget b = fit_fixed_kinds(limit, config);
+  const long used = fixed_descriptors + 4L * b.max_pending_per_port + std::max(16L, limit / 16) + b.max_peers +
+                    b.max_idle_clients + static_cast<long>(b.max_relay_pairs) * descriptors_per_relay_pair;
+  b.max_exposed_clients = fit_exposed_clients(limit, limit - used, config);  // (stated, never a warning by itself)
+  return b;
+}
+
 std::string describe(const descriptor_budget& b) {
-  return fmt::format("descriptor limit {}: at most {} peers, {} clients without an ID, {} relayed pairs, {} pending "
-                     "handshakes per port{}",
-                     b.limit, b.max_peers, b.max_idle_clients, b.max_relay_pairs, b.max_pending_per_port,
+  return fmt::format("descriptor limit {}: at most {} peers, {} clients without an ID, {} relayed pairs, {} clients "
+                     "of exposed ports, {} pending handshakes per port{}",
+                     b.limit, b.max_peers, b.max_idle_clients, b.max_relay_pairs, b.max_exposed_clients,
+                     b.max_pending_per_port,
                      b.reduced ? " (less than configured: raise the limit with ulimit -n or LimitNOFILE= to serve more)" : "");
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 #include <string>
 
+#include "common/descriptor_limit.hpp"
 #include "rendezvous/server_config.hpp"
 
 namespace rendezvous {
@@ -15,17 +16,13 @@ struct descriptor_budget {
   int max_peers = 0;           ///< registered peers
   int max_idle_clients = 0;    ///< authenticated connections without an ID (list, send, connect without --id)
   int max_relay_pairs = 0;
+  int max_exposed_clients = 0;  ///< clients of exposed ports (each a relayed pair's descriptors)
   int max_pending_per_port = 0;
   bool reduced = false;        ///< the config asked for more than fits
 };
 
 /// Descriptors a relayed pair uses: two sockets and two pipes of two ends each.
 inline constexpr int descriptors_per_relay_pair = 6;
-
-/// The soft descriptor limit in force now.
-long current_descriptor_limit();
-/// Raises the soft descriptor limit to the hard one; returns the soft limit now in force.
-long raise_descriptor_limit();
 
 /// The caps that fit `limit` descriptors, as close to what `config` asks for as they can be.
 descriptor_budget fit_to_descriptors(long limit, const server_config& config);

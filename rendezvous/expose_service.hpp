@@ -41,15 +41,19 @@ class expose_service {
   void close_all(const client_session& owner);
   void stop();
   std::size_t open_ports() const { return exposures_.size(); }
+  /// Clients of exposed ports connected now (announced, joined or waiting for the peer).
+  std::size_t clients() const { return clients_.pending(); }
 
  private:
   struct exposure;
   net::awaitable<void> accept_loop(std::shared_ptr<exposure> e);
   static admission_limits client_limits(const server_config& config) {
-    admission_limits limits;
-    limits.per_address = config.max_handshakes_per_ip;
-    limits.pending = config.max_relay_pairs;
+    admission_limits limits;  // their own, not the handshake flood cap: an office behind one NAT is one address
+    limits.per_address = config.max_exposed_clients_per_ip;
+    limits.pending = config.max_exposed_clients;
     limits.evict_when_full = false;  // a slot is held for the client's whole life: never evicted
+    limits.counted = "clients of exposed ports";
+    limits.full_text = "too many clients of exposed ports at once";
     return limits;
   }
 

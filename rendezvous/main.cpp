@@ -47,6 +47,10 @@ cxxopts::Options make_options() {
       ("max-relay-pairs", "most relayed pairs at once (default 1000; 6 descriptors each: lower it to fit "
                           "more peers)", cxxopts::value<int>())
       ("max-relay-pairs-per-peer", "most relayed pairs per peer ID (default 100)", cxxopts::value<int>())
+      ("max-exposed-clients", "most clients of exposed ports at once, apart from the relayed pairs (default "
+                              "10000; cut to what the descriptor limit allows, at least a third of it)", cxxopts::value<int>())
+      ("max-exposed-clients-per-ip", "most clients of exposed ports at once from one address (default 1024: "
+                                     "an office behind one NAT is one address)", cxxopts::value<int>())
       ("probe-port", "NAT probes on this port and the next (default main+3)", cxxopts::value<int>())
       ("alt-ip", "a second address of this host, so peers can tell every NAT kind apart", cxxopts::value<std::string>())
       ("stats-interval", "seconds between stats lines; 0 for none (default 60)", cxxopts::value<int>())
@@ -68,6 +72,7 @@ nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
   const char* const number_flags[] = {"hole-port", "relay-port", "peer-timeout", "handshake-timeout", "attempt-timeout",
                                       "max-peers", "max-pending-handshakes", "max-handshakes-per-ip",
                                       "relay-idle-timeout", "max-relay-pairs", "max-relay-pairs-per-peer",
+                                      "max-exposed-clients", "max-exposed-clients-per-ip",
                                       "stats-interval", "probe-port"};
   const auto key_of = [](std::string flag) {
     std::replace(flag.begin(), flag.end(), '-', '_');
@@ -155,7 +160,7 @@ int main(int argc, char** argv) {
   }
 
   std::signal(SIGPIPE, SIG_IGN);
-  rendezvous::raise_descriptor_limit();  // the server derives its caps from what it gets
+  net::raise_descriptor_limit();  // the server derives its caps from what it gets
   asio::io_context io;
   rendezvous::server server(io, config);
   try {

@@ -56,7 +56,9 @@ void relay_service::cancel(const std::string& token, const std::string& reason) 
 }
 
 bool relay_service::admit_pair(const std::array<std::string, 2>& names, std::string& why) const {
-  if (static_cast<int>(live_.size()) >= config_.max_relay_pairs) {
+  // Clients of exposed ports have their own limits (expose_service), checked when they arrived.
+  if (is_public_client(names[0]) || is_public_client(names[1])) return true;
+  if (static_cast<int>(live_.size() - live_exposed_) >= config_.max_relay_pairs) {
     why = "the server relays its maximum of " + std::to_string(config_.max_relay_pairs) + " pairs";
     return false;
   }
@@ -144,6 +146,15 @@ net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, s
     }
   } bookkeeping{*this, live_.insert(live_.end(), &halves), names};
   for (const auto& name : names) ++live_per_peer_[name];
+  const bool exposed = is_public_client(names[0]) || is_public_client(names[1]);
+  // A client of an exposed port: counted apart, and its lines at debug (one pair per HTTP connection).
+  struct exposed_count {
+    std::size_t& live;
+    bool counted;
+    ~exposed_count() { live -= counted ? 1 : 0; }
+  } exposed_bookkeeping{live_exposed_, exposed};
+  live_exposed_ += exposed ? 1 : 0;
+  const auto per_pair_level = exposed ? spdlog::level::debug : spdlog::level::info;
   const auto started = net::clock::now();
 
   bool ready = true;
@@ -154,7 +165,7 @@ net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, s
   }
   relay::pump_stats result;
   if (ready) {
-    spdlog::info("relay: {} <-> {} joined", names[0], names[1]);
+    spdlog::debug("relay: {} <-> {} joined", names[0], names[1]);
     relay::pump_options options;
     options.idle_timeout = std::chrono::seconds(config_.relay_idle_timeout_s);
     result = co_await relay::pump(halves[0].socket, halves[1].socket, options);
@@ -175,7 +186,11 @@ net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, s
                           account.received, account.pairs);
   }
   bytes_relayed_ += result.a_to_b + result.b_to_a;
-  spdlog::info("relay: {} <-> {} ended after {:.1f} s ({}{}): {} sent {} bytes, {} sent {} bytes{}", names[0], names[1],
+  if (exposed) {
+    exposed_bytes_ += result.a_to_b + result.b_to_a;
+    ++exposed_served_;
+  }
+  spdlog::log(per_pair_level, "relay: {} <-> {} ended after {:.1f} s ({}{}): {} sent {} bytes, {} sent {} bytes{}", names[0], names[1],
                seconds_since(started), relay::to_string(result.end), result.detail.empty() ? "" : ": " + result.detail,
                names[0], result.a_to_b, names[1], result.b_to_a, totals);
 }

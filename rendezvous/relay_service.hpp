@@ -63,6 +63,10 @@ class relay_service {
   std::size_t live_pairs() const { return live_.size(); }
   std::size_t waiting_halves() const { return tokens_.waiting(); }
   std::uint64_t bytes_relayed() const { return bytes_relayed_; }
+  /// Clients of exposed ports: joined now, served to the end so far, and the bytes they moved.
+  std::size_t live_exposed() const { return live_exposed_; }
+  std::uint64_t exposed_served() const { return exposed_served_; }
+  std::uint64_t exposed_bytes() const { return exposed_bytes_; }
 
  private:
   bool admit_pair(const std::array<std::string, 2>& names, std::string& why) const;
@@ -78,6 +82,9 @@ class relay_service {
   std::map<std::string, int> live_per_peer_;
   std::map<std::string, traffic_account> accounts_;
   std::uint64_t bytes_relayed_ = 0;
+  std::size_t live_exposed_ = 0;
+  std::uint64_t exposed_served_ = 0;
+  std::uint64_t exposed_bytes_ = 0;
   std::function<void(const std::string& token)> first_half_waiting_;
 };
 

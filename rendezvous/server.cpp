@@ -17,6 +17,7 @@ server_config within(const descriptor_budget& budget, server_config config) {
   config.max_peers = budget.max_peers;
   config.max_idle_clients = budget.max_idle_clients;
   config.max_relay_pairs = budget.max_relay_pairs;
+  config.max_exposed_clients = budget.max_exposed_clients;
   config.max_pending_handshakes = budget.max_pending_per_port;
   return config;
 }
@@ -25,7 +26,7 @@ server_config within(const descriptor_budget& budget, server_config config) {
 
 server::server(asio::io_context& io, server_config config)
     : io_(io),
-      budget_(fit_to_descriptors(current_descriptor_limit(), config)),
+      budget_(fit_to_descriptors(net::current_descriptor_limit(), config)),
       context_(io.get_executor(), within(budget_, std::move(config))),
       main_acceptor_(io),
       hole_acceptor_(io),
@@ -112,11 +113,14 @@ net::awaitable<void> server::housekeeping() {
 
 void server::log_stats() const {
   const auto& s = context_.stats;
+  const auto& relay = context_.relay;
   spdlog::info("stats: {} peers online, {} connect attempts, {} relayed pairs ({} waiting), {} bytes relayed, "
-               "{} exposed ports, {} pending handshakes, {} connections refused, {} evicted, {} refused at the "
+               "{} exposed ports with {} clients ({} joined, {} served, {} bytes), {} pending handshakes, "
+               "{} connections refused, {} evicted, {} refused at the "
                "descriptor wall, {} relay refusals, {} auth failures, {} ID key refusals, {} protocol errors",
-               context_.registry.size(), s.attempts_started, context_.relay.live_pairs(), context_.relay.waiting_halves(),
-               context_.relay.bytes_relayed(), context_.exposes.open_ports(), context_.admissions.pending(),
+               context_.registry.size(), s.attempts_started, relay.live_pairs() - relay.live_exposed(),
+               relay.waiting_halves(), relay.bytes_relayed(), context_.exposes.open_ports(), context_.exposes.clients(),
+               relay.live_exposed(), relay.exposed_served(), relay.exposed_bytes(), context_.admissions.pending(),
                context_.admissions.refused(), context_.admissions.evicted(), context_.reserve.wall_hits,
                s.relay_refusals, s.auth_failures, s.key_refusals, s.protocol_errors);
 }

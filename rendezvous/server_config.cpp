@@ -99,6 +99,8 @@ server_config resolve_server_config(const nlohmann::json& file, const nlohmann::
   config.relay_idle_timeout_s = positive(settings, "relay_idle_timeout", config.relay_idle_timeout_s);
   config.max_relay_pairs = positive(settings, "max_relay_pairs", config.max_relay_pairs);
   config.max_relay_pairs_per_peer = positive(settings, "max_relay_pairs_per_peer", config.max_relay_pairs_per_peer);
+  config.max_exposed_clients = positive(settings, "max_exposed_clients", config.max_exposed_clients);
+  config.max_exposed_clients_per_ip = positive(settings, "max_exposed_clients_per_ip", config.max_exposed_clients_per_ip);
   config.state_dir = get<std::string>(settings, "state", "");
   config.stats_interval_s = get<int>(settings, "stats_interval", config.stats_interval_s);
   if (config.stats_interval_s < 0) throw std::runtime_error("setting \"stats_interval\" must be 0 or more");

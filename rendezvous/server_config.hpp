@@ -29,6 +29,8 @@ struct server_config {
   int relay_idle_timeout_s = 600;   ///< a relayed pair with no traffic either way is closed
   int max_relay_pairs = 1000;
   int max_relay_pairs_per_peer = 100;
+  int max_exposed_clients = 10000;        ///< clients of exposed ports at once (their own budget, not the relay's)
+  int max_exposed_clients_per_ip = 1024;  ///< of those, from one address
   int stats_interval_s = 60;        ///< 0: no periodic stats line
   // NAT behaviour probes.
   std::uint16_t probe_port = 7003;  ///< probes on this port and the next (default main+3; 0: any)
@@ -45,7 +47,7 @@ std::string default_state_dir(const std::string& config_file);
 inline constexpr const char* server_config_keys[] = {
     "listen", "hole_port", "relay_port", "token", "log_level", "peer_timeout", "handshake_timeout",
     "attempt_timeout", "max_peers", "max_pending_handshakes", "max_handshakes_per_ip", "ready_file",
-    "expose_ports", "relay_idle_timeout", "max_relay_pairs", "max_relay_pairs_per_peer", "stats_interval",
+    "expose_ports", "relay_idle_timeout", "max_relay_pairs", "max_relay_pairs_per_peer", "max_exposed_clients", "max_exposed_clients_per_ip", "stats_interval",
     "probe_port", "alt_ip", "state"};
 
 /// Applies the layers in order (later wins); throws std::runtime_error naming a bad key or value.
