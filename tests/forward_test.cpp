@@ -2,6 +2,7 @@
 // port opened by `peer forward`, many connections on one session, and refusals that close the
 // local connection promptly with a logged reason.
 #include <atomic>
+#include <csignal>
 #include <thread>
 
 #include "tests/loopback_fixture.hpp"
@@ -74,6 +75,31 @@ TEST_F(ForwardTest, UnreachableTargetClosesTheLocalConnectionPromptly) {
   EXPECT_EQ(http_get(port, "/"), "");
   EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
   EXPECT_TRUE(peer_says("fwd", "cannot reach " + dead, 5s)) << err("fwd");
+}
+
+TEST_F(ForwardTest, JsonEventsShowEachSessionsPathAndEnd) {
+  auto bob = start_peer("bob", {"--id", "bob", "online", "--allow", web()});
+  ASSERT_TRUE(peer_says("bob", "registered as bob")) << err("bob");
+  const auto port = free_port();
+  forward_ = start_peer("fwd", {"--json", "forward", "bob", "--listen", std::to_string(port), "--target", web()});
+  ASSERT_TRUE(peer_says("fwd", "\"forwarding\"")) << err("fwd");
+  for (int i = 0; i < 3; ++i) EXPECT_NE(http_get(port, "/page1.txt").find("body of page 1"), std::string::npos);
+  ASSERT_TRUE(peer_says("fwd", "\"connected\"")) << err("fwd");
+  const auto log = err("fwd");
+  const auto at = log.find("\"event\":\"connected\"");
+  const auto line = log.substr(log.rfind('\n', at) + 1, log.find('\n', at) - log.rfind('\n', at) - 1);
+  for (const char* field : {"\"path\":\"direct\"", "\"peer_key\":", "\"cipher\":", "\"elapsed_ms\":"}) {
+    EXPECT_NE(line.find(field), std::string::npos) << field << " in " << line;
+  }
+  // One session for the three connections: one connected event; and its end is told.
+  std::size_t sessions = 0;
+  for (auto at = err("fwd").find("\"connected\""); at != std::string::npos; at = err("fwd").find("\"connected\"", at + 1)) ++sessions;
+  EXPECT_EQ(sessions, 1u) << err("fwd");
+  bob->signal(SIGTERM);
+  EXPECT_TRUE(peer_says("fwd", "\"session_ended\"", 5s)) << err("fwd");
+  EXPECT_NE(err("fwd").find("\"clean\":true"), std::string::npos) << err("fwd");
+  // Connections that ended normally are no warning.
+  EXPECT_EQ(err("fwd").find("\"level\":\"warning\""), std::string::npos) << err("fwd");
 }
 
 TEST_F(ForwardTest, LosingTheServerBeforeASessionEndsForwardWithExit3) {
