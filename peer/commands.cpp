@@ -38,6 +38,12 @@ net::awaitable<int> bridge(server_link& link, const event_sink& events, const se
                            std::shared_ptr<session::session> secure, std::shared_ptr<session::stream> stream,
                            const std::string& peer_name, net::clock::time_point started) {
   events.emit(connected_event(peer_name, origin, *secure, started));
+  // A signal is ours to answer until we return: one that comes while a finished bridge closes the
+  // session (ssh's SIGHUP after an scp) must not turn its success into 128 + the signal.
+  const interruption::claim claim(interruption::process());
+  struct decide_on_return {
+    ~decide_on_return() { interruption::process().decided(); }
+  } decide;
   // The link is tended for as long as the bridge runs (it never ends by itself).
   auto outcome = co_await (bridge_stdio(secure, stream) || tend_link_while_busy(link, events));
   const auto result = std::get<0>(std::move(outcome));
@@ -48,7 +54,7 @@ net::awaitable<int> bridge(server_link& link, const event_sink& events, const se
   const bool by_signal = !result.hung_up.empty() && interrupt.raised();
   // (A local, not a temporary: GCC 12 destroys a conditional's temporary in a co_await twice.)
   const std::string close_reason = !result.hung_up.empty() ? result.hung_up : result.error.empty() ? "done" : "stream failed";
-  const auto close_wait = by_signal ? hang_up_wait : secure_close_wait;
+  const auto close_wait = interrupt.raised() ? hang_up_wait : secure_close_wait;
   co_await close_session(secure, close_reason, close_wait);
   nlohmann::json closed{{"event", "closed"}, {"peer", peer_name}, {"sent", result.sent}, {"received", result.received}};
   if (!result.hung_up.empty()) closed["hung_up"] = result.hung_up;

@@ -41,7 +41,9 @@ class interruption {
    private:
     interruption& owner_;
   };
-  bool claimed() const { return claims_ > 0; }
+  /// The command has its outcome and is only returning it: a signal now changes nothing.
+  void decided() { decided_ = true; }
+  bool claimed() const { return claims_ > 0 || decided_; }
 
   /// Sessions to close on a signal (held weakly: a session that ended is simply skipped).
   void track(const std::shared_ptr<session::session>& s);
@@ -54,6 +56,7 @@ class interruption {
   asio::any_io_executor raised_executor_;
   int signal_ = 0;
   int claims_ = 0;
+  bool decided_ = false;
   std::vector<std::weak_ptr<session::session>> sessions_;
 };
 

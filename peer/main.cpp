@@ -1,6 +1,8 @@
 // peer: registers with a rendezvous server and connects to other peers by ID through their NATs.
 #include <algorithm>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string_view>
 #include <iostream>
@@ -145,6 +147,12 @@ nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
   return layer;
 }
 
+/// "interrupted by SIGINT: WHAT" once a signal has been raised, else WHAT.
+std::string prefix_interruption(const std::string& what) {
+  const auto& interrupt = peer::interruption::process();
+  return interrupt.raised() ? interrupt.reason() + ": " + what : what;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -215,10 +223,9 @@ int main(int argc, char** argv) {
     signals.async_wait([&](std::error_code ec, int signal) {
       if (ec) return;
       auto& interrupt = peer::interruption::process();
-      if (interrupt.raised()) {
-        code = service ? peer::exit_ok : interrupt.exit_code();
-        io.stop();
-        return;
+      if (interrupt.raised()) {  // the second: at once (threads blocked on a terminal are not waited for)
+        std::fflush(nullptr);
+        std::_Exit(service ? peer::exit_ok : interrupt.exit_code());
       }
       interrupt.raise(signal);
       await_signal();
@@ -238,14 +245,16 @@ int main(int argc, char** argv) {
     io.stop();
     code = result;
     if (!error) return;
+    // Work a signal cut short fails as it ends: the signal is the news, and decides the exit code.
+    const auto& interrupt = peer::interruption::process();
     try {
       std::rethrow_exception(error);
     } catch (const peer::command_error& e) {
-      code = e.code();
-      events.emit({{"event", "error"}, {"code", code}, {"message", e.what()}});
+      code = interrupt.raised() ? (service ? peer::exit_ok : interrupt.exit_code()) : e.code();
+      events.emit({{"event", "error"}, {"code", code}, {"message", prefix_interruption(e.what())}});
     } catch (const std::exception& e) {
-      code = peer::exit_failure;
-      events.emit({{"event", "error"}, {"code", code}, {"message", e.what()}});
+      code = interrupt.raised() ? (service ? peer::exit_ok : interrupt.exit_code()) : peer::exit_failure;
+      events.emit({{"event", "error"}, {"code", code}, {"message", prefix_interruption(e.what())}});
     }
   });
   io.run();

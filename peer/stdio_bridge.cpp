@@ -147,6 +147,7 @@ net::awaitable<bridge_result> bridge_stdio(std::shared_ptr<session::session> own
   // stream -> stdout on its own thread: a slow stdout must not block the session's thread.
   std::string down_error;
   bool output_closed = false;  // our stdout's reader left (EPIPE)
+  bool download_over = false;  // the downloader is done (set on the session's thread)
   std::thread downloader([&] {
     std::vector<std::uint8_t> buffer(chunk_size);
     for (;;) {
@@ -167,9 +168,15 @@ net::awaitable<bridge_result> bridge_stdio(std::shared_ptr<session::session> own
       result.received += chunk.size;
     }
     ::close(STDOUT_FILENO);  // let whoever reads our stdout see the end
-    asio::post(ex, [&down_done] { down_done.notify(); });
+    asio::post(ex, [&] {
+      download_over = true;
+      down_done.notify();
+    });
   });
-  bool downloading = true;
+  // Waits on the state, not on the wake-up alone: a wait cancelled by a signal may have taken it.
+  auto wait_download = [&]() -> net::awaitable<void> {
+    while (!download_over) co_await down_done.wait();
+  };
 
   // Hangs up: delivers what an ended stdin gave us, resets a cut stream, closes the session.
   auto hang_up = [&](std::string why) -> net::awaitable<void> {
@@ -180,15 +187,13 @@ net::awaitable<bridge_result> bridge_stdio(std::shared_ptr<session::session> own
     }
     if (!upload_finished() || !upload_shared->error.empty()) stream->reset(why);
     owner->close(why);  // after everything queued; the downloader ends with the session
-    if (downloading) co_await down_done.wait();
-    downloading = false;
+    co_await wait_download();
   };
 
-  auto first = co_await (down_done.wait() || interrupt.wait());
+  auto first = co_await (wait_download() || interrupt.wait());
   if (first.index() == 1) {
     co_await hang_up(interrupt.reason());
   } else {
-    downloading = false;
     if (output_closed) {
       co_await hang_up("the reader of our output left");  // (a program that closed its pipes is done)
     } else if (!down_error.empty()) {

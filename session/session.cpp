@@ -101,6 +101,7 @@ net::awaitable<std::shared_ptr<stream>> session::accept_stream() {
 void session::close(const std::string& reason) {
   if (ended_ || closing_) return;
   send_frame(encode_frame(frame_kind::close, 0, reason));
+  our_close_reason_ = reason;
   closing_ = true;  // the close record is the last: nothing is sealed after it
 }
 
@@ -223,7 +224,8 @@ bool session::dispatch(const mux_frame& frame) {
       return true;
     case frame_kind::close:
       peer_closed_ = true;
-      end_reason_ = "closed by the peer (" + payload_text(frame) + ")";
+      // Whoever closed first gave the reason; the answer to our own close is only an answer.
+      end_reason_ = closing_ ? "closed (" + our_close_reason_ + ")" : "closed by the peer (" + payload_text(frame) + ")";
       accept_ready_.notify_all();
       // Answer with our own close so the peer sees a clean end too.
       close("closing in reply");

@@ -93,6 +93,7 @@ class session : public std::enable_shared_from_this<session> {
   net::clock::time_point last_ping_sent_;
   net::clock::time_point close_deadline_ = net::clock::time_point::max();
   bool closing_ = false;         ///< we sent (or queued) our close record
+  std::string our_close_reason_;
   bool peer_closed_ = false;     ///< the peer's close record arrived
   bool ended_ = false;
   bool clean_ = false;

@@ -2,8 +2,6 @@
 // `peer connect --target` (ssh's ProxyCommand), a forward, an inbox and an exposed port under one
 // ID; refusals that exit 7 or 3 at once; and a thousand concurrent clients from one address
 // through an exposed port (an office behind one NAT).
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,22 +31,6 @@ class OnlineRolesTest : public loopback_test {
   std::uint16_t web_port_ = 0;
   std::unique_ptr<child_process> web_;
 };
-
-/// A blocking loopback client of `port`, or -1.
-int connect_to(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval limit{30, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 TEST_F(OnlineRolesTest, ConnectTargetReachesAnAllowedServiceAndRefusalsExit7) {
   auto box = start_peer("box", {"--id", "box", "online", "--allow", web()});
@@ -109,7 +91,7 @@ TEST_F(OnlineRolesTest, AThousandConcurrentClientsFromOneAddressAreAllAnswered) 
   ASSERT_TRUE(peer_says("box", "exposed")) << err("box");
   constexpr int clients = 1000;
   std::vector<int> fds;
-  for (int i = 0; i < clients; ++i) fds.push_back(connect_to(static_cast<std::uint16_t>(port)));
+  for (int i = 0; i < clients; ++i) fds.push_back(connect_loopback(static_cast<std::uint16_t>(port), 30));
   // All thousand are connected at once before any is answered.
   for (int i = 0; i < clients; ++i) {
     const auto line = "client " + std::to_string(i) + "\n";

@@ -18,7 +18,7 @@ class SignalEndTest : public loopback_test, public ::testing::WithParamInterface
  protected:
   void SetUp() override {
     loopback_test::SetUp();
-    start_server();
+    start_server({"--expose-ports", "20000-20999"});
   }
   static std::string name_of(int signal) { return std::string("SIG") + sigabbrev_np(signal); }
   /// Bob listens with his stdin open; alice connects with `alice_stdin` (a file: it ends at once).
@@ -53,6 +53,36 @@ TEST_P(SignalEndTest, ConnectSignalledMidStreamExits128PlusTheSignalAndTheOtherS
   EXPECT_EQ(bob_->wait_for(5s), 1) << err("bob");  // what he received was cut: not a success
   EXPECT_NE(err("bob").find("interrupted by " + name_of(GetParam())), std::string::npos) << err("bob");
   EXPECT_EQ(err("bob").find("truncated"), std::string::npos) << err("bob");
+}
+
+TEST_P(SignalEndTest, ListenSignalledMidStreamClosesCleanly) {
+  start_pair("");
+  alice_->write_stdin("a question");
+  ASSERT_TRUE(wait_for_text(path("bob.out"), "a question", 10s)) << err("alice") << err("bob");
+  bob_->signal(GetParam());
+  EXPECT_EQ(bob_->wait_for(5s), 128 + GetParam()) << err("bob");
+  EXPECT_EQ(alice_->wait_for(5s), 1) << err("alice");
+  EXPECT_NE(err("alice").find("interrupted by " + name_of(GetParam())), std::string::npos) << err("alice");
+  EXPECT_EQ(err("alice").find("truncated"), std::string::npos) << err("alice");
+}
+
+TEST_P(SignalEndTest, ReceiveAndExposeStopCleanly) {
+  auto receiver = start_peer("receiver", {"--id", "receiver", "receive", "--dir", path("got")}, "/dev/null");
+  ASSERT_TRUE(peer_says("receiver", "registered as receiver")) << err("receiver");
+  write_random_file(path("big.bin"), 8 << 20, 9);
+  auto sender = start_peer("sender", {"--json", "--rate-limit", "1", "send", "receiver", path("big.bin")}, "/dev/null");
+  ASSERT_TRUE(peer_says("sender", "\"progress\"", 10s)) << err("sender");
+  receiver->signal(GetParam());
+  EXPECT_EQ(receiver->wait_for(5s), 128 + GetParam()) << err("receiver");
+  EXPECT_NE(sender->wait_for(5s).value_or(0), 0) << err("sender");  // its transfer did not finish
+  EXPECT_NE(err("sender").find("interrupted by " + name_of(GetParam())), std::string::npos) << err("sender");
+  EXPECT_EQ(err("sender").find("truncated"), std::string::npos) << err("sender");
+  // expose: its normal end.
+  const auto port = std::to_string(20000 + free_port() % 1000);
+  auto expose = start_peer("expose", {"--id", "web", "expose", "--local", "127.0.0.1:1", "--remote-port", port});
+  ASSERT_TRUE(peer_says("expose", "exposed")) << err("expose");
+  expose->signal(GetParam());
+  EXPECT_EQ(expose->wait_for(5s), 0) << err("expose");
 }
 
 TEST_P(SignalEndTest, OnlineAndForwardStopWithACleanCloseAndExit0) {

@@ -24,23 +24,30 @@ std::uint16_t free_port() {
   return ntohs(address.sin_port);
 }
 
-std::string http_get(std::uint16_t port, const std::string& path) {
+int connect_loopback(std::uint16_t port, int receive_timeout_s) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval limit{10, 0};
+  timeval limit{receive_timeout_s, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) return fd;
+  ::close(fd);
+  return -1;
+}
+
+std::string http_get(std::uint16_t port, const std::string& path) {
+  const int fd = connect_loopback(port, 10);
   std::string response;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+  if (fd >= 0) {
     const std::string request = "GET " + path + " HTTP/1.0\r\nHost: test\r\n\r\n";
     ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
     char chunk[16384];
     ssize_t n;
     while ((n = ::recv(fd, chunk, sizeof chunk, 0)) > 0) response.append(chunk, static_cast<std::size_t>(n));
+    ::close(fd);
   }
-  ::close(fd);
   return response;
 }
 

@@ -11,6 +11,8 @@ namespace test {
 
 /// A loopback port nobody listens on right now.
 std::uint16_t free_port();
+/// A blocking TCP client of 127.0.0.1:port whose reads give up after the timeout, or -1.
+int connect_loopback(std::uint16_t port, int receive_timeout_s);
 /// A plain HTTP/1.0 GET to 127.0.0.1:port; returns the whole response ("" if none).
 std::string http_get(std::uint16_t port, const std::string& path);
 /// Starts python's http.server on a free port (set in `port`) serving `files` (name -> content)
