@@ -9,11 +9,13 @@ trap bench_cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_server: a rendezvous server on free loopback ports; sets main_port.
+# start_server [ARGS...]: a rendezvous server on free loopback ports (ARGS go to it); sets
+# main_port and server_pid.
 start_server() {
   export XDG_DATA_HOME="$work/peer-data"  # the peers' identity keys
   "$bin/rendezvous" --listen 127.0.0.1:0 --ready-file "$work/ready" --log-level warn --stats-interval 0 --state "$work/state" \
-    2>"$work/server.log" &
+    "$@" 2>"$work/server.log" &
+  server_pid=$!
   pids+=($!)
   for _ in $(seq 100); do [ -f "$work/ready" ] && break; sleep 0.05; done
   main_port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["main"])' "$work/ready")

@@ -1,5 +1,6 @@
 #include "peer/expose_routes.hpp"
 
+#include <deque>
 #include <map>
 #include <optional>
 #include <utility>
@@ -9,6 +10,7 @@
 
 #include "common/async_event.hpp"
 #include "common/connect.hpp"
+#include "common/frame_reader.hpp"
 #include "common/json_fields.hpp"
 #include "common/log_limiter.hpp"
 #include "common/spawn.hpp"
@@ -65,6 +67,19 @@ logging::log_limiter& client_failures() {
   return limiter;
 }
 
+/// Pumps one client between `joined` (to it, through the server) and the local service.
+net::awaitable<void> pump_client(net::tcp::socket joined, net::tcp::socket local, const std::string& from,
+                                 const std::string& local_name) {
+  std::error_code ignored;
+  local.set_option(net::tcp::no_delay(true), ignored);
+  joined.set_option(net::tcp::no_delay(true), ignored);
+  // Per-client lines at debug: a busy web service would write two lines a request at info.
+  spdlog::debug("expose: {} -> {} open", from, local_name);
+  auto stats = co_await relay::pump(joined, local, relay::pump_options{});
+  spdlog::debug("expose: {} -> {} closed ({}): {} bytes in, {} bytes out", from, local_name, relay::to_string(stats.end),
+                stats.a_to_b, stats.b_to_a);
+}
+
 /// One public client: connect the local service, then join it to the client through the relay.
 net::awaitable<void> serve_client(std::shared_ptr<server_link> link, net::tcp::endpoint relay, std::string token,
                                   std::string from, expose_route route) {
@@ -85,14 +100,112 @@ net::awaitable<void> serve_client(std::shared_ptr<server_link> link, net::tcp::e
     co_return;
   }
   slot.release();
-  std::error_code ignored;
-  local.set_option(net::tcp::no_delay(true), ignored);
-  joined.set_option(net::tcp::no_delay(true), ignored);
-  // Per-client lines at debug: a busy web service would write two lines a request at info.
-  spdlog::debug("expose: {} -> {} open", from, local_name);
-  auto stats = co_await relay::pump(joined, local, relay::pump_options{});
-  spdlog::debug("expose: {} -> {} closed ({}): {} bytes in, {} bytes out", from, local_name, relay::to_string(stats.end),
-                stats.a_to_b, stats.b_to_a);
+  co_await pump_client(std::move(joined), std::move(local), from, local_name);
+}
+
+using route_map = std::map<std::uint16_t, expose_route>;
+
+/// The pool's live connections, shared by the keeper and each connection.
+struct pool_state {
+  explicit pool_state(const asio::any_io_executor& ex) : changed(ex) {}
+  int live = 0;       ///< connecting or idle at the server
+  int failures = 0;   ///< in a row: connections that never got a client
+  net::async_event changed;
+};
+
+/// One idle connection in the server's pool: waits for its client, then serves it.
+net::awaitable<void> pool_connection(net::tcp::endpoint relay, std::string token, std::shared_ptr<const route_map> routes,
+                                     std::shared_ptr<pool_state> state) {
+  auto ex = co_await asio::this_coro::executor;
+  const auto opened = net::clock::now();
+  net::tcp::socket joined(ex);
+  bool got_client = false;
+  nlohmann::json client;
+  const auto connect_error = co_await net::connect_within(joined, relay, connect_timeout);
+  if (!connect_error) {
+    const nlohmann::json hello{{"type", "pool"}, {"token", token}};
+    const auto write_error = co_await wire::write_frame(joined, hello);
+    if (!write_error) {
+      auto read = co_await wire::read_exact_frame(joined);  // idle until a client (the server expires us)
+      got_client = read.message && read.message->value("type", "") == "client";
+      if (got_client) client = std::move(*read.message);
+    }
+  }
+  --state->live;  // used or lost: the keeper opens another
+  // One the server let idle out (it expires them) is no failure; one that never got going is.
+  const bool worked = got_client || net::clock::now() - opened >= std::chrono::seconds(10);
+  state->failures = worked ? 0 : state->failures + 1;
+  state->changed.notify_all();
+  if (!got_client) co_return;
+  std::uint16_t port = 0;
+  std::string from;
+  try {
+    port = static_cast<std::uint16_t>(wire::int_field(client, "port", 0, 0, 65535));
+    from = wire::string_field(client, "from", "?");
+  } catch (const wire::field_error& e) {
+    spdlog::warn("ignoring a malformed pool client from the server: {}", e.what());
+    co_return;
+  }
+  const auto route = routes->find(port);
+  if (route == routes->end()) co_return;
+  const auto local_name = net::to_string(route->second.local);
+  net::tcp::socket local(ex);
+  if (auto error = co_await net::connect_within(local, route->second.local, connect_timeout)) {
+    client_failures().log(spdlog::level::warn, "expose: local service unreachable",
+                          "expose: " + from + " -> " + local_name + ": local service unreachable: " + error.message());
+    co_return;  // closing the pool connection closes the client
+  }
+  co_await pump_client(std::move(joined), std::move(local), from, local_name);
+}
+
+/// Keeps `size` connections in the server's pool while the link lives.
+net::awaitable<void> keep_pool(std::weak_ptr<server_link> weak, std::shared_ptr<const route_map> routes, int size) {
+  auto ex = co_await asio::this_coro::executor;
+  auto state = std::make_shared<pool_state>(ex);
+  std::deque<std::string> tokens;
+  std::uint16_t relay_port = 0;
+  for (;;) {
+    auto link = weak.lock();
+    if (!link || !link->is_open()) co_return;
+    const int wanted = size - state->live;
+    if (wanted > static_cast<int>(tokens.size())) {
+      const nlohmann::json request{{"type", "pool_tokens"}, {"count", wanted - static_cast<int>(tokens.size())}};
+      nlohmann::json reply;
+      try {
+        reply = co_await link->request(request);
+      } catch (const command_error&) {
+        co_return;  // the link is gone; the next connected period starts a new pool
+      }
+      if (reply.value("type", "") != "pool_tokens") {
+        spdlog::info("expose: the server keeps no connection pool ({}); clients are announced instead",
+                     reply.value("message", "?"));
+        co_return;
+      }
+      relay_port = static_cast<std::uint16_t>(wire::int_field(reply, "relay_port", 0, 0, 65535));
+      for (const auto& token : reply.value("tokens", nlohmann::json::array())) {
+        if (token.is_string()) tokens.push_back(token.get<std::string>());
+      }
+    }
+    const net::tcp::endpoint relay(link->server_endpoint().address(), relay_port);
+    link.reset();  // (the connections and the wait below must not keep the link alive)
+    while (state->live < size && !tokens.empty() && relay_port != 0) {
+      ++state->live;
+      asio::co_spawn(ex, pool_connection(relay, tokens.front(), routes, state), net::log_escaped("expose pool"));
+      tokens.pop_front();
+    }
+    // Sleep while the pool is full (woken when one is used or lost; checked first, so no wake-up
+    // is missed while we asked for tokens), or a second when the server gave us none.
+    if (state->live >= size) {
+      co_await state->changed.wait(net::clock::now() + std::chrono::seconds(10));
+    } else if (tokens.empty()) {
+      co_await state->changed.wait(net::clock::now() + std::chrono::seconds(1));
+    }
+    // A pool that keeps failing backs off (up to 5 s).
+    if (state->failures > 0) {
+      asio::steady_timer pause(ex, std::chrono::milliseconds(std::min(5000, 100 << std::min(state->failures, 6))));
+      co_await pause.async_wait(net::use_nothrow);
+    }
+  }
 }
 
 }  // namespace
@@ -115,9 +228,13 @@ net::awaitable<void> claim_routes(server_link& link, const peer_config& config, 
   }
 }
 
-void serve_routes(const std::shared_ptr<server_link>& link, const std::vector<expose_route>& routes) {
-  std::map<std::uint16_t, expose_route> by_port;
+void serve_routes(const std::shared_ptr<server_link>& link, const std::vector<expose_route>& routes, int pool_size) {
+  route_map by_port;
   for (const auto& route : routes) by_port[route.remote_port] = route;
+  if (pool_size > 0) {
+    asio::co_spawn(link->executor(), keep_pool(link, std::make_shared<const route_map>(by_port), pool_size),
+                   net::log_escaped("expose pool keeper"));
+  }
   // Weak: the handler lives in the link, and must not keep it alive.
   std::weak_ptr<server_link> weak = link;
   link->on_event("proxy", [weak, by_port](const nlohmann::json& event) {

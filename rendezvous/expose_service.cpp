@@ -10,6 +10,7 @@
 #include "rendezvous/client_session.hpp"
 #include "rendezvous/listener.hpp"
 #include "rendezvous/relay_service.hpp"
+#include "common/frame_reader.hpp"
 
 namespace rendezvous {
 
@@ -57,6 +58,7 @@ std::optional<expose_error> expose_service::open(const std::shared_ptr<client_se
 }
 
 void expose_service::close_all(const client_session& owner) {
+  pool_.forget(owner.display_name());
   for (auto it = exposures_.begin(); it != exposures_.end();) {
     auto locked = it->second->owner.lock();
     if (locked && locked.get() != &owner) {
@@ -68,6 +70,23 @@ void expose_service::close_all(const client_session& owner) {
     it->second->acceptor.close(ignored);
     it = exposures_.erase(it);
   }
+}
+
+std::vector<std::string> expose_service::pool_tokens(const client_session& owner, int count) {
+  if (owner.display_name().find('@') != std::string::npos) return {};
+  return pool_.issue(owner.display_name(), count);
+}
+
+net::awaitable<void> expose_service::join_pooled(relay_half client, net::tcp::socket pooled, std::uint16_t port,
+                                                 std::string from, std::string owner) {
+  const nlohmann::json hello{{"type", "client"}, {"port", port}, {"from", from}};
+  if (auto ec = co_await wire::write_frame(pooled, hello)) {
+    log_.log(spdlog::level::warn, "expose: pool connection failed",
+             fmt::format("expose: port {}: a pool connection of {} failed: {}", port, owner, ec.message()));
+    co_return;  // (the client is closed; a peer whose pool breaks this way is rare)
+  }
+  spdlog::debug("expose: port {}: client {} joined to a pool connection of {}", port, from, owner);
+  relay_.start_pair({std::move(client), relay_half{std::move(pooled), false, {}}}, {"client@" + from, owner});
 }
 
 void expose_service::stop() {
@@ -95,6 +114,13 @@ net::awaitable<void> expose_service::accept_loop(std::shared_ptr<exposure> e) {
     std::string why;
     auto ticket = clients_.admit(remote.address(), why);  // held, never released early: see clients_
     if (ticket && owner) {
+      if (auto pooled = pool_.take(e->owner_name)) {
+        asio::co_spawn(executor_,
+                       join_pooled(relay_half{std::move(socket), false, std::move(*ticket)}, std::move(*pooled), e->port,
+                                   from, e->owner_name),
+                       net::log_escaped("expose pooled join"));
+        continue;
+      }
       auto token = relay_.issue_for_client(relay_half{std::move(socket), false, std::move(*ticket)}, "client@" + from,
                                            e->owner_name, why);
       if (token) {

@@ -7,6 +7,8 @@
 //             port_unavailable, not_registered, too_many_ports)
 //   server -> {"type":"proxy","port":N,"token":T,"from":"IP:PORT","relay_port":R}
 //   peer -> relay port {"type":"relay","token":T}   or main {"type":"proxy_failed","token":T,"reason":...}
+// A peer that keeps idle connections in its pool (expose_pool.hpp) has its clients joined to one
+// of those at once instead; the announcement is the fallback when its pool is empty.
 #pragma once
 #include <map>
 #include <memory>
@@ -16,6 +18,8 @@
 #include "common/log_limiter.hpp"
 #include "common/net.hpp"
 #include "rendezvous/admission.hpp"
+#include "rendezvous/expose_pool.hpp"
+#include "rendezvous/relay_service.hpp"
 #include "rendezvous/server_config.hpp"
 
 namespace rendezvous {
@@ -33,20 +37,38 @@ class expose_service {
  public:
   expose_service(const asio::any_io_executor& ex, const server_config& config, relay_service& relay,
                  logging::log_limiter& log)
-      : executor_(ex), config_(config), clients_("exposed", client_limits(config)), relay_(relay), log_(log) {}
+      : executor_(ex), config_(config), clients_("exposed", client_limits(config)), relay_(relay), log_(log),
+        pool_(ex, pool_limits_for(config)) {
+    relay_.on_pool_connection([this](const std::string& token, net::tcp::socket socket) {
+      return pool_.add(token, std::move(socket));
+    });
+  }
 
   /// Opens `port` for `owner`; a refusal says why.
   std::optional<expose_error> open(const std::shared_ptr<client_session>& owner, int port);
   /// Closes every port of `owner` (it went away): the ports return to the pool.
   void close_all(const client_session& owner);
   void stop();
+  /// One-time tokens for `owner`'s pool connections (registered peers only; nothing otherwise).
+  std::vector<std::string> pool_tokens(const client_session& owner, int count);
+  /// Closes idle pool connections and voids tokens past their time.
+  void expire(net::clock::time_point now) { pool_.expire(now); }
   std::size_t open_ports() const { return exposures_.size(); }
+  std::size_t idle_pool() const { return pool_.idle(); }
   /// Clients of exposed ports connected now (announced, joined or waiting for the peer).
   std::size_t clients() const { return clients_.pending(); }
 
  private:
   struct exposure;
   net::awaitable<void> accept_loop(std::shared_ptr<exposure> e);
+  /// Tells a pool connection who its client is, then splices the two.
+  net::awaitable<void> join_pooled(relay_half client, net::tcp::socket pooled, std::uint16_t port, std::string from,
+                                   std::string owner);
+  static pool_limits pool_limits_for(const server_config& config) {
+    pool_limits limits;
+    limits.total = config.max_exposed_clients;  // an idle pool connection is one descriptor
+    return limits;
+  }
   static admission_limits client_limits(const server_config& config) {
     admission_limits limits;  // their own, not the handshake flood cap: an office behind one NAT is one address
     limits.per_address = config.max_exposed_clients_per_ip;
@@ -65,6 +87,7 @@ class expose_service {
   relay_service& relay_;
   logging::log_limiter& log_;
   std::map<std::uint16_t, std::shared_ptr<exposure>> exposures_;
+  expose_pool pool_;
 };
 
 }  // namespace rendezvous

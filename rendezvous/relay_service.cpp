@@ -87,6 +87,15 @@ net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_tic
   auto& hello = std::get<0>(first);
   if (hello.error) co_return;  // the client went away before asking
   std::string token;
+  if (hello.message && hello.message->value("type", nlohmann::json()) == "pool" && pool_handler_) {
+    const auto& m = *hello.message;
+    const auto pool_token = m.contains("token") && m["token"].is_string() ? m["token"].get<std::string>() : "";
+    ticket.handshake_done();
+    if (auto why = pool_handler_(pool_token, std::move(socket)); !why.empty()) {
+      log_.log(spdlog::level::warn, "relay: refused pool connections", "relay " + who + ": refused a pool connection: " + why);
+    }
+    co_return;
+  }
   if (hello.message && hello.message->value("type", nlohmann::json()) == "relay") {
     const auto& m = *hello.message;
     if (m.contains("token") && m["token"].is_string()) token = m["token"].get<std::string>();
@@ -130,6 +139,10 @@ net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_tic
       co_return;
     }
   }
+}
+
+void relay_service::start_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names) {
+  asio::co_spawn(executor_, run_pair(std::move(halves), std::move(names)), net::log_escaped("relay pair"));
 }
 
 net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names) {

@@ -4,6 +4,7 @@
 //
 //   peer -> {"type":"relay","token":T}   (each side has its own token; the token says which side)
 //   server -> {"type":"relay_ok"} once paired, then raw bytes;  or {"type":"error",...} and close
+//   peer -> {"type":"pool","token":T}    an exposing peer's idle connection (expose_pool)
 #pragma once
 #include <array>
 #include <functional>
@@ -53,6 +54,11 @@ class relay_service {
   void cancel(const std::string& token, const std::string& reason);
   /// Called with the token of every first half that starts waiting for its partner.
   void on_first_half_waiting(std::function<void(const std::string& token)> hook) { first_half_waiting_ = std::move(hook); }
+  /// Where a pool connection goes: returns why it was refused, empty if it was kept.
+  using pool_handler = std::function<std::string(const std::string& token, net::tcp::socket socket)>;
+  void on_pool_connection(pool_handler handler) { pool_handler_ = std::move(handler); }
+  /// Splices two connections that are already here (a client and a pool connection).
+  void start_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names);
   /// Serves one connection on the relay port.
   net::awaitable<void> serve(net::tcp::socket socket, admission_ticket ticket);
   /// Closes halves whose token expired.
@@ -86,6 +92,7 @@ class relay_service {
   std::uint64_t exposed_served_ = 0;
   std::uint64_t exposed_bytes_ = 0;
   std::function<void(const std::string& token)> first_half_waiting_;
+  pool_handler pool_handler_;
 };
 
 }  // namespace rendezvous

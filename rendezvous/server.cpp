@@ -103,6 +103,7 @@ net::awaitable<void> server::housekeeping() {
     const auto now = net::clock::now();
     context_.attempts.expire(now);
     context_.relay.expire(now);
+    context_.exposes.expire(now);
     context_.log.flush();
     if (stats_every.count() > 0 && now >= next_stats) {
       log_stats();
@@ -115,12 +116,14 @@ void server::log_stats() const {
   const auto& s = context_.stats;
   const auto& relay = context_.relay;
   spdlog::info("stats: {} peers online, {} connect attempts, {} relayed pairs ({} waiting), {} bytes relayed, "
-               "{} exposed ports with {} clients ({} joined, {} served, {} bytes), {} pending handshakes, "
+               "{} exposed ports with {} clients ({} joined, {} served, {} bytes) and {} idle pool connections, "
+               "{} pending handshakes, "
                "{} connections refused, {} evicted, {} refused at the "
                "descriptor wall, {} relay refusals, {} auth failures, {} ID key refusals, {} protocol errors",
                context_.registry.size(), s.attempts_started, relay.live_pairs() - relay.live_exposed(),
                relay.waiting_halves(), relay.bytes_relayed(), context_.exposes.open_ports(), context_.exposes.clients(),
-               relay.live_exposed(), relay.exposed_served(), relay.exposed_bytes(), context_.admissions.pending(),
+               relay.live_exposed(), relay.exposed_served(), relay.exposed_bytes(), context_.exposes.idle_pool(),
+               context_.admissions.pending(),
                context_.admissions.refused(), context_.admissions.evicted(), context_.reserve.wall_hits,
                s.relay_refusals, s.auth_failures, s.key_refusals, s.protocol_errors);
 }

@@ -8,6 +8,7 @@ packages=(
   iproute2 nftables python3 python3-cryptography socat coturn openssh-server openssh-client rsync
   clang-14 libclang-rt-14-dev llvm-14
   dpkg-dev file systemd
+  nginx-light wrk iperf3 stunnel4
 )
 missing=()
 for p in "${packages[@]}"; do

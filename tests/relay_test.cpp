@@ -25,13 +25,35 @@ int open_fds(pid_t pid) {
   return n;
 }
 
+/// The descriptor count once it has held still for 300 ms (an exposer's pool fills after it says "exposed").
+int settled_fds(pid_t pid) {
+  int last = open_fds(pid);
+  for (int i = 0; i < 50; ++i) {
+    std::this_thread::sleep_for(300ms);
+    const int now = open_fds(pid);
+    if (now == last) return now;
+    last = now;
+  }
+  return last;
+}
+
 class RelayTest : public loopback_test {
  protected:
   /// Starts python's http.server on a free port serving `files` (name -> content).
   void start_web(const std::map<std::string, std::string>& files) { web_ = test::start_web(path("www"), files, web_port_); }
-  std::unique_ptr<child_process> start_expose(const std::string& name, int remote_port, std::uint16_t local_port) {
-    return start_peer(name, {"--id", name, "expose", "--local", "127.0.0.1:" + std::to_string(local_port), "--remote-port",
-                             std::to_string(remote_port)});
+  std::unique_ptr<child_process> start_expose(const std::string& name, int remote_port, std::uint16_t local_port,
+                                              std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"--id", name, "expose", "--local", "127.0.0.1:" + std::to_string(local_port),
+                                  "--remote-port", std::to_string(remote_port)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return start_peer(name, args);
+  }
+  /// Lines of the server's log that contain `needle`.
+  std::size_t server_lines_with(const std::string& needle) const {
+    const auto log = read_file(path("server.err"));
+    std::size_t n = 0;
+    for (auto at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
+    return n;
   }
   std::uint16_t web_port_ = 0;
   std::unique_ptr<child_process> web_;
@@ -106,6 +128,52 @@ TEST_F(RelayTest, ExposedHttpServiceAnswers50ConcurrentRequests) {
   EXPECT_EQ(right.load(), 50);
 }
 
+TEST_F(RelayTest, PooledConnectionsJoinClientsAtOnceAndWithoutAPoolClientsAreAnnounced) {
+  start_server({"--expose-ports", "20000-20999", "--log-level", "debug"});
+  start_web({{"index.txt", "pooled\n"}});
+  const int pooled_port = 20000 + static_cast<int>(free_port() % 500);
+  auto pooled = start_expose("pooled", pooled_port, web_port_, {"--expose-pool", "4"});
+  ASSERT_TRUE(peer_says("pooled", "exposed")) << err("pooled");
+  // The pool fills (4 idle connections at the relay port), then every client joins one of them.
+  for (int i = 0; i < 50 && server_lines_with("idle pool connections") == 0; ++i) std::this_thread::sleep_for(20ms);
+  int right = 0;
+  for (int i = 0; i < 40; ++i) {
+    right += http_get(static_cast<std::uint16_t>(pooled_port), "/index.txt").find("pooled\n") != std::string::npos;
+  }
+  EXPECT_EQ(right, 40);
+  EXPECT_GE(server_lines_with("joined to a pool connection of pooled"), 30u) << read_file(path("server.err")).substr(0, 3000);
+  // --expose-pool 0: the announcement path, as before.
+  const int announced_port = 20500 + static_cast<int>(free_port() % 500);
+  auto announced = start_expose("announced", announced_port, web_port_, {"--expose-pool", "0"});
+  ASSERT_TRUE(peer_says("announced", "exposed")) << err("announced");
+  EXPECT_NE(http_get(static_cast<std::uint16_t>(announced_port), "/index.txt").find("pooled\n"), std::string::npos);
+  EXPECT_EQ(server_lines_with("joined to a pool connection of announced"), 0u);
+  EXPECT_GE(server_lines_with("announced to announced"), 1u);
+}
+
+TEST_F(RelayTest, ThePoolIsFreedWhenTheExposerLeavesAndForeignTokensAreRefused) {
+  start_server({"--expose-ports", "20000-20999"});
+  start_web({{"index.txt", "hello\n"}});
+  const int before = settled_fds(server_->pid());
+  const int port = 20000 + static_cast<int>(free_port() % 1000);
+  auto web_peer = start_expose("web", port, web_port_, {"--expose-pool", "16"});
+  ASSERT_TRUE(peer_says("web", "exposed")) << err("web");
+  int during = 0;
+  for (int i = 0; i < 50 && (during = open_fds(server_->pid())) < before + 17; ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_GE(during, before + 17);  // the main connection and 16 idle pool connections
+  // A pool connection with a made-up token is closed.
+  {
+    raw_client forger(relay_port_);
+    forger.send_message({{"type", "pool"}, {"token", "00112233445566778899aabbccddeeff"}});
+    EXPECT_TRUE(forger.closed_within(3s));
+  }
+  web_peer->signal(SIGTERM);
+  EXPECT_EQ(web_peer->wait_for(5s), 0) << err("web");
+  int after = 0;
+  for (int i = 0; i < 50 && (after = open_fds(server_->pid())) != before; ++i) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(after, before);
+}
+
 TEST_F(RelayTest, ExposeOutsideTheRangeIsRefused) {
   start_server({"--expose-ports", "20000-20010"});
   EXPECT_EQ(run_peer("web", {"--id", "web", "expose", "--local", "127.0.0.1:1", "--remote-port", "30000"}), 3);
@@ -137,8 +205,7 @@ TEST_F(RelayTest, TwoHundredRelayedSessionsLeaveNoDescriptorsBehind) {
   auto web_peer = start_expose("web", public_port, web_port_);
   ASSERT_TRUE(peer_says("web", "exposed"));
   ASSERT_NE(http_get(static_cast<std::uint16_t>(public_port), "/index.txt").find("hello"), std::string::npos);
-  std::this_thread::sleep_for(200ms);
-  const int before = open_fds(server_->pid());
+  const int before = settled_fds(server_->pid());  // the main connection and a full pool
   int right = 0;
   for (int i = 0; i < 200; ++i) right += http_get(static_cast<std::uint16_t>(public_port), "/index.txt").find("hello\n") != std::string::npos;
   EXPECT_EQ(right, 200);
