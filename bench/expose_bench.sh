@@ -9,7 +9,9 @@
 # Each path gets wrk keep-alive at -c 50, one connection per request (`Connection: close`) at -c 50,
 # and keep-alive at -c 1000 from one address: req/s, p50/p99 latency, errors (socket errors plus
 # non-2xx/3xx). Prints one table, the goals against the anchors (PASS/MISS; a MISS does not fail
-# the run), and the rendezvous server's RSS idle and at -c 1000 (KiB per active exposed client).
+# the run), accept-queue overflows, our server's and peer's CPU per request, and memory: the
+# rendezvous server's RSS idle and at -c 1000 (KiB per active exposed client) and, when the peer
+# has --expose-pool, per idle pooled connection (8 peers without a pool against 8 with 64 each).
 #   bench/expose_bench.sh [--smoke] [SECONDS]        SECONDS per wrk run (default 5)
 #   --smoke: 1 s runs of direct and expose at -c 50 only; exits 1 if any run has an error or 0 req/s
 #   --paths LIST: a comma-separated subset of direct,socat,ssh,expose
@@ -29,7 +31,7 @@ while [ $# -gt 0 ]; do
     --smoke) smoke=1; duration=1; paths=direct,expose ;;
     --paths) paths=$2; shift ;;
     --paths=*) paths=${1#--paths=} ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     [0-9]*) duration=$1 ;;
     *) echo "expose_bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -232,7 +234,7 @@ if want expose; then
   expose web "$expose_port" "$work/expose.err"
   peer_pid=$last_pid
   port[expose]=$expose_port
-  settle_fds "$server_pid"
+  [ "$smoke" = 1 ] || settle_fds "$server_pid"
   rss_idle=$(rss_kib "$server_pid")
   peer_rss_idle=$(rss_kib "$peer_pid")
   # Memory per idle pooled connection (when the peer has a pool): 8 more exposing peers without a
@@ -343,6 +345,8 @@ echo "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') (2 workers, ${page_bytes}-byt
   "socat $(socat -V | sed -n 's/^socat version \([^ ]*\).*/\1/p')$(want ssh && echo ", $(ssh -V 2>&1 | cut -d, -f1) (default cipher)")"
 echo "paths: ${paths[*]}; binaries: $bin (rendezvous and peer built $(date -u -r "$bin/rendezvous" '+%F %T') UTC," \
   "tree $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- . 2>/dev/null || echo ' with uncommitted changes'))"
+newer=$(find common nat relay session transfer rendezvous peer -name '*.[ch]pp' -newer "$bin/rendezvous" 2>/dev/null | wc -l)
+[ "$newer" = 0 ] || echo "note: $newer C++ source(s) changed after these binaries were built"
 for p in "${paths[@]}"; do
   [ "$smoke" = 1 ] || measure "$p" warmup 50 1  # warm-up, not reported
   measure "$p" keepalive 50

@@ -14,6 +14,11 @@ awaitable<std::error_code> connect_within(tcp::socket& socket, const tcp::endpoi
 }
 
 awaitable<std::error_code> connect_within(tcp::socket& socket, const host_port& target, std::chrono::milliseconds limit) {
+  // An address literal (the usual target: 127.0.0.1:8080) needs no resolver: getaddrinfo runs on
+  // asio's resolver thread, and the hand-offs cost more than the connect itself.
+  std::error_code not_literal;
+  const auto literal = asio::ip::make_address(target.host, not_literal);
+  if (!not_literal) co_return co_await connect_within(socket, tcp::endpoint(literal, target.port), limit);
   const auto deadline = clock::now() + limit;
   tcp::resolver resolver(socket.get_executor());
   auto [resolve_error, results] = co_await resolver.async_resolve(target.host, std::to_string(target.port), use_nothrow);

@@ -19,7 +19,7 @@ net::awaitable<void> expose_once(const peer_config& config, const event_sink& ev
   co_await link->open(config.server, config.token, &keys);
   co_await link->register_id(config.id);
   co_await claim_routes(*link, config, events);
-  serve_routes(link, config.routes, config.expose_pool);
+  serve_routes(link, config);
   worked = true;
   while (auto event = co_await link->next_event()) {
     if (event->value("type", "") == "attempt") decline_attempt(*link, *event, "this ID only exposes ports (peer expose)");

@@ -6,10 +6,13 @@
 #include <utility>
 
 #include <asio/co_spawn.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
 #include "common/async_event.hpp"
 #include "common/connect.hpp"
+#include "common/crypto.hpp"
 #include "common/frame_reader.hpp"
 #include "common/json_fields.hpp"
 #include "common/log_limiter.hpp"
@@ -113,23 +116,50 @@ struct pool_state {
   net::async_event changed;
 };
 
+/// What pool connections prove themselves with.
+struct pool_access {
+  net::tcp::endpoint relay;
+  std::string owner;
+  std::string secret;
+};
+
+/// Shows the relay port this connection is one of `access.owner`'s pool: true once it is idle there.
+net::awaitable<bool> enter_pool(net::tcp::socket& joined, const pool_access& access) {
+  const auto connect_error = co_await net::connect_within(joined, access.relay, connect_timeout);
+  if (connect_error) co_return false;
+  const nlohmann::json hello{{"type", "pool"}, {"owner", access.owner}};
+  const auto hello_error = co_await wire::write_frame(joined, hello);
+  if (hello_error) co_return false;
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(joined.get_executor(), connect_timeout);
+  auto challenge = co_await (wire::read_exact_frame(joined) || timer.async_wait(net::use_nothrow));
+  if (challenge.index() == 1) co_return false;
+  const auto& read = std::get<0>(challenge);
+  if (!read.message || read.message->value("type", "") != "pool_challenge") co_return false;
+  const auto nonce = read.message->value("nonce", "");
+  const nlohmann::json proof{{"type", "pool_proof"}, {"proof", crypto::hmac_hex(access.secret, "pool " + nonce)}};
+  const auto proof_error = co_await wire::write_frame(joined, proof);
+  co_return !proof_error;
+}
+
 /// One idle connection in the server's pool: waits for its client, then serves it.
-net::awaitable<void> pool_connection(net::tcp::endpoint relay, std::string token, std::shared_ptr<const route_map> routes,
+net::awaitable<void> pool_connection(std::shared_ptr<const pool_access> access, std::shared_ptr<const route_map> routes,
                                      std::shared_ptr<pool_state> state) {
   auto ex = co_await asio::this_coro::executor;
   const auto opened = net::clock::now();
   net::tcp::socket joined(ex);
   bool got_client = false;
   nlohmann::json client;
-  const auto connect_error = co_await net::connect_within(joined, relay, connect_timeout);
-  if (!connect_error) {
-    const nlohmann::json hello{{"type", "pool"}, {"token", token}};
-    const auto write_error = co_await wire::write_frame(joined, hello);
-    if (!write_error) {
-      auto read = co_await wire::read_exact_frame(joined);  // idle until a client (the server expires us)
-      got_client = read.message && read.message->value("type", "") == "client";
-      if (got_client) client = std::move(*read.message);
-    }
+  {
+    auto slot = co_await join_slot::take();  // the relay port counts our unproven connections
+    got_client = co_await enter_pool(joined, *access);
+  }
+  if (got_client) {
+    std::error_code ignored;
+    joined.set_option(net::tcp::no_delay(true), ignored);
+    auto read = co_await wire::read_exact_frame(joined);  // idle until a client (the server expires us)
+    got_client = read.message && read.message->value("type", "") == "client";
+    if (got_client) client = std::move(*read.message);
   }
   --state->live;  // used or lost: the keeper opens another
   // One the server let idle out (it expires them) is no failure; one that never got going is.
@@ -158,48 +188,41 @@ net::awaitable<void> pool_connection(net::tcp::endpoint relay, std::string token
   co_await pump_client(std::move(joined), std::move(local), from, local_name);
 }
 
-/// Keeps `size` connections in the server's pool while the link lives.
-net::awaitable<void> keep_pool(std::weak_ptr<server_link> weak, std::shared_ptr<const route_map> routes, int size) {
+/// Opens our pool at the server, then keeps `size` connections in it while the link lives.
+net::awaitable<void> keep_pool(std::weak_ptr<server_link> weak, std::string owner, std::shared_ptr<const route_map> routes,
+                               int size) {
   auto ex = co_await asio::this_coro::executor;
-  auto state = std::make_shared<pool_state>(ex);
-  std::deque<std::string> tokens;
-  std::uint16_t relay_port = 0;
-  for (;;) {
+  std::shared_ptr<const pool_access> access;
+  {
     auto link = weak.lock();
-    if (!link || !link->is_open()) co_return;
-    const int wanted = size - state->live;
-    if (wanted > static_cast<int>(tokens.size())) {
-      const nlohmann::json request{{"type", "pool_tokens"}, {"count", wanted - static_cast<int>(tokens.size())}};
-      nlohmann::json reply;
-      try {
-        reply = co_await link->request(request);
-      } catch (const command_error&) {
-        co_return;  // the link is gone; the next connected period starts a new pool
-      }
-      if (reply.value("type", "") != "pool_tokens") {
-        spdlog::info("expose: the server keeps no connection pool ({}); clients are announced instead",
-                     reply.value("message", "?"));
-        co_return;
-      }
-      relay_port = static_cast<std::uint16_t>(wire::int_field(reply, "relay_port", 0, 0, 65535));
-      for (const auto& token : reply.value("tokens", nlohmann::json::array())) {
-        if (token.is_string()) tokens.push_back(token.get<std::string>());
-      }
+    if (!link) co_return;
+    const nlohmann::json request{{"type", "pool_open"}};
+    nlohmann::json reply;
+    try {
+      reply = co_await link->request(request);
+    } catch (const command_error&) {
+      co_return;  // the link is gone; the next connected period opens a new pool
     }
-    const net::tcp::endpoint relay(link->server_endpoint().address(), relay_port);
-    link.reset();  // (the connections and the wait below must not keep the link alive)
-    while (state->live < size && !tokens.empty() && relay_port != 0) {
+    if (reply.value("type", "") != "pool_open") {
+      spdlog::info("expose: the server keeps no connection pool for us ({}); clients are announced instead",
+                   reply.value("message", "?"));
+      co_return;
+    }
+    const auto relay_port = static_cast<std::uint16_t>(wire::int_field(reply, "relay_port", 0, 1, 65535));
+    size = std::min(size, static_cast<int>(wire::int_field(reply, "max", size, 0, 1024)));
+    access = std::make_shared<const pool_access>(
+        pool_access{{link->server_endpoint().address(), relay_port}, owner, wire::string_field(reply, "secret")});
+  }
+  auto state = std::make_shared<pool_state>(ex);
+  for (;;) {
+    if (auto link = weak.lock(); !link || !link->is_open()) co_return;
+    while (state->live < size) {
       ++state->live;
-      asio::co_spawn(ex, pool_connection(relay, tokens.front(), routes, state), net::log_escaped("expose pool"));
-      tokens.pop_front();
+      asio::co_spawn(ex, pool_connection(access, routes, state), net::log_escaped("expose pool"));
     }
-    // Sleep while the pool is full (woken when one is used or lost; checked first, so no wake-up
-    // is missed while we asked for tokens), or a second when the server gave us none.
-    if (state->live >= size) {
-      co_await state->changed.wait(net::clock::now() + std::chrono::seconds(10));
-    } else if (tokens.empty()) {
-      co_await state->changed.wait(net::clock::now() + std::chrono::seconds(1));
-    }
+    // Sleep while the pool is full: woken when one is used or lost (checked first, so no wake-up
+    // is missed), or after 10 s to see whether the link is still there.
+    co_await state->changed.wait(net::clock::now() + std::chrono::seconds(10));
     // A pool that keeps failing backs off (up to 5 s).
     if (state->failures > 0) {
       asio::steady_timer pause(ex, std::chrono::milliseconds(std::min(5000, 100 << std::min(state->failures, 6))));
@@ -228,11 +251,11 @@ net::awaitable<void> claim_routes(server_link& link, const peer_config& config, 
   }
 }
 
-void serve_routes(const std::shared_ptr<server_link>& link, const std::vector<expose_route>& routes, int pool_size) {
+void serve_routes(const std::shared_ptr<server_link>& link, const peer_config& config) {
   route_map by_port;
-  for (const auto& route : routes) by_port[route.remote_port] = route;
-  if (pool_size > 0) {
-    asio::co_spawn(link->executor(), keep_pool(link, std::make_shared<const route_map>(by_port), pool_size),
+  for (const auto& route : config.routes) by_port[route.remote_port] = route;
+  if (config.expose_pool > 0) {
+    asio::co_spawn(link->executor(), keep_pool(link, config.id, std::make_shared<const route_map>(by_port), config.expose_pool),
                    net::log_escaped("expose pool keeper"));
   }
   // Weak: the handler lives in the link, and must not keep it alive.

@@ -18,10 +18,10 @@ namespace peer {
 /// the port and the server's reason.
 net::awaitable<void> claim_routes(server_link& link, const peer_config& config, const event_sink& events);
 
-/// From now on, clients on `routes` are served as they arrive, whatever else the command does
-/// with the link, until the link is gone: through `pool_size` idle connections kept in the
-/// server's pool (a client is joined to one at once), and the server's announcements when the
-/// pool is empty (or 0, or the server has none).
-void serve_routes(const std::shared_ptr<server_link>& link, const std::vector<expose_route>& routes, int pool_size);
+/// From now on, clients on config.routes are served as they arrive, whatever else the command
+/// does with the link, until the link is gone: through config.expose_pool idle connections kept
+/// in the server's pool (a client is joined to one at once), and the server's announcements when
+/// the pool is empty (or 0, or the server has none).
+void serve_routes(const std::shared_ptr<server_link>& link, const peer_config& config);
 
 }  // namespace peer

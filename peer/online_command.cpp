@@ -91,7 +91,7 @@ net::awaitable<void> online_once(const peer_config& config, const event_sink& ev
   co_await open_and_register(*link, config, events, keys, /*probe=*/false);
   if (!config.routes.empty()) {
     co_await claim_routes(*link, config, events);
-    serve_routes(link, config.routes, config.expose_pool);  // clients are served even while an attempt is punching
+    serve_routes(link, config);  // clients are served even while an attempt is punching
   }
   worked = true;  // registered: from now on a lost server is worth reconnecting to
   co_await probe_and_report(*link);

@@ -1,12 +1,14 @@
 #include "relay/splice_pump.hpp"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -32,7 +34,7 @@ namespace {
 /// A pipe that closes itself.
 class pipe_pair {
  public:
-  explicit pipe_pair(int capacity) {
+  explicit pipe_pair(int capacity) : requested_(capacity) {
     if (::pipe2(fds_, O_CLOEXEC | O_NONBLOCK) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
     ::fcntl(fds_[1], F_SETPIPE_SZ, capacity);  // best effort: a smaller pipe still works
     capacity_ = ::fcntl(fds_[1], F_GETPIPE_SZ);
@@ -52,11 +54,44 @@ class pipe_pair {
   int read_end() const { return fds_[0]; }
   int write_end() const { return fds_[1]; }
   std::size_t capacity() const { return static_cast<std::size_t>(capacity_); }
+  int requested() const { return requested_; }
 
  private:
+  int requested_;
   int fds_[2] = {-1, -1};
   int capacity_ = 0;
 };
+
+/// Empty pipes of ended pairs, kept for the next ones: a pair then costs no pipe2/fcntl/close
+/// calls (ten system calls per pair, which a busy exposed port makes a thousand times a second).
+/// Per thread, since every pump of a thread runs on its event loop; at most 32 pipes (64
+/// descriptors, within the server's fixed allowance).
+class pipe_pool {
+ public:
+  static constexpr std::size_t keep_at_most = 32;
+  std::unique_ptr<pipe_pair> take(int capacity) {
+    while (!free_.empty()) {
+      auto pipe = std::move(free_.back());
+      free_.pop_back();
+      if (pipe->requested() == capacity) return pipe;
+    }
+    return std::make_unique<pipe_pair>(capacity);
+  }
+  /// Keeps `pipe` if it is empty (a pair that failed may leave bytes in it) and there is room.
+  void give(std::unique_ptr<pipe_pair> pipe) {
+    int queued = 0;
+    if (!pipe || free_.size() >= keep_at_most || ::ioctl(pipe->read_end(), FIONREAD, &queued) != 0 || queued != 0) return;
+    free_.push_back(std::move(pipe));
+  }
+
+ private:
+  std::vector<std::unique_ptr<pipe_pair>> free_;
+};
+
+pipe_pool& pipes() {
+  thread_local pipe_pool pool;
+  return pool;
+}
 
 /// Shared by both directions and the idle watchdog of one pair.
 struct pair_state {
@@ -160,10 +195,14 @@ net::awaitable<void> pump_direction(net::tcp::socket& from, net::tcp::socket& to
 
 net::awaitable<void> watch_idle(net::tcp::socket& a, net::tcp::socket& b, pair_state& state,
                                 std::chrono::milliseconds idle_timeout) {
+  // Cancelled at the end of every pair (the directions finished first): end quietly, not with an
+  // exception per connection (asio's default for a cancelled coroutine).
+  co_await asio::this_coro::throw_if_cancelled(false);
   asio::steady_timer timer(a.get_executor());
   for (;;) {
     timer.expires_at(state.last_activity + idle_timeout);
     co_await timer.async_wait(net::use_nothrow);
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return;
     if (!a.is_open() && !b.is_open()) co_return;
     if (net::clock::now() >= state.last_activity + idle_timeout) {
       state.stopped_by_idle = true;
@@ -189,10 +228,10 @@ net::awaitable<pump_stats> pump(net::tcp::socket& a, net::tcp::socket& b, pump_o
     socket->set_option(net::tcp::no_delay(true), ignored);
     socket->set_option(asio::socket_base::out_of_band_inline(true), ignored);
   }
-  std::optional<pipe_pair> a_to_b, b_to_a;
+  std::unique_ptr<pipe_pair> a_to_b, b_to_a;
   try {
-    a_to_b.emplace(options.pipe_bytes);
-    b_to_a.emplace(options.pipe_bytes);
+    a_to_b = pipes().take(options.pipe_bytes);
+    b_to_a = pipes().take(options.pipe_bytes);
   } catch (const std::system_error& e) {
     // Out of descriptors, say: this pair fails, the server goes on.
     stats.end = pump_end::reset;
@@ -212,6 +251,8 @@ net::awaitable<pump_stats> pump(net::tcp::socket& a, net::tcp::socket& b, pump_o
   }
   a.close(ignored);
   b.close(ignored);
+  pipes().give(std::move(a_to_b));
+  pipes().give(std::move(b_to_a));
   co_return stats;
 }
 

@@ -201,10 +201,11 @@ void client_session::handle(const nlohmann::json& message) {
     handle_nat_report(message);
   } else if (type == "expose") {
     handle_expose(message);
-  } else if (type == "pool_tokens") {
-    const int count = static_cast<int>(wire::int_field(message, "count", 8, 1, 64));
-    send({{"type", "pool_tokens"}, {"req", wire::request_number(message)},
-          {"tokens", context_.exposes.pool_tokens(*this, count)}, {"relay_port", context_.config.relay_port}});
+  } else if (type == "pool_open") {
+    const auto secret = context_.exposes.pool_open(*this);
+    if (!secret) return reply_error(message, "not_registered", "register an ID before opening a pool");
+    send({{"type", "pool_open"}, {"req", wire::request_number(message)}, {"secret", *secret},
+          {"relay_port", context_.config.relay_port}, {"max", context_.exposes.pool_per_owner()}});
   } else if (type == "proxy_failed") {
     context_.relay.cancel(wire::string_field(message, "token"), display_name() + " could not reach its service: " +
                                                           clip(wire::string_field(message, "reason", "?"), 200));

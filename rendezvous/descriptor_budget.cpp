@@ -7,8 +7,9 @@
 namespace rendezvous {
 namespace {
 
-/// Listeners, the pin database, logs, the reserve and exposed ports' listeners.
-constexpr long fixed_descriptors = 64;
+/// Listeners, the pin database, logs, the reserve, exposed ports' listeners, and the relay's
+/// spare pipes (relay/splice_pump: at most 32 pipes, 64 descriptors).
+constexpr long fixed_descriptors = 128;
 
 }  // namespace
 

@@ -1,48 +1,71 @@
 #include "rendezvous/expose_pool.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include <asio/co_spawn.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
 
 #include "common/crypto.hpp"
+#include "common/frame_reader.hpp"
 #include "common/spawn.hpp"
 
 namespace rendezvous {
 
-int expose_pool::share_used(const std::string& owner) const {
-  const auto out = outstanding_.find(owner);
-  const auto idle = idle_.find(owner);
-  return (out == outstanding_.end() ? 0 : out->second) + (idle == idle_.end() ? 0 : static_cast<int>(idle->second.size()));
+std::string expose_pool::open(const std::string& owner) {
+  auto& secret = secrets_[owner];
+  if (secret.empty()) secret = crypto::random_hex(32);
+  return secret;
 }
 
-std::vector<std::string> expose_pool::issue(const std::string& owner, int count) {
-  const int room = std::max(0, limits_.per_owner - share_used(owner));
-  std::vector<std::string> issued;
-  for (int i = 0; i < std::min(count, room); ++i) {
-    auto token = crypto::random_hex(16);
-    tokens_[token] = token_entry{owner, net::clock::now()};
-    issued.push_back(std::move(token));
-  }
-  outstanding_[owner] += static_cast<int>(issued.size());
-  return issued;
-}
-
-std::string expose_pool::add(const std::string& token, net::tcp::socket socket) {
-  auto found = tokens_.find(token);
+net::awaitable<std::string> expose_pool::admit(const nlohmann::json& hello, net::tcp::socket socket,
+                                               net::clock::time_point deadline) {
   std::error_code ignored;
-  if (found == tokens_.end()) {
+  const auto owner = hello.contains("owner") && hello["owner"].is_string() ? hello["owner"].get<std::string>() : "";
+  const auto secret = secrets_.find(owner);
+  if (secret == secrets_.end()) {
     socket.close(ignored);
-    return "unknown or used pool token";
+    co_return "no pool is open for '" + owner.substr(0, 64) + "'";
   }
-  const auto owner = found->second.owner;
-  tokens_.erase(found);
-  if (--outstanding_[owner] <= 0) outstanding_.erase(owner);
+  const auto nonce = crypto::random_hex(16);
+  const nlohmann::json challenge{{"type", "pool_challenge"}, {"nonce", nonce}};
+  if (auto ec = co_await wire::write_frame(socket, challenge)) co_return "challenge failed: " + ec.message();
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(executor_, deadline);
+  auto answer = co_await (wire::read_exact_frame(socket) || timer.async_wait(net::use_nothrow));
+  if (answer.index() == 1) {
+    socket.close(ignored);
+    co_return "no proof in time";
+  }
+  const auto& read = std::get<0>(answer);
+  std::string proof;
+  if (read.message && read.message->value("type", nlohmann::json()) == "pool_proof" && (*read.message)["proof"].is_string()) {
+    proof = (*read.message)["proof"].get<std::string>();
+  }
+  // The owner may have gone while we waited: look the secret up again.
+  const auto now_secret = secrets_.find(owner);
+  if (now_secret == secrets_.end() || !crypto::proofs_equal(proof, crypto::hmac_hex(now_secret->second, "pool " + nonce))) {
+    socket.close(ignored);
+    co_return "wrong pool proof for '" + owner.substr(0, 64) + "'";
+  }
+  co_return keep(owner, std::move(socket));
+}
+
+std::string expose_pool::keep(const std::string& owner, net::tcp::socket socket) {
+  std::error_code ignored;
+  auto& list = idle_[owner];
+  if (static_cast<int>(list.size()) >= limits_.per_owner) {
+    socket.close(ignored);
+    return owner + " holds its maximum of " + std::to_string(limits_.per_owner) + " idle pool connections";
+  }
   if (idle_count_ >= static_cast<std::size_t>(limits_.total)) {
     socket.close(ignored);
     return "the server holds its maximum of idle pool connections";
   }
+  socket.set_option(net::tcp::no_delay(true), ignored);
   auto e = std::make_shared<idle_connection>(idle_connection{owner, std::move(socket), net::clock::now()});
-  idle_[owner].push_back(e);
+  list.push_back(e);
   ++idle_count_;
   asio::co_spawn(executor_, watch(e), net::log_escaped("pool watch"));
   return {};
@@ -86,8 +109,7 @@ void expose_pool::forget(const std::string& owner) {
     const auto list = it->second;  // drop() edits the original
     for (const auto& e : list) drop(e);
   }
-  std::erase_if(tokens_, [&](const auto& item) { return item.second.owner == owner; });
-  outstanding_.erase(owner);
+  secrets_.erase(owner);
 }
 
 void expose_pool::expire(net::clock::time_point now) {
@@ -98,14 +120,6 @@ void expose_pool::expire(net::clock::time_point now) {
     }
   }
   for (const auto& e : stale) drop(e);
-  for (auto it = tokens_.begin(); it != tokens_.end();) {
-    if (now - it->second.issued < limits_.token_time) {
-      ++it;
-      continue;
-    }
-    if (--outstanding_[it->second.owner] <= 0) outstanding_.erase(it->second.owner);
-    it = tokens_.erase(it);
-  }
 }
 
 }  // namespace rendezvous

@@ -72,9 +72,9 @@ void expose_service::close_all(const client_session& owner) {
   }
 }
 
-std::vector<std::string> expose_service::pool_tokens(const client_session& owner, int count) {
-  if (owner.display_name().find('@') != std::string::npos) return {};
-  return pool_.issue(owner.display_name(), count);
+std::optional<std::string> expose_service::pool_open(const client_session& owner) {
+  if (owner.display_name().find('@') != std::string::npos) return std::nullopt;
+  return pool_.open(owner.display_name());
 }
 
 net::awaitable<void> expose_service::join_pooled(relay_half client, net::tcp::socket pooled, std::uint16_t port,

@@ -39,8 +39,8 @@ class expose_service {
                  logging::log_limiter& log)
       : executor_(ex), config_(config), clients_("exposed", client_limits(config)), relay_(relay), log_(log),
         pool_(ex, pool_limits_for(config)) {
-    relay_.on_pool_connection([this](const std::string& token, net::tcp::socket socket) {
-      return pool_.add(token, std::move(socket));
+    relay_.on_pool_connection([this](const nlohmann::json& hello, net::tcp::socket socket, net::clock::time_point deadline) {
+      return pool_.admit(hello, std::move(socket), deadline);
     });
   }
 
@@ -49,9 +49,10 @@ class expose_service {
   /// Closes every port of `owner` (it went away): the ports return to the pool.
   void close_all(const client_session& owner);
   void stop();
-  /// One-time tokens for `owner`'s pool connections (registered peers only; nothing otherwise).
-  std::vector<std::string> pool_tokens(const client_session& owner, int count);
-  /// Closes idle pool connections and voids tokens past their time.
+  /// Opens `owner`'s pool: the secret its pool connections prove, or nothing for a peer without an ID.
+  std::optional<std::string> pool_open(const client_session& owner);
+  int pool_per_owner() const { return pool_.per_owner(); }
+  /// Closes idle pool connections past their time.
   void expire(net::clock::time_point now) { pool_.expire(now); }
   std::size_t open_ports() const { return exposures_.size(); }
   std::size_t idle_pool() const { return pool_.idle(); }

@@ -88,10 +88,9 @@ net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_tic
   if (hello.error) co_return;  // the client went away before asking
   std::string token;
   if (hello.message && hello.message->value("type", nlohmann::json()) == "pool" && pool_handler_) {
-    const auto& m = *hello.message;
-    const auto pool_token = m.contains("token") && m["token"].is_string() ? m["token"].get<std::string>() : "";
-    ticket.handshake_done();
-    if (auto why = pool_handler_(pool_token, std::move(socket)); !why.empty()) {
+    // (The slot stays counted until the proof is in: a crowd of unproven ones is a handshake flood.)
+    const auto why = co_await pool_handler_(*hello.message, std::move(socket), net::clock::now() + ticket.handshake_time());
+    if (!why.empty()) {
       log_.log(spdlog::level::warn, "relay: refused pool connections", "relay " + who + ": refused a pool connection: " + why);
     }
     co_return;

@@ -4,7 +4,7 @@
 //
 //   peer -> {"type":"relay","token":T}   (each side has its own token; the token says which side)
 //   server -> {"type":"relay_ok"} once paired, then raw bytes;  or {"type":"error",...} and close
-//   peer -> {"type":"pool","token":T}    an exposing peer's idle connection (expose_pool)
+//   peer -> {"type":"pool","owner":ID}   an exposing peer's idle connection (expose_pool)
 #pragma once
 #include <array>
 #include <functional>
@@ -54,8 +54,10 @@ class relay_service {
   void cancel(const std::string& token, const std::string& reason);
   /// Called with the token of every first half that starts waiting for its partner.
   void on_first_half_waiting(std::function<void(const std::string& token)> hook) { first_half_waiting_ = std::move(hook); }
-  /// Where a pool connection goes: returns why it was refused, empty if it was kept.
-  using pool_handler = std::function<std::string(const std::string& token, net::tcp::socket socket)>;
+  /// Where a pool connection goes (with its first message and the deadline of its handshake):
+  /// returns why it was refused, empty if it was kept.
+  using pool_handler = std::function<net::awaitable<std::string>(const nlohmann::json& hello, net::tcp::socket socket,
+                                                                 net::clock::time_point deadline)>;
   void on_pool_connection(pool_handler handler) { pool_handler_ = std::move(handler); }
   /// Splices two connections that are already here (a client and a pool connection).
   void start_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names);
