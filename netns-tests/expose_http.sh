@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Scenario: a private HTTP service on host a (behind a NAT of KIND) is published with
 # `peer expose` and fetched on the rendezvous server's public port from another private network
-# (host b) and from the server host; when the exposing peer is killed the port is freed.
+# (host b) and from the server host; 2,000 short requests, a new connection each, are all
+# answered through a second exposed port (nginx), and the cost per connection is reported; when
+# the exposing peer is killed the port is freed.
 #
 #   expose_http.sh BIN_DIR [KIND]
 #
@@ -22,8 +24,20 @@ ip netns exec "$NS_A" python3 -m http.server 8080 --bind 127.0.0.1 --directory "
   >"$work/web.log" 2>&1 &
 pids+=($!)
 start_server --expose-ports 20000-20010
+# nginx for the many short requests (python's http.server keeps a listen backlog of 5).
+mkdir -p "$work/nginx"
+echo "a short page" >"$work/nginx/short.txt"
+cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes 1; daemon off; master_process off; pid $work/nginx/nginx.pid; error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  server { listen 127.0.0.1:8081 backlog=1024; root $work/nginx; } }
+CONF
+ip netns exec "$NS_A" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >"$work/nginx.log" 2>&1 &
+pids+=($!)
 ip netns exec "$NS_A" "$bin/peer" --server "$SERVER_IP:7000" --id web --json expose \
-  --local 127.0.0.1:8080 --remote-port "$public_port" 2>"$work/expose.err" &
+  --expose 127.0.0.1:8080="$public_port" --expose 127.0.0.1:8081="$((public_port + 1))" 2>"$work/expose.err" &
 exposer=$!
 pids+=($exposer)
 for _ in $(seq 100); do grep -q '"exposed"' "$work/expose.err" && break; sleep 0.05; done
@@ -41,6 +55,28 @@ for from in "$NS_B" "$NS_SERVER"; do
     echo "FAIL: fetch from ${from#"$prefix"-} through the exposed port"; fail=1
   fi
 done
+
+# 2,000 short requests from b, 20 at a time, each on a new connection.
+if ip netns exec "$NS_B" python3 - "http://$SERVER_IP:$((public_port + 1))/short.txt" <<'PY'; then
+import concurrent.futures, sys, time, urllib.request
+url, total, parallel = sys.argv[1], 2000, 20
+def fetch(_):
+    try:
+        return urllib.request.urlopen(url, timeout=10).read() == b"a short page\n"
+    except Exception:
+        return False
+start = time.monotonic()
+with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+    right = sum(pool.map(fetch, range(total)))
+elapsed = time.monotonic() - start
+print(f"ok: {right} of {total} short requests answered, a new connection each, {parallel} at a time, in "
+      f"{elapsed:.2f} s: {total / elapsed:.0f} connections/s, {1000 * elapsed * parallel / total:.2f} ms per connection")
+sys.exit(0 if right == total else 1)
+PY
+  :
+else
+  echo "FAIL: not every short request through the exposed port was answered"; fail=1
+fi
 
 kill -9 "$exposer"
 sleep 0.5  # the server notices the closed main connection at once
