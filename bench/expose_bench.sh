@@ -40,13 +40,8 @@ done
 IFS=, read -r -a paths <<<"$paths"
 want() { local p; for p in "${paths[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
 
-if [ -n "${BENCH_BIN:-}" ]; then
-  bin=$(cd "$BENCH_BIN" && pwd)
-else
-  scripts/install-deps.sh
-  scripts/build.sh >/dev/null
-  bin=build/bin
-fi
+# shellcheck source=binaries.sh
+source bench/binaries.sh
 export PATH=$PATH:/usr/sbin  # nginx and sshd
 for tool in nginx wrk socat python3 ss; do
   command -v "$tool" >/dev/null ||
@@ -61,29 +56,15 @@ fi
 
 # shellcheck source=lib.sh
 source bench/lib.sh
-# Forking relays (socat, sshd) leave a child per connection: end those children too, newest first.
+# shellcheck source=../scripts/lib/private_sshd.sh
+source scripts/lib/private_sshd.sh
 expose_cleanup() {
-  local i p
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    p=${pids[i]}
-    # shellcheck disable=SC2046  # one PID a word
-    kill $(ps -o pid= --ppid "$p" 2>/dev/null) "$p" 2>/dev/null || true
-  done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 40); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
-  done
-  if [ -n "${BENCH_KEEP:-}" ]; then  # wrk's own output and the logs, for a closer look
-    mkdir -p "$BENCH_KEEP" && cp "$work"/wrk-*.txt "$work"/*.log "$work"/*.err "$work/results" "$BENCH_KEEP"/ 2>/dev/null || true
-  fi
+  kill_started
+  keep_files "$work"/wrk-*.txt "$work"/*.log "$work"/*.err "$work/results"
   bench_cleanup
 }
 trap expose_cleanup EXIT
 
-wait_listen() {  # wait_listen PORT WHAT: until something listens on 127.0.0.1:PORT (5 s)
-  for _ in $(seq 100); do ss -Hltn "sport = :$1" | grep -q . && return 0; sleep 0.05; done
-  echo "expose_bench: $2 did not listen on port $1" >&2
-  return 1
-}
 
 # --- nginx, a 1.4 KB page ---------------------------------------------------------------------------
 nginx_port=$(free_port)
@@ -148,26 +129,8 @@ fi
 if want ssh; then
   sshd_port=$(free_port)
   ssh_remote=$(free_port)
-  mkdir -p "$work/ssh" /run/sshd
-  chmod 0755 /run/sshd  # sshd's privilege separation directory
-  ssh-keygen -q -t ed25519 -N '' -C "expose_bench host key" -f "$work/ssh/host_key"
-  ssh-keygen -q -t ed25519 -N '' -C "expose_bench client" -f "$work/ssh/client_key"
-  cp "$work/ssh/client_key.pub" "$work/ssh/authorized_keys"
-  echo "[127.0.0.1]:$sshd_port $(cut -d' ' -f1,2 "$work/ssh/host_key.pub")" >"$work/ssh/known_hosts"
-  cat >"$work/ssh/sshd_config" <<EOF
-Port $sshd_port
-ListenAddress 127.0.0.1
-HostKey $work/ssh/host_key
-AuthorizedKeysFile $work/ssh/authorized_keys
-PidFile $work/ssh/sshd.pid
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-UseDNS no
-PrintMotd no
+  write_private_sshd "$work/ssh" "$sshd_port" "[127.0.0.1]:$sshd_port" expose_bench
+  cat >>"$work/ssh/sshd_config" <<EOF
 AllowTcpForwarding remote
 GatewayPorts no
 EOF

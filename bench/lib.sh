@@ -7,6 +7,33 @@ pids=()
 bench_cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap bench_cleanup EXIT
 
+# kill_started: ends what the script started, newest first, with the children forking relays
+# (socat, sshd) leave per connection, and waits for each to go.
+kill_started() {
+  local i p
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    p=${pids[i]}
+    # shellcheck disable=SC2046  # one PID a word
+    kill $(ps -o pid= --ppid "$p" 2>/dev/null) "$p" 2>/dev/null || true
+  done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 40); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+  done
+}
+
+# keep_files FILE...: with BENCH_KEEP=DIR, copies them there for a closer look after the run.
+keep_files() {
+  [ -n "${BENCH_KEEP:-}" ] || return 0
+  mkdir -p "$BENCH_KEEP" && cp -r "$@" "$BENCH_KEEP"/ 2>/dev/null || true
+}
+
+# wait_listen PORT WHAT: until something listens on 127.0.0.1:PORT (5 s).
+wait_listen() {
+  for _ in $(seq 100); do ss -Hltn "sport = :$1" | grep -q . && return 0; sleep 0.05; done
+  echo "$(basename "$0"): $2 did not listen on port $1" >&2
+  return 1
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # start_server [ARGS...]: a rendezvous server on free loopback ports (ARGS go to it); sets

@@ -10,13 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mib=${1:-1024}
 rounds=${2:-3}
-if [ -n "${BENCH_BIN:-}" ]; then
-  bin=$(cd "$BENCH_BIN" && pwd)
-else
-  scripts/install-deps.sh
-  scripts/build.sh >/dev/null
-  bin=build/bin
-fi
+# shellcheck source=binaries.sh
+source bench/binaries.sh
 # shellcheck source=lib.sh
 source bench/lib.sh
 start_server

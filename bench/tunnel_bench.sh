@@ -40,13 +40,8 @@ drop() { mapfile -t paths < <(printf '%s\n' "${paths[@]}" | grep -vx "$1"); }
 streams=(1 8)
 [ "$smoke" = 1 ] && streams=(1)
 
-if [ -n "${BENCH_BIN:-}" ]; then
-  bin=$(cd "$BENCH_BIN" && pwd)
-else
-  scripts/install-deps.sh
-  scripts/build.sh >/dev/null
-  bin=build/bin
-fi
+# shellcheck source=binaries.sh
+source bench/binaries.sh
 export PATH=$PATH:/usr/sbin  # sshd
 for tool in iperf3 socat python3 ss; do
   command -v "$tool" >/dev/null ||
@@ -67,30 +62,15 @@ fi
 
 # shellcheck source=lib.sh
 source bench/lib.sh
-# Forking relays (socat, sshd) leave a child per connection: end those children too, newest first.
+# shellcheck source=../scripts/lib/private_sshd.sh
+source scripts/lib/private_sshd.sh
 tunnel_cleanup() {
-  local i p
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    p=${pids[i]}
-    # shellcheck disable=SC2046  # one PID a word
-    kill $(ps -o pid= --ppid "$p" 2>/dev/null) "$p" 2>/dev/null || true
-  done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 40); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
-  done
-  if [ -n "${BENCH_KEEP:-}" ]; then
-    mkdir -p "$BENCH_KEEP" && cp -r "$work"/iperf-*.json "$work"/*.log "$work"/*.err "$work/results" \
-      "$work/ssh" "$work/stunnel" "$BENCH_KEEP"/ 2>/dev/null || true
-  fi
+  kill_started
+  keep_files "$work"/iperf-*.json "$work"/*.log "$work"/*.err "$work/results" "$work/ssh" "$work/stunnel"
   bench_cleanup
 }
 trap tunnel_cleanup EXIT
 
-wait_listen() {  # wait_listen PORT WHAT: until something listens on 127.0.0.1:PORT (5 s)
-  for _ in $(seq 100); do ss -Hltn "sport = :$1" | grep -q . && return 0; sleep 0.05; done
-  echo "tunnel_bench: $2 did not listen on port $1" >&2
-  return 1
-}
 
 # --- iperf3, one persistent server shared by every path (the runs are sequential) -------------------
 iperf_port=$(free_port)
@@ -112,26 +92,8 @@ fi
 if want ssh; then
   sshd_port=$(free_port)
   port[ssh]=$(free_port)
-  mkdir -p "$work/ssh" /run/sshd
-  chmod 0755 /run/sshd  # sshd's privilege separation directory
-  ssh-keygen -q -t ed25519 -N '' -C "tunnel_bench host key" -f "$work/ssh/host_key"
-  ssh-keygen -q -t ed25519 -N '' -C "tunnel_bench client" -f "$work/ssh/client_key"
-  cp "$work/ssh/client_key.pub" "$work/ssh/authorized_keys"
-  echo "[127.0.0.1]:$sshd_port $(cut -d' ' -f1,2 "$work/ssh/host_key.pub")" >"$work/ssh/known_hosts"
-  cat >"$work/ssh/sshd_config" <<EOF
-Port $sshd_port
-ListenAddress 127.0.0.1
-HostKey $work/ssh/host_key
-AuthorizedKeysFile $work/ssh/authorized_keys
-PidFile $work/ssh/sshd.pid
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-UseDNS no
-PrintMotd no
+  write_private_sshd "$work/ssh" "$sshd_port" "[127.0.0.1]:$sshd_port" tunnel_bench
+  cat >>"$work/ssh/sshd_config" <<EOF
 Ciphers aes256-gcm@openssh.com
 AllowTcpForwarding local
 EOF
@@ -251,10 +213,10 @@ PY
 settle=1
 [ "$smoke" = 1 ] && settle=0.2
 echo "command: $command_line"
-echo "tunnel benchmark: iperf3 ${duration} s per run at ${streams[*]} stream(s), loopback, $(nproc) cores" \
+echo "tunnel benchmark: iperf3 ${duration} s per run at $(sed 's/ / and /' <<<"${streams[*]}") stream(s), loopback, $(nproc) cores" \
   "shared by iperf3 and the relays, $(uname -r)"
-echo "$(iperf3 --version | head -1 | cut -d' ' -f1-2), socat $(socat -V | sed -n 's/^socat version \([^ ]*\).*/\1/p')" \
-  "$(want ssh && echo ", $(ssh -V 2>&1 | cut -d, -f1) (aes256-gcm@openssh.com)")$(want stunnel &&
+echo "$(iperf3 --version | head -1 | cut -d' ' -f1-2), socat $(socat -V | sed -n 's/^socat version \([^ ]*\).*/\1/p')$(
+  want ssh && echo ", $(ssh -V 2>&1 | cut -d, -f1) (aes256-gcm@openssh.com)")$(want stunnel &&
     echo ", $(stunnel4 -version 2>&1 | grep -m1 '^stunnel' | cut -d' ' -f1-2) (TLS 1.3 TLS_AES_256_GCM_SHA384)")"
 echo "paths: ${paths[*]}; binaries: $bin (rendezvous and peer built $(date -u -r "$bin/peer" '+%F %T') UTC," \
   "tree $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- . 2>/dev/null || echo ' with uncommitted changes'))"
@@ -319,13 +281,14 @@ if smoke:
     print("smoke: ok — every path moved data without an error")
 PY
 
-# What the relays logged at warn and above, if anything.
+# What the relays logged at warn and above, if anything (a broken pipe or reset as iperf3 ends a
+# test is its usual teardown: the receiver closes the data connections while the sender writes).
 for log in "$work/server.log" "$work/online.err" "$work/forward.err" "$work/ssh/ssh.err" \
   "$work/stunnel/server.err" "$work/stunnel/client.err" "$work/socat.err"; do
   [ -s "$log" ] || continue
-  lines=$(grep -v -E '"level":"(debug|info)"|"event":"(registered|forwarding|identity_created|connected|session|stream)' "$log" || true)
+  lines=$(grep -v -E '"level":"(debug|info)"|"event":"(registered|forwarding|identity_created|connected|incoming)"' "$log" || true)
   [ -n "$lines" ] || continue
-  echo "log $(basename "$(dirname "$log")")/$(basename "$log") ($(wc -l <<<"$lines") lines; the first 5):"
+  echo "log ${log#"$work"/} ($(wc -l <<<"$lines") lines; the first 5):"
   head -5 <<<"$lines" | cut -c1-300 | sed 's/^/  /'
 done
 exit "$status"

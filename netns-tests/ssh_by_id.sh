@@ -26,6 +26,8 @@ sftp_server=/usr/lib/openssh/sftp-server
 
 # shellcheck source=lib/scenario.sh
 source "$here/lib/scenario.sh"
+# shellcheck source=../scripts/lib/private_sshd.sh
+source "$here/../scripts/lib/private_sshd.sh"
 scenario_start sh "$kind_a" "$kind_b"
 
 fail=0
@@ -36,26 +38,9 @@ check() {  # check DESCRIPTION CONDITION...: prints ok/FAIL, remembers a failure
 }
 
 # --- sshd in a's namespace ------------------------------------------------------------------------
-mkdir -p "$work/a" "$work/b" /run/sshd  # /run/sshd: sshd's privilege separation directory
-chmod 0755 /run/sshd
-ssh-keygen -q -t ed25519 -N '' -C "home host key" -f "$work/host_key"
-ssh-keygen -q -t ed25519 -N '' -C "ssh_by_id client" -f "$work/client_key"
-cp "$work/client_key.pub" "$work/authorized_keys"
-echo "home $(cut -d' ' -f1,2 "$work/host_key.pub")" >"$work/known_hosts"
-cat >"$work/sshd_config" <<EOF
-Port 2222
-ListenAddress 127.0.0.1
-HostKey $work/host_key
-AuthorizedKeysFile $work/authorized_keys
-PidFile $work/sshd.pid
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-UseDNS no
-PrintMotd no
+mkdir -p "$work/a" "$work/b"
+write_private_sshd "$work" 2222 home ssh_by_id
+cat >>"$work/sshd_config" <<EOF
 PrintLastLog no
 Subsystem sftp $sftp_server
 EOF
