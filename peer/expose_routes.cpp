@@ -25,9 +25,9 @@ namespace peer {
 namespace {
 
 constexpr auto connect_timeout = std::chrono::seconds(5);
-/// Clients being connected and joined at once: the relay port counts one address's connections
-/// that have not shown their token yet (64 by default), so a burst of a thousand clients is
-/// joined a few dozen at a time.
+/// Clients being joined, and pool connections being proved, at once: the relay port counts one
+/// address's connections that have not shown their token or proof yet (64 by default), so a burst
+/// of a thousand clients is joined a few dozen at a time.
 constexpr int max_joins_in_flight = 56;
 
 /// Waits for a join slot; the slot is freed when the holder is destroyed.

@@ -1,7 +1,8 @@
 // Exposed routes (reverse proxy): the server's public port N carries its clients to a local
-// service behind this peer. Claiming the ports, and serving each client the server announces:
-// connect the local service, join the client through the relay, pump. Used by `peer expose` and
-// by `peer online --expose`.
+// service behind this peer. Claiming the ports; keeping idle connections in the server's pool
+// (rendezvous/expose_pool.hpp), each of which serves the client the server joins to it; and
+// serving each client the server announces when the pool is empty: connect the local service,
+// join the client through the relay, pump. Used by `peer expose` and by `peer online --expose`.
 #pragma once
 #include <memory>
 #include <vector>
