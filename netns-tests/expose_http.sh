@@ -20,22 +20,11 @@ scenario_start ex "$kind" port
 
 mkdir -p "$work/www"
 head -c 300000 /dev/urandom | base64 >"$work/www/page.txt"
-ip netns exec "$NS_A" python3 -m http.server 8080 --bind 127.0.0.1 --directory "$work/www" \
-  >"$work/web.log" 2>&1 &
-pids+=($!)
+start_web "$NS_A" 8080 "$work/www"
+mkdir -p "$work/short"
+echo "a short page" >"$work/short/short.txt"
+start_web "$NS_A" 8081 "$work/short"  # for the many short requests
 start_server --expose-ports 20000-20010
-# nginx for the many short requests (python's http.server keeps a listen backlog of 5).
-mkdir -p "$work/nginx"
-echo "a short page" >"$work/nginx/short.txt"
-cat >"$work/nginx/nginx.conf" <<CONF
-worker_processes 1; daemon off; master_process off; pid $work/nginx/nginx.pid; error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http { access_log off; client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
-  server { listen 127.0.0.1:8081 backlog=1024; root $work/nginx; } }
-CONF
-ip netns exec "$NS_A" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >"$work/nginx.log" 2>&1 &
-pids+=($!)
 ip netns exec "$NS_A" "$bin/peer" --server "$SERVER_IP:7000" --id web --json expose \
   --expose 127.0.0.1:8080="$public_port" --expose 127.0.0.1:8081="$((public_port + 1))" 2>"$work/expose.err" &
 exposer=$!

@@ -17,9 +17,7 @@ scenario_start fw "$kind_a" "$kind_b"
 
 mkdir -p "$work/www"
 head -c 300000 /dev/urandom | base64 >"$work/www/page.txt"
-ip netns exec "$NS_A" python3 -m http.server 8080 --bind 127.0.0.1 --directory "$work/www" \
-  >"$work/web.log" 2>&1 &
-pids+=($!)
+start_web "$NS_A" 8080 "$work/www"
 start_server
 ip netns exec "$NS_A" "$bin/peer" --server "$SERVER_IP:7000" --id web --json online \
   --allow 127.0.0.1:8080 2>"$work/online.err" &

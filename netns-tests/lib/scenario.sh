@@ -50,3 +50,22 @@ start_server() {
   echo "FAIL: server did not start"
   exit 1
 }
+
+# start_web NS PORT DIR: nginx serving DIR on 127.0.0.1:PORT inside namespace NS, until the
+# scenario ends (python's http.server keeps a listen backlog of 5: concurrent fetches lose SYNs).
+start_web() {
+  local ns=$1 port=$2 root=$3 conf="$work/nginx-$2"
+  mkdir -p "$conf"
+  cat >"$conf/nginx.conf" <<CONF
+worker_processes 1; daemon off; master_process off; pid $conf/nginx.pid; error_log $conf/error.log;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $conf; proxy_temp_path $conf; fastcgi_temp_path $conf;
+  uwsgi_temp_path $conf; scgi_temp_path $conf;
+  server { listen 127.0.0.1:$port backlog=1024; root $root; } }
+CONF
+  ip netns exec "$ns" nginx -c "$conf/nginx.conf" -p "$conf" >"$conf/stderr.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do ip netns exec "$ns" ss -Hltn "sport = :$port" | grep -q . && return 0; sleep 0.05; done
+  echo "FAIL: nginx did not listen on $port in $ns"; cat "$conf/stderr.log" "$conf/error.log" 2>/dev/null
+  exit 1
+}
