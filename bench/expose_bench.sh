@@ -23,22 +23,12 @@ command_line="$(printf '%q ' "$0" "$@")"
 [ -n "${BENCH_BIN:-}" ] && command_line="BENCH_BIN=$BENCH_BIN $command_line"
 cd "$(dirname "$0")/.."
 
-smoke=0
 duration=5
 paths=direct,socat,ssh,expose
-while [ $# -gt 0 ]; do
-  case $1 in
-    --smoke) smoke=1; duration=1; paths=direct,expose ;;
-    --paths) paths=$2; shift ;;
-    --paths=*) paths=${1#--paths=} ;;
-    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
-    [0-9]*) duration=$1 ;;
-    *) echo "expose_bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
-  esac
-  shift
-done
-IFS=, read -r -a paths <<<"$paths"
-want() { local p; for p in "${paths[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
+smoke_paths=direct,expose
+# shellcheck source=args.sh
+source bench/args.sh
+bench_args "$@"
 
 # shellcheck source=binaries.sh
 source bench/binaries.sh
@@ -134,14 +124,8 @@ if want ssh; then
 AllowTcpForwarding remote
 GatewayPorts no
 EOF
-  "$(command -v sshd)" -D -e -f "$work/ssh/sshd_config" 2>"$work/ssh/sshd.err" &
-  pids+=($!)
-  wait_listen "$sshd_port" sshd || { cat "$work/ssh/sshd.err" >&2; exit 1; }
-  ssh -F /dev/null -N -p "$sshd_port" -i "$work/ssh/client_key" -o IdentitiesOnly=yes -o IdentityAgent=none \
-    -o BatchMode=yes -o UserKnownHostsFile="$work/ssh/known_hosts" -o GlobalKnownHostsFile=/dev/null \
-    -o StrictHostKeyChecking=yes -o ExitOnForwardFailure=yes \
-    -R "127.0.0.1:$ssh_remote:127.0.0.1:$nginx_port" root@127.0.0.1 2>"$work/ssh/ssh.err" &
-  pids+=($!)
+  start_private_sshd "$work/ssh" "$sshd_port"
+  private_ssh "$work/ssh" "$sshd_port" -R "127.0.0.1:$ssh_remote:127.0.0.1:$nginx_port"
   wait_listen "$ssh_remote" "ssh -R" || { cat "$work/ssh/ssh.err" "$work/ssh/sshd.err" >&2; exit 1; }
   port[ssh]=$ssh_remote
 fi

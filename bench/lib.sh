@@ -34,6 +34,25 @@ wait_listen() {
   return 1
 }
 
+# start_private_sshd DIR PORT: the sshd that write_private_sshd (scripts/lib/private_sshd.sh)
+# configured in DIR, in the background, until it listens on PORT.
+start_private_sshd() {
+  "$(command -v sshd)" -D -e -f "$1/sshd_config" 2>"$1/sshd.err" &
+  pids+=($!)
+  wait_listen "$2" sshd || { cat "$1/sshd.err" >&2; exit 1; }
+}
+
+# private_ssh DIR PORT ARGS...: ssh -N to that sshd as root with DIR's client key, in the
+# background (ARGS: the forward, -L or -R, and options such as -c CIPHER); errors in DIR/ssh.err.
+private_ssh() {
+  local dir=$1 port=$2
+  shift 2
+  ssh -F /dev/null -N -p "$port" -i "$dir/client_key" -o IdentitiesOnly=yes -o IdentityAgent=none \
+    -o BatchMode=yes -o UserKnownHostsFile="$dir/known_hosts" -o GlobalKnownHostsFile=/dev/null \
+    -o StrictHostKeyChecking=yes -o ExitOnForwardFailure=yes "$@" root@127.0.0.1 2>"$dir/ssh.err" &
+  pids+=($!)
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # start_server [ARGS...]: a rendezvous server on free loopback ports (ARGS go to it); sets
