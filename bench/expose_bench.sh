@@ -32,22 +32,20 @@ bench_args "$@"
 
 # shellcheck source=binaries.sh
 source bench/binaries.sh
+# shellcheck source=../scripts/lib/private_sshd.sh
+source scripts/lib/private_sshd.sh
 export PATH=$PATH:/usr/sbin  # nginx and sshd
 for tool in nginx wrk socat python3 ss; do
   command -v "$tool" >/dev/null ||
     { echo "SKIPPED: $tool not found (scripts/install-deps.sh installs nginx-light, wrk, socat)"; exit 77; }
 done
-if want ssh; then
-  if [ "$(id -u)" -ne 0 ] || ! command -v sshd >/dev/null || ! command -v ssh-keygen >/dev/null; then
-    echo "note: the ssh -R path needs root and OpenSSH (sshd, ssh, ssh-keygen); left out"
-    mapfile -t paths < <(printf '%s\n' "${paths[@]}" | grep -vx ssh)
-  fi
+if want ssh && ! private_sshd_usable; then
+  echo "note: the ssh -R path needs root and OpenSSH (sshd, ssh, ssh-keygen); left out"
+  drop ssh
 fi
 
 # shellcheck source=lib.sh
 source bench/lib.sh
-# shellcheck source=../scripts/lib/private_sshd.sh
-source scripts/lib/private_sshd.sh
 expose_cleanup() {
   kill_started
   keep_files "$work"/wrk-*.txt "$work"/*.log "$work"/*.err "$work/results"
@@ -417,11 +415,6 @@ if want expose && [ "$smoke" = 0 ] && [ -s "$work/server-peak" ]; then
   awk -v a="$peer_rss_before" -v b="$peer_peak" 'BEGIN { printf "  peer RSS per active exposed client: %.2f KiB\n", (b - a) / 1000 }'
 fi
 # What the relays logged at warn and above, if anything (the server and peer log at warn).
-for log in "$work/server.log" "$work/expose.err" "$work/nginx/error.log" "$work/ssh/ssh.err"; do
-  [ -s "$log" ] || continue
-  lines=$(grep -v -E '"level":"(debug|info)"|"event":"(registered|exposed|identity_created)"' "$log" || true)
-  [ -n "$lines" ] || continue
-  echo "log $(basename "$log") ($(wc -l <<<"$lines") lines at warn or above; the first 5):"
-  head -5 <<<"$lines" | cut -c1-300 | sed 's/^/  /'
-done
+show_warnings "registered|exposed|identity_created" "$work/server.log" "$work/expose.err" "$work/nginx/error.log" \
+  "$work/ssh/ssh.err"
 exit "$status"

@@ -53,6 +53,20 @@ private_ssh() {
   pids+=($!)
 }
 
+# show_warnings ROUTINE FILE...: what the relays logged beyond their debug and info lines and the
+# routine events named by ROUTINE (an alternation: "registered|exposed"), the first 5 lines a file.
+show_warnings() {
+  local routine=$1 log lines
+  shift
+  for log in "$@"; do
+    [ -s "$log" ] || continue
+    lines=$(grep -v -E "\"level\":\"(debug|info)\"|\"event\":\"($routine)\"" "$log" || true)
+    [ -n "$lines" ] || continue
+    echo "log ${log#"$work"/} ($(wc -l <<<"$lines") lines at warn or above; the first 5):"
+    head -5 <<<"$lines" | cut -c1-300 | sed 's/^/  /'
+  done
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # start_server [ARGS...]: a rendezvous server on free loopback ports (ARGS go to it); sets

@@ -31,16 +31,16 @@ streams=(1 8)
 
 # shellcheck source=binaries.sh
 source bench/binaries.sh
+# shellcheck source=../scripts/lib/private_sshd.sh
+source scripts/lib/private_sshd.sh
 export PATH=$PATH:/usr/sbin  # sshd
 for tool in iperf3 socat python3 ss; do
   command -v "$tool" >/dev/null ||
     { echo "SKIPPED: $tool not found (scripts/install-deps.sh installs iperf3, socat)"; exit 77; }
 done
-if want ssh; then
-  if [ "$(id -u)" -ne 0 ] || ! command -v sshd >/dev/null || ! command -v ssh-keygen >/dev/null; then
-    echo "note: the ssh -L path needs root and OpenSSH (sshd, ssh, ssh-keygen); left out"
-    drop ssh
-  fi
+if want ssh && ! private_sshd_usable; then
+  echo "note: the ssh -L path needs root and OpenSSH (sshd, ssh, ssh-keygen); left out"
+  drop ssh
 fi
 if want stunnel; then
   if ! command -v stunnel4 >/dev/null || ! command -v openssl >/dev/null; then
@@ -51,8 +51,6 @@ fi
 
 # shellcheck source=lib.sh
 source bench/lib.sh
-# shellcheck source=../scripts/lib/private_sshd.sh
-source scripts/lib/private_sshd.sh
 tunnel_cleanup() {
   kill_started
   keep_files "$work"/iperf-*.json "$work"/*.log "$work"/*.err "$work/results" "$work/ssh" "$work/stunnel"
@@ -266,12 +264,6 @@ PY
 
 # What the relays logged at warn and above, if anything (a broken pipe or reset as iperf3 ends a
 # test is its usual teardown: the receiver closes the data connections while the sender writes).
-for log in "$work/server.log" "$work/online.err" "$work/forward.err" "$work/ssh/ssh.err" \
-  "$work/stunnel/server.err" "$work/stunnel/client.err" "$work/socat.err"; do
-  [ -s "$log" ] || continue
-  lines=$(grep -v -E '"level":"(debug|info)"|"event":"(registered|forwarding|identity_created|connected|incoming)"' "$log" || true)
-  [ -n "$lines" ] || continue
-  echo "log ${log#"$work"/} ($(wc -l <<<"$lines") lines; the first 5):"
-  head -5 <<<"$lines" | cut -c1-300 | sed 's/^/  /'
-done
+show_warnings "registered|forwarding|identity_created|connected|incoming" "$work/server.log" "$work/online.err" \
+  "$work/forward.err" "$work/ssh/ssh.err" "$work/stunnel/server.err" "$work/stunnel/client.err" "$work/socat.err"
 exit "$status"

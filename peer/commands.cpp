@@ -24,9 +24,6 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-/// How long a signalled command waits for the peer to answer its close.
-constexpr net::clock::duration hang_up_wait = std::chrono::milliseconds(1500);
-constexpr auto secure_close_wait = net::clock::duration::max();  // the session's own close timeout
 
 /// How a stream's error reads when the peer refused what we opened it for.
 bool refused_by_peer(const session::stream& stream) {
@@ -54,7 +51,8 @@ net::awaitable<int> bridge(server_link& link, const event_sink& events, const se
   const bool by_signal = !result.hung_up.empty() && interrupt.raised();
   // (A local, not a temporary: GCC 12 destroys a conditional's temporary in a co_await twice.)
   const std::string close_reason = !result.hung_up.empty() ? result.hung_up : result.error.empty() ? "done" : "stream failed";
-  const auto close_wait = interrupt.raised() ? hang_up_wait : secure_close_wait;
+  // Signalled: a bounded wait for the peer's answer; else the session's own close timeout.
+  const net::clock::duration close_wait = interrupt.raised() ? interruption::close_wait : net::clock::duration::max();
   co_await close_session(secure, close_reason, close_wait);
   nlohmann::json closed{{"event", "closed"}, {"peer", peer_name}, {"sent", result.sent}, {"received", result.received}};
   if (!result.hung_up.empty()) closed["hung_up"] = result.hung_up;

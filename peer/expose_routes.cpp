@@ -70,6 +70,18 @@ logging::log_limiter& client_failures() {
   return limiter;
 }
 
+/// Connects the local service for a client `from`; a failure is logged (rate-limited: a service
+/// that is down fails every client) and returned.
+net::awaitable<std::error_code> connect_service(net::tcp::socket& local, const expose_route& route, const std::string& from) {
+  auto error = co_await net::connect_within(local, route.local, connect_timeout);
+  if (error) {
+    client_failures().log(spdlog::level::warn, "expose: local service unreachable",
+                          "expose: " + from + " -> " + net::to_string(route.local) + ": local service unreachable: " +
+                              error.message());
+  }
+  co_return error;
+}
+
 /// Pumps one client between `joined` (to it, through the server) and the local service.
 net::awaitable<void> pump_client(net::tcp::socket joined, net::tcp::socket local, const std::string& from,
                                  const std::string& local_name) {
@@ -90,9 +102,7 @@ net::awaitable<void> serve_client(std::shared_ptr<server_link> link, net::tcp::e
   auto slot = co_await join_slot::take();
   const auto local_name = net::to_string(route.local);
   net::tcp::socket local(ex);
-  if (auto error = co_await net::connect_within(local, route.local, connect_timeout)) {
-    client_failures().log(spdlog::level::warn, "expose: local service unreachable",
-                          "expose: " + from + " -> " + local_name + ": local service unreachable: " + error.message());
+  if (auto error = co_await connect_service(local, route, from)) {
     link->send({{"type", "proxy_failed"}, {"token", token}, {"reason", local_name + ": " + error.message()}});
     co_return;
   }
@@ -178,14 +188,10 @@ net::awaitable<void> pool_connection(std::shared_ptr<const pool_access> access, 
   }
   const auto route = routes->find(port);
   if (route == routes->end()) co_return;
-  const auto local_name = net::to_string(route->second.local);
   net::tcp::socket local(ex);
-  if (auto error = co_await net::connect_within(local, route->second.local, connect_timeout)) {
-    client_failures().log(spdlog::level::warn, "expose: local service unreachable",
-                          "expose: " + from + " -> " + local_name + ": local service unreachable: " + error.message());
-    co_return;  // closing the pool connection closes the client
-  }
-  co_await pump_client(std::move(joined), std::move(local), from, local_name);
+  const auto error = co_await connect_service(local, route->second, from);
+  if (error) co_return;  // closing the pool connection closes the client
+  co_await pump_client(std::move(joined), std::move(local), from, net::to_string(route->second.local));
 }
 
 /// Opens our pool at the server, then keeps `size` connections in it while the link lives.

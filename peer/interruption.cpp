@@ -1,6 +1,5 @@
 #include "peer/interruption.hpp"
 
-#include <csignal>
 #include <cstring>
 
 #include <asio/experimental/awaitable_operators.hpp>
@@ -39,7 +38,7 @@ void interruption::track(const std::shared_ptr<session::session>& s) {
   sessions_.push_back(s);
 }
 
-net::awaitable<void> interruption::close_sessions(std::chrono::milliseconds limit) {
+net::awaitable<void> interruption::close_sessions() {
   std::vector<std::shared_ptr<session::session>> live;
   for (auto& weak : sessions_) {
     if (auto s = weak.lock(); s && s->end_reason().empty()) live.push_back(std::move(s));
@@ -48,7 +47,7 @@ net::awaitable<void> interruption::close_sessions(std::chrono::milliseconds limi
   for (auto& s : live) s->close(why);
   if (!live.empty()) spdlog::info("{}: closing {} session(s)", why, live.size());
   using namespace asio::experimental::awaitable_operators;
-  asio::steady_timer deadline(co_await asio::this_coro::executor, limit);
+  asio::steady_timer deadline(co_await asio::this_coro::executor, close_wait);
   auto all_ended = [&]() -> net::awaitable<void> {
     for (auto& s : live) co_await s->wait_ended();
   };

@@ -21,7 +21,6 @@ class interruption {
   /// A signal arrived: wakes every waiter.
   void raise(int signal);
   bool raised() const { return signal_ != 0; }
-  int signal() const { return signal_; }
   /// "interrupted by SIGHUP": the reason given to the other side.
   std::string reason() const;
   /// What a command ends with when a signal cut its work short: 128 + the signal, as shells report.
@@ -47,9 +46,12 @@ class interruption {
 
   /// Sessions to close on a signal (held weakly: a session that ended is simply skipped).
   void track(const std::shared_ptr<session::session>& s);
-  /// Closes every live tracked session with the signal's reason and waits, at most `limit`, for
-  /// them to end (a peer that does not answer must not keep a user's Ctrl-C waiting).
-  net::awaitable<void> close_sessions(std::chrono::milliseconds limit = std::chrono::milliseconds(1500));
+  /// How long a signalled command waits for its peers to answer their close: a peer that does
+  /// not answer must not keep a user's Ctrl-C waiting.
+  static constexpr std::chrono::milliseconds close_wait{1500};
+  /// Closes every live tracked session with the signal's reason and waits, at most close_wait,
+  /// for them to end.
+  net::awaitable<void> close_sessions();
 
  private:
   std::optional<net::async_event> raised_;  ///< made on the first wait, on the waiter's executor

@@ -150,12 +150,6 @@ nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
   return layer;
 }
 
-/// "interrupted by SIGINT: WHAT" once a signal has been raised, else WHAT.
-std::string prefix_interruption(const std::string& what) {
-  const auto& interrupt = peer::interruption::process();
-  return interrupt.raised() ? interrupt.reason() + ": " + what : what;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -222,20 +216,21 @@ int main(int argc, char** argv) {
   // A second signal exits at once.
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   const bool service = command == "expose" || command == "online" || command == "forward";
+  const auto signalled_exit = [service] { return service ? peer::exit_ok : peer::interruption::process().exit_code(); };
   std::function<void()> await_signal = [&] {
     signals.async_wait([&](std::error_code ec, int signal) {
       if (ec) return;
       auto& interrupt = peer::interruption::process();
       if (interrupt.raised()) {  // the second: at once (threads blocked on a terminal are not waited for)
         std::fflush(nullptr);
-        std::_Exit(service ? peer::exit_ok : interrupt.exit_code());
+        std::_Exit(signalled_exit());
       }
       interrupt.raise(signal);
       await_signal();
       if (interrupt.claimed()) return;  // the bridge ends the command
       asio::co_spawn(io, [&]() -> net::awaitable<void> {
         co_await interrupt.close_sessions();
-        code = service ? peer::exit_ok : interrupt.exit_code();
+        code = signalled_exit();
         io.stop();
       }, asio::detached);
     });
@@ -250,15 +245,21 @@ int main(int argc, char** argv) {
     if (!error) return;
     // Work a signal cut short fails as it ends: the signal is the news, and decides the exit code.
     const auto& interrupt = peer::interruption::process();
+    std::string message;
     try {
       std::rethrow_exception(error);
     } catch (const peer::command_error& e) {
-      code = interrupt.raised() ? (service ? peer::exit_ok : interrupt.exit_code()) : e.code();
-      events.emit({{"event", "error"}, {"code", code}, {"message", prefix_interruption(e.what())}});
+      code = e.code();
+      message = e.what();
     } catch (const std::exception& e) {
-      code = interrupt.raised() ? (service ? peer::exit_ok : interrupt.exit_code()) : peer::exit_failure;
-      events.emit({{"event", "error"}, {"code", code}, {"message", prefix_interruption(e.what())}});
+      code = peer::exit_failure;
+      message = e.what();
     }
+    if (interrupt.raised()) {
+      code = signalled_exit();
+      message = interrupt.reason() + ": " + message;
+    }
+    events.emit({{"event", "error"}, {"code", code}, {"message", message}});
   });
   io.run();
   return code;

@@ -29,6 +29,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   void close(const std::string& why) { channel_->close(wire::close_reason::closed_locally, why); }
   /// The registered ID, or "anonymous@IP:PORT" before registration.
   std::string display_name() const;
+  /// The registered ID; empty before registration.
+  const std::string& id() const { return id_; }
   /// Last measured round trip in ms (0 if none yet).
   long long rtt_ms() const;
   /// The NAT behaviour this peer reported from its probes (unknown until it does).

@@ -27,7 +27,7 @@ constexpr std::size_t max_ports_per_peer = 16;
 }  // namespace
 
 std::optional<expose_error> expose_service::open(const std::shared_ptr<client_session>& owner, int port) {
-  if (owner->display_name().find('@') != std::string::npos) {
+  if (owner->id().empty()) {
     return expose_error{"not_registered", "register an ID before exposing a port (peer expose --id NAME)"};
   }
   if (config_.expose_first == 0) {
@@ -73,8 +73,8 @@ void expose_service::close_all(const client_session& owner) {
 }
 
 std::optional<std::string> expose_service::pool_open(const client_session& owner) {
-  if (owner.display_name().find('@') != std::string::npos) return std::nullopt;
-  return pool_.open(owner.display_name());
+  if (owner.id().empty()) return std::nullopt;
+  return pool_.open(owner.id());
 }
 
 net::awaitable<void> expose_service::join_pooled(relay_half client, net::tcp::socket pooled, std::uint16_t port,

@@ -21,6 +21,10 @@ namespace {
 bool is_peer_id(const std::string& name) { return name.find('@') == std::string::npos; }
 /// Public clients of exposed ports are capped per address on accept, not per name.
 bool is_public_client(const std::string& name) { return name.rfind("client@", 0) == 0; }
+/// A client of an exposed port and its exposer: counted apart, with limits of their own.
+bool is_exposed_pair(const std::array<std::string, 2>& names) {
+  return is_public_client(names[0]) || is_public_client(names[1]);
+}
 
 /// How long a public client of an exposed port waits for the exposing peer to join it.
 constexpr auto client_wait = std::chrono::seconds(30);
@@ -57,7 +61,7 @@ void relay_service::cancel(const std::string& token, const std::string& reason) 
 
 bool relay_service::admit_pair(const std::array<std::string, 2>& names, std::string& why) const {
   // Clients of exposed ports have their own limits (expose_service), checked when they arrived.
-  if (is_public_client(names[0]) || is_public_client(names[1])) return true;
+  if (is_exposed_pair(names)) return true;
   if (static_cast<int>(live_.size() - live_exposed_) >= config_.max_relay_pairs) {
     why = "the server relays its maximum of " + std::to_string(config_.max_relay_pairs) + " pairs";
     return false;
@@ -150,22 +154,19 @@ net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, s
     relay_service& service;
     std::list<std::array<relay_half, 2>*>::iterator registration;
     const std::array<std::string, 2>& names;
+    bool exposed;
     ~live_pair() {
       service.live_.erase(registration);
+      service.live_exposed_ -= exposed ? 1 : 0;
       for (const auto& name : names) {
         if (--service.live_per_peer_[name] == 0) service.live_per_peer_.erase(name);
       }
     }
-  } bookkeeping{*this, live_.insert(live_.end(), &halves), names};
+  } bookkeeping{*this, live_.insert(live_.end(), &halves), names, is_exposed_pair(names)};
   for (const auto& name : names) ++live_per_peer_[name];
-  const bool exposed = is_public_client(names[0]) || is_public_client(names[1]);
-  // A client of an exposed port: counted apart, and its lines at debug (one pair per HTTP connection).
-  struct exposed_count {
-    std::size_t& live;
-    bool counted;
-    ~exposed_count() { live -= counted ? 1 : 0; }
-  } exposed_bookkeeping{live_exposed_, exposed};
+  const bool exposed = bookkeeping.exposed;
   live_exposed_ += exposed ? 1 : 0;
+  // A client of an exposed port is one pair per HTTP connection: its lines at debug.
   const auto per_pair_level = exposed ? spdlog::level::debug : spdlog::level::info;
   const auto started = net::clock::now();
 

@@ -6,6 +6,11 @@
 #   write_private_sshd DIR PORT HOST_NAME TAG
 #     DIR/host_key, DIR/client_key (+ .pub), DIR/authorized_keys, DIR/known_hosts (the host key
 #     under HOST_NAME, as the client will name it), DIR/sshd_config. TAG names the keys.
+# private_sshd_usable: root, sshd and ssh-keygen are here (sshd needs root for its privilege separation).
+private_sshd_usable() {
+  [ "$(id -u)" -eq 0 ] && command -v sshd >/dev/null && command -v ssh-keygen >/dev/null
+}
+
 write_private_sshd() {
   local dir=$1 port=$2 host_name=$3 tag=$4
   mkdir -p "$dir" /run/sshd
