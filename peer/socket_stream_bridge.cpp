@@ -6,7 +6,8 @@
 namespace peer {
 namespace {
 
-constexpr std::size_t chunk_size = 64 * 1024;
+/// Bytes read from the local socket at a time (sealed as records of up to 64 KiB each).
+constexpr std::size_t chunk_size = 256 * 1024;
 
 net::awaitable<void> socket_to_stream(net::tcp::socket& socket, std::shared_ptr<session::stream> stream,
                                       socket_bridge_result& result) {
@@ -38,10 +39,12 @@ net::awaitable<void> socket_to_stream(net::tcp::socket& socket, std::shared_ptr<
 
 net::awaitable<void> stream_to_socket(net::tcp::socket& socket, std::shared_ptr<session::stream> stream,
                                       socket_bridge_result& result) {
-  std::vector<std::uint8_t> buffer(chunk_size);
+  // The stream's own buffers go to the socket in one gathered write: no copy in between.
+  std::vector<std::vector<std::uint8_t>> taken;
+  std::vector<asio::const_buffer> pieces;
   std::error_code ignored;
   for (;;) {
-    auto chunk = co_await stream->read_some(buffer);
+    auto chunk = co_await stream->readable();
     if (!chunk.error.empty()) {
       if (result.error.empty()) result.error = chunk.error;
       socket.shutdown(net::tcp::socket::shutdown_both, ignored);  // ends the other direction too
@@ -52,7 +55,11 @@ net::awaitable<void> stream_to_socket(net::tcp::socket& socket, std::shared_ptr<
       result.from_stream_finished = true;
       co_return;
     }
-    auto [ec, n] = co_await asio::async_write(socket, asio::buffer(buffer.data(), chunk.size), net::use_nothrow);
+    stream->take_buffered(taken);
+    pieces.clear();
+    for (const auto& piece : taken) pieces.emplace_back(piece.data(), piece.size());
+    auto [ec, n] = co_await asio::async_write(socket, pieces, net::use_nothrow);
+    stream->recycle(taken);
     if (ec) {
       if (result.error.empty()) result.error = "local connection: " + ec.message();
       stream->reset(result.error);

@@ -88,30 +88,37 @@ void record_cipher::seal(std::span<const std::uint8_t> plaintext, std::vector<st
 
 void record_cipher::seal(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body,
                          std::vector<std::uint8_t>& out) {
+  const std::size_t start = out.size();
+  out.resize(start + sealed_size(head.size() + body.size()));
+  seal_into(out.data() + start, head, body);
+}
+
+void record_cipher::seal_into(std::uint8_t* out, std::span<const std::uint8_t> head, std::span<const std::uint8_t> body) {
   const std::size_t size = head.size() + body.size();
   if (size > max_record_plaintext) throw std::logic_error("record plaintext too large");
   const auto nonce = next_nonce();
-  const std::size_t start = out.size();
-  const auto length = static_cast<std::uint32_t>(size + record_tag_size);
-  out.resize(start + record_header_size + length);
-  std::uint8_t* header = out.data() + start;
+  std::uint8_t* header = out;
   std::uint8_t* text = header + record_header_size;
-  put_u32(header, length);
-  if (!head.empty()) std::memcpy(text, head.data(), head.size());
-  if (!body.empty()) std::memcpy(text + head.size(), body.data(), body.size());
-  unsigned long long written = 0;
-  // In place (both libraries allow it). The length prefix is associated data: a changed
-  // length fails authentication too.
+  put_u32(header, static_cast<std::uint32_t>(size + record_tag_size));
+  // The length prefix is associated data: a changed length fails authentication too.
   if (kind_ == aead_kind::aes256gcm) {
     aes_start(state_->aes, state_->aes_mode, 1, state_->key, nonce);
     int n = 0;
-    if (EVP_EncryptUpdate(state_->aes, nullptr, &n, header, record_header_size) != 1 ||
-        EVP_EncryptUpdate(state_->aes, text, &n, text, static_cast<int>(size)) != 1 ||
-        EVP_EncryptFinal_ex(state_->aes, text + n, &n) != 1 ||
-        EVP_CIPHER_CTX_ctrl(state_->aes, EVP_CTRL_GCM_GET_TAG, record_tag_size, text + size) != 1) {
-      throw std::runtime_error("AES-256-GCM failed to seal a record (OpenSSL)");
+    // GCM is a stream mode in OpenSSL: each update writes as many bytes as it reads, so the two
+    // parts are encrypted from where they are into consecutive places.
+    bool sealed = EVP_EncryptUpdate(state_->aes, nullptr, &n, header, record_header_size) == 1;
+    if (sealed && !head.empty()) sealed = EVP_EncryptUpdate(state_->aes, text, &n, head.data(), static_cast<int>(head.size())) == 1;
+    if (sealed && !body.empty()) {
+      sealed = EVP_EncryptUpdate(state_->aes, text + head.size(), &n, body.data(), static_cast<int>(body.size())) == 1;
     }
+    sealed = sealed && EVP_EncryptFinal_ex(state_->aes, text + size, &n) == 1 &&
+             EVP_CIPHER_CTX_ctrl(state_->aes, EVP_CTRL_GCM_GET_TAG, record_tag_size, text + size) == 1;
+    if (!sealed) throw std::runtime_error("AES-256-GCM failed to seal a record (OpenSSL)");
   } else {
+    // libsodium takes one contiguous message: gather it, then encrypt in place.
+    if (!head.empty()) std::memcpy(text, head.data(), head.size());
+    if (!body.empty()) std::memcpy(text + head.size(), body.data(), body.size());
+    unsigned long long written = 0;
     crypto_aead_chacha20poly1305_ietf_encrypt(text, &written, text, size, header, record_header_size, nullptr,
                                               nonce.data(), state_->key.data());
   }

@@ -38,9 +38,16 @@ class record_cipher {
 
   /// Appends one sealed record carrying `plaintext` (at most max_record_plaintext) to `out`.
   void seal(std::span<const std::uint8_t> plaintext, std::vector<std::uint8_t>& out);
-  /// The same for a plaintext in two parts (a frame header and its payload), encrypted in
-  /// place in `out`: one copy of the payload, not two.
+  /// The same for a plaintext in two parts (a frame header and its payload).
   void seal(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body, std::vector<std::uint8_t>& out);
+  /// Bytes one sealed record of `plaintext_size` takes on the wire.
+  static constexpr std::size_t sealed_size(std::size_t plaintext_size) {
+    return record_header_size + plaintext_size + record_tag_size;
+  }
+  /// Seals head + body into `out`, exactly sealed_size(head.size() + body.size()) bytes the caller
+  /// provides (uninitialised is fine). AES-GCM encrypts straight from where the plaintext is:
+  /// no copy of the payload before it is encrypted.
+  void seal_into(std::uint8_t* out, std::span<const std::uint8_t> head, std::span<const std::uint8_t> body);
 
   enum class open_status { need_more, record, oversized, forged };
   struct open_result {

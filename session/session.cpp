@@ -111,23 +111,23 @@ net::awaitable<void> session::wait_ended() {
 
 void session::send_frame(frame_kind kind, std::uint32_t stream, std::span<const std::uint8_t> payload) {
   if (ended_ || closing_) return;
-  sealer_.seal(frame_header(kind, stream), payload, pending_);
-  after_seal();
+  seal_frame(frame_header(kind, stream), payload);
 }
 
 void session::send_frame(const std::vector<std::uint8_t>& frame) {
   if (ended_ || closing_) return;
-  sealer_.seal(frame, pending_);
-  after_seal();
+  seal_frame(frame, {});
 }
 
-void session::after_seal() {
+void session::seal_frame(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body) {
+  const std::size_t size = record_cipher::sealed_size(head.size() + body.size());
+  sealer_.seal_into(pending_.extend(size), head, body);
   pending_ready_.notify_all();
   if (pending_.size() > send_buffer_hard_limit) fail("the peer stopped reading (over 16 MiB owed to it)");
 }
 
 net::awaitable<void> session::write_loop() {
-  std::vector<std::uint8_t> writing;
+  byte_buffer writing;
   for (;;) {
     while (pending_.empty() && !ended_) co_await pending_ready_.wait();
     if (ended_) co_return;
@@ -135,7 +135,7 @@ net::awaitable<void> session::write_loop() {
     writing.swap(pending_);
     send_room_.notify_all();
     const bool last = closing_;  // the close record is in this batch, and nothing follows it
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(writing), net::use_nothrow);
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(writing.data(), writing.size()), net::use_nothrow);
     if (ec) {
       fail("sending to the peer failed: " + ec.message());
       co_return;
@@ -154,10 +154,11 @@ net::awaitable<void> session::write_loop() {
 }
 
 net::awaitable<void> session::read_loop() {
-  // input_ holds [start, end) unopened bytes: at most one partial record plus one read.
+  // input_ holds [start, end) unopened bytes: at most one partial record plus one read. The
+  // partial record moves to the front only when the room behind it is less than a read.
   std::size_t start = 0;
   std::size_t end = input_.size();
-  input_.resize(std::max(input_.size(), read_chunk + max_record_plaintext + record_tag_size + record_header_size));
+  input_.resize(std::max(input_.size(), 2 * read_chunk + record_cipher::sealed_size(max_record_plaintext)));
   for (;;) {
     // Open every whole record already here.
     for (;;) {
@@ -182,7 +183,9 @@ net::awaitable<void> session::read_loop() {
       // it in the same read may be handled, or it would revive streams fail() released.
       if (!dispatch(*frame) || ended_) co_return;
     }
-    if (start > 0) {
+    if (start == end) {
+      start = end = 0;
+    } else if (input_.size() - end < read_chunk) {
       std::memmove(input_.data(), input_.data() + start, end - start);
       end -= start;
       start = 0;
@@ -323,7 +326,7 @@ void session::fail(const std::string& reason, bool clean) {
   streams_.clear();
   for (auto& [id, s] : streams) s->on_session_end(reason);
   accept_queue_.clear();  // queued streams hold the session: no cycle may outlive it
-  std::vector<std::uint8_t>().swap(pending_);  // nothing will be sent any more: up to 16 MiB back
+  pending_.release();  // nothing will be sent any more: up to 16 MiB back
   pending_ready_.notify_all();
   send_room_.notify_all();
   accept_ready_.notify_all();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/async_event.hpp"
+#include "session/byte_buffer.hpp"
 #include "session/handshake.hpp"
 #include "session/mux_frame.hpp"
 #include "session/record_cipher.hpp"
@@ -67,7 +68,7 @@ class session : public std::enable_shared_from_this<session> {
   /// Seals a frame into the send buffer (control frames are never held back).
   void send_frame(frame_kind kind, std::uint32_t stream, std::span<const std::uint8_t> payload);
   void send_frame(const std::vector<std::uint8_t>& frame);
-  void after_seal();
+  void seal_frame(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body);
   bool send_buffer_has_room() const { return pending_.size() < options_.send_buffer; }
   /// Ends the session: every stream and waiter learns `reason`.
   void fail(const std::string& reason, bool clean = false);
@@ -83,7 +84,7 @@ class session : public std::enable_shared_from_this<session> {
   identity::public_key peer_key_;
   bool initiator_;
   std::vector<std::uint8_t> input_;  ///< received bytes not yet opened
-  std::vector<std::uint8_t> pending_;  ///< sealed records waiting for the writer
+  byte_buffer pending_;  ///< sealed records waiting for the writer
   std::map<std::uint32_t, std::shared_ptr<stream>> streams_;
   std::deque<std::shared_ptr<stream>> accept_queue_;
   std::uint32_t next_stream_id_;

@@ -47,6 +47,13 @@ class stream {
 
   /// Reads up to `buffer.size()` bytes; waits for data, the peer's half-close, or an error.
   net::awaitable<read_result> read_some(std::span<std::uint8_t> buffer);
+  /// Waits as read_some does, but reads nothing: size is the bytes buffered.
+  net::awaitable<read_result> readable();
+  /// Moves every buffered byte into `out` as the buffers they arrived in, in order (no copy),
+  /// and grants their credit back as read_some does; returns how many bytes. Hand the spent
+  /// buffers back with recycle() so the next data reuses their memory.
+  std::size_t take_buffered(std::vector<std::vector<std::uint8_t>>& out);
+  void recycle(std::vector<std::vector<std::uint8_t>>& spent);
   /// Sends all of `data`, waiting for credit; returns why it could not, empty on success.
   net::awaitable<std::string> write(std::span<const std::uint8_t> data);
   /// Half-close: the peer reads the end after everything sent so far. Returns why it could not
@@ -76,12 +83,15 @@ class stream {
   void wake();
   /// A reset: unread data is dropped and reads fail at once.
   void abort_reads();
+  /// The reader took `n` bytes: grant credit back, growing the window while the reader keeps up.
+  void consumed(std::size_t n);
 
   std::shared_ptr<session> owner_;
   std::uint32_t id_;
   nlohmann::json meta_;
   std::deque<std::vector<std::uint8_t>> inbox_;
   std::size_t inbox_offset_ = 0;  ///< read position in inbox_.front()
+  std::vector<std::vector<std::uint8_t>> spare_;  ///< emptied buffers the next data reuses
   std::size_t buffered_ = 0;
   std::uint32_t receive_window_ = stream_window;  ///< bytes the peer may still send
   std::uint32_t window_size_ = stream_window;     ///< our current window (grows while the reader keeps up)
