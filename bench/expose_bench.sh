@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Reverse-proxy benchmark on loopback (issue 14): one nginx (2 workers, a 1.4 KB static page)
-# reached four ways, all started by this script and measured by wrk in one run:
+# reached five ways, all started by this script and measured by wrk in one run:
 #   direct   wrk -> nginx (the limit)
 #   socat    wrk -> socat -> socat -> nginx (two forking relays, like client -> server -> peer -> nginx)
 #   ssh -R   wrk -> sshd's remote-forward listener -> ssh client -> nginx (a private `sshd -D` on a
 #            loopback port, generated keys, one ssh connection carrying every client as a channel)
-#   expose   wrk -> rendezvous --expose-ports -> peer expose -> nginx (ours)
+#   expose   wrk -> rendezvous --expose-ports -> peer expose -> nginx (ours, as users get it: each
+#            client a stream of the peer's channel to the server, one TCP connection carrying all)
+#   pool     the same with --expose-channels 0: each client spliced to one of the peer's idle pool
+#            connections (the design the channel replaced as the default, kept for comparison)
 # Each path gets wrk keep-alive at -c 50, one connection per request (`Connection: close`) at -c 50,
 # and keep-alive at -c 1000 from one address: req/s, p50/p99 latency, errors (socket errors plus
 # non-2xx/3xx). Prints one table, the goals against the anchors (PASS/MISS; a MISS does not fail
@@ -13,8 +16,8 @@
 # rendezvous server's RSS idle and at -c 1000 (KiB per active exposed client) and, when the peer
 # has --expose-pool, per idle pooled connection (8 peers without a pool against 8 with 64 each).
 #   bench/expose_bench.sh [--smoke] [SECONDS]        SECONDS per wrk run (default 5)
-#   --smoke: 1 s runs of direct and expose at -c 50 only; exits 1 if any run has an error or 0 req/s
-#   --paths LIST: a comma-separated subset of direct,socat,ssh,expose
+#   --smoke: 1 s runs of direct, expose and pool at -c 50 only; exits 1 if any run has an error or 0 req/s
+#   --paths LIST: a comma-separated subset of direct,socat,ssh,expose,pool
 # BENCH_BIN=DIR skips install and build and uses the binaries there (the CTest smoke run);
 # BENCH_KEEP=DIR keeps wrk's output and the servers' logs there.
 # Exits 77 (skipped) when nginx, wrk or socat are missing and it was not allowed to install them.
@@ -24,8 +27,8 @@ command_line="$(printf '%q ' "$0" "$@")"
 cd "$(dirname "$0")/.."
 
 duration=5
-paths=direct,socat,ssh,expose
-smoke_paths=direct,expose
+paths=direct,socat,ssh,expose,pool
+smoke_paths=direct,expose,pool
 # shellcheck source=args.sh
 source bench/args.sh
 bench_args "$@"
@@ -173,19 +176,27 @@ settle_fds() {
   done
 }
 pool_probes=8
-if want expose; then
-  expose_port=$(free_range $((1 + 2 * pool_probes)))
-  start_server --expose-ports "$expose_port-$((expose_port + 2 * pool_probes))"
+declare -A peer_of  # path -> the exposing peer's pid
+if want expose || want pool; then
+  expose_port=$(free_range $((2 + 2 * pool_probes)))
+  start_server --expose-ports "$expose_port-$((expose_port + 1 + 2 * pool_probes))"
+  pool_port=$((expose_port + 1 + 2 * pool_probes))
+  if want pool; then
+    expose pool "$pool_port" "$work/pool.err" --expose-channels 0
+    peer_of[pool]=$last_pid
+    port[pool]=$pool_port
+  fi
   expose web "$expose_port" "$work/expose.err"
   peer_pid=$last_pid
-  port[expose]=$expose_port
+  want expose && peer_of[expose]=$peer_pid port[expose]=$expose_port
   [ "$smoke" = 1 ] || settle_fds "$server_pid"
   rss_idle=$(rss_kib "$server_pid")
   peer_rss_idle=$(rss_kib "$peer_pid")
   # Memory per idle pooled connection (when the peer has a pool): 8 more exposing peers without a
   # pool, then 8 with the largest pool; the second group's growth less the first's is the pools'.
   pool_line=
-  if [ "$smoke" = 0 ] && "$bin/peer" --help | grep -q -- '--expose-pool'; then
+  peer_help=$("$bin/peer" --help)  # (not piped into grep -q: pipefail would see peer's SIGPIPE)
+  if [ "$smoke" = 0 ] && grep -q -- '--expose-pool' <<<"$peer_help"; then
     probes=()
     r0=$(rss_kib "$server_pid") f0=$(fd_count "$server_pid")
     for i in $(seq "$pool_probes"); do
@@ -261,10 +272,10 @@ measure() {
   [ "$mode" = close ] && extra=(-H 'Connection: close')
   local out="$work/wrk-$path-$mode-$conns.txt" drops0 drops1 cpu0=(0 0) cpu1=(0 0)
   drops0=$(listen_drops)
-  [ "$path" = expose ] && cpu0=("$(cpu_ticks "$server_pid")" "$(cpu_ticks "$peer_pid")")
+  [ -n "${peer_of[$path]:-}" ] && cpu0=("$(cpu_ticks "$server_pid")" "$(cpu_ticks "${peer_of[$path]}")")
   wrk -t2 -c"$conns" -d"${seconds}s" --latency -s "$work/report.lua" "${extra[@]}" \
     "http://127.0.0.1:${port[$path]}/page.html" >"$out" 2>&1 || true
-  [ "$path" = expose ] && cpu1=("$(cpu_ticks "$server_pid")" "$(cpu_ticks "$peer_pid")")
+  [ -n "${peer_of[$path]:-}" ] && cpu1=("$(cpu_ticks "$server_pid")" "$(cpu_ticks "${peer_of[$path]}")")
   drops1=$(listen_drops)
   python3 - "$out" "$path" "$mode" "$conns" $((drops1 - drops0)) $((cpu1[0] - cpu0[0])) $((cpu1[1] - cpu0[1])) \
     "$(getconf CLK_TCK)" >>"$work/results" <<'PY'
@@ -320,7 +331,8 @@ python3 - "$work/results" "$smoke" <<'PY' || status=$?
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 smoke = sys.argv[2] == "1"
-names = {"direct": "direct", "socat": "socat 2-hop", "ssh": "ssh -R", "expose": "peer expose"}
+names = {"direct": "direct", "socat": "socat 2-hop", "ssh": "ssh -R", "expose": "peer expose (channel)",
+         "pool": "peer expose, pool only"}
 got = {}
 for r in rows:
     if r["mode"] == "warmup":
@@ -356,9 +368,11 @@ for r in sorted(got.values(), key=lambda r: (list(names).index(r["path"]), r["co
         print(f"accept queue: {r['listen_drops']:,} overflows/drops on this host during {names[r['path']]} "
               f"{r['mode']} -c{r['conns']} (/proc/net/netstat ListenOverflows + ListenDrops; each costs that "
               "client a 1 s handshake retransmission)")
-cpu = [r for r in got.values() if r["path"] == "expose"]
-if cpu:
-    print("our CPU (share of one core over the run; µs per request): " + "; ".join(
+for ours in ("expose", "pool"):
+    cpu = [r for r in got.values() if r["path"] == ours]
+    if not cpu:
+        continue
+    print(f"our CPU, {names[ours]} (share of one core over the run; µs per request): " + "; ".join(
         f"{r['mode']} -c{r['conns']}: server {100 * r['server_cpu_s'] / (r['duration_us'] / 1e6):.0f}% "
         f"({1e6 * r['server_cpu_s'] / max(r['requests'], 1):.0f} µs), peer "
         f"{100 * r['peer_cpu_s'] / (r['duration_us'] / 1e6):.0f}% ({1e6 * r['peer_cpu_s'] / max(r['requests'], 1):.0f} µs)"
@@ -387,6 +401,12 @@ if "expose" in paths:
     r = got.get(("expose", "keepalive", 1000))
     goal("errors at -c1000, ours", r is not None and f"{r['errors']:,}" + ("" if r["ok"] else " (wrk printed no result)")
          + " (goal 0)", r is not None and r["ok"] and r["errors"] == 0)
+if "expose" in paths and "pool" in paths:
+    print("the channel against the pool it replaced as the default: " + ", ".join(
+        f"{label} {x:.2f}x" for label, x in (
+            ("keep-alive -c50", ratio(rps("expose", "keepalive"), rps("pool", "keepalive"))),
+            ("new connections/s -c50", ratio(rps("expose", "close"), rps("pool", "close"))),
+            ("keep-alive -c1000", ratio(rps("expose", "keepalive", 1000), rps("pool", "keepalive", 1000)))) if x is not None))
 others = [p for p in ("socat", "ssh") if p in paths and "direct" in paths]
 if others:
     print("for reference: " + "; ".join(
@@ -415,6 +435,6 @@ if want expose && [ "$smoke" = 0 ] && [ -s "$work/server-peak" ]; then
   awk -v a="$peer_rss_before" -v b="$peer_peak" 'BEGIN { printf "  peer RSS per active exposed client: %.2f KiB\n", (b - a) / 1000 }'
 fi
 # What the relays logged at warn and above, if anything (the server and peer log at warn).
-show_warnings "registered|exposed|identity_created" "$work/server.log" "$work/expose.err" "$work/nginx/error.log" \
+show_warnings "registered|exposed|identity_created" "$work/server.log" "$work/expose.err" "$work/pool.err" "$work/nginx/error.log" \
   "$work/ssh/ssh.err"
 exit "$status"

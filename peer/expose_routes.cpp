@@ -18,8 +18,11 @@
 #include "common/log_limiter.hpp"
 #include "common/spawn.hpp"
 #include "peer/exit_codes.hpp"
+#include "peer/interruption.hpp"
 #include "peer/relay_join.hpp"
 #include "relay/splice_pump.hpp"
+#include "session/session.hpp"
+#include "session/socket_stream_bridge.hpp"
 
 namespace peer {
 namespace {
@@ -118,26 +121,42 @@ net::awaitable<void> serve_client(std::shared_ptr<server_link> link, net::tcp::e
 
 using route_map = std::map<std::uint16_t, expose_route>;
 
-/// The pool's live connections, shared by the keeper and each connection.
+/// The live connections of a pool or of the channels, shared by the keeper and each connection.
 struct pool_state {
   explicit pool_state(const asio::any_io_executor& ex) : changed(ex) {}
-  int live = 0;       ///< connecting or idle at the server
-  int failures = 0;   ///< in a row: connections that never got a client
+  int live = 0;       ///< connecting, or idle (a pool's) or open (a channel) at the server
+  int failures = 0;   ///< in a row: connections that never got going
   net::async_event changed;
+  std::vector<std::shared_ptr<session::session>> channels;  ///< open channels, closed when the link goes
 };
 
-/// What pool connections prove themselves with.
+/// Sleeps while every connection is there: woken when one is used or lost (checked first, so no
+/// wake-up is missed), or after 10 s to see whether the link is still there. One that keeps
+/// failing backs off (up to 5 s).
+net::awaitable<void> wait_and_back_off(pool_state& state) {
+  co_await state.changed.wait(net::clock::now() + std::chrono::seconds(10));
+  if (state.failures > 0) {
+    asio::steady_timer pause(co_await asio::this_coro::executor,
+                             std::chrono::milliseconds(std::min(5000, 100 << std::min(state.failures, 6))));
+    co_await pause.async_wait(net::use_nothrow);
+  }
+}
+
+/// What pool connections and channels prove themselves with.
 struct pool_access {
   net::tcp::endpoint relay;
   std::string owner;
   std::string secret;
+  int max_pool = 64;  ///< idle pool connections the server keeps for us
 };
 
-/// Shows the relay port this connection is one of `access.owner`'s pool: true once it is idle there.
-net::awaitable<bool> enter_pool(net::tcp::socket& joined, const pool_access& access) {
+/// Shows the relay port this connection is one of `access.owner`'s: true once it is idle in the
+/// pool there, or (`channel`) a channel.
+net::awaitable<bool> enter_pool(net::tcp::socket& joined, const pool_access& access, bool channel) {
   const auto connect_error = co_await net::connect_within(joined, access.relay, connect_timeout);
   if (connect_error) co_return false;
-  const nlohmann::json hello{{"type", "pool"}, {"owner", access.owner}};
+  nlohmann::json hello{{"type", "pool"}, {"owner", access.owner}};
+  if (channel) hello["channel"] = true;
   const auto hello_error = co_await wire::write_frame(joined, hello);
   if (hello_error) co_return false;
   using namespace asio::experimental::awaitable_operators;
@@ -162,7 +181,7 @@ net::awaitable<void> pool_connection(std::shared_ptr<const pool_access> access, 
   nlohmann::json client;
   {
     auto slot = co_await join_slot::take();  // the relay port counts our unproven connections
-    got_client = co_await enter_pool(joined, *access);
+    got_client = co_await enter_pool(joined, *access, false);
   }
   if (got_client) {
     std::error_code ignored;
@@ -194,31 +213,35 @@ net::awaitable<void> pool_connection(std::shared_ptr<const pool_access> access, 
   co_await pump_client(std::move(joined), std::move(local), from, net::to_string(route->second.local));
 }
 
-/// Opens our pool at the server, then keeps `size` connections in it while the link lives.
-net::awaitable<void> keep_pool(std::weak_ptr<server_link> weak, std::string owner, std::shared_ptr<const route_map> routes,
-                               int size) {
-  auto ex = co_await asio::this_coro::executor;
-  std::shared_ptr<const pool_access> access;
-  {
-    auto link = weak.lock();
-    if (!link) co_return;
-    const nlohmann::json request{{"type", "pool_open"}};
-    nlohmann::json reply;
-    try {
-      reply = co_await link->request(request);
-    } catch (const command_error&) {
-      co_return;  // the link is gone; the next connected period opens a new pool
-    }
-    if (reply.value("type", "") != "pool_open") {
-      spdlog::info("expose: the server keeps no connection pool for us ({}); clients are announced instead",
-                   reply.value("message", "?"));
-      co_return;
-    }
-    const auto relay_port = static_cast<std::uint16_t>(wire::int_field(reply, "relay_port", 0, 1, 65535));
-    size = std::min(size, static_cast<int>(wire::int_field(reply, "max", size, 0, 1024)));
-    access = std::make_shared<const pool_access>(
-        pool_access{{link->server_endpoint().address(), relay_port}, owner, wire::string_field(reply, "secret")});
+/// Opens our pool at the server: what our pool connections and channels prove themselves with,
+/// or null (the link is gone, or the server keeps no pool for us).
+net::awaitable<std::shared_ptr<const pool_access>> open_pool(std::weak_ptr<server_link> weak, std::string owner) {
+  auto link = weak.lock();
+  if (!link) co_return nullptr;
+  const nlohmann::json request{{"type", "pool_open"}};
+  nlohmann::json reply;
+  try {
+    reply = co_await link->request(request);
+  } catch (const command_error&) {
+    co_return nullptr;  // the link is gone; the next connected period opens a new pool
   }
+  if (reply.value("type", "") != "pool_open") {
+    spdlog::info("expose: the server keeps no connection pool for us ({}); clients are announced instead",
+                 reply.value("message", "?"));
+    co_return nullptr;
+  }
+  const auto relay_port = static_cast<std::uint16_t>(wire::int_field(reply, "relay_port", 0, 1, 65535));
+  auto access = std::make_shared<pool_access>(
+      pool_access{{link->server_endpoint().address(), relay_port}, owner, wire::string_field(reply, "secret")});
+  access->max_pool = static_cast<int>(wire::int_field(reply, "max", 64, 0, 1024));
+  co_return access;
+}
+
+/// Keeps `size` connections in our pool while the link lives.
+net::awaitable<void> keep_pool(std::weak_ptr<server_link> weak, std::shared_ptr<const pool_access> access,
+                               std::shared_ptr<const route_map> routes, int size) {
+  auto ex = co_await asio::this_coro::executor;
+  size = std::min(size, access->max_pool);
   auto state = std::make_shared<pool_state>(ex);
   for (;;) {
     if (auto link = weak.lock(); !link || !link->is_open()) co_return;
@@ -226,15 +249,100 @@ net::awaitable<void> keep_pool(std::weak_ptr<server_link> weak, std::string owne
       ++state->live;
       asio::co_spawn(ex, pool_connection(access, routes, state), net::log_escaped("expose pool"));
     }
-    // Sleep while the pool is full: woken when one is used or lost (checked first, so no wake-up
-    // is missed), or after 10 s to see whether the link is still there.
-    co_await state->changed.wait(net::clock::now() + std::chrono::seconds(10));
-    // A pool that keeps failing backs off (up to 5 s).
-    if (state->failures > 0) {
-      asio::steady_timer pause(ex, std::chrono::milliseconds(std::min(5000, 100 << std::min(state->failures, 6))));
-      co_await pause.async_wait(net::use_nothrow);
-    }
+    co_await wait_and_back_off(*state);
   }
+}
+
+/// One client the server carries on a channel: connect the local service, then bridge.
+net::awaitable<void> serve_channel_client(std::shared_ptr<session::stream> stream, std::shared_ptr<const route_map> routes) {
+  auto ex = co_await asio::this_coro::executor;
+  std::uint16_t port = 0;
+  std::string from;
+  try {
+    port = static_cast<std::uint16_t>(wire::int_field(stream->meta(), "port", 0, 0, 65535));
+    from = wire::string_field(stream->meta(), "from", "?");
+  } catch (const wire::field_error& e) {
+    stream->reset(std::string(session::refused_prefix) + "malformed client stream: " + e.what());
+    co_return;
+  }
+  const auto route = routes->find(port);
+  if (route == routes->end()) {
+    stream->reset(std::string(session::refused_prefix) + "port " + std::to_string(port) + " is not exposed by us");
+    co_return;
+  }
+  const auto local_name = net::to_string(route->second.local);
+  net::tcp::socket local(ex);
+  if (const auto error = co_await connect_service(local, route->second, from)) {
+    stream->reset("local service " + local_name + " unreachable: " + error.message());
+    co_return;
+  }
+  spdlog::debug("expose: {} -> {} open", from, local_name);
+  const auto result = co_await session::bridge_socket(std::move(local), stream);
+  spdlog::debug("expose: {} -> {} closed{}: {} bytes in, {} bytes out", from, local_name,
+                result.error.empty() ? "" : " (" + result.error + ")", result.from_stream, result.to_stream);
+}
+
+/// One channel: proved at the relay port, then a session on which the server opens a stream per
+/// client, until either side ends it.
+net::awaitable<void> channel_connection(std::shared_ptr<const pool_access> access, std::shared_ptr<const route_map> routes,
+                                        std::shared_ptr<pool_state> state) {
+  auto ex = co_await asio::this_coro::executor;
+  const auto opened = net::clock::now();
+  net::tcp::socket socket(ex);
+  bool proved = false;
+  {
+    auto slot = co_await join_slot::take();
+    proved = co_await enter_pool(socket, *access, true);
+  }
+  if (proved) {
+    session::session_options options;
+    options.max_streams = 2048;     // the server's limit per channel
+    options.accept_backlog = 2048;  // a burst of clients opens many streams in one read
+    auto channel = std::make_shared<session::session>(std::move(socket), session::unprotected, /*initiator=*/false,
+                                                      std::vector<std::uint8_t>{}, options);
+    state->channels.push_back(channel);
+    interruption::process().track(channel);  // a signal closes it with a close record, as a peer session
+    auto serve_streams = [&]() -> net::awaitable<void> {
+      while (auto stream = co_await channel->accept_stream()) {
+        asio::co_spawn(ex, serve_channel_client(std::move(stream), routes), net::log_escaped("expose channel client"));
+      }
+    };
+    using namespace asio::experimental::awaitable_operators;
+    co_await (channel->run() && serve_streams());
+    spdlog::debug("expose: a channel to the server ended: {}", channel->end_reason());
+    std::erase(state->channels, channel);
+  }
+  --state->live;
+  // A channel that lasted is no failure when it ends; one that never got going is.
+  const bool worked = net::clock::now() - opened >= std::chrono::seconds(10);
+  state->failures = worked ? 0 : state->failures + 1;
+  state->changed.notify_all();
+}
+
+/// Keeps `count` channels open while the link lives, and closes them when it goes.
+net::awaitable<void> keep_channels(std::weak_ptr<server_link> weak, std::shared_ptr<const pool_access> access,
+                                   std::shared_ptr<const route_map> routes, int count) {
+  auto ex = co_await asio::this_coro::executor;
+  auto state = std::make_shared<pool_state>(ex);
+  for (;;) {
+    if (auto link = weak.lock(); !link || !link->is_open()) break;
+    while (state->live < count) {
+      ++state->live;
+      asio::co_spawn(ex, channel_connection(access, routes, state), net::log_escaped("expose channel"));
+    }
+    co_await wait_and_back_off(*state);
+  }
+  for (const auto& channel : state->channels) channel->close("the exposing peer's server link ended");
+}
+
+/// Opens the pool, then keeps our channels and pool connections while the link lives.
+net::awaitable<void> keep_server_connections(std::weak_ptr<server_link> weak, std::string owner,
+                                             std::shared_ptr<const route_map> routes, int channels, int pool) {
+  auto access = co_await open_pool(weak, owner);
+  if (!access) co_return;
+  auto ex = co_await asio::this_coro::executor;
+  if (channels > 0) asio::co_spawn(ex, keep_channels(weak, access, routes, channels), net::log_escaped("expose channels"));
+  if (pool > 0) co_await keep_pool(weak, access, routes, pool);
 }
 
 }  // namespace
@@ -260,9 +368,11 @@ net::awaitable<void> claim_routes(server_link& link, const peer_config& config, 
 void serve_routes(const std::shared_ptr<server_link>& link, const peer_config& config) {
   route_map by_port;
   for (const auto& route : config.routes) by_port[route.remote_port] = route;
-  if (config.expose_pool > 0) {
-    asio::co_spawn(link->executor(), keep_pool(link, config.id, std::make_shared<const route_map>(by_port), config.expose_pool),
-                   net::log_escaped("expose pool keeper"));
+  if (config.expose_channels > 0 || config.expose_pool > 0) {
+    asio::co_spawn(link->executor(),
+                   keep_server_connections(link, config.id, std::make_shared<const route_map>(by_port),
+                                           config.expose_channels, config.expose_pool),
+                   net::log_escaped("expose connection keeper"));
   }
   // Weak: the handler lives in the link, and must not keep it alive.
   std::weak_ptr<server_link> weak = link;

@@ -10,7 +10,7 @@
 #include "peer/nat_probe.hpp"
 #include "peer/secure_session.hpp"
 #include "peer/session_pool.hpp"
-#include "peer/socket_stream_bridge.hpp"
+#include "session/socket_stream_bridge.hpp"
 
 namespace peer {
 namespace {
@@ -52,7 +52,7 @@ net::awaitable<void> forward_one(session_pool& pool, server_link& link, const pe
     co_return;  // closing `local` tells the local client at once
   }
   spdlog::debug("forward from {} to {} via {} open", from, target, peer);
-  const auto result = co_await bridge_socket(std::move(local), stream);
+  const auto result = co_await session::bridge_socket(std::move(local), stream);
   // Per connection, at debug: a connection is its programs' business (one that resets, or an iperf3
   // closing with data in flight, is theirs to report); a dying session is logged as a warning by it.
   // A target the peer refused or could not reach (reset before any byte came back) is ours to fix.

@@ -89,7 +89,7 @@ cxxopts::Options make_options() {
       ("token", "the server's shared secret (env PEER_TOKEN)", cxxopts::value<std::string>())
       ("config", "JSON config file with keys server, id, token, log_level, json, path, punch_timeout, stun, expose,\n"
                  "identity, expect_key, dead_after, allow, listen, target, inbox, accept_from, accept_any,\n"
-                 "overwrite, rate_limit, expose_pool", cxxopts::value<std::string>())
+                 "overwrite, rate_limit, expose_pool, expose_channels", cxxopts::value<std::string>())
       ("json", "JSON event lines on stderr")
       ("log-level", "trace, debug, info, warn, error or off (default warn)", cxxopts::value<std::string>())
       ("punch-timeout", "connect/send/forward: seconds both sides keep punching before the relay (0.5 to 600, default 5)", cxxopts::value<double>())
@@ -109,8 +109,13 @@ cxxopts::Options make_options() {
       ("target", "forward/connect: HOST:PORT the remote peer's online connects to (one of its --allow)", cxxopts::value<std::string>())
       ("expose", "online/expose: publish LOCAL_HOST:PORT on the server's public REMOTE_PORT, as\n"
                  "LOCAL_HOST:PORT=REMOTE_PORT (repeat, or comma-separate)", cxxopts::value<std::vector<std::string>>())
-      ("expose-pool", "online/expose: idle connections kept ready in the server's pool, so a client is joined\n"
-                      "at once (0 to 64, default 8; 0: every client waits for a round trip to us)", cxxopts::value<int>())
+      ("expose-channels", "online/expose: connections to the server that carry our clients as streams, so a\n"
+                          "client costs no connection set-up between the server and us (0 to 4, default 1)",
+       cxxopts::value<int>())
+      ("expose-pool", "online/expose: idle connections kept ready in the server's pool, each spliced to one\n"
+                      "client when no channel is open (0 to 64, default 0; with --expose-channels 0, the pool\n"
+                      "carries every client; with 0 of both, every client waits for a round trip to us)",
+       cxxopts::value<int>())
       ("local", "expose: the local service HOST:PORT", cxxopts::value<std::string>())
       ("remote-port", "expose: the public port on the server", cxxopts::value<int>())
       ("h,help", "show this help")
@@ -136,6 +141,7 @@ nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
   if (args.count("overwrite")) layer["overwrite"] = true;
   if (args.count("rate-limit")) layer["rate_limit"] = args["rate-limit"].as<double>();
   if (args.count("expose-pool")) layer["expose_pool"] = args["expose-pool"].as<int>();
+  if (args.count("expose-channels")) layer["expose_channels"] = args["expose-channels"].as<int>();
   if (args.count("log-level")) layer["log_level"] = args["log-level"].as<std::string>();
   if (args.count("json")) layer["json"] = true;
   if (args.count("punch-timeout")) layer["punch_timeout"] = args["punch-timeout"].as<double>();

@@ -13,7 +13,7 @@
 #include "peer/nat_probe.hpp"
 #include "peer/reconnect_loop.hpp"
 #include "peer/secure_session.hpp"
-#include "peer/socket_stream_bridge.hpp"
+#include "session/socket_stream_bridge.hpp"
 #include "peer/transfer_serving.hpp"
 
 namespace peer {
@@ -65,7 +65,7 @@ net::awaitable<void> serve_stream(const peer_config& config, const event_sink& e
     stream->reset("cannot reach " + target_text + ": " + error.message());
     co_return;
   }
-  const auto result = co_await bridge_socket(std::move(socket), stream);
+  const auto result = co_await session::bridge_socket(std::move(socket), stream);
   // One line per forwarded connection: at debug, or a busy box's log grows by the connection.
   spdlog::debug("{}: forward to {} ended ({} bytes in, {} out){}", peer, target_text, result.from_stream,
                 result.to_stream, result.error.empty() ? "" : ": " + result.error);

@@ -116,7 +116,10 @@ peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json
       if (!(config.rate_limit_mib > 0)) throw std::runtime_error("setting \"rate_limit\" must be a positive number of MiB/s");
     }
     if (settings.contains("expose_pool")) {
-      config.expose_pool = static_cast<int>(wire::int_field(settings, "expose_pool", 8, 0, 64));
+      config.expose_pool = static_cast<int>(wire::int_field(settings, "expose_pool", 0, 0, 64));
+    }
+    if (settings.contains("expose_channels")) {
+      config.expose_channels = static_cast<int>(wire::int_field(settings, "expose_channels", 1, 0, 4));
     }
     if (settings.contains("dead_after")) config.dead_after = seconds_setting(settings, "dead_after", 1, 3600);
     if (settings.contains("punch_timeout")) config.punch_timeout = seconds_setting(settings, "punch_timeout", 0.5, 600);

@@ -39,14 +39,16 @@ struct peer_config {
   bool accept_any = false;               ///< take transfers from any authenticated peer
   bool overwrite = false;                ///< replace existing files instead of choosing a new name
   double rate_limit_mib = 0;             ///< `send`: MiB/s of file data at most; 0: unlimited
-  int expose_pool = 8;                   ///< idle connections kept in the server's pool per exposing peer
+  int expose_pool = 0;                   ///< idle connections kept in the server's pool per exposing peer
+  int expose_channels = 1;               ///< multiplexed connections that carry our clients as streams
 };
 
 /// Keys accepted in the config file and the env/flag layers.
 inline constexpr const char* peer_config_keys[] = {"server", "id",   "token", "log_level",
                                                    "json",   "path", "punch_timeout", "expose", "stun",
                                                    "identity", "expect_key", "dead_after", "allow", "listen", "target",
-                                                   "inbox", "accept_from", "accept_any", "overwrite", "rate_limit", "expose_pool"};
+                                                   "inbox", "accept_from", "accept_any", "overwrite", "rate_limit", "expose_pool",
+                                                   "expose_channels"};
 
 /// Applies the layers in order (later wins); throws std::runtime_error naming a bad key or value.
 peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json& env, const nlohmann::json& flags);

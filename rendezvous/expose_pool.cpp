@@ -19,25 +19,23 @@ std::string expose_pool::open(const std::string& owner) {
   return secret;
 }
 
-net::awaitable<std::string> expose_pool::admit(const nlohmann::json& hello, net::tcp::socket socket,
-                                               net::clock::time_point deadline) {
+net::awaitable<expose_pool::proof_outcome> expose_pool::prove(nlohmann::json hello, net::tcp::socket& socket,
+                                                              net::clock::time_point deadline) {
   std::error_code ignored;
   const auto owner = hello.contains("owner") && hello["owner"].is_string() ? hello["owner"].get<std::string>() : "";
-  const auto secret = secrets_.find(owner);
-  if (secret == secrets_.end()) {
+  const auto refuse = [&](std::string why) {
     socket.close(ignored);
-    co_return "no pool is open for '" + owner.substr(0, 64) + "'";
-  }
+    return proof_outcome{{}, std::move(why)};
+  };
+  const auto secret = secrets_.find(owner);
+  if (secret == secrets_.end()) co_return refuse("no pool is open for '" + owner.substr(0, 64) + "'");
   const auto nonce = crypto::random_hex(16);
   const nlohmann::json challenge{{"type", "pool_challenge"}, {"nonce", nonce}};
-  if (auto ec = co_await wire::write_frame(socket, challenge)) co_return "challenge failed: " + ec.message();
+  if (auto ec = co_await wire::write_frame(socket, challenge)) co_return refuse("challenge failed: " + ec.message());
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer(executor_, deadline);
   auto answer = co_await (wire::read_exact_frame(socket) || timer.async_wait(net::use_nothrow));
-  if (answer.index() == 1) {
-    socket.close(ignored);
-    co_return "no proof in time";
-  }
+  if (answer.index() == 1) co_return refuse("no proof in time");
   const auto& read = std::get<0>(answer);
   std::string proof;
   if (read.message && read.message->value("type", nlohmann::json()) == "pool_proof" && (*read.message)["proof"].is_string()) {
@@ -46,10 +44,9 @@ net::awaitable<std::string> expose_pool::admit(const nlohmann::json& hello, net:
   // The owner may have gone while we waited: look the secret up again.
   const auto now_secret = secrets_.find(owner);
   if (now_secret == secrets_.end() || !crypto::proofs_equal(proof, crypto::hmac_hex(now_secret->second, "pool " + nonce))) {
-    socket.close(ignored);
-    co_return "wrong pool proof for '" + owner.substr(0, 64) + "'";
+    co_return refuse("wrong pool proof for '" + owner.substr(0, 64) + "'");
   }
-  co_return keep(owner, std::move(socket));
+  co_return proof_outcome{owner, {}};
 }
 
 std::string expose_pool::keep(const std::string& owner, net::tcp::socket socket) {

@@ -37,10 +37,17 @@ class expose_pool {
   /// Opens (or reopens) `owner`'s pool; returns the secret its pool connections prove.
   std::string open(const std::string& owner);
   int per_owner() const { return limits_.per_owner; }
-  /// A connection at the relay port said `hello` ({"type":"pool","owner":ID}): challenges it and,
-  /// if it proves the owner's secret by `deadline`, keeps it idle. Returns why not (the socket is
-  /// then closed), empty if kept.
-  net::awaitable<std::string> admit(const nlohmann::json& hello, net::tcp::socket socket, net::clock::time_point deadline);
+  /// A connection at the relay port said `hello` ({"type":"pool","owner":ID}): challenges it to
+  /// prove the owner's secret by `deadline`. The owner it proved, or why not (the socket is then
+  /// closed). (The hello is copied: the coroutine outlives the caller's.)
+  struct proof_outcome {
+    std::string owner;
+    std::string failure;
+  };
+  net::awaitable<proof_outcome> prove(nlohmann::json hello, net::tcp::socket& socket, net::clock::time_point deadline);
+  /// Keeps a proven connection of `owner` idle until a client takes it; returns why not (the
+  /// socket is then closed), empty if kept.
+  std::string keep(const std::string& owner, net::tcp::socket socket);
   /// The oldest idle connection of `owner`, or nothing.
   std::optional<net::tcp::socket> take(const std::string& owner);
   /// Closes `owner`'s idle connections and forgets its secret (it went away).
@@ -60,7 +67,6 @@ class expose_pool {
   /// Until taken: the peer closing an idle connection (or speaking out of turn) drops it.
   net::awaitable<void> watch(entry e);
   void drop(const entry& e);
-  std::string keep(const std::string& owner, net::tcp::socket socket);
 
   asio::any_io_executor executor_;
   pool_limits limits_;

@@ -11,6 +11,7 @@
 #include "rendezvous/listener.hpp"
 #include "rendezvous/relay_service.hpp"
 #include "common/frame_reader.hpp"
+#include "session/socket_stream_bridge.hpp"
 
 namespace rendezvous {
 
@@ -59,6 +60,7 @@ std::optional<expose_error> expose_service::open(const std::shared_ptr<client_se
 
 void expose_service::close_all(const client_session& owner) {
   pool_.forget(owner.display_name());
+  channels_.forget(owner.display_name());
   for (auto it = exposures_.begin(); it != exposures_.end();) {
     auto locked = it->second->owner.lock();
     if (locked && locked.get() != &owner) {
@@ -89,7 +91,31 @@ net::awaitable<void> expose_service::join_pooled(relay_half client, net::tcp::so
   relay_.start_pair({std::move(client), relay_half{std::move(pooled), false, {}}}, {"client@" + from, owner});
 }
 
+net::awaitable<std::string> expose_service::admit_proven(nlohmann::json hello, net::tcp::socket socket,
+                                                        net::clock::time_point deadline) {
+  auto proof = co_await pool_.prove(hello, socket, deadline);
+  if (!proof.failure.empty()) co_return proof.failure;
+  const bool channel = hello.contains("channel") && hello["channel"] == true;
+  if (channel) co_return channels_.start(proof.owner, std::move(socket));
+  co_return pool_.keep(proof.owner, std::move(socket));
+}
+
+net::awaitable<void> expose_service::carry_on_channel(net::tcp::socket client, admission_ticket ticket,
+                                                      std::shared_ptr<session::stream> stream, std::string from,
+                                                      std::string owner) {
+  ++channel_clients_;
+  session::bridge_options options;
+  options.idle_timeout = std::chrono::seconds(config_.relay_idle_timeout_s);  // as a spliced client's
+  const auto result = co_await session::bridge_socket(std::move(client), stream, options);
+  --channel_clients_;
+  relay_.account_exposed_client(owner, result.from_stream, result.to_stream);
+  spdlog::debug("expose: client {} of {} ended{}: {} bytes in, {} bytes out", from, owner,
+                result.error.empty() ? "" : " (" + result.error + ")", result.to_stream, result.from_stream);
+  (void)ticket;  // held for the client's whole life
+}
+
 void expose_service::stop() {
+  channels_.stop();
   std::error_code ignored;
   for (auto& [port, e] : exposures_) e->acceptor.close(ignored);
   exposures_.clear();
@@ -114,6 +140,15 @@ net::awaitable<void> expose_service::accept_loop(std::shared_ptr<exposure> e) {
     std::string why;
     auto ticket = clients_.admit(remote.address(), why);  // held, never released early: see clients_
     if (ticket && owner) {
+      if (auto channel = channels_.pick(e->owner_name)) {
+        auto stream = channel->open_stream({{"kind", "client"}, {"port", e->port}, {"from", from}}, &why);
+        if (stream) {
+          asio::co_spawn(executor_,
+                         carry_on_channel(std::move(socket), std::move(*ticket), std::move(stream), from, e->owner_name),
+                         net::log_escaped("expose channel client"));
+          continue;
+        }
+      }
       if (auto pooled = pool_.take(e->owner_name)) {
         asio::co_spawn(executor_,
                        join_pooled(relay_half{std::move(socket), false, std::move(*ticket)}, std::move(*pooled), e->port,

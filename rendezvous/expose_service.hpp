@@ -7,8 +7,9 @@
 //             port_unavailable, not_registered, too_many_ports)
 //   server -> {"type":"proxy","port":N,"token":T,"from":"IP:PORT","relay_port":R}
 //   peer -> relay port {"type":"relay","token":T}   or main {"type":"proxy_failed","token":T,"reason":...}
-// A peer that keeps idle connections in its pool (expose_pool.hpp) has its clients joined to one
-// of those at once instead; the announcement is the fallback when its pool is empty.
+// A peer with a channel open (expose_channels.hpp) has each client carried as a stream of it; one
+// that keeps idle connections in its pool (expose_pool.hpp) has its clients joined to one of those
+// at once; the announcement is the fallback when it has neither.
 #pragma once
 #include <map>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "common/log_limiter.hpp"
 #include "common/net.hpp"
 #include "rendezvous/admission.hpp"
+#include "rendezvous/expose_channels.hpp"
 #include "rendezvous/expose_pool.hpp"
 #include "rendezvous/relay_service.hpp"
 #include "rendezvous/server_config.hpp"
@@ -38,9 +40,9 @@ class expose_service {
   expose_service(const asio::any_io_executor& ex, const server_config& config, relay_service& relay,
                  logging::log_limiter& log)
       : executor_(ex), config_(config), clients_("exposed", client_limits(config)), relay_(relay), log_(log),
-        pool_(ex, pool_limits_for(config)) {
+        pool_(ex, pool_limits_for(config)), channels_(ex, channel_limits_for(config)) {
     relay_.on_pool_connection([this](const nlohmann::json& hello, net::tcp::socket socket, net::clock::time_point deadline) {
-      return pool_.admit(hello, std::move(socket), deadline);
+      return admit_proven(hello, std::move(socket), deadline);
     });
   }
 
@@ -58,16 +60,30 @@ class expose_service {
   std::size_t idle_pool() const { return pool_.idle(); }
   /// Clients of exposed ports connected now (announced, joined or waiting for the peer).
   std::size_t clients() const { return clients_.pending(); }
+  std::size_t channels() const { return channels_.count(); }
+  /// Clients carried on channels now.
+  std::size_t channel_clients() const { return channel_clients_; }
 
  private:
   struct exposure;
   net::awaitable<void> accept_loop(std::shared_ptr<exposure> e);
+  /// A connection at the relay port that says it is one of an owner's: proved, then kept idle in
+  /// the pool or (hello "channel": true) made a channel. Returns why not, empty if kept.
+  net::awaitable<std::string> admit_proven(nlohmann::json hello, net::tcp::socket socket, net::clock::time_point deadline);
+  /// Carries one client on a stream of a channel to its exposer.
+  net::awaitable<void> carry_on_channel(net::tcp::socket client, admission_ticket ticket,
+                                        std::shared_ptr<session::stream> stream, std::string from, std::string owner);
   /// Tells a pool connection who its client is, then splices the two.
   net::awaitable<void> join_pooled(relay_half client, net::tcp::socket pooled, std::uint16_t port, std::string from,
                                    std::string owner);
   static pool_limits pool_limits_for(const server_config& config) {
     pool_limits limits;
     limits.total = config.max_exposed_clients;  // an idle pool connection is one descriptor
+    return limits;
+  }
+  static channel_limits channel_limits_for(const server_config& config) {
+    channel_limits limits;
+    limits.total = config.max_exposed_clients;  // a channel is one descriptor, as an idle pool connection
     return limits;
   }
   static admission_limits client_limits(const server_config& config) {
@@ -89,6 +105,8 @@ class expose_service {
   logging::log_limiter& log_;
   std::map<std::uint16_t, std::shared_ptr<exposure>> exposures_;
   expose_pool pool_;
+  expose_channels channels_;
+  std::size_t channel_clients_ = 0;
 };
 
 }  // namespace rendezvous

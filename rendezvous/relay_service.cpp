@@ -208,6 +208,17 @@ net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, s
                names[0], result.a_to_b, names[1], result.b_to_a, totals);
 }
 
+void relay_service::account_exposed_client(const std::string& exposer, std::uint64_t sent_by_exposer,
+                                           std::uint64_t received_by_exposer) {
+  auto& account = accounts_[exposer];
+  account.sent += sent_by_exposer;
+  account.received += received_by_exposer;
+  ++account.pairs;
+  bytes_relayed_ += sent_by_exposer + received_by_exposer;
+  exposed_bytes_ += sent_by_exposer + received_by_exposer;
+  ++exposed_served_;
+}
+
 void relay_service::expire(net::clock::time_point now) {
   for (auto& [half, names] : tokens_.expire(now)) {
     spdlog::info("relay: {} <-> {}: token expired with one side waiting; closed it", names[0], names[1]);

@@ -61,6 +61,9 @@ class relay_service {
   void on_pool_connection(pool_handler handler) { pool_handler_ = std::move(handler); }
   /// Splices two connections that are already here (a client and a pool connection).
   void start_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names);
+  /// Counts a client of `exposer`'s port that was carried on a channel (not spliced here) in the
+  /// exposed totals and the exposer's traffic account.
+  void account_exposed_client(const std::string& exposer, std::uint64_t sent_by_exposer, std::uint64_t received_by_exposer);
   /// Serves one connection on the relay port.
   net::awaitable<void> serve(net::tcp::socket socket, admission_ticket ticket);
   /// Closes halves whose token expired.

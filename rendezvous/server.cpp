@@ -116,13 +116,14 @@ void server::log_stats() const {
   const auto& s = context_.stats;
   const auto& relay = context_.relay;
   spdlog::info("stats: {} peers online, {} connect attempts, {} relayed pairs ({} waiting), {} bytes relayed, "
-               "{} exposed ports with {} clients ({} joined, {} served, {} bytes) and {} idle pool connections, "
+               "{} exposed ports with {} clients ({} spliced, {} on {} channels, {} served, {} bytes) and {} idle pool connections, "
                "{} pending handshakes, "
                "{} connections refused, {} evicted, {} refused at the "
                "descriptor wall, {} relay refusals, {} auth failures, {} ID key refusals, {} protocol errors",
                context_.registry.size(), s.attempts_started, relay.live_pairs() - relay.live_exposed(),
                relay.waiting_halves(), relay.bytes_relayed(), context_.exposes.open_ports(), context_.exposes.clients(),
-               relay.live_exposed(), relay.exposed_served(), relay.exposed_bytes(), context_.exposes.idle_pool(),
+               relay.live_exposed(), context_.exposes.channel_clients(), context_.exposes.channels(), relay.exposed_served(),
+               relay.exposed_bytes(), context_.exposes.idle_pool(),
                context_.admissions.pending(),
                context_.admissions.refused(), context_.admissions.evicted(), context_.reserve.wall_hits,
                s.relay_refusals, s.auth_failures, s.key_refusals, s.protocol_errors);

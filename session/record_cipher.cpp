@@ -53,7 +53,10 @@ record_cipher::record_cipher(aead_kind kind, const record_key& key) : kind_(kind
   }
 }
 
+record_cipher::record_cipher(unprotected_t) : kind_(aead_kind::chacha20poly1305), tag_size_(0) {}
+
 record_cipher::~record_cipher() {
+  if (!state_) return;
   if (state_->aes) EVP_CIPHER_CTX_free(state_->aes);  // (clears the key schedule)
   sodium_memzero(&state_->key, sizeof state_->key);
 }
@@ -96,10 +99,15 @@ void record_cipher::seal(std::span<const std::uint8_t> head, std::span<const std
 void record_cipher::seal_into(std::uint8_t* out, std::span<const std::uint8_t> head, std::span<const std::uint8_t> body) {
   const std::size_t size = head.size() + body.size();
   if (size > max_record_plaintext) throw std::logic_error("record plaintext too large");
-  const auto nonce = next_nonce();
   std::uint8_t* header = out;
   std::uint8_t* text = header + record_header_size;
-  put_u32(header, static_cast<std::uint32_t>(size + record_tag_size));
+  put_u32(header, static_cast<std::uint32_t>(size + tag_size_));
+  if (!state_) {  // unprotected: framing only
+    if (!head.empty()) std::memcpy(text, head.data(), head.size());
+    if (!body.empty()) std::memcpy(text + head.size(), body.data(), body.size());
+    return;
+  }
+  const auto nonce = next_nonce();
   // The length prefix is associated data: a changed length fails authentication too.
   if (kind_ == aead_kind::aes256gcm) {
     aes_start(state_->aes, state_->aes_mode, 1, state_->key, nonce);
@@ -127,10 +135,9 @@ void record_cipher::seal_into(std::uint8_t* out, std::span<const std::uint8_t> h
 record_cipher::open_result record_cipher::open(std::span<std::uint8_t> input) {
   if (input.size() < record_header_size) return {};
   const std::uint32_t length = get_u32(input.data());
-  if (length < record_tag_size || length > max_record_plaintext + record_tag_size) {
-    return {open_status::oversized, 0, {}};
-  }
+  if (length < tag_size_ || length > max_record_plaintext + tag_size_) return {open_status::oversized, 0, {}};
   if (input.size() < record_header_size + length) return {};
+  if (!state_) return {open_status::record, record_header_size + length, input.subspan(record_header_size, length)};
   const auto nonce = next_nonce();
   unsigned long long size = 0;
   std::uint8_t* text = input.data() + record_header_size;

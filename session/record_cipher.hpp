@@ -28,10 +28,20 @@ inline constexpr std::size_t max_record_plaintext = 64 * 1024 + 64;
 inline constexpr std::size_t record_header_size = 4;
 inline constexpr std::size_t record_tag_size = 16;
 
+/// Asks for records that are framed but not encrypted: only for a link whose far end sees the
+/// bytes in the clear anyway (the server's channel to an exposing peer carries public clients'
+/// bytes). Never negotiated by the handshake, which knows only the AEADs above.
+struct unprotected_t {
+  explicit unprotected_t() = default;
+};
+inline constexpr unprotected_t unprotected{};
+
 /// One direction's AEAD state and nonce counter.
 class record_cipher {
  public:
   record_cipher(aead_kind kind, const record_key& key);
+  /// Records are [u32 BE length][plaintext]: framing without protection (see unprotected_t).
+  explicit record_cipher(unprotected_t);
   ~record_cipher();
   record_cipher(const record_cipher&) = delete;
   record_cipher& operator=(const record_cipher&) = delete;
@@ -41,9 +51,7 @@ class record_cipher {
   /// The same for a plaintext in two parts (a frame header and its payload).
   void seal(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body, std::vector<std::uint8_t>& out);
   /// Bytes one sealed record of `plaintext_size` takes on the wire.
-  static constexpr std::size_t sealed_size(std::size_t plaintext_size) {
-    return record_header_size + plaintext_size + record_tag_size;
-  }
+  std::size_t sealed_size(std::size_t plaintext_size) const { return record_header_size + plaintext_size + tag_size_; }
   /// Seals head + body into `out`, exactly sealed_size(head.size() + body.size()) bytes the caller
   /// provides (uninitialised is fine). AES-GCM encrypts straight from where the plaintext is:
   /// no copy of the payload before it is encrypted.
@@ -63,7 +71,8 @@ class record_cipher {
   struct state;
   std::array<std::uint8_t, 12> next_nonce();
   aead_kind kind_;
-  std::unique_ptr<state> state_;
+  std::unique_ptr<state> state_;  ///< null when unprotected
+  std::size_t tag_size_ = record_tag_size;
   std::uint64_t counter_ = 0;
 };
 

@@ -21,16 +21,29 @@ constexpr std::size_t read_chunk = 256 * 1024;
 /// this much without reading is not a peer we can serve.
 constexpr std::size_t send_buffer_hard_limit = 16 * 1024 * 1024;
 
+record_cipher cipher_for(const session_keys* keys, bool sending) {
+  if (!keys) return record_cipher(unprotected);
+  return record_cipher(keys->aead, sending ? keys->send : keys->receive);
+}
+
 }  // namespace
 
 session::session(net::tcp::socket socket, const session_keys& keys, bool initiator, std::vector<std::uint8_t> received,
                  session_options options)
+    : session(std::move(socket), &keys, initiator, std::move(received), options) {}
+
+session::session(net::tcp::socket socket, unprotected_t, bool initiator, std::vector<std::uint8_t> received,
+                 session_options options)
+    : session(std::move(socket), nullptr, initiator, std::move(received), options) {}
+
+session::session(net::tcp::socket socket, const session_keys* keys, bool initiator, std::vector<std::uint8_t> received,
+                 session_options options)
     : socket_(std::move(socket)),
       options_(options),
-      sealer_(keys.aead, keys.send),
-      opener_(keys.aead, keys.receive),
-      aead_(keys.aead),
-      peer_key_(keys.peer),
+      sealer_(cipher_for(keys, true)),
+      opener_(cipher_for(keys, false)),
+      aead_(keys ? keys->aead : aead_kind::chacha20poly1305),
+      peer_key_(keys ? keys->peer : identity::public_key{}),
       initiator_(initiator),
       input_(std::move(received)),
       next_stream_id_(initiator ? 1 : 2),
@@ -120,7 +133,7 @@ void session::send_frame(const std::vector<std::uint8_t>& frame) {
 }
 
 void session::seal_frame(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body) {
-  const std::size_t size = record_cipher::sealed_size(head.size() + body.size());
+  const std::size_t size = sealer_.sealed_size(head.size() + body.size());
   sealer_.seal_into(pending_.extend(size), head, body);
   pending_ready_.notify_all();
   if (pending_.size() > send_buffer_hard_limit) fail("the peer stopped reading (over 16 MiB owed to it)");
@@ -158,7 +171,7 @@ net::awaitable<void> session::read_loop() {
   // partial record moves to the front only when the room behind it is less than a read.
   std::size_t start = 0;
   std::size_t end = input_.size();
-  input_.resize(std::max(input_.size(), 2 * read_chunk + record_cipher::sealed_size(max_record_plaintext)));
+  input_.resize(std::max(input_.size(), 2 * read_chunk + opener_.sealed_size(max_record_plaintext)));
   for (;;) {
     // Open every whole record already here.
     for (;;) {

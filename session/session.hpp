@@ -36,6 +36,10 @@ class session : public std::enable_shared_from_this<session> {
  public:
   session(net::tcp::socket socket, const session_keys& keys, bool initiator, std::vector<std::uint8_t> received,
           session_options options = {});
+  /// Framing, streams, windows and keep-alive without encryption or a peer key: only for a link
+  /// whose far end sees the bytes in the clear anyway (see unprotected_t).
+  session(net::tcp::socket socket, unprotected_t, bool initiator, std::vector<std::uint8_t> received,
+          session_options options = {});
   ~session();
 
   /// Runs until the session ends (closed, failed, or the path died); every stream then fails.
@@ -52,13 +56,16 @@ class session : public std::enable_shared_from_this<session> {
   const std::string& end_reason() const { return end_reason_; }
   bool clean() const { return clean_; }
   const identity::public_key& peer_key() const { return peer_key_; }
-  aead_kind aead() const { return aead_; }
+  aead_kind aead() const { return aead_; }  ///< (meaningless when unprotected)
   std::size_t open_streams() const { return streams_.size(); }
   /// Waits until the session has ended.
   net::awaitable<void> wait_ended();
 
  private:
   friend class stream;
+  /// keys null: unprotected.
+  session(net::tcp::socket socket, const session_keys* keys, bool initiator, std::vector<std::uint8_t> received,
+          session_options options);
   net::awaitable<void> read_loop();
   net::awaitable<void> write_loop();
   net::awaitable<void> keepalive_loop();

@@ -132,7 +132,7 @@ TEST_F(RelayTest, PooledConnectionsJoinClientsAtOnceAndWithoutAPoolClientsAreAnn
   start_server({"--expose-ports", "20000-20999", "--log-level", "debug"});
   start_web({{"index.txt", "pooled\n"}});
   const int pooled_port = 20000 + static_cast<int>(free_port() % 500);
-  auto pooled = start_expose("pooled", pooled_port, web_port_, {"--expose-pool", "4"});
+  auto pooled = start_expose("pooled", pooled_port, web_port_, {"--expose-pool", "4", "--expose-channels", "0"});
   ASSERT_TRUE(peer_says("pooled", "exposed")) << err("pooled");
   // The pool fills (4 idle connections at the relay port), then every client joins one of them.
   for (int i = 0; i < 50 && server_lines_with("idle pool connections") == 0; ++i) std::this_thread::sleep_for(20ms);
@@ -142,13 +142,53 @@ TEST_F(RelayTest, PooledConnectionsJoinClientsAtOnceAndWithoutAPoolClientsAreAnn
   }
   EXPECT_EQ(right, 40);
   EXPECT_GE(server_lines_with("joined to a pool connection of pooled"), 30u) << read_file(path("server.err")).substr(0, 3000);
-  // --expose-pool 0: the announcement path, as before.
+  // No pool and no channel: the announcement path, as before.
   const int announced_port = 20500 + static_cast<int>(free_port() % 500);
-  auto announced = start_expose("announced", announced_port, web_port_, {"--expose-pool", "0"});
+  auto announced = start_expose("announced", announced_port, web_port_, {"--expose-pool", "0", "--expose-channels", "0"});
   ASSERT_TRUE(peer_says("announced", "exposed")) << err("announced");
   EXPECT_NE(http_get(static_cast<std::uint16_t>(announced_port), "/index.txt").find("pooled\n"), std::string::npos);
   EXPECT_EQ(server_lines_with("joined to a pool connection of announced"), 0u);
   EXPECT_GE(server_lines_with("announced to announced"), 1u);
+}
+
+TEST_F(RelayTest, AChannelCarriesEveryClientAsAStreamAndLeavesNoDescriptorsBehind) {
+  start_server({"--expose-ports", "20000-20999", "--log-level", "debug"});
+  start_web({{"index.txt", "on a channel\n"}});
+  const int port = 20000 + static_cast<int>(free_port() % 1000);
+  auto exposer = start_expose("chan", port, web_port_, {"--expose-pool", "0"});  // one channel, the default
+  ASSERT_TRUE(peer_says("chan", "exposed")) << err("chan");
+  for (int i = 0; i < 50 && server_lines_with("chan opened a channel") == 0; ++i) std::this_thread::sleep_for(20ms);
+  ASSERT_EQ(server_lines_with("chan opened a channel"), 1u) << read_file(path("server.err")).substr(0, 3000);
+  const int before = settled_fds(server_->pid());  // the main connection and the channel
+  // Clients one after another and eight at a time: every one answered, each carried on the channel.
+  int right = 0;
+  for (int i = 0; i < 60; ++i) {
+    right += http_get(static_cast<std::uint16_t>(port), "/index.txt").find("on a channel\n") != std::string::npos;
+  }
+  std::atomic<int> parallel_right{0};
+  std::vector<std::thread> fetchers;
+  for (int t = 0; t < 8; ++t) {
+    fetchers.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) {
+        parallel_right += http_get(static_cast<std::uint16_t>(port), "/index.txt").find("on a channel\n") != std::string::npos;
+      }
+    });
+  }
+  for (auto& f : fetchers) f.join();
+  EXPECT_EQ(right, 60);
+  EXPECT_EQ(parallel_right.load(), 80);
+  EXPECT_EQ(server_lines_with("joined to a pool connection"), 0u);
+  EXPECT_EQ(server_lines_with("announced to chan"), 0u);
+  for (int i = 0; i < 50 && server_lines_with("expose: client ") < 140; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(server_lines_with("expose: client "), 140u);  // one line per client carried on the channel
+  int after = 0;
+  for (int i = 0; i < 50 && (after = open_fds(server_->pid())) != before; ++i) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(after, before);
+  // The exposer leaving closes its channel with its port.
+  exposer->signal(SIGTERM);
+  EXPECT_EQ(exposer->wait_for(5s), 0) << err("chan");
+  for (int i = 0; i < 50 && (after = open_fds(server_->pid())) != before - 3; ++i) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(after, before - 3);  // the main connection, the channel and the port's listener
 }
 
 TEST_F(RelayTest, ThePoolIsFreedWhenTheExposerLeavesAndForeignTokensAreRefused) {

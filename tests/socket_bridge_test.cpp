@@ -6,7 +6,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 
-#include "peer/socket_stream_bridge.hpp"
+#include "session/socket_stream_bridge.hpp"
 #include "tests/session_support.hpp"
 
 namespace {
@@ -28,7 +28,7 @@ TEST(SocketBridgeTest, ResetAfterHalfCloseEndsTheBridgeWhileTheLocalSideIsSilent
     auto near = co_await pair.responder->accept_stream();
     asio::co_spawn(ex, [](net::tcp::socket socket, std::shared_ptr<session::stream> s, bool& done,
                           std::string& error) -> net::awaitable<void> {
-      auto result = co_await peer::bridge_socket(std::move(socket), s);
+      auto result = co_await session::bridge_socket(std::move(socket), s);
       error = result.error;
       done = true;
     }(std::move(local_server), near, bridge_done, bridge_error), asio::detached);

@@ -1,13 +1,14 @@
 // Joins a local TCP connection and a session stream, both ways, with half-close carried across
 // and a reset or error on either side ending both.
 #pragma once
+#include <chrono>
 #include <memory>
 #include <string>
 
 #include "common/net.hpp"
 #include "session/stream.hpp"
 
-namespace peer {
+namespace session {
 
 /// Bytes moved and why it ended.
 struct socket_bridge_result {
@@ -18,7 +19,13 @@ struct socket_bridge_result {
   bool from_stream_finished = false;  ///< the peer's end of data went to the local side
 };
 
-/// Runs until both directions end or one side fails; closes the socket at the end.
-net::awaitable<socket_bridge_result> bridge_socket(net::tcp::socket socket, std::shared_ptr<session::stream> stream);
+struct bridge_options {
+  /// Nothing moving either way this long ends the bridge (the stream is reset); 0: never.
+  std::chrono::milliseconds idle_timeout{0};
+};
 
-}  // namespace peer
+/// Runs until both directions end or one side fails; closes the socket at the end.
+net::awaitable<socket_bridge_result> bridge_socket(net::tcp::socket socket, std::shared_ptr<stream> stream,
+                                                   bridge_options options = {});
+
+}  // namespace session
