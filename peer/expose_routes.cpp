@@ -21,6 +21,7 @@
 #include "peer/interruption.hpp"
 #include "peer/relay_join.hpp"
 #include "relay/splice_pump.hpp"
+#include "session/expose_channel.hpp"
 #include "session/session.hpp"
 #include "session/socket_stream_bridge.hpp"
 
@@ -295,11 +296,8 @@ net::awaitable<void> channel_connection(std::shared_ptr<const pool_access> acces
     proved = co_await enter_pool(socket, *access, true);
   }
   if (proved) {
-    session::session_options options;
-    options.max_streams = 2048;     // the server's limit per channel
-    options.accept_backlog = 2048;  // a burst of clients opens many streams in one read
     auto channel = std::make_shared<session::session>(std::move(socket), session::unprotected, /*initiator=*/false,
-                                                      std::vector<std::uint8_t>{}, options);
+                                                      std::vector<std::uint8_t>{}, session::expose_channel_options());
     state->channels.push_back(channel);
     interruption::process().track(channel);  // a signal closes it with a close record, as a peer session
     auto serve_streams = [&]() -> net::awaitable<void> {

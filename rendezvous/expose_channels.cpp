@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/spawn.hpp"
+#include "session/expose_channel.hpp"
 
 namespace rendezvous {
 
@@ -24,7 +25,7 @@ std::string expose_channels::start(const std::string& owner, net::tcp::socket so
     socket.close(ignored);
     return why;
   }
-  session::session_options options;
+  auto options = session::expose_channel_options();
   options.max_streams = limits_.streams_per_channel;
   options.accept_backlog = 16;  // the peer has no business opening streams here
   auto c = std::make_shared<session::session>(std::move(socket), session::unprotected, /*initiator=*/true,

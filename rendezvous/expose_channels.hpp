@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/net.hpp"
+#include "session/expose_channel.hpp"
 #include "session/session.hpp"
 
 namespace rendezvous {
@@ -19,7 +20,7 @@ namespace rendezvous {
 struct channel_limits {
   int per_owner = 4;     ///< channels of one exposing peer
   int total = 10000;     ///< channels in all (one descriptor each)
-  std::size_t streams_per_channel = 2048;  ///< clients carried by one channel at once
+  std::size_t streams_per_channel = session::channel_max_streams;  ///< clients carried by one channel at once
 };
 
 class expose_channels {

@@ -351,7 +351,7 @@ void session::fail(const std::string& reason, bool clean) {
 void session::forget_if_finished(const stream& s) {
   if (!s.finished()) return;
   // Read before erasing: the map may hold the last reference to the stream.
-  const std::size_t growth = s.window_size_ - stream_window;
+  const std::size_t growth = s.window_size_ - s.initial_window_;
   if (streams_.erase(s.id())) window_budget_left_ += growth;  // its growth returns to the budget
 }
 

@@ -26,6 +26,7 @@ struct session_options {
   std::size_t accept_backlog = 1024;     ///< incoming streams not yet accepted (a burst of opens is normal)
   std::size_t send_buffer = 512 * 1024;  ///< sealed bytes waiting for the socket before writers wait
   std::size_t window_budget = 32 * 1024 * 1024;  ///< window growth shared by all streams (bounds memory)
+  std::uint32_t stream_window = ::session::stream_window;  ///< each stream's first window; both sides must agree
   std::chrono::milliseconds keepalive_interval{10'000};
   std::chrono::milliseconds dead_after{30'000};  ///< nothing heard this long: the path is dead
   std::chrono::milliseconds close_timeout{5'000};  ///< wait this long for the peer's close

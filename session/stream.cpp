@@ -10,7 +10,14 @@
 namespace session {
 
 stream::stream(std::shared_ptr<session> owner, std::uint32_t id, nlohmann::json meta)
-    : owner_(std::move(owner)), id_(id), meta_(std::move(meta)), changed_(owner_->socket_.get_executor()) {}
+    : owner_(std::move(owner)),
+      id_(id),
+      meta_(std::move(meta)),
+      initial_window_(owner_->options_.stream_window),
+      receive_window_(initial_window_),
+      window_size_(initial_window_),
+      send_credit_(initial_window_),
+      changed_(owner_->socket_.get_executor()) {}
 
 void stream::wake() { changed_.notify_all(); }
 

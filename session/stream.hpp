@@ -16,7 +16,8 @@ namespace session {
 
 class session;
 
-/// Credit each side grants a new stream: the most bytes a stream whose reader stalls can hold.
+/// Credit each side grants a new stream by default: the most bytes a stream whose reader stalls
+/// can hold (session_options::stream_window; both sides of a session must use the same).
 inline constexpr std::uint32_t stream_window = 256 * 1024;
 /// A stream whose reader keeps up may grow its window to this (from the session's budget), so
 /// one fast stream is not limited by round trips of credit.
@@ -93,10 +94,11 @@ class stream {
   std::size_t inbox_offset_ = 0;  ///< read position in inbox_.front()
   std::vector<std::vector<std::uint8_t>> spare_;  ///< emptied buffers the next data reuses
   std::size_t buffered_ = 0;
-  std::uint32_t receive_window_ = stream_window;  ///< bytes the peer may still send
-  std::uint32_t window_size_ = stream_window;     ///< our current window (grows while the reader keeps up)
+  std::uint32_t initial_window_;                  ///< the session's stream_window
+  std::uint32_t receive_window_;                  ///< bytes the peer may still send
+  std::uint32_t window_size_;                     ///< our current window (grows while the reader keeps up)
   std::uint32_t unacknowledged_ = 0;              ///< bytes read but not yet granted back
-  std::int64_t send_credit_ = stream_window;
+  std::int64_t send_credit_;
   bool fin_sent_ = false;
   bool fin_received_ = false;
   bool aborted_ = false;

@@ -127,6 +127,25 @@ TEST_P(RecordCipherTest, ImpossibleLengthIsRefusedBeforeBuffering) {
   EXPECT_EQ(open(wire), record_cipher::open_status::oversized);
 }
 
+TEST(UnprotectedRecords, AreFramedOnlyAndStillRefuseImpossibleLengths) {
+  // An expose channel's records: the length prefix and the plaintext, nothing else.
+  record_cipher sender(session::unprotected), receiver(session::unprotected);
+  std::vector<std::uint8_t> wire;
+  const auto head = bytes_of("head:"), body = bytes_of("in the clear");
+  sender.seal(head, body, wire);
+  EXPECT_EQ(wire.size(), sender.sealed_size(head.size() + body.size()));
+  EXPECT_EQ(wire.size(), session::record_header_size + head.size() + body.size());
+  EXPECT_EQ(std::string(wire.begin() + 4, wire.end()), "head:in the clear");
+  auto partial = std::vector<std::uint8_t>(wire.begin(), wire.end() - 1);
+  EXPECT_EQ(receiver.open(partial).status, record_cipher::open_status::need_more);
+  auto result = receiver.open(wire);
+  ASSERT_EQ(result.status, record_cipher::open_status::record);
+  EXPECT_EQ(result.consumed, wire.size());
+  EXPECT_EQ(std::string(result.plaintext.begin(), result.plaintext.end()), "head:in the clear");
+  std::vector<std::uint8_t> impossible{0x7f, 0xff, 0xff, 0xff};
+  EXPECT_EQ(receiver.open(impossible).status, record_cipher::open_status::oversized);
+}
+
 INSTANTIATE_TEST_SUITE_P(Aeads, RecordCipherTest,
                          ::testing::Values(session::aead_kind::aes256gcm, session::aead_kind::chacha20poly1305),
                          [](const auto& info) { return std::string(session::to_string(info.param)); });

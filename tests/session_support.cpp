@@ -108,4 +108,17 @@ session_pair make_session_pair(asio::io_context& io, session::session_options op
   return pair;
 }
 
+session_pair make_unprotected_pair(asio::io_context& io, session::session_options options) {
+  session_pair pair;
+  run_until_done(io, [&]() -> net::awaitable<void> {
+    auto [a, b] = co_await connected_pair(io);
+    std::vector<std::uint8_t> none_a, none_b;
+    pair.initiator = std::make_shared<session::session>(std::move(a), session::unprotected, true, std::move(none_a), options);
+    pair.responder = std::make_shared<session::session>(std::move(b), session::unprotected, false, std::move(none_b), options);
+    asio::co_spawn(io, pair.initiator->run(), net::log_escaped("initiator session"));
+    asio::co_spawn(io, pair.responder->run(), net::log_escaped("responder session"));
+  }());
+  return pair;
+}
+
 }  // namespace test

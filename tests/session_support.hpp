@@ -27,6 +27,10 @@ struct session_pair {
 /// bytes if one is given, runs the handshake, and starts both sessions. Throws on failure.
 session_pair make_session_pair(asio::io_context& io, session::session_options options = {}, tap_fn tap = nullptr);
 
+/// Two unprotected sessions (an expose channel's kind: framing and streams, no cipher, no keys)
+/// over 127.0.0.1, started.
+session_pair make_unprotected_pair(asio::io_context& io, session::session_options options = {});
+
 /// Echoes everything read on `s` back, then half-closes.
 net::awaitable<void> echo_stream(std::shared_ptr<session::stream> s);
 

@@ -8,6 +8,7 @@
 
 #include "common/frame_reader.hpp"
 #include "common/spawn.hpp"
+#include "session/expose_channel.hpp"
 #include "tests/session_support.hpp"
 
 namespace {
@@ -140,6 +141,38 @@ TEST_F(SessionTest, ThousandConcurrentStreamsEveryByteIntact) {
     while (tally.finished < streams) co_await all_done.wait(net::clock::now() + 1s);
   }(), 120s);
   EXPECT_EQ(tally.intact, streams);
+}
+
+TEST_F(SessionTest, AnExposeChannelCarriesStreamsUnprotectedWithItsSmallerWindow) {
+  // An expose channel's options on both ends: streams work as on any session, and a stalled
+  // reader holds exactly the channel's first window, a quarter of the default.
+  const auto options = session::expose_channel_options();
+  ASSERT_LT(options.stream_window, session::stream_window);
+  auto pair = test::make_unprotected_pair(io_, options);
+  test::run_until_done(io_, [&]() -> net::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    asio::co_spawn(ex, echo_all(pair.responder), asio::detached);
+    auto echoed = pair.initiator->open_stream({{"kind", "client"}});
+    const auto small = pattern(3, 300 * 1024);  // more than both windows: written and read at once
+    auto [error, echo] = co_await (write_and_shutdown(echoed, small) && read_all(echoed));
+    EXPECT_EQ(error, "");
+    EXPECT_EQ(echo.second, "");
+    EXPECT_TRUE(echo.first == small);
+
+    auto stalled = pair.responder->open_stream({});
+    const auto data = pattern(9, 512 * 1024);
+    auto written = std::make_shared<bool>(false);
+    asio::co_spawn(ex, write_then_shutdown(stalled, data, written), asio::detached);
+    // (echo_all took the first stream; this one is ours to not read)
+    auto in = co_await pair.initiator->accept_stream();
+    co_await sleep_for(300ms);
+    EXPECT_FALSE(*written);
+    EXPECT_EQ(in->buffered(), options.stream_window);  // exactly the channel's window
+    auto [received, stalled_error] = co_await read_all(in);
+    EXPECT_EQ(stalled_error, "");
+    EXPECT_TRUE(*written);
+    EXPECT_TRUE(received == data);
+  }());
 }
 
 TEST_F(SessionTest, CreditWindowHoldsBackAWriterWhoseReaderDoesNotRead) {
