@@ -7,7 +7,7 @@
 #            loopback port, generated keys, one ssh connection carrying every client as a channel)
 #   expose   wrk -> rendezvous --expose-ports -> peer expose -> nginx (ours, as users get it: each
 #            client a stream of the peer's channel to the server, one TCP connection carrying all)
-#   pool     the same with --expose-channels 0: each client spliced to one of the peer's idle pool
+#   pool     the same with --expose-channels 0 --expose-pool 8: each client spliced to one of the peer's idle pool
 #            connections (the design the channel replaced as the default, kept for comparison)
 # Each path gets wrk keep-alive at -c 50, one connection per request (`Connection: close`) at -c 50,
 # and keep-alive at -c 1000 from one address: req/s, p50/p99 latency, errors (socket errors plus
@@ -182,7 +182,7 @@ if want expose || want pool; then
   start_server --expose-ports "$expose_port-$((expose_port + 1 + 2 * pool_probes))"
   pool_port=$((expose_port + 1 + 2 * pool_probes))
   if want pool; then
-    expose pool "$pool_port" "$work/pool.err" --expose-channels 0
+    expose pool "$pool_port" "$work/pool.err" --expose-channels 0 --expose-pool 8
     peer_of[pool]=$last_pid
     port[pool]=$pool_port
   fi
