@@ -238,22 +238,6 @@ net::awaitable<std::shared_ptr<const pool_access>> open_pool(std::weak_ptr<serve
   co_return access;
 }
 
-/// Keeps `size` connections in our pool while the link lives.
-net::awaitable<void> keep_pool(std::weak_ptr<server_link> weak, std::shared_ptr<const pool_access> access,
-                               std::shared_ptr<const route_map> routes, int size) {
-  auto ex = co_await asio::this_coro::executor;
-  size = std::min(size, access->max_pool);
-  auto state = std::make_shared<pool_state>(ex);
-  for (;;) {
-    if (auto link = weak.lock(); !link || !link->is_open()) co_return;
-    while (state->live < size) {
-      ++state->live;
-      asio::co_spawn(ex, pool_connection(access, routes, state), net::log_escaped("expose pool"));
-    }
-    co_await wait_and_back_off(*state);
-  }
-}
-
 /// One client the server carries on a channel: connect the local service, then bridge.
 net::awaitable<void> serve_channel_client(std::shared_ptr<session::stream> stream, std::shared_ptr<const route_map> routes) {
   auto ex = co_await asio::this_coro::executor;
@@ -317,16 +301,21 @@ net::awaitable<void> channel_connection(std::shared_ptr<const pool_access> acces
   state->changed.notify_all();
 }
 
-/// Keeps `count` channels open while the link lives, and closes them when it goes.
-net::awaitable<void> keep_channels(std::weak_ptr<server_link> weak, std::shared_ptr<const pool_access> access,
-                                   std::shared_ptr<const route_map> routes, int count) {
+/// Makes one pool connection or channel and serves it to its end.
+using connection_task = net::awaitable<void> (*)(std::shared_ptr<const pool_access>, std::shared_ptr<const route_map>,
+                                                 std::shared_ptr<pool_state>);
+
+/// Keeps `count` connections made by `task` live while the link lives, then closes any channel
+/// among them.
+net::awaitable<void> keep_live(std::weak_ptr<server_link> weak, std::shared_ptr<const pool_access> access,
+                               std::shared_ptr<const route_map> routes, int count, connection_task task) {
   auto ex = co_await asio::this_coro::executor;
   auto state = std::make_shared<pool_state>(ex);
   for (;;) {
     if (auto link = weak.lock(); !link || !link->is_open()) break;
     while (state->live < count) {
       ++state->live;
-      asio::co_spawn(ex, channel_connection(access, routes, state), net::log_escaped("expose channel"));
+      asio::co_spawn(ex, task(access, routes, state), net::log_escaped("expose connection"));
     }
     co_await wait_and_back_off(*state);
   }
@@ -339,8 +328,10 @@ net::awaitable<void> keep_server_connections(std::weak_ptr<server_link> weak, st
   auto access = co_await open_pool(weak, owner);
   if (!access) co_return;
   auto ex = co_await asio::this_coro::executor;
-  if (channels > 0) asio::co_spawn(ex, keep_channels(weak, access, routes, channels), net::log_escaped("expose channels"));
-  if (pool > 0) co_await keep_pool(weak, access, routes, pool);
+  if (channels > 0) {
+    asio::co_spawn(ex, keep_live(weak, access, routes, channels, channel_connection), net::log_escaped("expose channels"));
+  }
+  if (pool > 0) co_await keep_live(weak, access, routes, std::min(pool, access->max_pool), pool_connection);
 }
 
 }  // namespace
