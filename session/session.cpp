@@ -84,7 +84,7 @@ std::shared_ptr<stream> session::open_stream(nlohmann::json meta, std::string* w
     if (why) *why = std::move(reason);
     return nullptr;
   };
-  if (ended_ || closing_) return refuse(ended_ ? end_reason_ : "the session is closing");
+  if (ended_ || closing_) return refuse(closing_reason());
   if (streams_.size() >= options_.max_streams) {
     return refuse("the session already has " + std::to_string(streams_.size()) + " streams open");
   }

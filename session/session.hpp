@@ -56,6 +56,8 @@ class session : public std::enable_shared_from_this<session> {
   /// Why it ended ("" while open); clean() says whether both sides closed it on purpose.
   const std::string& end_reason() const { return end_reason_; }
   bool clean() const { return clean_; }
+  /// Why nothing more may be sent: the end reason, the peer's close (it closed first), or ours.
+  std::string closing_reason() const { return end_reason_.empty() ? "the session is closing" : end_reason_; }
   const identity::public_key& peer_key() const { return peer_key_; }
   aead_kind aead() const { return aead_; }  ///< (meaningless when unprotected)
   std::size_t open_streams() const { return streams_.size(); }

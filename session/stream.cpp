@@ -99,7 +99,7 @@ net::awaitable<std::string> stream::write(std::span<const std::uint8_t> data) {
       if (!error_.empty()) co_return error_;
       if (fin_sent_) co_return "stream " + std::to_string(id_) + " was already shut down for sending";
       if (owner_->ended_) co_return owner_->end_reason_;
-      if (!owner_->is_open()) co_return "the session is closing";
+      if (!owner_->is_open()) co_return owner_->closing_reason();
       if (send_credit_ <= 0) {
         co_await changed_.wait();
       } else if (!owner_->send_buffer_has_room()) {
@@ -120,7 +120,7 @@ std::string stream::shutdown_send() {
   if (!error_.empty()) return error_;
   if (owner_->ended_) return owner_->end_reason_;
   if (fin_sent_) return {};
-  if (!owner_->is_open()) return "the session is closing";
+  if (!owner_->is_open()) return owner_->closing_reason();
   fin_sent_ = true;
   owner_->send_frame(encode_frame(frame_kind::fin, id_));
   owner_->forget_if_finished(*this);
