@@ -1,5 +1,6 @@
 #include "rendezvous/client_session.hpp"
 
+#include <asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.hpp"
@@ -27,6 +28,8 @@ bool is_request(const nlohmann::json& message) {
 
 /// The most IDs a "peers" reply lists, keeping it far below the 64 KiB frame limit.
 constexpr std::size_t max_listed_ids = 500;
+/// Requests held while one waits for the directory; a client that pipelines more is closed.
+constexpr std::size_t max_backlog = 64;
 
 wire::channel_options channel_options_for(const server_config& config) {
   wire::channel_options options;
@@ -95,6 +98,21 @@ void client_session::on_message(const nlohmann::json& message) {
                      display_name() + ": more than 20 requests a second: reading its requests more slowly");
     channel_->pause_reading(requests_.wait_time());
   }
+  if (busy_) {
+    if (backlog_.size() >= max_backlog) {
+      ++context_.stats.protocol_errors;
+      channel_->close_with_notice({{"type", "error"}, {"code", "too_many_requests"},
+                                   {"message", "more than 64 requests sent without waiting for replies"}},
+                                  wire::close_reason::closed_locally, "request backlog full");
+      return;
+    }
+    backlog_.push_back(message);
+    return;
+  }
+  dispatch(message);
+}
+
+void client_session::dispatch(const nlohmann::json& message) {
   try {
     handle(message);
   } catch (const wire::field_error& e) {
@@ -106,6 +124,43 @@ void client_session::on_message(const nlohmann::json& message) {
     ++context_.stats.protocol_errors;
     spdlog::warn("{}: bad request: {}", display_name(), e.what());
     reply_error(message, "bad_request", "malformed request fields");
+  }
+}
+
+void client_session::run_in_order(net::awaitable<void> task) {
+  busy_ = true;
+  asio::co_spawn(context_.executor, std::move(task), [self = shared_from_this()](std::exception_ptr error) {
+    if (error) {
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        spdlog::error("{}: a request failed: {}", self->display_name(), e.what());
+      }
+    }
+    self->busy_ = false;
+    self->drain_backlog();
+  });
+}
+
+net::awaitable<void> client_session::refusing_malformed(net::awaitable<void> task, nlohmann::json message) {
+  try {
+    co_await std::move(task);
+  } catch (const wire::field_error& e) {
+    ++context_.stats.protocol_errors;
+    spdlog::warn("{}: bad request: {}", display_name(), e.what());
+    reply_error(message, "bad_request", e.what());
+  } catch (const nlohmann::json::exception& e) {
+    ++context_.stats.protocol_errors;
+    spdlog::warn("{}: bad request: {}", display_name(), e.what());
+    reply_error(message, "bad_request", "malformed request fields");
+  }
+}
+
+void client_session::drain_backlog() {
+  while (!busy_ && !backlog_.empty() && channel_->is_open()) {
+    auto message = std::move(backlog_.front());
+    backlog_.pop_front();
+    dispatch(message);
   }
 }
 
@@ -178,20 +233,11 @@ bool client_session::accept_key(const nlohmann::json& message, const std::string
 void client_session::handle(const nlohmann::json& message) {
   const auto& type = message["type"].get_ref<const std::string&>();
   if (type == "register") {
-    handle_register(message);
+    run_in_order(refusing_malformed(handle_register(message), message));
   } else if (type == "list") {
-    nlohmann::json ids = nlohmann::json::array();
-    for (const auto& [id, session] : context_.registry) {
-      if (ids.size() == max_listed_ids) break;
-      ids.push_back(id);
-    }
-    send({{"type", "peers"},
-          {"req", wire::request_number(message)},
-          {"ids", ids},
-          {"total", context_.registry.size()},
-          {"truncated", context_.registry.size() > max_listed_ids}});
+    run_in_order(refusing_malformed(handle_list(message), message));
   } else if (type == "connect") {
-    handle_connect(message);
+    run_in_order(refusing_malformed(handle_connect(message), message));
   } else if (type == "probe_info") {
     auto info = context_.probes.info();
     info["type"] = "probe_info";
@@ -220,22 +266,57 @@ void client_session::handle(const nlohmann::json& message) {
   }
 }
 
-void client_session::handle_register(const nlohmann::json& message) {
+net::awaitable<void> client_session::handle_register(nlohmann::json message) {
+  auto self = shared_from_this();
   const auto id = wire::string_field(message, "id");
-  if (!id_.empty()) return reply_error(message, "already_registered", "this connection is already " + id_);
-  if (!wire::is_valid_peer_id(id)) {
-    return reply_error(message, "invalid_id", "an ID is 1 to 64 of A-Z a-z 0-9 . _ -");
+  if (!id_.empty()) {
+    reply_error(message, "already_registered", "this connection is already " + id_);
+    co_return;
   }
-  if (context_.registry.contains(id)) {
+  if (!wire::is_valid_peer_id(id)) {
+    reply_error(message, "invalid_id", "an ID is 1 to 64 of A-Z a-z 0-9 . _ -");
+    co_return;
+  }
+  const auto duplicate = [&] {
     spdlog::warn("{}: refused duplicate registration of '{}'", remote_, id);
-    return reply_error(message, "duplicate_id", "ID '" + id + "' is already registered by a live peer");
+    reply_error(message, "duplicate_id", "ID '" + id + "' is already registered by a live peer");
+  };
+  if (context_.registry.contains(id) || context_.claiming.contains(id)) {
+    duplicate();
+    co_return;
   }
   if (static_cast<int>(context_.registry.size()) >= context_.config.max_peers) {
     context_.log.log(spdlog::level::warn, "register: server full",
                      fmt::format("{}: refused '{}': server full ({} peers, the limit)", remote_, id, context_.registry.size()));
-    return reply_error(message, "server_full", "the server has reached its peer limit");
+    reply_error(message, "server_full", "the server has reached its peer limit");
+    co_return;
   }
-  if (!key_may_register(message, id)) return;
+  // Held while the directory is asked: a second registration of the ID here is a duplicate.
+  context_.claiming.insert(id);
+  struct unclaim {
+    server_context& context;
+    const std::string& id;
+    ~unclaim() { context.claiming.erase(id); }
+  } held{context_, id};
+  if (!co_await key_may_register(message, id)) co_return;
+  const nlohmann::json info{{"observed", remote_}, {"key", identity::fingerprint(*key_)}, {"since", net::now_ms()}};
+  auto claim = co_await context_.directory->claim(id, info);
+  if (!channel_->is_open()) {
+    if (claim.taken) context_.directory->release(id);
+    co_return;
+  }
+  if (!claim.taken && !claim.unavailable.empty()) {
+    spdlog::warn("{}: cannot register '{}': {}", remote_, id, claim.unavailable);
+    reply_error(message, "cluster_unavailable",
+                          "the server cannot reach its cluster store to register '" + id + "' right now; try again shortly");
+    co_return;
+  }
+  if (!claim.taken) {
+    spdlog::warn("{}: refused duplicate registration of '{}' (held on node {})", remote_, id, claim.holder);
+    reply_error(message, "duplicate_id", "ID '" + id + "' is already registered by a live peer (on node " +
+                                                        clip(claim.holder) + ")");
+    co_return;
+  }
   id_ = id;
   --context_.idle_clients;
   context_.registry.emplace(id_, shared_from_this());
@@ -243,44 +324,69 @@ void client_session::handle_register(const nlohmann::json& message) {
   send({{"type", "registered"}, {"req", wire::request_number(message)}, {"id", id_}, {"observed", remote_}});
 }
 
-bool client_session::key_may_register(const nlohmann::json& message, const std::string& id) {
+net::awaitable<void> client_session::handle_list(nlohmann::json message) {
+  auto self = shared_from_this();
+  auto listed = co_await context_.directory->list(max_listed_ids);
+  if (!listed.unavailable.empty()) {
+    // Only this node's own peers can be listed: say so rather than fail.
+    listed = {};
+    listed.total = context_.registry.size();
+    for (const auto& [id, session] : context_.registry) {
+      if (listed.ids.size() == max_listed_ids) break;
+      listed.ids.push_back(id);
+    }
+    listed.unavailable = "the cluster store is unreachable: only this node's peers are listed";
+  }
+  nlohmann::json reply{{"type", "peers"},
+                       {"req", wire::request_number(message)},
+                       {"ids", listed.ids},
+                       {"total", listed.total},
+                       {"truncated", listed.total > listed.ids.size()}};
+  if (!listed.unavailable.empty()) reply["partial"] = listed.unavailable;
+  send(reply);
+}
+
+net::awaitable<bool> client_session::key_may_register(nlohmann::json message, std::string id) {
   if (!key_) {
     ++context_.stats.key_refusals;
     spdlog::warn("{}: refused '{}': no identity key", remote_, id);
     reply_error(message, "key_required", "registering needs an identity key; this peer is too old for the server");
-    return false;
+    co_return false;
   }
-  key_pins::verdict verdict;
-  try {
-    verdict = context_.pins->check_or_pin(id, *key_);
-  } catch (const std::exception& e) {
-    spdlog::error("{}: cannot check the key pin of '{}': {}", remote_, id, e.what());
-    reply_error(message, "server_error", "the server cannot check ID pins right now");
-    return false;
+  const auto pin = co_await context_.directory->check_or_pin(id, *key_);
+  if (pin.verdict == pin_verdict::unavailable) {
+    spdlog::error("{}: cannot check the key pin of '{}': {}", remote_, id, pin.detail);
+    if (context_.directory->node().empty()) {
+      reply_error(message, "server_error", "the server cannot check ID pins right now");
+    } else {
+      reply_error(message, "cluster_unavailable",
+                  "the server cannot reach its cluster store to check the pin of '" + id + "' right now; try again shortly");
+    }
+    co_return false;
   }
-  if (verdict == key_pins::verdict::conflicts) {
+  if (pin.verdict == pin_verdict::conflicts) {
     ++context_.stats.key_refusals;
     spdlog::warn("{}: refused '{}': key {} is not the key pinned for that ID", remote_, id, identity::fingerprint(*key_));
     reply_error(message, "key_mismatch",
                 "ID '" + id + "' belongs to another key; its owner must register it, or the server's operator "
                 "can release it (rendezvous release-id " + id + ")");
-    return false;
+    co_return false;
   }
-  if (verdict == key_pins::verdict::pinned_now) spdlog::info("pinned ID {} to key {}", id, identity::fingerprint(*key_));
-  return true;
+  if (pin.verdict == pin_verdict::pinned_now) spdlog::info("pinned ID {} to key {}", id, identity::fingerprint(*key_));
+  co_return true;
 }
 
-bool client_session::claim_id(const nlohmann::json& message) {
+net::awaitable<bool> client_session::claim_id(nlohmann::json message) {
   const auto& as = message["as"];
   if (!as.is_string() || !wire::is_valid_peer_id(as.get<std::string>())) {
     reply_error(message, "invalid_id", "\"as\" must be a valid peer ID");
-    return false;
+    co_return false;
   }
   const auto id = as.get<std::string>();
-  if (id == claimed_id_) return true;
+  if (id == claimed_id_) co_return true;
   if (!claimed_id_.empty()) {
     reply_error(message, "bad_request", "this connection already speaks as " + claimed_id_);
-    return false;
+    co_return false;
   }
   // A live registration vouches for its key even after an operator released the pin.
   auto live = context_.registry.find(id);
@@ -288,33 +394,62 @@ bool client_session::claim_id(const nlohmann::json& message) {
     ++context_.stats.key_refusals;
     spdlog::warn("{}: refused to speak as '{}': a live peer holds that ID with another key", remote_, id);
     reply_error(message, "key_mismatch", "ID '" + id + "' is registered by a live peer with another key");
-    return false;
+    co_return false;
   }
-  if (!key_may_register(message, id)) return false;
+  if (!co_await key_may_register(message, id)) co_return false;
   claimed_id_ = id;
   spdlog::info("{} speaks as {} (key {})", remote_, id, identity::fingerprint(*key_));
-  return true;
+  co_return true;
 }
 
-void client_session::handle_connect(const nlohmann::json& message) {
-  if (id_.empty() && message.contains("as") && !claim_id(message)) return;
+net::awaitable<void> client_session::handle_connect(nlohmann::json message) {
+  auto self = shared_from_this();
+  if (id_.empty() && message.contains("as")) {
+    const bool spoken_for = co_await claim_id(message);
+    if (!spoken_for || !channel_->is_open()) co_return;
+  }
+  co_await connect_to_target(message);
+}
+
+net::awaitable<void> client_session::connect_to_target(const nlohmann::json& message) {
   const auto target = wire::string_field(message, "target");
-  if (!wire::is_valid_peer_id(target)) return reply_error(message, "invalid_id", "not a valid peer ID");
+  if (!wire::is_valid_peer_id(target)) {
+    reply_error(message, "invalid_id", "not a valid peer ID");
+    co_return;
+  }
   if (!connects_.try_take()) {
     context_.log.log(spdlog::level::warn, "connect: rate limited",
                      display_name() + ": connect requests refused: more than 2 a second (bursts of 10)");
-    return reply_error(message, "rate_limited", "too many connect requests: at most 2 a second; try again shortly");
+    reply_error(message, "rate_limited", "too many connect requests: at most 2 a second; try again shortly");
+    co_return;
   }
   auto it = context_.registry.find(target);
+  if (it == context_.registry.end() && !context_.directory->node().empty()) {
+    // Another node may hold it: say so rather than call it unknown (connects across nodes are
+    // not coordinated yet).
+    const auto holder = co_await context_.directory->holder(target);
+    if (holder && !holder->empty() && *holder != context_.directory->node()) {
+      reply_error(message, "peer_on_other_node",
+                  "peer '" + target + "' is registered on node " + clip(*holder) +
+                      "; connects across nodes are not supported yet: use that node's address");
+      co_return;
+    }
+    it = context_.registry.find(target);  // (it may have registered here meanwhile)
+  }
   if (it == context_.registry.end()) {
     context_.log.log(spdlog::level::info, "connect: unknown peers", display_name() + ": connect to unknown peer '" + target + "'");
-    return reply_error(message, "unknown_peer", "no peer '" + target + "' is online");
+    reply_error(message, "unknown_peer", "no peer '" + target + "' is online");
+    co_return;
   }
-  if (it->second.get() == this) return reply_error(message, "self", "cannot connect to yourself");
+  if (it->second.get() == this) {
+    reply_error(message, "self", "cannot connect to yourself");
+    co_return;
+  }
   attempt_coordinator::plan how;
   how.path = wire::string_field(message, "path", "auto");
   if (how.path != "auto" && how.path != "direct" && how.path != "relay") {
-    return reply_error(message, "bad_request", "path must be auto, direct or relay");
+    reply_error(message, "bad_request", "path must be auto, direct or relay");
+    co_return;
   }
   if (how.path == "auto" && nat::direct_path_impossible(nat_mapping_, nat_filtering_, it->second->nat_mapping(),
                                                         it->second->nat_filtering())) {
@@ -327,7 +462,8 @@ void client_session::handle_connect(const nlohmann::json& message) {
   how.timeout = std::chrono::seconds(context_.config.attempt_timeout_s);
   if (auto refusal = context_.attempts.refuse(*this, *it->second)) {
     context_.log.log(spdlog::level::warn, "connect: refused as busy", display_name() + ": connect to " + target + " refused: " + *refusal);
-    return reply_error(message, "busy", *refusal);
+    reply_error(message, "busy", *refusal);
+    co_return;
   }
   how.punch_timeout_ms = std::clamp(wire::int_field(message, "punch_timeout_ms", 5000, 0, 86'400'000), 500LL, 600'000LL);
   // The relay tokens must outlive the punch: attempt set-up, the punch itself, and slack.
@@ -367,7 +503,10 @@ void client_session::leave() {
   context_.exposes.close_all(*this);
   if (!id_.empty()) {
     auto it = context_.registry.find(id_);
-    if (it != context_.registry.end() && it->second.get() == this) context_.registry.erase(it);
+    if (it != context_.registry.end() && it->second.get() == this) {
+      context_.registry.erase(it);
+      context_.directory->release(id_);
+    }
     spdlog::info("{} left ({})", id_, how);
   } else {
     spdlog::debug("{}: connection ended ({})", remote_, how);

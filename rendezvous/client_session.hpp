@@ -1,6 +1,7 @@
 // One peer's main connection: hello and challenge-response auth within a deadline, then
 // registration, listing and connect requests until the channel closes.
 #pragma once
+#include <deque>
 #include <list>
 #include <memory>
 #include <string>
@@ -42,18 +43,28 @@ class client_session : public std::enable_shared_from_this<client_session> {
 
  private:
   void on_message(const nlohmann::json& message);
+  /// Handles one request, refusing (not throwing) one with a malformed field.
+  void dispatch(const nlohmann::json& message);
+  /// Runs a request that waits for the directory; requests arriving meanwhile wait their turn
+  /// (at most max_backlog), so replies keep the order of requests.
+  void run_in_order(net::awaitable<void> task);
+  net::awaitable<void> refusing_malformed(net::awaitable<void> task, nlohmann::json message);
+  void drain_backlog();
   void finish_handshake(const nlohmann::json& message);
   /// check_auth, with a malformed message refused and closed instead of thrown.
   bool authenticate(const nlohmann::json& message, const std::string& challenge);
   bool check_auth(const nlohmann::json& message, const std::string& challenge);
   bool accept_key(const nlohmann::json& message, const std::string& challenge);
-  bool key_may_register(const nlohmann::json& message, const std::string& id);
+  net::awaitable<bool> key_may_register(nlohmann::json message, std::string id);
   /// Takes the "as" ID of a connect request from an unregistered connection; false (after
   /// replying with the error) when it is not ours to claim.
-  bool claim_id(const nlohmann::json& message);
+  net::awaitable<bool> claim_id(nlohmann::json message);
   void handle(const nlohmann::json& message);
-  void handle_register(const nlohmann::json& message);
-  void handle_connect(const nlohmann::json& message);
+  net::awaitable<void> handle_register(nlohmann::json message);
+  net::awaitable<void> handle_list(nlohmann::json message);
+  /// Speaks as the "as" ID first if the request names one, then connects.
+  net::awaitable<void> handle_connect(nlohmann::json message);
+  net::awaitable<void> connect_to_target(const nlohmann::json& message);
   void handle_expose(const nlohmann::json& message);
   void handle_nat_report(const nlohmann::json& message);
   void reply_error(const nlohmann::json& request, const std::string& code, const std::string& text);
@@ -78,6 +89,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::string nat_class_ = "unknown";
   std::string remote_;
   std::string challenge_;  ///< until the handshake is done
+  bool busy_ = false;      ///< a request is waiting for the directory
+  std::deque<nlohmann::json> backlog_;  ///< requests that arrived meanwhile
   std::unique_ptr<asio::steady_timer> handshake_timer_;  ///< until the handshake is done
   std::list<client_session*>::iterator registration_;    ///< in server_context::sessions
 };

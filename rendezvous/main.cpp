@@ -57,6 +57,12 @@ cxxopts::Options make_options() {
       ("state", "directory for durable state: the ID -> key pins (default: rendezvous-state beside\n"
                "--config, else $XDG_STATE_HOME/holepunch/rendezvous)", cxxopts::value<std::string>())
       ("ready-file", "write {\"main\":P,\"hole\":P,\"relay\":P,\"probe\":[P,P]} here once listening", cxxopts::value<std::string>())
+      ("cluster", "share registrations and ID pins with other nodes through Redis, redis://[:PASSWORD@]HOST:PORT[/DB]\n"
+                  "(env RENDEZVOUS_CLUSTER; default: none, one server with its own state)", cxxopts::value<std::string>())
+      ("node-name", "this node's name in the cluster (default: host name:main port)", cxxopts::value<std::string>())
+      ("advertise", "the address peers are told for this node's ports (default: the listen address)",
+       cxxopts::value<std::string>())
+      ("node-lease", "seconds a node that stops refreshing its lease keeps its IDs (default 10)", cxxopts::value<int>())
       ("h,help", "show this help")
       ("command", "", cxxopts::value<std::string>())
       ("args", "", cxxopts::value<std::vector<std::string>>());
@@ -68,12 +74,13 @@ cxxopts::Options make_options() {
 
 /// The flags the user gave, as a settings layer keyed like the config file.
 nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
-  const char* const text_flags[] = {"listen", "token", "log-level", "ready-file", "expose-ports", "alt-ip", "state"};
+  const char* const text_flags[] = {"listen", "token", "log-level", "ready-file", "expose-ports", "alt-ip", "state",
+                                    "cluster", "node-name", "advertise"};
   const char* const number_flags[] = {"hole-port", "relay-port", "peer-timeout", "handshake-timeout", "attempt-timeout",
                                       "max-peers", "max-pending-handshakes", "max-handshakes-per-ip",
                                       "relay-idle-timeout", "max-relay-pairs", "max-relay-pairs-per-peer",
                                       "max-exposed-clients", "max-exposed-clients-per-ip",
-                                      "stats-interval", "probe-port"};
+                                      "stats-interval", "probe-port", "node-lease"};
   const auto key_of = [](std::string flag) {
     std::replace(flag.begin(), flag.end(), '-', '_');
     return flag;
@@ -136,7 +143,7 @@ int main(int argc, char** argv) {
     if (!args.unmatched().empty()) throw std::runtime_error("unexpected argument '" + args.unmatched().front() + "'");
     const auto config_file = args.count("config") ? args["config"].as<std::string>() : std::string();
     const auto file = config_file.empty() ? nlohmann::json::object() : config::load_file(config_file);
-    const auto env = config::env_layer(config::process_env, {{"RENDEZVOUS_TOKEN", "token"}, {"RENDEZVOUS_STATE", "state"}});
+    const auto env = config::env_layer(config::process_env, {{"RENDEZVOUS_TOKEN", "token"}, {"RENDEZVOUS_STATE", "state"}, {"RENDEZVOUS_CLUSTER", "cluster"}});
     config = rendezvous::resolve_server_config(file, env, flag_layer(args));
     if (config.state_dir.empty()) config.state_dir = rendezvous::default_state_dir(config_file);
     logging::init("rendezvous", config.log_level, false);

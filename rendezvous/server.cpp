@@ -1,5 +1,7 @@
 #include "rendezvous/server.hpp"
 
+#include <unistd.h>
+
 #include <asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
 
@@ -8,6 +10,8 @@
 #include "rendezvous/client_session.hpp"
 #include "rendezvous/hole_assist.hpp"
 #include "rendezvous/listener.hpp"
+#include "rendezvous/local_directory.hpp"
+#include "rendezvous/redis_directory.hpp"
 
 namespace rendezvous {
 namespace {
@@ -32,10 +36,34 @@ server::server(asio::io_context& io, server_config config)
       hole_acceptor_(io),
       relay_acceptor_(io) {}
 
+void server::join_cluster() {
+  const auto& config = context_.config;
+  const auto address = cluster::parse_redis_url(config.cluster);
+  std::string node = config.node_name;
+  if (node.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    node = std::string(host) + ":" + std::to_string(main_port_);
+  }
+  const nlohmann::json info{{"main", main_port_},
+                            {"hole", hole_port_},
+                            {"relay", relay_port_},
+                            {"advertise", config.advertise.empty() ? config.listen_host : config.advertise},
+                            {"started", net::now_ms()}};
+  auto directory = std::make_unique<redis_directory>(io_.get_executor(), address, node, info,
+                                                     std::chrono::seconds(config.node_lease_s), context_.registry);
+  directory->start();
+  spdlog::info("cluster: node {} shares registrations and ID pins through {}", node, address.display());
+  context_.directory = std::move(directory);
+}
+
 void server::start() {
   const auto& config = context_.config;
-  context_.pins = std::make_unique<key_pins>(config.state_dir);
-  spdlog::info("ID key pins in {}", context_.pins->file().string());
+  if (config.cluster.empty()) {
+    auto pins = std::make_unique<key_pins>(config.state_dir);
+    spdlog::info("ID key pins in {}", pins->file().string());
+    context_.directory = std::make_unique<local_directory>(std::move(pins), context_.registry);
+  }
   std::error_code ec;
   const auto host = asio::ip::make_address(config.listen_host, ec);
   if (ec) throw std::runtime_error("invalid listen address '" + config.listen_host + "'");
@@ -44,6 +72,7 @@ void server::start() {
   relay_port_ = listen_or_throw(relay_acceptor_, {host, config.relay_port}, "the relay port");
   context_.config.hole_port = hole_port_;
   context_.config.relay_port = relay_port_;
+  if (!config.cluster.empty()) join_cluster();
 
   asio::co_spawn(io_, accept_admitted(main_acceptor_, context_.accepting(context_.admissions.main), [this](net::tcp::socket socket, admission_ticket ticket) {
                    std::make_shared<client_session>(context_, std::move(socket), std::move(ticket))->start();
@@ -88,6 +117,7 @@ void server::stop() {
   context_.exposes.stop();
   context_.relay.stop();
   context_.probes.stop();
+  if (context_.directory) context_.directory->stop();
   context_.short_lived.close_all();
   // Closing completes asynchronously, so the list is not edited while we walk it.
   for (auto* session : context_.sessions) session->close("server shutting down");

@@ -27,6 +27,8 @@ class server {
   const server_context& context() const { return context_; }
 
  private:
+  /// --cluster: this node's registrations and pins go to Redis (redis_directory).
+  void join_cluster();
   net::awaitable<void> housekeeping();
   void log_stats() const;
 

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "cluster/redis_client.hpp"
 #include "common/config_layers.hpp"
 #include "common/endpoint.hpp"
 #include "common/json_fields.hpp"
@@ -102,6 +103,20 @@ server_config resolve_server_config(const nlohmann::json& file, const nlohmann::
   config.max_exposed_clients = positive(settings, "max_exposed_clients", config.max_exposed_clients);
   config.max_exposed_clients_per_ip = positive(settings, "max_exposed_clients_per_ip", config.max_exposed_clients_per_ip);
   config.state_dir = get<std::string>(settings, "state", "");
+  config.cluster = get<std::string>(settings, "cluster", "");
+  if (!config.cluster.empty()) {
+    try {
+      cluster::parse_redis_url(config.cluster);
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(std::string("setting \"cluster\": ") + e.what());
+    }
+  }
+  config.node_name = get<std::string>(settings, "node_name", "");
+  if (config.node_name.size() > 64 || config.node_name.find_first_of(" \t\r\n") != std::string::npos) {
+    throw std::runtime_error("setting \"node_name\" must be at most 64 characters without blanks");
+  }
+  config.advertise = get<std::string>(settings, "advertise", "");
+  config.node_lease_s = positive(settings, "node_lease", config.node_lease_s);
   config.stats_interval_s = get<int>(settings, "stats_interval", config.stats_interval_s);
   if (config.stats_interval_s < 0) throw std::runtime_error("setting \"stats_interval\" must be 0 or more");
   return config;

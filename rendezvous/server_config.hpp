@@ -37,6 +37,11 @@ struct server_config {
   std::string alt_ip;               ///< a second address of this host, for telling NAT kinds apart
   // Durable state.
   std::string state_dir;            ///< ID -> key pins live here (pins.sqlite3); see default_state_dir
+  // A cluster of nodes sharing Redis (empty: one server, its own registry and pins).
+  std::string cluster;              ///< redis://[:PASSWORD@]HOST:PORT[/DB]
+  std::string node_name;            ///< this node's name in the cluster (default host name:main port)
+  std::string advertise;            ///< the address peers are told for this node's ports (default: the listen host)
+  int node_lease_s = 10;            ///< a node that stops refreshing its lease this long loses its IDs
 };
 
 /// Where state lives when --state is not given: beside the config file if there is one, else
@@ -48,7 +53,7 @@ inline constexpr const char* server_config_keys[] = {
     "listen", "hole_port", "relay_port", "token", "log_level", "peer_timeout", "handshake_timeout",
     "attempt_timeout", "max_peers", "max_pending_handshakes", "max_handshakes_per_ip", "ready_file",
     "expose_ports", "relay_idle_timeout", "max_relay_pairs", "max_relay_pairs_per_peer", "max_exposed_clients", "max_exposed_clients_per_ip", "stats_interval",
-    "probe_port", "alt_ip", "state"};
+    "probe_port", "alt_ip", "state", "cluster", "node_name", "advertise", "node_lease"};
 
 /// Applies the layers in order (later wins); throws std::runtime_error naming a bad key or value.
 server_config resolve_server_config(const nlohmann::json& file, const nlohmann::json& env, const nlohmann::json& flags);

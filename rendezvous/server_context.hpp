@@ -4,13 +4,14 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "common/socket_registry.hpp"
 #include "rendezvous/admission.hpp"
 #include "rendezvous/attempt_coordinator.hpp"
 #include "rendezvous/expose_service.hpp"
-#include "rendezvous/key_pins.hpp"
+#include "rendezvous/peer_directory.hpp"
 #include "rendezvous/listener.hpp"
 #include "rendezvous/probe_service.hpp"
 #include "rendezvous/relay_service.hpp"
@@ -81,7 +82,8 @@ struct server_context {
   probe_service probes;
   std::map<std::string, std::shared_ptr<client_session>> registry;  ///< ID -> live main connection
   attempt_coordinator attempts;
-  std::unique_ptr<key_pins> pins;  ///< opened by server::start()
+  std::unique_ptr<peer_directory> directory;  ///< who is registered where, and the key pins (server::start())
+  std::set<std::string> claiming;  ///< IDs whose registration here is waiting for the directory
   std::list<client_session*> sessions;  ///< every live main connection, registered or not
   int idle_clients = 0;  ///< authenticated main connections without an ID
 };

@@ -1,0 +1,40 @@
+#include "rendezvous/local_directory.hpp"
+
+namespace rendezvous {
+
+net::awaitable<pin_outcome> local_directory::check_or_pin(std::string id, identity::public_key key) {
+  try {
+    switch (pins_->check_or_pin(id, key)) {
+      case key_pins::verdict::pinned_now:
+        co_return pin_outcome{pin_verdict::pinned_now, {}};
+      case key_pins::verdict::matches:
+        co_return pin_outcome{pin_verdict::matches, {}};
+      case key_pins::verdict::conflicts:
+        co_return pin_outcome{pin_verdict::conflicts, {}};
+    }
+  } catch (const std::exception& e) {
+    co_return pin_outcome{pin_verdict::unavailable, e.what()};
+  }
+  co_return pin_outcome{};
+}
+
+net::awaitable<claim_outcome> local_directory::claim(std::string, nlohmann::json) {
+  co_return claim_outcome{true, {}, {}};  // the registry's duplicate check was the whole check
+}
+
+net::awaitable<std::optional<std::string>> local_directory::holder(std::string id) {
+  if (registry_.contains(id)) co_return node_;
+  co_return std::nullopt;
+}
+
+net::awaitable<listing> local_directory::list(std::size_t max) {
+  listing out;
+  out.total = registry_.size();
+  for (const auto& [id, session] : registry_) {
+    if (out.ids.size() == max) break;
+    out.ids.push_back(id);
+  }
+  co_return out;
+}
+
+}  // namespace rendezvous

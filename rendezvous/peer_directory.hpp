@@ -1,0 +1,59 @@
+// Where IDs are registered and their keys pinned: the one seam under a single server (its own
+// registry and the SQLite pins: local_directory) and a cluster of servers sharing Redis
+// (redis_directory). The server asks it when an ID registers, when a connection speaks as an ID,
+// when a peer lists who is online, and when a peer is gone; every answer may take a round trip.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/identity.hpp"
+#include "common/net.hpp"
+
+namespace rendezvous {
+
+/// How an ID's key compares with its pin.
+enum class pin_verdict { pinned_now, matches, conflicts, unavailable };
+
+struct pin_outcome {
+  pin_verdict verdict = pin_verdict::unavailable;
+  std::string detail;  ///< why it is unavailable
+};
+
+/// Whether this node may hold an ID's registration.
+struct claim_outcome {
+  bool taken = false;
+  std::string holder;       ///< when not taken: the node holding it
+  std::string unavailable;  ///< when not taken: why the directory could not be asked
+};
+
+/// Who is online, at most a page of them.
+struct listing {
+  std::vector<std::string> ids;  ///< sorted
+  std::size_t total = 0;         ///< all of them, listed or not
+  std::string unavailable;       ///< set when only this node's IDs could be listed
+};
+
+class peer_directory {
+ public:
+  virtual ~peer_directory() = default;
+  /// Pins `key` for `id` if the ID is new; otherwise says whether the pinned key is `key`.
+  virtual net::awaitable<pin_outcome> check_or_pin(std::string id, identity::public_key key) = 0;
+  /// Takes `id` for this node, described by `info` (observed endpoint, key fingerprint, since);
+  /// this node has already refused a duplicate it holds itself.
+  virtual net::awaitable<claim_outcome> claim(std::string id, nlohmann::json info) = 0;
+  /// Gives up `id` (its peer left this node); never waits.
+  virtual void release(const std::string& id) = 0;
+  /// The node holding `id`'s live registration, if any ("" when the directory cannot be asked).
+  virtual net::awaitable<std::optional<std::string>> holder(std::string id) = 0;
+  /// The IDs online, at most `max` of them.
+  virtual net::awaitable<listing> list(std::size_t max) = 0;
+  /// This node's name in the directory ("" for a single server).
+  virtual const std::string& node() const = 0;
+  /// The server is stopping: no more requests.
+  virtual void stop() {}
+};
+
+}  // namespace rendezvous

@@ -1,0 +1,205 @@
+#include "rendezvous/redis_directory.hpp"
+
+#include <algorithm>
+
+#include <asio/co_spawn.hpp>
+#include <asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/spawn.hpp"
+
+namespace rendezvous {
+namespace {
+
+const std::string node_prefix = "hp:node:";
+const std::string reg_prefix = "hp:reg:";
+const std::string pins_key = "hp:pins";
+
+/// Takes KEYS[1] (hp:reg:ID) for node ARGV[1] unless a live node (its lease key exists) holds
+/// it; returns "" when taken, else the holder's name.
+const std::string claim_script = R"lua(
+local holder = redis.call('HGET', KEYS[1], 'node')
+if holder and holder ~= ARGV[1] and redis.call('EXISTS', ARGV[3] .. holder) == 1 then return holder end
+redis.call('HSET', KEYS[1], 'node', ARGV[1], 'info', ARGV[2])
+return ''
+)lua";
+
+/// Deletes KEYS[1] if node ARGV[1] holds it.
+const std::string release_script = R"lua(
+if redis.call('HGET', KEYS[1], 'node') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+)lua";
+
+/// Every ID (ARGV[1] .. ID keys) whose holder's lease (ARGV[2] .. node) is live.
+const std::string list_script = R"lua(
+local out, alive, cursor = {}, {}, '0'
+repeat
+  local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1] .. '*', 'COUNT', 1000)
+  cursor = r[1]
+  for _, key in ipairs(r[2]) do
+    local node = redis.call('HGET', key, 'node')
+    if node then
+      if alive[node] == nil then alive[node] = redis.call('EXISTS', ARGV[2] .. node) == 1 end
+      if alive[node] then table.insert(out, string.sub(key, #ARGV[1] + 1)) end
+    end
+  end
+until cursor == '0'
+return out
+)lua";
+
+/// Deletes the registrations node ARGV[2] holds (its previous run's); returns how many.
+const std::string clear_script = R"lua(
+local n, cursor = 0, '0'
+repeat
+  local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1] .. '*', 'COUNT', 1000)
+  cursor = r[1]
+  for _, key in ipairs(r[2]) do
+    if redis.call('HGET', key, 'node') == ARGV[2] then redis.call('DEL', key); n = n + 1 end
+  end
+until cursor == '0'
+return n
+)lua";
+
+std::string unavailable(const cluster::redis_reply& reply) {
+  return reply.is_error() ? reply.text : "an unexpected reply from Redis";
+}
+
+}  // namespace
+
+redis_directory::redis_directory(const asio::any_io_executor& ex, cluster::redis_address address, std::string node,
+                                 nlohmann::json node_info, std::chrono::milliseconds lease,
+                                 const std::map<std::string, std::shared_ptr<client_session>>& registry)
+    : executor_(ex), client_(std::make_shared<cluster::redis_client>(ex, std::move(address))), node_(std::move(node)), node_info_(std::move(node_info)),
+      lease_(lease), registry_(registry) {}
+
+redis_directory::~redis_directory() { *running_ = false; }
+
+void redis_directory::start() {
+  *running_ = true;
+  tick_ = std::make_shared<asio::steady_timer>(executor_);
+  asio::co_spawn(executor_, keep_lease(), net::log_escaped("cluster lease"));
+}
+
+void redis_directory::stop() {
+  if (!*running_) return;
+  *running_ = false;
+  if (tick_) tick_->cancel();
+  // Best effort: dropping our lease frees our IDs for the other nodes now rather than when it
+  // expires (if the process lives long enough for Redis to hear it).
+  auto drop_lease = [](std::shared_ptr<cluster::redis_client> client, std::string key) -> net::awaitable<void> {
+    const std::vector<std::string> drop{"DEL", key};
+    co_await client->command(drop);
+    client->close();
+  };
+  asio::co_spawn(executor_, drop_lease(client_, node_prefix + node_), net::log_escaped("cluster leave"));
+}
+
+net::awaitable<void> redis_directory::keep_lease() {
+  auto running = running_;
+  auto tick = tick_;
+  bool held = false;   // our lease was refreshed last time
+  bool cleared = false;
+  while (*running) {
+    if (!cleared) {
+      const std::vector<std::string> clear{"EVAL", clear_script, "0", reg_prefix, node_};
+      const auto reply = co_await client_->command(clear);
+      if (!*running) co_return;
+      if (reply.type == cluster::redis_reply::kind::integer) {
+        cleared = true;
+        if (reply.integer > 0) spdlog::info("cluster: cleared {} registration(s) a previous run of {} left", reply.integer, node_);
+      }
+    }
+    const std::vector<std::string> refresh{"SET", node_prefix + node_, node_info_.dump(), "PX", std::to_string(lease_.count())};
+    const auto reply = co_await client_->command(refresh);
+    if (!*running) co_return;
+    if (reply.is_error()) {
+      if (held) spdlog::warn("cluster: cannot refresh the lease of node {}: {}", node_, reply.text);
+      held = false;
+    } else {
+      if (!held) {
+        spdlog::info("cluster: node {} holds its lease in {} ({} ms)", node_, client_->address().display(), lease_.count());
+        co_await reassert();
+      }
+      held = true;
+    }
+    tick->expires_after(held ? lease_ / 3 : std::chrono::milliseconds(500));
+    co_await tick->async_wait(net::use_nothrow);
+  }
+}
+
+net::awaitable<void> redis_directory::reassert() {
+  std::vector<std::string> ids;
+  for (const auto& [id, session] : registry_) ids.push_back(id);
+  for (const auto& id : ids) {
+    const nlohmann::json info{{"reasserted", true}};
+    const auto outcome = co_await claim(id, info);
+    if (!outcome.taken && outcome.unavailable.empty()) {
+      spdlog::warn("cluster: {} is held by node {} now; our registration of it is a duplicate", id, outcome.holder);
+    }
+  }
+}
+
+net::awaitable<pin_outcome> redis_directory::check_or_pin(std::string id, identity::public_key key) {
+  const auto hex = identity::to_hex(key);
+  const std::vector<std::string> pin{"HSETNX", pins_key, id, hex};
+  const auto set = co_await client_->command(pin);
+  if (set.type != cluster::redis_reply::kind::integer) co_return pin_outcome{pin_verdict::unavailable, unavailable(set)};
+  if (set.integer == 1) co_return pin_outcome{pin_verdict::pinned_now, {}};
+  const std::vector<std::string> get{"HGET", pins_key, id};
+  const auto pinned = co_await client_->command(get);
+  if (pinned.type != cluster::redis_reply::kind::string) co_return pin_outcome{pin_verdict::unavailable, unavailable(pinned)};
+  co_return pin_outcome{pinned.text == hex ? pin_verdict::matches : pin_verdict::conflicts, {}};
+}
+
+net::awaitable<claim_outcome> redis_directory::claim(std::string id, nlohmann::json info) {
+  const std::vector<std::string> take{"EVAL", claim_script, "1", reg_prefix + id, node_, info.dump(), node_prefix};
+  const auto reply = co_await client_->command(take);
+  if (reply.type != cluster::redis_reply::kind::string) co_return claim_outcome{false, {}, unavailable(reply)};
+  if (reply.text.empty()) co_return claim_outcome{true, {}, {}};
+  co_return claim_outcome{false, reply.text, {}};
+}
+
+void redis_directory::release(const std::string& id) {
+  // Fire and forget: if Redis is unreachable, the ID stays ours until our lease lapses or we
+  // claim it again (the same node may).
+  if (!*running_) return;
+  auto task = [](std::shared_ptr<cluster::redis_client> client, std::vector<std::string> give_up,
+                 std::shared_ptr<bool> running) -> net::awaitable<void> {
+    const auto reply = co_await client->command(give_up);
+    if (reply.is_error() && *running) spdlog::warn("cluster: cannot release {}: {}", give_up[3], reply.text);
+  };
+  std::vector<std::string> give_up{"EVAL", release_script, "1", reg_prefix + id, node_};
+  asio::co_spawn(executor_, task(client_, std::move(give_up), running_), net::log_escaped("cluster release"));
+}
+
+/// KEYS[1]'s holder if its lease (ARGV[1] .. node) is live, else nil.
+const std::string holder_script = R"lua(
+local node = redis.call('HGET', KEYS[1], 'node')
+if node and redis.call('EXISTS', ARGV[1] .. node) == 1 then return node end
+return false
+)lua";
+
+net::awaitable<std::optional<std::string>> redis_directory::holder(std::string id) {
+  const std::vector<std::string> find{"EVAL", holder_script, "1", reg_prefix + id, node_prefix};
+  const auto reply = co_await client_->command(find);
+  if (reply.type == cluster::redis_reply::kind::string) co_return reply.text;
+  if (reply.is_nil()) co_return std::nullopt;
+  co_return std::string();
+}
+
+net::awaitable<listing> redis_directory::list(std::size_t max) {
+  const std::vector<std::string> scan{"EVAL", list_script, "0", reg_prefix, node_prefix};
+  const auto reply = co_await client_->command(scan);
+  listing out;
+  if (reply.type != cluster::redis_reply::kind::array) {
+    out.unavailable = unavailable(reply);
+    co_return out;
+  }
+  for (const auto& element : reply.elements) out.ids.push_back(element.text);
+  std::sort(out.ids.begin(), out.ids.end());
+  out.total = out.ids.size();
+  if (out.ids.size() > max) out.ids.resize(max);
+  co_return out;
+}
+
+}  // namespace rendezvous

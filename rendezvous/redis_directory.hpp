@@ -1,0 +1,60 @@
+// The directory of a cluster of rendezvous nodes sharing one Redis (--cluster redis://...).
+// Keys (the README's cluster section documents them for operators):
+//   hp:node:NODE  a node's lease: JSON {main, hole, relay, advertise, started}, expiring after
+//                 --node-lease unless the node refreshes it (every third of that)
+//   hp:reg:ID     hash {node, info}: the node holding ID's registration, live while that node's
+//                 lease is; taken atomically (a script), released by the holder when its peer leaves
+//   hp:pins       hash ID -> the hex key pinned for it (durable: run Redis with AOF or RDB)
+// A node that dies releases every ID it held when its lease expires; one that restarts under
+// the same name first clears the registrations its previous run left.
+#pragma once
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <asio/steady_timer.hpp>
+
+#include "cluster/redis_client.hpp"
+#include "rendezvous/peer_directory.hpp"
+
+namespace rendezvous {
+
+class client_session;
+
+class redis_directory : public peer_directory {
+ public:
+  /// `registry` is this node's ID -> live main connection map (re-claimed after an outage).
+  redis_directory(const asio::any_io_executor& ex, cluster::redis_address address, std::string node,
+                  nlohmann::json node_info, std::chrono::milliseconds lease,
+                  const std::map<std::string, std::shared_ptr<client_session>>& registry);
+  ~redis_directory() override;
+
+  /// Clears this node's leftovers and starts keeping its lease.
+  void start();
+  void stop() override;
+
+  net::awaitable<pin_outcome> check_or_pin(std::string id, identity::public_key key) override;
+  net::awaitable<claim_outcome> claim(std::string id, nlohmann::json info) override;
+  void release(const std::string& id) override;
+  net::awaitable<std::optional<std::string>> holder(std::string id) override;
+  net::awaitable<listing> list(std::size_t max) override;
+  const std::string& node() const override { return node_; }
+  bool connected() const { return client_->connected(); }
+
+ private:
+  net::awaitable<void> keep_lease();
+  /// After an outage: claims every ID this node holds again.
+  net::awaitable<void> reassert();
+
+  asio::any_io_executor executor_;
+  std::shared_ptr<cluster::redis_client> client_;  ///< shared with the tasks that may outlive us
+  std::string node_;
+  nlohmann::json node_info_;
+  std::chrono::milliseconds lease_;
+  const std::map<std::string, std::shared_ptr<client_session>>& registry_;
+  std::shared_ptr<bool> running_ = std::make_shared<bool>(false);
+  std::shared_ptr<asio::steady_timer> tick_;  ///< the lease loop's pause, cut short by stop()
+};
+
+}  // namespace rendezvous
