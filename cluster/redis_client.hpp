@@ -12,24 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "cluster/redis_address.hpp"
 #include "common/async_event.hpp"
 #include "common/net.hpp"
 
 struct redisReader;
 
 namespace cluster {
-
-/// Where Redis is: redis://[:PASSWORD@]HOST:PORT[/DB].
-struct redis_address {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 6379;
-  std::string password;
-  int db = 0;
-  /// redis://HOST:PORT/DB, without the password.
-  std::string display() const;
-};
-/// Parses a redis:// URL; throws std::invalid_argument saying what is wrong.
-redis_address parse_redis_url(const std::string& url);
 
 /// One reply, converted out of hiredis's tree.
 struct redis_reply {

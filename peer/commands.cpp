@@ -80,7 +80,7 @@ net::awaitable<int> bridge(server_link& link, const event_sink& events, const se
 
 net::awaitable<int> run_list(const peer_config& config, const event_sink&) {
   server_link link(co_await asio::this_coro::executor);
-  co_await link.open(config.server, config.token);
+  co_await link.open(config.servers, config.token);
   const auto ids = co_await link.list();
   if (config.json) {
     std::cout << nlohmann::json(ids).dump() << std::endl;
@@ -97,7 +97,7 @@ net::awaitable<int> run_nat(const peer_config& config, const event_sink&) {
   if (config.stun) {
     verdict = co_await probe_nat_stun(*config.stun);
   } else {
-    co_await link.open(config.server, config.token);
+    co_await link.open(config.servers, config.token);
     verdict = co_await probe_nat(link);
   }
   auto result = to_json(verdict);

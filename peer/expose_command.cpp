@@ -16,7 +16,7 @@ namespace {
 /// One connected period: claim every port, then serve the clients the server announces until the link drops.
 net::awaitable<void> expose_once(const peer_config& config, const event_sink& events, const identity::key_pair& keys,
                                  std::shared_ptr<server_link> link, bool& worked) {
-  co_await link->open(config.server, config.token, &keys);
+  co_await link->open(config.servers, config.token, &keys);
   co_await link->register_id(config.id);
   co_await claim_routes(*link, config, events);
   serve_routes(link, config);

@@ -148,7 +148,8 @@ struct pool_access {
   net::tcp::endpoint relay;
   std::string owner;
   std::string secret;
-  int max_pool = 64;  ///< idle pool connections the server keeps for us
+  int max_pool = 64;     ///< idle pool connections the server keeps for us
+  int max_channels = 0;  ///< channels the server carries for us (0: it has none)
 };
 
 /// Shows the relay port this connection is one of `access.owner`'s: true once it is idle in the
@@ -235,6 +236,9 @@ net::awaitable<std::shared_ptr<const pool_access>> open_pool(std::weak_ptr<serve
   auto access = std::make_shared<pool_access>(
       pool_access{{link->server_endpoint().address(), relay_port}, owner, wire::string_field(reply, "secret")});
   access->max_pool = static_cast<int>(wire::int_field(reply, "max", 64, 0, 1024));
+  // A server from before channels does not offer them: its clients come through the pool or
+  // announcements instead.
+  access->max_channels = static_cast<int>(wire::int_field(reply, "channels", 0, 0, 64));
   co_return access;
 }
 
@@ -328,6 +332,11 @@ net::awaitable<void> keep_server_connections(std::weak_ptr<server_link> weak, st
   auto access = co_await open_pool(weak, owner);
   if (!access) co_return;
   auto ex = co_await asio::this_coro::executor;
+  if (channels > 0 && access->max_channels == 0) {
+    spdlog::info("expose: the server carries no channels; clients come through {}",
+                 pool > 0 ? "the pool" : "announcements (a round trip each)");
+  }
+  channels = std::min(channels, access->max_channels);
   if (channels > 0) {
     asio::co_spawn(ex, keep_live(weak, access, routes, channels, channel_connection), net::log_escaped("expose channels"));
   }
@@ -350,7 +359,7 @@ net::awaitable<void> claim_routes(server_link& link, const peer_config& config, 
     events.emit({{"event", "exposed"},
                  {"port", route.remote_port},
                  {"local", net::to_string(route.local)},
-                 {"server", net::to_string(net::host_port{config.server.host, route.remote_port})}});
+                 {"server", net::to_string(net::host_port{link.server().host, route.remote_port})}});
   }
 }
 

@@ -88,7 +88,7 @@ net::awaitable<int> run_forward(const peer_config& config, const event_sink& eve
   // forward never registers: an ID here would clash with `peer online` of the same user, and
   // nobody could connect to it anyway.
   server_link link(ex);
-  co_await link.open(config.server, config.token, &keys);
+  co_await link.open(config.servers, config.token, &keys);
   if (config.path == "auto") co_await probe_and_report(link);
   const nlohmann::json forwarding{{"event", "forwarding"},
                                   {"listen", net::to_string(acceptor.local_endpoint())},

@@ -17,7 +17,7 @@ constexpr std::chrono::milliseconds max_incoming_punch{30'000};
 
 net::awaitable<void> open_and_register(server_link& link, const peer_config& config, const event_sink& events,
                                        const identity::key_pair& keys, bool probe) {
-  co_await link.open(config.server, config.token, &keys);
+  co_await link.open(config.servers, config.token, &keys);
   if (!config.id.empty()) {
     const auto observed = co_await link.register_id(config.id);
     events.emit({{"event", "registered"}, {"id", config.id}, {"observed", observed}});

@@ -1,5 +1,7 @@
 #include "peer/peer_config.hpp"
 
+#include <algorithm>
+
 #include <charconv>
 #include <cstdio>
 #include <string_view>
@@ -64,9 +66,22 @@ peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json
   peer_config config;
   try {
     if (settings.contains("server")) {
-      auto server = net::parse_host_port(settings["server"].get<std::string>());
-      if (!server || server->port == 0) throw std::runtime_error("setting \"server\" must be HOST:PORT");
-      config.server = *server;
+      // HOST:PORT, or several comma-separated (the nodes of a cluster).
+      config.servers.clear();
+      const auto list = settings["server"].get<std::string>();
+      for (std::size_t start = 0; start <= list.size();) {
+        const auto comma = std::min(list.find(',', start), list.size());
+        const auto item = list.substr(start, comma - start);
+        start = comma + 1;
+        auto server = net::parse_host_port(item);
+        if (!server || server->port == 0) {
+          throw std::runtime_error("setting \"server\" must be HOST:PORT, or several separated by commas ('" + item + "' is not)");
+        }
+        config.servers.push_back(*server);
+      }
+      if (config.servers.empty() || config.servers.size() > 32) {
+        throw std::runtime_error("setting \"server\" must name 1 to 32 HOST:PORT");
+      }
     }
     config.id = settings.value("id", "");
     if (settings.contains("stun")) {

@@ -19,7 +19,8 @@ struct expose_route {
 
 /// What every peer command needs to know.
 struct peer_config {
-  net::host_port server{"127.0.0.1", 7000};
+  /// --server: one rendezvous server, or the nodes of a cluster (A,B,C), any of which will do.
+  std::vector<net::host_port> servers{{"127.0.0.1", 7000}};
   std::string id;     ///< our ID; required by `listen`
   std::string token;  ///< the server's shared secret, if it has one
   std::string log_level = "warn";

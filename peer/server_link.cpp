@@ -1,5 +1,7 @@
 #include "peer/server_link.hpp"
 
+#include <random>
+
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
@@ -59,13 +61,32 @@ void server_link::on_event(const std::string& type, event_handler handler) {
   if (inbound_) inbound_->handlers[type] = std::move(handler);
 }
 
-net::awaitable<void> server_link::open(const net::host_port& server, const std::string& token,
+std::mt19937_64& server_link::random_engine() {
+  static std::mt19937_64 engine{std::random_device{}()};
+  return engine;
+}
+
+net::awaitable<void> server_link::open(const std::vector<net::host_port>& servers, const std::string& token,
                                        const identity::key_pair* keys) {
+  if (servers.empty()) throw command_error(exit_usage, "no server given (--server HOST:PORT[,HOST:PORT...])");
+  // A random one first, then the others in turn: peers spread over the nodes of a cluster, and a
+  // node that is down costs only its connect attempt.
+  const auto first = servers.size() == 1 ? 0 : std::uniform_int_distribution<std::size_t>(0, servers.size() - 1)(random_engine());
   net::tcp::socket socket(executor_);
-  if (auto error = co_await net::connect_within(socket, server, connect_timeout)) {
-    throw command_error(exit_server, "cannot reach server " + net::to_string(server) + ": " + error.message());
+  net::host_port server;
+  std::string failures;
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    server = servers[(first + i) % servers.size()];
+    socket = net::tcp::socket(executor_);
+    const auto error = co_await net::connect_within(socket, server, connect_timeout);
+    if (!error) break;
+    failures += (failures.empty() ? "" : "; ") + net::to_string(server) + ": " + error.message();
+    if (i + 1 == servers.size()) {
+      throw command_error(exit_server, (servers.size() == 1 ? "cannot reach server " : "cannot reach any server: ") + failures);
+    }
   }
   server_endpoint_ = socket.remote_endpoint();
+  server_ = server;
   socket.set_option(net::tcp::no_delay(true));
 
   channel_ = std::make_shared<wire::message_channel>(std::move(socket), wire::channel_options{});

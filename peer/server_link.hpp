@@ -4,6 +4,7 @@
 // type with a handler (proxy announcements) to it at once, whatever the command is busy with,
 // and other events wait for next_event().
 #pragma once
+#include <random>
 #include <deque>
 #include <functional>
 #include <map>
@@ -25,9 +26,10 @@ class server_link {
   explicit server_link(const asio::any_io_executor& ex) : executor_(ex) {}
   ~server_link();
 
-  /// Connects and authenticates (token may be empty if the server needs none), proving our
-  /// identity key if we have one (registering needs it).
-  net::awaitable<void> open(const net::host_port& server, const std::string& token,
+  /// Connects to one of `servers` (a random one first, then the others: the nodes of a cluster)
+  /// and authenticates (token may be empty if the server needs none), proving our identity key
+  /// if we have one (registering needs it).
+  net::awaitable<void> open(const std::vector<net::host_port>& servers, const std::string& token,
                             const identity::key_pair* keys = nullptr);
   /// Registers our ID; returns the endpoint the server saw us at.
   net::awaitable<std::string> register_id(const std::string& id);
@@ -49,6 +51,8 @@ class server_link {
   const asio::any_io_executor& executor() const { return executor_; }
   /// The server's address we are connected to (the hole-assist port lives there too).
   const net::tcp::endpoint& server_endpoint() const { return server_endpoint_; }
+  /// The server we reached, as it was given (a host name stays a name).
+  const net::host_port& server() const { return server_; }
 
  private:
   asio::any_io_executor executor_;
@@ -67,6 +71,8 @@ class server_link {
   std::shared_ptr<wire::message_channel> channel_;
   std::shared_ptr<inbound> inbound_;
   net::tcp::endpoint server_endpoint_;
+  net::host_port server_;
+  static std::mt19937_64& random_engine();
   long long next_request_ = 1;
 };
 

@@ -117,14 +117,16 @@ void client_session::dispatch(const nlohmann::json& message) {
     handle(message);
   } catch (const wire::field_error& e) {
     // A field of the wrong type or out of range: refuse this request, keep the connection.
-    ++context_.stats.protocol_errors;
-    spdlog::warn("{}: bad request: {}", display_name(), e.what());
-    reply_error(message, "bad_request", e.what());
+    refuse_bad_request(message, e.what(), e.what());
   } catch (const nlohmann::json::exception& e) {
-    ++context_.stats.protocol_errors;
-    spdlog::warn("{}: bad request: {}", display_name(), e.what());
-    reply_error(message, "bad_request", "malformed request fields");
+    refuse_bad_request(message, e.what(), "malformed request fields");
   }
+}
+
+void client_session::refuse_bad_request(const nlohmann::json& message, const std::string& why, const std::string& reply) {
+  ++context_.stats.protocol_errors;
+  spdlog::warn("{}: bad request: {}", display_name(), why);
+  reply_error(message, "bad_request", reply);
 }
 
 void client_session::run_in_order(net::awaitable<void> task) {
@@ -146,13 +148,9 @@ net::awaitable<void> client_session::refusing_malformed(net::awaitable<void> tas
   try {
     co_await std::move(task);
   } catch (const wire::field_error& e) {
-    ++context_.stats.protocol_errors;
-    spdlog::warn("{}: bad request: {}", display_name(), e.what());
-    reply_error(message, "bad_request", e.what());
+    refuse_bad_request(message, e.what(), e.what());
   } catch (const nlohmann::json::exception& e) {
-    ++context_.stats.protocol_errors;
-    spdlog::warn("{}: bad request: {}", display_name(), e.what());
-    reply_error(message, "bad_request", "malformed request fields");
+    refuse_bad_request(message, e.what(), "malformed request fields");
   }
 }
 
@@ -251,7 +249,8 @@ void client_session::handle(const nlohmann::json& message) {
     const auto secret = context_.exposes.pool_open(*this);
     if (!secret) return reply_error(message, "not_registered", "register an ID before opening a pool");
     send({{"type", "pool_open"}, {"req", wire::request_number(message)}, {"secret", *secret},
-          {"relay_port", context_.config.relay_port}, {"max", context_.exposes.pool_per_owner()}});
+          {"relay_port", context_.config.relay_port}, {"max", context_.exposes.pool_per_owner()},
+          {"channels", context_.exposes.channels_per_owner()}});
   } else if (type == "proxy_failed") {
     context_.relay.cancel(wire::string_field(message, "token"), display_name() + " could not reach its service: " +
                                                           clip(wire::string_field(message, "reason", "?"), 200));
@@ -308,13 +307,13 @@ net::awaitable<void> client_session::handle_register(nlohmann::json message) {
   if (!claim.taken && !claim.unavailable.empty()) {
     spdlog::warn("{}: cannot register '{}': {}", remote_, id, claim.unavailable);
     reply_error(message, "cluster_unavailable",
-                          "the server cannot reach its cluster store to register '" + id + "' right now; try again shortly");
+                "the server cannot reach its cluster store to register '" + id + "' right now; try again shortly");
     co_return;
   }
   if (!claim.taken) {
     spdlog::warn("{}: refused duplicate registration of '{}' (held on node {})", remote_, id, claim.holder);
-    reply_error(message, "duplicate_id", "ID '" + id + "' is already registered by a live peer (on node " +
-                                                        clip(claim.holder) + ")");
+    reply_error(message, "duplicate_id",
+                "ID '" + id + "' is already registered by a live peer (on node " + clip(claim.holder) + ")");
     co_return;
   }
   id_ = id;

@@ -45,6 +45,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   void on_message(const nlohmann::json& message);
   /// Handles one request, refusing (not throwing) one with a malformed field.
   void dispatch(const nlohmann::json& message);
+  /// A request with a field of the wrong type or out of range: refused, the connection kept.
+  void refuse_bad_request(const nlohmann::json& message, const std::string& why, const std::string& reply);
   /// Runs a request that waits for the directory; requests arriving meanwhile wait their turn
   /// (at most max_backlog), so replies keep the order of requests.
   void run_in_order(net::awaitable<void> task);

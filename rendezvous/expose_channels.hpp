@@ -36,6 +36,7 @@ class expose_channels {
   void forget(const std::string& owner);
   void stop();
   std::size_t count() const { return count_; }
+  int per_owner() const { return limits_.per_owner; }
 
  private:
   using channel = std::shared_ptr<session::session>;

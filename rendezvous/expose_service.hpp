@@ -54,6 +54,7 @@ class expose_service {
   /// Opens `owner`'s pool: the secret its pool connections prove, or nothing for a peer without an ID.
   std::optional<std::string> pool_open(const client_session& owner);
   int pool_per_owner() const { return pool_.per_owner(); }
+  int channels_per_owner() const { return channels_.per_owner(); }
   /// Closes idle pool connections past their time.
   void expire(net::clock::time_point now) { pool_.expire(now); }
   std::size_t open_ports() const { return exposures_.size(); }

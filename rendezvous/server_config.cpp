@@ -6,7 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "cluster/redis_client.hpp"
+#include "cluster/redis_address.hpp"
 #include "common/config_layers.hpp"
 #include "common/endpoint.hpp"
 #include "common/json_fields.hpp"

@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -16,6 +17,7 @@
 #include "tests/support/child_process.hpp"
 #include "tests/support/files.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tests/support/web.hpp"
 
 namespace {
 
@@ -68,11 +70,18 @@ class ClusterTest : public ::testing::Test {
         peer_argv(node, identity, {"--id", id, "listen"}), test::child_io{"/dev/null", path(name + ".out"), path(name + ".err")});
     return *child;
   }
-  /// Runs a peer command on `node` to its end; its exit code.
-  int run(const std::string& name, const std::string& node, const std::string& identity, std::vector<std::string> args) {
+  /// Runs a peer command on `node` to its end (stdin from `input`); its exit code.
+  int run(const std::string& name, const std::string& node, const std::string& identity, std::vector<std::string> args,
+          const std::string& input = "/dev/null") {
     test::child_process child(peer_argv(node, identity, std::move(args)),
-                              test::child_io{"/dev/null", path(name + ".out"), path(name + ".err")});
+                              test::child_io{input, path(name + ".out"), path(name + ".err")});
     return child.wait_for(20s).value_or(-1);
+  }
+  /// "--server" with every node's address, in the order given.
+  std::string all_servers(const std::vector<std::string>& nodes) const {
+    std::string list;
+    for (const auto& n : nodes) list += (list.empty() ? "" : ",") + ("127.0.0.1:" + std::to_string(ports_.at(n)));
+    return list;
   }
   bool says(const std::string& name, const std::string& text, std::chrono::seconds limit = 10s) {
     return test::wait_for_text(path(name + ".err"), text, limit);
@@ -184,6 +193,31 @@ TEST_F(ClusterTest, WhileRedisIsDownRegisteredPeersStayAndNewOnesAreToldWhy) {
   EXPECT_TRUE(registered) << err("hank2") << err("b");
   EXPECT_EQ(run("list-up", "a", "ivan", {"list"}), 0) << err("list-up");
   EXPECT_EQ(out("list-up"), "gina\nhank\n");
+}
+
+TEST_F(ClusterTest, AnOnlinePeerWhoseNodeDiesComesBackOnAnotherAndIsReachableThere) {
+  start_node("a", {"--node-lease", "2"});
+  start_node("b", {"--node-lease", "2"});
+  std::uint16_t web_port = 0;
+  auto web = test::start_web(path("www"), {{"index.txt", "still served\n"}}, web_port);
+  const auto target = "127.0.0.1:" + std::to_string(web_port);
+  // The box knows both nodes and starts at a random one.
+  peers_["box"] = std::make_unique<test::child_process>(
+      std::vector<std::string>{test::binary("peer"), "--server", all_servers({"a", "b"}), "--identity", path("box.key"),
+                               "--id", "box", "online", "--allow", target},
+      test::child_io{"/dev/null", path("box.out"), path("box.err")});
+  ASSERT_TRUE(says("box", "registered as box")) << err("box");
+  const bool on_a = test::wait_for_text(path("a.err"), "box registered from", 2s);
+  const std::string dead = on_a ? "a" : "b", alive = on_a ? "b" : "a";
+  ASSERT_TRUE(test::wait_for_text(path(dead + ".err"), "box registered from", 2s));
+  nodes_[dead]->signal(SIGKILL);
+  nodes_[dead]->wait_for(5s);
+  // It reconnects (to the live node, after trying the dead one perhaps) and, once the dead node's
+  // lease lapses, registers there: within 10 s.
+  EXPECT_TRUE(test::wait_for_text(path(alive + ".err"), "box registered from", 10s)) << err("box") << err(alive);
+  std::ofstream(path("request")) << "GET /index.txt HTTP/1.0\r\nHost: box\r\n\r\n";
+  EXPECT_EQ(run("fetch", alive, "fetcher", {"connect", "box", "--target", target}, path("request")), 0) << err("fetch");
+  EXPECT_NE(out("fetch").find("still served"), std::string::npos) << out("fetch") << err("fetch");
 }
 
 }  // namespace

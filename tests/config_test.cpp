@@ -58,10 +58,29 @@ TEST(PeerConfig, FileThenEnvThenFlagEachOverrides) {
   const json env{{"server", "10.0.0.2:7000"}, {"id", "env-id"}};
   const json flags{{"id", "flag-id"}};
   const auto config = peer::resolve_peer_config(file, env, flags);
-  EXPECT_EQ(config.server.host, "10.0.0.2");
+  EXPECT_EQ(config.servers.at(0).host, "10.0.0.2");
   EXPECT_EQ(config.id, "flag-id");
   EXPECT_EQ(config.token, "t1");
   EXPECT_EQ(config.punch_timeout, std::chrono::milliseconds(2000));
+}
+
+TEST(PeerConfig, ServerTakesOneAddressOrTheNodesOfACluster) {
+  const auto one = peer::resolve_peer_config(json::object(), json::object(), json{{"server", "10.0.0.1:7000"}});
+  ASSERT_EQ(one.servers.size(), 1u);
+  EXPECT_EQ(one.servers[0].host, "10.0.0.1");
+  const auto three = peer::resolve_peer_config(json::object(), json::object(),
+                                               json{{"server", "a.example.net:7000,10.0.0.2:7100,[2001:db8::1]:7000"}});
+  ASSERT_EQ(three.servers.size(), 3u);
+  EXPECT_EQ(three.servers[1].host, "10.0.0.2");
+  EXPECT_EQ(three.servers[1].port, 7100);
+  EXPECT_EQ(three.servers[2].host, "2001:db8::1");
+  EXPECT_EQ(three.servers[0].host, "a.example.net");
+  const auto defaults = peer::resolve_peer_config(json::object(), json::object(), json::object());
+  ASSERT_EQ(defaults.servers.size(), 1u);
+  EXPECT_EQ(defaults.servers[0].port, 7000);
+  for (const char* bad : {"", "a:7000,", "a:7000,,b:7000", "a:7000,b", "a:0"}) {
+    EXPECT_THROW(peer::resolve_peer_config(json::object(), json::object(), json{{"server", bad}}), std::runtime_error) << bad;
+  }
 }
 
 TEST(PeerConfig, EnvironmentLayerReadsOnlyNamedVariables) {

@@ -55,7 +55,7 @@ TEST_F(SessionReuseTest, StreamsToAPeerWeHoldASessionWithDoNotPunchAgain) {
   start_server();
   asio::io_context io;
   peer::peer_config config;
-  config.server = {"127.0.0.1", port_};
+  config.servers = {{"127.0.0.1", port_}};
   config.punch_timeout = 2s;
   const auto bob_keys = identity::generate(), alice_keys = identity::generate();
   peer::server_link bob_link(io.get_executor()), alice_link(io.get_executor());
@@ -63,9 +63,9 @@ TEST_F(SessionReuseTest, StreamsToAPeerWeHoldASessionWithDoNotPunchAgain) {
   int attempts = -1;
   bool reused = false;
   run_until_done(io, [&]() -> net::awaitable<void> {
-    co_await bob_link.open(config.server, "", &bob_keys);
+    co_await bob_link.open(config.servers, "", &bob_keys);
     co_await bob_link.register_id("bob");
-    co_await alice_link.open(config.server, "", &alice_keys);
+    co_await alice_link.open(config.servers, "", &alice_keys);
     asio::co_spawn(io, serve_echo(bob_link, bob_keys, config), asio::detached);
     peer::session_pool pool(alice_link, alice_keys, config);
     // Two streams at once share the one attempt; a third, later, rides the same session.
