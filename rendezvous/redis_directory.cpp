@@ -60,6 +60,27 @@ until cursor == '0'
 return n
 )lua";
 
+/// Deletes the registrations whose holder's lease (ARGV[2] .. node) is gone: a dead node's
+/// leftovers, which list and claim already skip; returns how many.
+const std::string sweep_script = R"lua(
+local n, alive, cursor = 0, {}, '0'
+repeat
+  local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1] .. '*', 'COUNT', 1000)
+  cursor = r[1]
+  for _, key in ipairs(r[2]) do
+    local node = redis.call('HGET', key, 'node')
+    if node then
+      if alive[node] == nil then alive[node] = redis.call('EXISTS', ARGV[2] .. node) == 1 end
+      if not alive[node] then redis.call('DEL', key); n = n + 1 end
+    end
+  end
+until cursor == '0'
+return n
+)lua";
+
+/// Sweep once per this many lease refreshes (about once a lease).
+constexpr int refreshes_per_sweep = 3;
+
 std::string unavailable(const cluster::redis_reply& reply) {
   return reply.is_error() ? reply.text : "an unexpected reply from Redis";
 }
@@ -99,6 +120,7 @@ net::awaitable<void> redis_directory::keep_lease() {
   auto tick = tick_;
   bool held = false;   // our lease was refreshed last time
   bool cleared = false;
+  int until_sweep = refreshes_per_sweep;
   while (*running) {
     if (!cleared) {
       const std::vector<std::string> clear{"EVAL", clear_script, "0", reg_prefix, node_};
@@ -121,6 +143,15 @@ net::awaitable<void> redis_directory::keep_lease() {
         co_await reassert();
       }
       held = true;
+      if (--until_sweep == 0) {
+        until_sweep = refreshes_per_sweep;
+        const std::vector<std::string> sweep{"EVAL", sweep_script, "0", reg_prefix, node_prefix};
+        const auto swept = co_await client_->command(sweep);
+        if (!*running) co_return;
+        if (swept.type == cluster::redis_reply::kind::integer && swept.integer > 0) {
+          spdlog::info("cluster: swept {} registration(s) of nodes whose lease lapsed", swept.integer);
+        }
+      }
     }
     tick->expires_after(held ? lease_ / 3 : std::chrono::milliseconds(500));
     co_await tick->async_wait(net::use_nothrow);

@@ -5,8 +5,9 @@
 //   hp:reg:ID     hash {node, info}: the node holding ID's registration, live while that node's
 //                 lease is; taken atomically (a script), released by the holder when its peer leaves
 //   hp:pins       hash ID -> the hex key pinned for it (durable: run Redis with AOF or RDB)
-// A node that dies releases every ID it held when its lease expires; one that restarts under
-// the same name first clears the registrations its previous run left.
+// A node that dies releases every ID it held when its lease expires (its hp:reg keys are skipped
+// at once and swept by the live nodes about once a lease); one that restarts under the same name
+// first clears the registrations its previous run left.
 #pragma once
 #include <chrono>
 #include <map>
