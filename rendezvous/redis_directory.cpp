@@ -30,9 +30,11 @@ if redis.call('HGET', KEYS[1], 'node') == ARGV[1] then return redis.call('DEL', 
 return 0
 )lua";
 
-/// Every ID (ARGV[1] .. ID keys) whose holder's lease (ARGV[2] .. node) is live.
-const std::string list_script = R"lua(
-local out, alive, cursor = {}, {}, '0'
+/// Walks every registration (ARGV[1] .. ID keys), judging each holder by its lease (ARGV[2] ..
+/// node). ARGV[3] "list": returns the IDs whose holder is live; "sweep": deletes the others and
+/// returns how many.
+const std::string scan_script = R"lua(
+local out, n, alive, cursor = {}, 0, {}, '0'
 repeat
   local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1] .. '*', 'COUNT', 1000)
   cursor = r[1]
@@ -40,10 +42,12 @@ repeat
     local node = redis.call('HGET', key, 'node')
     if node then
       if alive[node] == nil then alive[node] = redis.call('EXISTS', ARGV[2] .. node) == 1 end
-      if alive[node] then table.insert(out, string.sub(key, #ARGV[1] + 1)) end
+      if alive[node] and ARGV[3] == 'list' then table.insert(out, string.sub(key, #ARGV[1] + 1)) end
+      if not alive[node] and ARGV[3] == 'sweep' then redis.call('DEL', key); n = n + 1 end
     end
   end
 until cursor == '0'
+if ARGV[3] == 'sweep' then return n end
 return out
 )lua";
 
@@ -55,24 +59,6 @@ repeat
   cursor = r[1]
   for _, key in ipairs(r[2]) do
     if redis.call('HGET', key, 'node') == ARGV[2] then redis.call('DEL', key); n = n + 1 end
-  end
-until cursor == '0'
-return n
-)lua";
-
-/// Deletes the registrations whose holder's lease (ARGV[2] .. node) is gone: a dead node's
-/// leftovers, which list and claim already skip; returns how many.
-const std::string sweep_script = R"lua(
-local n, alive, cursor = 0, {}, '0'
-repeat
-  local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1] .. '*', 'COUNT', 1000)
-  cursor = r[1]
-  for _, key in ipairs(r[2]) do
-    local node = redis.call('HGET', key, 'node')
-    if node then
-      if alive[node] == nil then alive[node] = redis.call('EXISTS', ARGV[2] .. node) == 1 end
-      if not alive[node] then redis.call('DEL', key); n = n + 1 end
-    end
   end
 until cursor == '0'
 return n
@@ -145,7 +131,7 @@ net::awaitable<void> redis_directory::keep_lease() {
       held = true;
       if (--until_sweep == 0) {
         until_sweep = refreshes_per_sweep;
-        const std::vector<std::string> sweep{"EVAL", sweep_script, "0", reg_prefix, node_prefix};
+        const std::vector<std::string> sweep{"EVAL", scan_script, "0", reg_prefix, node_prefix, "sweep"};
         const auto swept = co_await client_->command(sweep);
         if (!*running) co_return;
         if (swept.type == cluster::redis_reply::kind::integer && swept.integer > 0) {
@@ -219,7 +205,7 @@ net::awaitable<std::optional<std::string>> redis_directory::holder(std::string i
 }
 
 net::awaitable<listing> redis_directory::list(std::size_t max) {
-  const std::vector<std::string> scan{"EVAL", list_script, "0", reg_prefix, node_prefix};
+  const std::vector<std::string> scan{"EVAL", scan_script, "0", reg_prefix, node_prefix, "list"};
   const auto reply = co_await client_->command(scan);
   listing out;
   if (reply.type != cluster::redis_reply::kind::array) {
