@@ -101,9 +101,9 @@ void client_session::on_message(const nlohmann::json& message) {
   if (busy_) {
     if (backlog_.size() >= max_backlog) {
       ++context_.stats.protocol_errors;
-      channel_->close_with_notice({{"type", "error"}, {"code", "too_many_requests"},
-                                   {"message", "more than 64 requests sent without waiting for replies"}},
-                                  wire::close_reason::closed_locally, "request backlog full");
+      context_.log.log(spdlog::level::warn, "main: request backlog",
+                       display_name() + ": closed: more than 64 requests sent without waiting for replies");
+      close_with_error("too_many_requests", "more than 64 requests sent without waiting for replies");
       return;
     }
     backlog_.push_back(message);

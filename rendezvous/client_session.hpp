@@ -28,6 +28,11 @@ class client_session : public std::enable_shared_from_this<client_session> {
   void send(const nlohmann::json& message) { channel_->send(message); }
   /// Closes the connection (server shutdown).
   void close(const std::string& why) { channel_->close(wire::close_reason::closed_locally, why); }
+  /// Tells the peer why in an error message, then closes the connection.
+  void close_with_error(const std::string& code, const std::string& message) {
+    channel_->close_with_notice({{"type", "error"}, {"code", code}, {"message", message}}, wire::close_reason::closed_locally,
+                                message);
+  }
   /// The registered ID, or "anonymous@IP:PORT" before registration.
   std::string display_name() const;
   /// The registered ID; empty before registration.

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/spawn.hpp"
+#include "rendezvous/client_session.hpp"
 
 namespace rendezvous {
 namespace {
@@ -117,7 +118,10 @@ net::awaitable<void> redis_directory::keep_lease() {
         if (reply.integer > 0) spdlog::info("cluster: cleared {} registration(s) a previous run of {} left", reply.integer, node_);
       }
     }
-    const std::vector<std::string> refresh{"SET", node_prefix + node_, node_info_.dump(), "PX", std::to_string(lease_.count())};
+    // GET: the lease as it was, so a lease that lapsed while we could still reach Redis (we
+    // stalled, or Redis lost it) is noticed too.
+    const std::vector<std::string> refresh{"SET", node_prefix + node_, node_info_.dump(), "PX",
+                                           std::to_string(lease_.count()), "GET"};
     const auto reply = co_await client_->command(refresh);
     if (!*running) co_return;
     if (reply.is_error()) {
@@ -126,6 +130,9 @@ net::awaitable<void> redis_directory::keep_lease() {
     } else {
       if (!held) {
         spdlog::info("cluster: node {} holds its lease in {} ({} ms)", node_, client_->address().display(), lease_.count());
+        co_await reassert();
+      } else if (reply.is_nil()) {
+        spdlog::warn("cluster: the lease of node {} had lapsed; claiming its IDs again", node_);
         co_await reassert();
       }
       held = true;
@@ -150,8 +157,12 @@ net::awaitable<void> redis_directory::reassert() {
   for (const auto& id : ids) {
     const nlohmann::json info{{"reasserted", true}};
     const auto outcome = co_await claim(id, info);
-    if (!outcome.taken && outcome.unavailable.empty()) {
-      spdlog::warn("cluster: {} is held by node {} now; our registration of it is a duplicate", id, outcome.holder);
+    if (outcome.taken || !outcome.unavailable.empty()) continue;
+    // Another node took it while our lease had lapsed: its registration is the one that stands.
+    spdlog::warn("cluster: {} is held by node {} now; closing our duplicate registration of it", id, outcome.holder);
+    if (auto live = registry_.find(id); live != registry_.end()) {
+      live->second->close_with_error("duplicate_id", "ID '" + id + "' was taken over by node " + outcome.holder +
+                                                         " while this node had lost its cluster lease");
     }
   }
 }

@@ -87,18 +87,15 @@ class ClusterTest : public ::testing::Test {
     for (const auto& n : nodes) list += (list.empty() ? "" : ",") + ("127.0.0.1:" + std::to_string(ports_.at(n)));
     return list;
   }
-  /// Whether `key` exists in the cluster's Redis (asked with our own client).
-  bool redis_has(const std::string& key) {
+  /// One command to the cluster's Redis, with our own client.
+  cluster::redis_reply redis(std::vector<std::string> command) {
     asio::io_context io;
     cluster::redis_client client(io.get_executor(), cluster::parse_redis_url(redis_->url()));
-    bool exists = false;
-    test::run_until_done(io, [&]() -> net::awaitable<void> {
-      const std::vector<std::string> command{"EXISTS", key};
-      const auto reply = co_await client.command(command);
-      exists = reply.integer == 1;
-    }());
-    return exists;
+    cluster::redis_reply reply;
+    test::run_until_done(io, [&]() -> net::awaitable<void> { reply = co_await client.command(command); }());
+    return reply;
   }
+  bool redis_has(const std::string& key) { return redis({"EXISTS", key}).integer == 1; }
   bool says(const std::string& name, const std::string& text, std::chrono::seconds limit = 10s) {
     return test::wait_for_text(path(name + ".err"), text, limit);
   }
@@ -199,6 +196,21 @@ TEST_F(ClusterTest, ADrainedNodesIdsAreFreeAtOnceNotAfterItsLease) {
   listen("jill-b", "b", "jill", "jill");
   EXPECT_TRUE(says("jill-b", "registered as jill", 5s)) << err("jill-b") << err("b");
   EXPECT_LT(std::chrono::steady_clock::now() - drained, 5s);  // not the 10 s lease
+}
+
+TEST_F(ClusterTest, ANodeWhoseLeaseLapsedClosesItsRegistrationOfAnIdAnotherNodeTookMeanwhile) {
+  start_node("a", {"--node-lease", "2"});
+  listen("kim", "a", "kim", "kim");
+  ASSERT_TRUE(says("kim", "registered as kim")) << err("kim");
+  // As if a's lease had lapsed (a stall) and a live node z had taken kim meanwhile.
+  EXPECT_FALSE(redis({"SET", "hp:node:z", "{}", "PX", "30000"}).is_error());
+  EXPECT_FALSE(redis({"HSET", "hp:reg:kim", "node", "z", "info", "{}"}).is_error());
+  EXPECT_EQ(redis({"DEL", "hp:node:a"}).integer, 1);
+  // a notices at its next refresh (a third of its lease), and z's registration stands.
+  EXPECT_TRUE(peers_["kim"]->wait_for(5s).has_value()) << err("kim");
+  EXPECT_TRUE(test::wait_for_text(path("a.err"), "kim is held by node z now", 2s)) << test::read_file(path("a.err"));
+  EXPECT_EQ(redis({"HGET", "hp:reg:kim", "node"}).text, "z");
+  EXPECT_TRUE(redis_has("hp:node:a"));  // a holds its lease again
 }
 
 TEST_F(ClusterTest, WhileRedisIsDownRegisteredPeersStayAndNewOnesAreToldWhy) {
