@@ -7,6 +7,8 @@
 #include <optional>
 #include <vector>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <cxxopts.hpp>
@@ -15,7 +17,9 @@
 #include "common/config_layers.hpp"
 #include "common/logging.hpp"
 #include "rendezvous/descriptor_budget.hpp"
+#include "cluster/redis_client.hpp"
 #include "rendezvous/key_pins.hpp"
+#include "rendezvous/redis_directory.hpp"
 #include "rendezvous/server.hpp"
 
 namespace {
@@ -108,11 +112,47 @@ void write_ready_file(const std::string& path, const rendezvous::server& server)
 }
 
 constexpr const char* commands_help = R"(
-Without a command, runs the server. Offline commands on the state directory (--state):
+Without a command, runs the server. Commands on the pins: those in the state directory (--state),
+or with --cluster those in the cluster's Redis:
   list-ids          print every pinned ID with its key's fingerprint
   release-id NAME   forget NAME's pinned key, so the next registration of NAME pins a new one
                     (for a peer that lost its identity file); safe while the server runs
 )";
+
+/// The same commands on the cluster's pins (Redis); returns the exit code.
+int run_cluster_pin_command(const std::string& command, const std::vector<std::string>& args, const std::string& url) {
+  asio::io_context io;
+  cluster::redis_client client(io.get_executor(), cluster::parse_redis_url(url));
+  int code = 1;
+  // (The client's connection keeps the loop running: it is closed when the command is done.)
+  const auto report = [&]() -> net::awaitable<void> {
+    if (command == "list-ids") {
+      auto pins = co_await rendezvous::list_cluster_pins(client);
+      if (auto* error = std::get_if<std::string>(&pins)) {
+        std::cerr << "rendezvous: cannot read the cluster's pins: " << *error << "\n";
+        co_return;
+      }
+      for (const auto& [id, fingerprint] : std::get<0>(pins)) std::cout << id << "  " << fingerprint << "\n";
+      code = 0;
+      co_return;
+    }
+    auto released = co_await rendezvous::release_cluster_pin(client, args.front());
+    if (auto* error = std::get_if<std::string>(&released)) {
+      std::cerr << "rendezvous: cannot release the pin of '" << args.front() << "': " << *error << "\n";
+    } else if (std::get<int>(released) == 0) {
+      std::cerr << "rendezvous: no pin for '" << args.front() << "' in the cluster (" << client.address().display() << ")\n";
+    } else {
+      std::cout << "released " << args.front() << "\n";
+      code = 0;
+    }
+  };
+  asio::co_spawn(io, [&]() -> net::awaitable<void> {
+    co_await report();
+    client.close();
+  }, asio::detached);
+  io.run();
+  return code;
+}
 
 /// Runs an offline command on the pin database; returns the exit code.
 int run_state_command(const std::string& command, const std::vector<std::string>& args, const std::string& state_dir) {
@@ -155,6 +195,7 @@ int main(int argc, char** argv) {
         throw std::runtime_error(command == "release-id" ? "release-id takes one NAME" : "list-ids takes no arguments");
       }
       try {
+        if (!config.cluster.empty()) return run_cluster_pin_command(command, rest, config.cluster);
         return run_state_command(command, rest, config.state_dir);
       } catch (const std::exception& e) {
         std::cerr << "rendezvous: " << e.what() << "\n";

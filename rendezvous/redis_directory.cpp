@@ -230,4 +230,25 @@ net::awaitable<listing> redis_directory::list(std::size_t max) {
   co_return out;
 }
 
+net::awaitable<std::variant<std::vector<std::pair<std::string, std::string>>, std::string>> list_cluster_pins(
+    cluster::redis_client& client) {
+  const std::vector<std::string> all{"HGETALL", pins_key};
+  const auto reply = co_await client.command(all);
+  if (reply.type != cluster::redis_reply::kind::array) co_return unavailable(reply);
+  std::vector<std::pair<std::string, std::string>> pins;
+  for (std::size_t i = 0; i + 1 < reply.elements.size(); i += 2) {
+    const auto key = identity::public_key_from_hex(reply.elements[i + 1].text);
+    pins.emplace_back(reply.elements[i].text, key ? identity::fingerprint(*key) : "(unreadable key)");
+  }
+  std::sort(pins.begin(), pins.end());
+  co_return pins;
+}
+
+net::awaitable<std::variant<int, std::string>> release_cluster_pin(cluster::redis_client& client, std::string id) {
+  const std::vector<std::string> forget{"HDEL", pins_key, id};
+  const auto reply = co_await client.command(forget);
+  if (reply.type != cluster::redis_reply::kind::integer) co_return unavailable(reply);
+  co_return static_cast<int>(reply.integer);
+}
+
 }  // namespace rendezvous

@@ -13,6 +13,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include <asio/steady_timer.hpp>
 
@@ -57,5 +59,12 @@ class redis_directory : public peer_directory {
   std::shared_ptr<bool> running_ = std::make_shared<bool>(false);
   std::shared_ptr<asio::steady_timer> tick_;  ///< the lease loop's pause, cut short by stop()
 };
+
+/// The cluster's pins, for the operator's list-ids: (ID, key fingerprint) sorted by ID; an error
+/// text instead when Redis cannot be asked.
+net::awaitable<std::variant<std::vector<std::pair<std::string, std::string>>, std::string>> list_cluster_pins(
+    cluster::redis_client& client);
+/// Forgets `id`'s pin in the cluster (release-id): 1 if there was one, 0 if not, or an error text.
+net::awaitable<std::variant<int, std::string>> release_cluster_pin(cluster::redis_client& client, std::string id);
 
 }  // namespace rendezvous

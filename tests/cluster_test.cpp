@@ -151,6 +151,30 @@ TEST_F(ClusterTest, KeyPinsHoldOnEveryNodeAndAcrossARedisRestart) {
   EXPECT_TRUE(says("owner", "registered as dave")) << err("owner");
 }
 
+TEST_F(ClusterTest, TheOperatorListsAndReleasesTheClustersPins) {
+  start_node("a");
+  listen("first", "a", "lena", "lena-key");
+  ASSERT_TRUE(says("first", "registered as lena")) << err("first");
+  peers_["first"]->signal(SIGTERM);
+  ASSERT_TRUE(peers_["first"]->wait_for(5s).has_value());
+  const auto rendezvous_command = [&](const std::string& name, std::vector<std::string> args) {
+    std::vector<std::string> argv{test::binary("rendezvous"), "--cluster", redis_->url()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    test::child_process child(argv, test::child_io{"/dev/null", path(name + ".out"), path(name + ".err")});
+    return child.wait_for(10s).value_or(-1);
+  };
+  EXPECT_EQ(rendezvous_command("list-ids", {"list-ids"}), 0) << err("list-ids");
+  EXPECT_EQ(out("list-ids").rfind("lena  ", 0), 0u) << out("list-ids");
+  // A new key may not take lena until the operator releases her pin; then it may.
+  EXPECT_EQ(run("new-key", "a", "lena-new-key", {"--id", "lena", "listen"}), 3) << err("new-key");
+  EXPECT_EQ(rendezvous_command("release", {"release-id", "lena"}), 0) << err("release");
+  EXPECT_EQ(out("release"), "released lena\n");
+  EXPECT_EQ(rendezvous_command("release-again", {"release-id", "lena"}), 1);
+  EXPECT_NE(err("release-again").find("no pin for 'lena' in the cluster"), std::string::npos) << err("release-again");
+  listen("second", "a", "lena", "lena-new-key");
+  EXPECT_TRUE(says("second", "registered as lena")) << err("second");
+}
+
 TEST_F(ClusterTest, AKilledNodesIdsAreFreeWithinItsLease) {
   start_node("a", {"--node-lease", "2"});
   start_node("b", {"--node-lease", "2"});
