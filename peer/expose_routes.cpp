@@ -173,18 +173,21 @@ net::awaitable<bool> enter_pool(net::tcp::socket& joined, const pool_access& acc
   co_return !proof_error;
 }
 
+/// enter_pool within a join slot: the relay port counts our connections that have not proved
+/// themselves yet, per address.
+net::awaitable<bool> enter_in_turn(net::tcp::socket& socket, const pool_access& access, bool channel) {
+  auto slot = co_await join_slot::take();
+  co_return co_await enter_pool(socket, access, channel);
+}
+
 /// One idle connection in the server's pool: waits for its client, then serves it.
 net::awaitable<void> pool_connection(std::shared_ptr<const pool_access> access, std::shared_ptr<const route_map> routes,
                                      std::shared_ptr<pool_state> state) {
   auto ex = co_await asio::this_coro::executor;
   const auto opened = net::clock::now();
   net::tcp::socket joined(ex);
-  bool got_client = false;
   nlohmann::json client;
-  {
-    auto slot = co_await join_slot::take();  // the relay port counts our unproven connections
-    got_client = co_await enter_pool(joined, *access, false);
-  }
+  bool got_client = co_await enter_in_turn(joined, *access, false);
   if (got_client) {
     std::error_code ignored;
     joined.set_option(net::tcp::no_delay(true), ignored);
@@ -278,12 +281,7 @@ net::awaitable<void> channel_connection(std::shared_ptr<const pool_access> acces
   auto ex = co_await asio::this_coro::executor;
   const auto opened = net::clock::now();
   net::tcp::socket socket(ex);
-  bool proved = false;
-  {
-    auto slot = co_await join_slot::take();
-    proved = co_await enter_pool(socket, *access, true);
-  }
-  if (proved) {
+  if (co_await enter_in_turn(socket, *access, true)) {
     auto channel = std::make_shared<session::session>(std::move(socket), session::unprotected, /*initiator=*/false,
                                                       std::vector<std::uint8_t>{}, session::expose_channel_options());
     state->channels.push_back(channel);

@@ -191,18 +191,12 @@ net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, s
   std::string totals;
   for (int side = 0; side < 2; ++side) {
     if (!is_peer_id(names[side])) continue;
-    auto& account = accounts_[names[side]];
-    account.sent += sent[side];
-    account.received += sent[1 - side];
-    ++account.pairs;
+    const auto& account = add_traffic(names[side], sent[side], sent[1 - side]);
     totals += fmt::format("; {} in total: sent {}, received {} over {} pair(s)", names[side], account.sent,
                           account.received, account.pairs);
   }
   bytes_relayed_ += result.a_to_b + result.b_to_a;
-  if (exposed) {
-    exposed_bytes_ += result.a_to_b + result.b_to_a;
-    ++exposed_served_;
-  }
+  if (exposed) count_exposed(result.a_to_b + result.b_to_a);
   spdlog::log(per_pair_level, "relay: {} <-> {} ended after {:.1f} s ({}{}): {} sent {} bytes, {} sent {} bytes{}", names[0], names[1],
                seconds_since(started), relay::to_string(result.end), result.detail.empty() ? "" : ": " + result.detail,
                names[0], result.a_to_b, names[1], result.b_to_a, totals);
@@ -210,12 +204,21 @@ net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, s
 
 void relay_service::account_exposed_client(const std::string& exposer, std::uint64_t sent_by_exposer,
                                            std::uint64_t received_by_exposer) {
-  auto& account = accounts_[exposer];
-  account.sent += sent_by_exposer;
-  account.received += received_by_exposer;
-  ++account.pairs;
+  add_traffic(exposer, sent_by_exposer, received_by_exposer);
   bytes_relayed_ += sent_by_exposer + received_by_exposer;
-  exposed_bytes_ += sent_by_exposer + received_by_exposer;
+  count_exposed(sent_by_exposer + received_by_exposer);
+}
+
+const traffic_account& relay_service::add_traffic(const std::string& id, std::uint64_t sent, std::uint64_t received) {
+  auto& account = accounts_[id];
+  account.sent += sent;
+  account.received += received;
+  ++account.pairs;
+  return account;
+}
+
+void relay_service::count_exposed(std::uint64_t bytes) {
+  exposed_bytes_ += bytes;
   ++exposed_served_;
 }
 

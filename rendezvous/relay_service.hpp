@@ -81,6 +81,10 @@ class relay_service {
 
  private:
   bool admit_pair(const std::array<std::string, 2>& names, std::string& why) const;
+  /// Adds one finished pair's bytes to `id`'s traffic account.
+  const traffic_account& add_traffic(const std::string& id, std::uint64_t sent, std::uint64_t received);
+  /// One client of an exposed port served to its end, spliced or carried on a channel.
+  void count_exposed(std::uint64_t bytes);
   net::awaitable<void> run_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names);
 
   asio::any_io_executor executor_;
