@@ -41,8 +41,8 @@ class peer_directory {
   virtual ~peer_directory() = default;
   /// Pins `key` for `id` if the ID is new; otherwise says whether the pinned key is `key`.
   virtual net::awaitable<pin_outcome> check_or_pin(std::string id, identity::public_key key) = 0;
-  /// Takes `id` for this node, described by `info` (observed endpoint, key fingerprint, since);
-  /// this node has already refused a duplicate it holds itself.
+  /// Takes `id` for this node, described by `info` (observed endpoint, key fingerprint, since;
+  /// null keeps what the directory has); this node has already refused a duplicate it holds itself.
   virtual net::awaitable<claim_outcome> claim(std::string id, nlohmann::json info) = 0;
   /// Gives up `id` (its peer left this node); never waits.
   virtual void release(const std::string& id) = 0;

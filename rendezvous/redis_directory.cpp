@@ -17,11 +17,13 @@ const std::string reg_prefix = "hp:reg:";
 const std::string pins_key = "hp:pins";
 
 /// Takes KEYS[1] (hp:reg:ID) for node ARGV[1] unless a live node (its lease key exists) holds
-/// it; returns "" when taken, else the holder's name.
+/// it, with ARGV[2] as its info (empty: keep what is there); returns "" when taken, else the
+/// holder's name.
 const std::string claim_script = R"lua(
 local holder = redis.call('HGET', KEYS[1], 'node')
 if holder and holder ~= ARGV[1] and redis.call('EXISTS', ARGV[3] .. holder) == 1 then return holder end
-redis.call('HSET', KEYS[1], 'node', ARGV[1], 'info', ARGV[2])
+redis.call('HSET', KEYS[1], 'node', ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'info', ARGV[2]) end
 return ''
 )lua";
 
@@ -155,8 +157,8 @@ net::awaitable<void> redis_directory::reassert() {
   std::vector<std::string> ids;
   for (const auto& [id, session] : registry_) ids.push_back(id);
   for (const auto& id : ids) {
-    const nlohmann::json info{{"reasserted", true}};
-    const auto outcome = co_await claim(id, info);
+    const nlohmann::json keep_info;  // null: the registration keeps the info it has
+    const auto outcome = co_await claim(id, keep_info);
     if (outcome.taken || !outcome.unavailable.empty()) continue;
     // Another node took it while our lease had lapsed: its registration is the one that stands.
     spdlog::warn("cluster: {} is held by node {} now; closing our duplicate registration of it", id, outcome.holder);
@@ -180,7 +182,8 @@ net::awaitable<pin_outcome> redis_directory::check_or_pin(std::string id, identi
 }
 
 net::awaitable<claim_outcome> redis_directory::claim(std::string id, nlohmann::json info) {
-  const std::vector<std::string> take{"EVAL", claim_script, "1", reg_prefix + id, node_, info.dump(), node_prefix};
+  const std::vector<std::string> take{"EVAL", claim_script, "1", reg_prefix + id, node_, info.is_null() ? "" : info.dump(),
+                                      node_prefix};
   const auto reply = co_await client_->command(take);
   if (reply.type != cluster::redis_reply::kind::string) co_return claim_outcome{false, {}, unavailable(reply)};
   if (reply.text.empty()) co_return claim_outcome{true, {}, {}};
