@@ -64,7 +64,9 @@ net::awaitable<void> session_pool::connect(const std::string& peer, entry& slot)
   if (reply.value("type", "") == "error") {
     const auto code = reply.value("code", "");
     const auto message = reply.value("message", "the server refused");
-    if (code == "unknown_peer" || code == "busy" || code == "rate_limited") throw command_error(exit_peer_unknown, message);
+    if (code == "unknown_peer" || code == "peer_on_other_node" || code == "busy" || code == "rate_limited") {
+      throw command_error(exit_peer_unknown, message);
+    }
     if (code == "self") throw command_error(exit_usage, message);
     throw command_error(exit_server, message);
   }
