@@ -43,6 +43,7 @@ class interruption {
   /// The command has its outcome and is only returning it: a signal now changes nothing.
   void decided() { decided_ = true; }
   bool claimed() const { return claims_ > 0 || decided_; }
+  bool has_decided() const { return decided_; }
 
   /// Sessions to close on a signal (held weakly: a session that ended is simply skipped).
   void track(const std::shared_ptr<session::session>& s);

@@ -228,6 +228,10 @@ int main(int argc, char** argv) {
     signals.async_wait([&](std::error_code ec, int signal) {
       if (ec) return;
       auto& interrupt = peer::interruption::process();
+      if (interrupt.raised() && interrupt.has_decided()) {  // the outcome is in: no signal changes it now
+        await_signal();
+        return;
+      }
       if (interrupt.raised()) {  // the second: at once (threads blocked on a terminal are not waited for)
         std::fflush(nullptr);
         std::_Exit(signalled_exit());
