@@ -109,6 +109,10 @@ attempt_info parse_attempt(const nlohmann::json& message) {
     info.relay_port = static_cast<std::uint16_t>(wire::int_field(message, "relay_port", 0, 0, 65535));
     info.relay_token = message.value("relay_token", "");
     info.punch_timeout = std::chrono::milliseconds(wire::int_field(message, "punch_timeout_ms", 0, 0, 600'000));
+    if (message.contains("server_host")) {
+      info.coordinator = asio::ip::make_address(message["server_host"].get<std::string>());
+      if (info.coordinator->is_unspecified() || info.coordinator->is_multicast()) throw std::runtime_error("bad server host");
+    }
     if (message.contains("peer_key")) {
       info.peer_key = identity::public_key_from_hex(message["peer_key"].get<std::string>());
       if (!info.peer_key) throw std::runtime_error("bad peer key");
@@ -135,7 +139,7 @@ net::awaitable<std::optional<nat::punch_success>> punch_directly(server_link& li
   auto listener = nat::open_shared_listener(ex, 0);
   const auto port = listener.local_endpoint().port();
   auto hole_socket = nat::open_shared_dialer(ex, port);
-  const net::tcp::endpoint hole(link.server_endpoint().address(), attempt.hole_port);
+  const net::tcp::endpoint hole(attempt.ports_host(link), attempt.hole_port);
   const auto observed = co_await report_to_hole_assist(hole_socket, hole, attempt);
   spdlog::info("attempt {}: local port {} maps to {}", attempt.secret.attempt_id, port, observed);
 
@@ -148,7 +152,7 @@ net::awaitable<std::optional<nat::punch_success>> punch_directly(server_link& li
   nat::punch_request request;
   request.secret = attempt.secret;
   request.mine = attempt.mine;
-  request.candidates = parse_candidates(punch, link.server_endpoint().address());
+  request.candidates = parse_candidates(punch, attempt.ports_host(link));
   request.deadline = net::clock::now() + punch_timeout;
   if (attempt.mine == nat::role::responder) request.deadline += responder_grace;
   std::string listed;
@@ -167,7 +171,7 @@ net::awaitable<nat::punch_success> connect_via_relay(server_link& link, const at
                                                      std::chrono::milliseconds punch_timeout) {
   auto ex = co_await asio::this_coro::executor;
   if (attempt.relay_port == 0 || attempt.relay_token.empty()) throw std::runtime_error("the server offered no relay");
-  const net::tcp::endpoint relay(link.server_endpoint().address(), attempt.relay_port);
+  const net::tcp::endpoint relay(attempt.ports_host(link), attempt.relay_port);
   net::tcp::socket socket(ex);
   if (auto why = co_await join_relay(socket, relay, attempt.relay_token, punch_timeout + relay_partner_slack); !why.empty()) {
     throw std::runtime_error(why);

@@ -23,6 +23,14 @@ struct attempt_info {
   std::string relay_token;  ///< ours only: it admits us, never the other side
   std::chrono::milliseconds punch_timeout{0};  ///< the initiator's, so both sides punch as long
   std::optional<identity::public_key> peer_key;  ///< the key the server knows the other side by
+  /// The coordinating node's address when it is not the server we are connected to (the other
+  /// side is registered on another node of a cluster, which coordinates): its hole-assist and
+  /// relay ports are there.
+  std::optional<asio::ip::address> coordinator;
+  /// Where the hole-assist and relay ports are: the coordinator, else our server.
+  asio::ip::address ports_host(const server_link& link) const {
+    return coordinator ? *coordinator : link.server_endpoint().address();
+  }
 };
 
 /// Parses an "attempt" message; throws command_error if it is malformed.

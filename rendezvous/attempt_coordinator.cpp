@@ -32,13 +32,21 @@ nlohmann::json candidates_of(const hole_report& report) {
 
 }  // namespace
 
+attempt_side attempt_side::here(const std::shared_ptr<client_session>& session) {
+  attempt_side side;
+  side.session = session;
+  side.name = session->display_name();
+  side.key = session->key();
+  return side;
+}
+
 std::optional<std::string> attempt_coordinator::refuse(const client_session& initiator,
-                                                       const client_session& responder) const {
+                                                       const std::string& responder) const {
   if (attempts_.size() >= max_attempts) return "the server has too many connect attempts in flight";
   std::size_t mine = 0, to_target = 0, dispatched_to_target = 0;
   for (const auto& [id, a] : attempts_) {
-    const bool from_me = a.sides[0].lock().get() == &initiator;
-    const bool to_them = a.sides[1].lock().get() == &responder;
+    const bool from_me = a.sides[0].session.lock().get() == &initiator;
+    const bool to_them = a.sides[1].name == responder;  // an ID is registered once cluster-wide
     mine += from_me ? 1 : 0;
     to_target += from_me && to_them ? 1 : 0;
     // Only attempts the responder was told of occupy it; the others cost it nothing.
@@ -46,37 +54,37 @@ std::optional<std::string> attempt_coordinator::refuse(const client_session& ini
   }
   if (mine >= max_attempts_per_initiator) return "too many of your connect attempts in flight";
   if (to_target >= max_attempts_per_pair) {
-    return "you already have " + std::to_string(to_target) + " connect attempts to " + responder.display_name() + " in flight";
+    return "you already have " + std::to_string(to_target) + " connect attempts to " + responder + " in flight";
   }
   if (dispatched_to_target >= max_attempts_per_responder) return "too many connect attempts to that peer in flight";
   return std::nullopt;
 }
 
-std::string attempt_coordinator::start(const std::shared_ptr<client_session>& initiator,
-                                       const std::shared_ptr<client_session>& responder, long long request,
-                                       const plan& how) {
+std::string attempt_coordinator::start(const std::shared_ptr<client_session>& initiator, attempt_side responder,
+                                       long long request, const plan& how) {
   attempt a;
   a.id = crypto::random_hex(8);
   a.token = crypto::random_hex(16);
-  a.sides[0] = initiator;
-  a.sides[1] = responder;
-  a.names[0] = initiator->display_name();
-  a.names[1] = responder->display_name();
+  a.sides[0] = attempt_side::here(initiator);
+  a.sides[1] = std::move(responder);
   a.expires = net::clock::now() + how.timeout;
   a.relay_tokens = how.relay_tokens;
   for (int side = 0; side < 2; ++side) {
     nlohmann::json message{{"type", "attempt"},        {"attempt", a.id},         {"token", a.token},
-                           {"role", nat::to_string(side == 0 ? nat::role::initiator : nat::role::responder)}, {"peer", a.names[1 - side]}, {"path", how.path},
+                           {"role", nat::to_string(side == 0 ? nat::role::initiator : nat::role::responder)}, {"peer", a.sides[1 - side].name}, {"path", how.path},
                            {"hole_port", how.hole_port}, {"relay_port", how.relay_port},
                            {"relay_token", how.relay_tokens[side]}, {"punch_timeout_ms", how.punch_timeout_ms}};
     if (side == 0) message["req"] = request;
     // The other side's proven identity key: the session handshake accepts no other.
-    if (const auto& key = (side == 0 ? responder : initiator)->key()) message["peer_key"] = identity::to_hex(*key);
+    if (const auto& key = a.sides[1 - side].key) message["peer_key"] = identity::to_hex(*key);
     if (!how.reason.empty()) message["reason"] = how.reason;
+    // A responder on another node reaches our ports at our address, not at its own node's.
+    if (a.sides[side].remote()) message["server_host"] = how.host;
     if (side == 0) initiator->send(message);
     else a.responder_message = std::move(message);  // sent once the initiator commits
   }
-  spdlog::info("attempt {}: {} -> {} started (path {}{})", a.id, a.names[0], a.names[1], how.path,
+  spdlog::info("attempt {}: {} -> {}{} started (path {}{})", a.id, a.sides[0].name, a.sides[1].name,
+               a.sides[1].remote() ? " on node " + a.sides[1].node : "", how.path,
                how.reason.empty() ? "" : ": " + how.reason);
   auto id = a.id;
   a.relay_only = how.path == "relay";  // then kept only to count against the caps
@@ -85,13 +93,21 @@ std::string attempt_coordinator::start(const std::shared_ptr<client_session>& in
   return id;
 }
 
+void attempt_coordinator::tell(const attempt_side& side, const nlohmann::json& message) {
+  if (!side.remote()) {
+    if (auto session = side.session.lock()) session->send(message);
+    return;
+  }
+  post_(side.node, {{"kind", "deliver"}, {"to", side.name}, {"message", message}, {"sent_ms", net::now_ms()}});
+}
+
 void attempt_coordinator::dispatch(attempt& a) {
   if (a.dispatched) return;
   a.dispatched = true;
   by_initiator_relay_token_.erase(a.relay_tokens[0]);
-  if (auto responder = a.sides[1].lock()) responder->send(a.responder_message);
+  tell(a.sides[1], a.responder_message);
   a.responder_message = nlohmann::json();
-  spdlog::debug("attempt {}: {} committed; {} told", a.id, a.names[0], a.names[1]);
+  spdlog::debug("attempt {}: {} committed; {} told", a.id, a.sides[0].name, a.sides[1].name);
 }
 
 void attempt_coordinator::relay_half_waiting(const std::string& token) {
@@ -113,54 +129,110 @@ bool attempt_coordinator::report(const std::string& attempt_id, int side, hole_r
   if (it == attempts_.end()) return false;
   attempt& a = it->second;
   if (side == 1 && !a.dispatched) return false;  // nobody told it: not a responder we know
-  spdlog::debug("attempt {}: {} is at {}", a.id, a.names[side], net::to_string(report.mapped));
+  spdlog::debug("attempt {}: {} is at {}", a.id, a.sides[side].name, net::to_string(report.mapped));
   a.reports[side] = std::move(report);
   if (side == 0) dispatch(a);
   if (!a.reports[0] || !a.reports[1]) return true;
 
-  auto first = a.sides[0].lock();
-  auto second = a.sides[1].lock();
-  if (!first || !second) {
-    fail(a, "peer_gone", "a peer went away");
-    attempts_.erase(it);
-    return true;
+  long long rtt[2] = {0, 0};
+  for (int s = 0; s < 2; ++s) {
+    if (a.sides[s].remote()) {
+      rtt[s] = a.sides[s].rtt_ms;
+      continue;
+    }
+    auto session = a.sides[s].session.lock();
+    if (!session) {
+      fail(a, "peer_gone", a.sides[s].name + " went away");
+      attempts_.erase(it);
+      return true;
+    }
+    rtt[s] = session->rtt_ms();
   }
   // Start both when the later of the two instructions has arrived, so the SYNs cross
   // (each instruction takes about half that side's round trip to arrive).
-  const long long rtt[2] = {first->rtt_ms(), second->rtt_ms()};
   const long long latest = std::max(rtt[0], rtt[1]) / 2;
   for (int s = 0; s < 2; ++s) {
     const long long delay = base_delay_ms + latest - rtt[s] / 2;
-    (s == 0 ? first : second)
-        ->send({{"type", "punch"},
-                {"attempt", a.id},
-                {"candidates", candidates_of(*a.reports[1 - s])},
-                {"observed", net::to_string(a.reports[s]->mapped)},
-                {"delay_ms", delay}});
+    tell(a.sides[s], {{"type", "punch"},
+                      {"attempt", a.id},
+                      {"candidates", candidates_of(*a.reports[1 - s])},
+                      {"observed", net::to_string(a.reports[s]->mapped)},
+                      {"delay_ms", delay}});
   }
-  spdlog::info("attempt {}: punching {} ({}) <-> {} ({})", a.id, a.names[0], net::to_string(a.reports[0]->mapped),
-               a.names[1], net::to_string(a.reports[1]->mapped));
+  spdlog::info("attempt {}: punching {} ({}) <-> {} ({})", a.id, a.sides[0].name, net::to_string(a.reports[0]->mapped),
+               a.sides[1].name, net::to_string(a.reports[1]->mapped));
   attempts_.erase(it);
   return true;
 }
 
 void attempt_coordinator::decline(const std::string& attempt_id, const client_session& responder,
                                   const std::string& reason) {
-  auto it = attempts_.find(attempt_id);
-  if (it == attempts_.end() || it->second.sides[1].lock().get() != &responder) return;
-  attempt& a = it->second;
-  spdlog::info("attempt {}: {} declined: {}", a.id, a.names[1], reason);
-  if (auto initiator = a.sides[0].lock()) {
-    initiator->send({{"type", "attempt_failed"},
-                     {"attempt", a.id},
-                     {"code", "peer_busy"},
-                     {"reason", a.names[1] + " declined the connection: " + reason}});
+  if (auto there = elsewhere_.find(attempt_id); there != elsewhere_.end()) {
+    if (there->second.responder.lock().get() != &responder) return;
+    post_(there->second.node, {{"kind", "declined"}, {"attempt", attempt_id}, {"id", responder.id()}, {"reason", reason}});
+    elsewhere_.erase(there);
+    return;
   }
-  cancel_relay_(a.relay_tokens, a.names[1] + " declined");
+  auto it = attempts_.find(attempt_id);
+  if (it == attempts_.end() || it->second.sides[1].remote() || it->second.sides[1].session.lock().get() != &responder) return;
+  end_declined(it, reason);
+}
+
+void attempt_coordinator::end_declined(std::map<std::string, attempt>::iterator it, const std::string& reason) {
+  attempt& a = it->second;
+  spdlog::info("attempt {}: {} declined: {}", a.id, a.sides[1].name, reason);
+  tell(a.sides[0], {{"type", "attempt_failed"},
+                    {"attempt", a.id},
+                    {"code", "peer_busy"},
+                    {"reason", a.sides[1].name + " declined the connection: " + reason}});
+  cancel_relay_(a.relay_tokens, a.sides[1].name + " declined");
+  attempts_.erase(it);
+}
+
+std::map<std::string, attempt>::iterator attempt_coordinator::remote_attempt(const std::string& attempt_id,
+                                                                             const std::string& node,
+                                                                             const std::string& id) {
+  auto it = attempts_.find(attempt_id);
+  if (it == attempts_.end()) return it;
+  const auto& responder = it->second.sides[1];
+  // Only the responder's own node speaks for it.
+  return responder.remote() && responder.node == node && responder.name == id ? it : attempts_.end();
+}
+
+void attempt_coordinator::coordinated_elsewhere(const std::string& attempt_id, const std::string& node,
+                                                const std::shared_ptr<client_session>& session,
+                                                std::chrono::seconds lifetime) {
+  if (elsewhere_.size() >= max_attempts && !elsewhere_.contains(attempt_id)) return;  // declines then go unheard: it times out
+  elsewhere_[attempt_id] = elsewhere{node, session, net::clock::now() + lifetime};
+}
+
+void attempt_coordinator::delivered(const std::string& attempt_id, const std::string& node, long long rtt_ms,
+                                    long long sent_ms) {
+  auto it = attempts_.find(attempt_id);
+  if (it == attempts_.end() || it->second.sides[1].node != node) return;
+  // The instruction crosses Redis once more than the peer's own round trip covers.
+  const long long between_nodes = std::clamp(net::now_ms() - sent_ms, 0LL, 2000LL);
+  it->second.sides[1].rtt_ms = std::clamp(rtt_ms, 0LL, 10000LL) + between_nodes;
+}
+
+void attempt_coordinator::declined_elsewhere(const std::string& attempt_id, const std::string& node,
+                                             const std::string& id, const std::string& reason) {
+  auto it = remote_attempt(attempt_id, node, id);
+  if (it != attempts_.end()) end_declined(it, reason);
+}
+
+void attempt_coordinator::gone_elsewhere(const std::string& attempt_id, const std::string& node, const std::string& id,
+                                         const std::string& reason) {
+  auto it = remote_attempt(attempt_id, node, id);
+  if (it == attempts_.end()) return;
+  fail(it->second, "peer_gone", reason);
+  cancel_relay_(it->second.relay_tokens, reason);
+  by_initiator_relay_token_.erase(it->second.relay_tokens[0]);
   attempts_.erase(it);
 }
 
 void attempt_coordinator::expire(net::clock::time_point now) {
+  std::erase_if(elsewhere_, [now](const auto& entry) { return entry.second.expires <= now; });
   for (auto it = attempts_.begin(); it != attempts_.end();) {
     if (it->second.expires > now) {
       ++it;
@@ -172,7 +244,7 @@ void attempt_coordinator::expire(net::clock::time_point now) {
     }
     if (!it->second.dispatched) {
       // The initiator asked and never followed through: only it is told; nothing waits on the tokens.
-      fail(it->second, "timeout", it->second.names[0] + " did not join its own attempt in time");
+      fail(it->second, "timeout", it->second.sides[0].name + " did not join its own attempt in time");
       cancel_relay_(it->second.relay_tokens, "the attempt expired");
       by_initiator_relay_token_.erase(it->second.relay_tokens[0]);
       it = attempts_.erase(it);
@@ -180,7 +252,7 @@ void attempt_coordinator::expire(net::clock::time_point now) {
     }
     std::string missing;
     for (int side = 0; side < 2; ++side) {
-      if (!it->second.reports[side]) missing += (missing.empty() ? "" : " and ") + it->second.names[side];
+      if (!it->second.reports[side]) missing += (missing.empty() ? "" : " and ") + it->second.sides[side].name;
     }
     fail(it->second, "timeout", "no hole-assist report from " + missing + " in time");
     it = attempts_.erase(it);
@@ -188,8 +260,18 @@ void attempt_coordinator::expire(net::clock::time_point now) {
 }
 
 void attempt_coordinator::forget(const client_session& session) {
+  for (auto it = elsewhere_.begin(); it != elsewhere_.end();) {
+    if (it->second.responder.lock().get() != &session) {
+      ++it;
+      continue;
+    }
+    post_(it->second.node, {{"kind", "gone"}, {"attempt", it->first}, {"id", session.id()},
+                            {"reason", session.display_name() + " went away"}});
+    it = elsewhere_.erase(it);
+  }
   for (auto it = attempts_.begin(); it != attempts_.end();) {
-    const bool involved = it->second.sides[0].lock().get() == &session || it->second.sides[1].lock().get() == &session;
+    const auto is = [&session](const attempt_side& side) { return !side.remote() && side.session.lock().get() == &session; };
+    const bool involved = is(it->second.sides[0]) || is(it->second.sides[1]);
     if (!involved) {
       ++it;
       continue;
@@ -206,12 +288,10 @@ void attempt_coordinator::fail(attempt& a, const std::string& code, const std::s
   if (a.relay_only && a.dispatched) return;
   // An attempt its responder never heard of is a requester's own business (and spam's): info only.
   spdlog::log(a.dispatched ? spdlog::level::warn : spdlog::level::info, "attempt {}: {} -> {} failed: {}", a.id,
-              a.names[0], a.names[1], reason);
+              a.sides[0].name, a.sides[1].name, reason);
   for (int side = 0; side < 2; ++side) {
     if (side == 1 && !a.dispatched) continue;  // never told of it
-    if (auto session = a.sides[side].lock()) {
-      session->send({{"type", "attempt_failed"}, {"attempt", a.id}, {"code", code}, {"reason", reason}});
-    }
+    tell(a.sides[side], {{"type", "attempt_failed"}, {"attempt", a.id}, {"code", code}, {"reason", reason}});
   }
 }
 

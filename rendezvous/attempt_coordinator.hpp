@@ -5,6 +5,11 @@
 // The responder hears of an attempt only once the initiator has committed to it (reported to the
 // hole-assist port, or for a relay-only attempt, joined the relay): a requester that asks and
 // never follows through costs its target nothing, so connect spam cannot keep a peer busy.
+//
+// In a cluster the responder may be registered on another node: the initiator's node still
+// coordinates (its hole-assist and relay ports serve both sides), and what the responder is told
+// goes as mail to its node, which hands it over its main connection (node_mail.cpp). That node
+// keeps a note of the attempt, so the responder's decline, or its leaving, reaches this one.
 #pragma once
 #include <array>
 #include <functional>
@@ -16,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/identity.hpp"
 #include "common/net.hpp"
 
 namespace rendezvous {
@@ -28,12 +34,22 @@ struct hole_report {
   std::vector<net::tcp::endpoint> private_endpoints;
 };
 
+/// One side of an attempt: a main connection on this node, or a peer registered on another one.
+struct attempt_side {
+  std::weak_ptr<client_session> session;  ///< on this node
+  std::string node;                       ///< else: the node holding the peer's main connection
+  std::string name;                       ///< its ID (or anonymous@ for an unregistered initiator)
+  std::optional<identity::public_key> key;  ///< the identity key it proved to its node
+  long long rtt_ms = 0;  ///< another node's peer: its round trip plus the nodes' (once delivered)
+  bool remote() const { return !node.empty(); }
+  static attempt_side here(const std::shared_ptr<client_session>& session);
+};
+
 /// One connect-by-ID attempt between an initiator and a responder.
 struct attempt {
   std::string id;
   std::string token;
-  std::weak_ptr<client_session> sides[2];  ///< [0] initiator, [1] responder
-  std::string names[2];
+  attempt_side sides[2];  ///< [0] initiator (always on this node), [1] responder
   std::optional<hole_report> reports[2];
   net::clock::time_point expires;
   bool relay_only = false;  ///< no hole-assist reports expected; ends silently at expiry
@@ -49,6 +65,7 @@ class attempt_coordinator {
   struct plan {
     std::string path = "auto";  ///< auto (punch, then relay), direct (punch only), relay (relay only)
     std::string reason;         ///< why the server chose the path, if it did
+    std::string host;           ///< this node's address, told a responder on another node
     std::uint16_t hole_port = 0;
     std::uint16_t relay_port = 0;
     std::array<std::string, 2> relay_tokens;  ///< [0] the initiator's, [1] the responder's
@@ -57,34 +74,68 @@ class attempt_coordinator {
   };
   /// Cancels relay tokens of attempts that end before both sides could use them.
   using relay_canceller = std::function<void(const std::array<std::string, 2>& tokens, const std::string& why)>;
-  explicit attempt_coordinator(relay_canceller cancel_relay) : cancel_relay_(std::move(cancel_relay)) {}
+  /// Sends mail to another node (the directory's post).
+  using mail_sender = std::function<void(const std::string& node, const nlohmann::json& mail)>;
+  attempt_coordinator(relay_canceller cancel_relay, mail_sender post)
+      : cancel_relay_(std::move(cancel_relay)), post_(std::move(post)) {}
 
-  /// Why a new attempt between these two must wait, if it must (caps per side, per pair, overall).
-  std::optional<std::string> refuse(const client_session& initiator, const client_session& responder) const;
-  /// Creates an attempt and tells both sides; returns its ID.
-  std::string start(const std::shared_ptr<client_session>& initiator, const std::shared_ptr<client_session>& responder,
-                    long long request, const plan& how);
+  /// Why a new attempt from `initiator` to the peer `responder` must wait, if it must (caps per
+  /// side, per pair, overall).
+  std::optional<std::string> refuse(const client_session& initiator, const std::string& responder) const;
+  /// Creates an attempt and tells the initiator (the responder once it commits); returns its ID.
+  std::string start(const std::shared_ptr<client_session>& initiator, attempt_side responder, long long request,
+                    const plan& how);
   /// The attempt's token, if the attempt exists (the hole-assist port checks proofs with it).
   std::optional<std::string> token(const std::string& attempt_id) const;
   /// Records a side's report; when both are in, sends the punch instruction. Returns false if unknown.
   bool report(const std::string& attempt_id, int side, hole_report report);
   /// A first half waits at the relay with `token`: if it is an initiator's, its attempt is committed.
   void relay_half_waiting(const std::string& token);
-  /// The responder declined (busy): the initiator is told, the attempt ends.
+  /// The responder declined (busy): the initiator is told, the attempt ends. An attempt another
+  /// node coordinates is passed on to it.
   void decline(const std::string& attempt_id, const client_session& responder, const std::string& reason);
   /// Fails attempts past their deadline.
   void expire(net::clock::time_point now);
-  /// Fails attempts of a session that went away.
+  /// Fails attempts of a session that went away (and tells the nodes coordinating its others).
   void forget(const client_session& session);
   std::size_t size() const { return attempts_.size(); }
+
+  // Mail about attempts (node_mail.cpp reads it off the wire).
+  /// Another node coordinates `attempt_id`, whose responder `session` here was just told of it.
+  void coordinated_elsewhere(const std::string& attempt_id, const std::string& node,
+                             const std::shared_ptr<client_session>& session, std::chrono::seconds lifetime);
+  /// Node `node` handed our message to the responder, whose round trip is `rtt_ms`; `sent_ms`
+  /// (our clock) is when we posted it.
+  void delivered(const std::string& attempt_id, const std::string& node, long long rtt_ms, long long sent_ms);
+  /// The responder on `node` declined, or is not (or no longer) there.
+  void declined_elsewhere(const std::string& attempt_id, const std::string& node, const std::string& id,
+                          const std::string& reason);
+  void gone_elsewhere(const std::string& attempt_id, const std::string& node, const std::string& id,
+                      const std::string& reason);
 
  private:
   void fail(attempt& a, const std::string& code, const std::string& reason);
   /// Tells the responder, now that the initiator has shown it means it.
   void dispatch(attempt& a);
+  /// Sends `message` to a side's peer, on this node or through its node's mail.
+  void tell(const attempt_side& side, const nlohmann::json& message);
+  /// Ends attempt `it` as declined by its responder.
+  void end_declined(std::map<std::string, attempt>::iterator it, const std::string& reason);
+  /// The attempt `attempt_id` if its responder is `id` on `node`.
+  std::map<std::string, attempt>::iterator remote_attempt(const std::string& attempt_id, const std::string& node,
+                                                          const std::string& id);
+
+  /// An attempt another node coordinates, whose responder is on this node.
+  struct elsewhere {
+    std::string node;
+    std::weak_ptr<client_session> responder;
+    net::clock::time_point expires;
+  };
   std::map<std::string, attempt> attempts_;
   std::map<std::string, std::string> by_initiator_relay_token_;  ///< relay-only attempts awaiting their initiator
+  std::map<std::string, elsewhere> elsewhere_;  ///< by attempt ID
   relay_canceller cancel_relay_;
+  mail_sender post_;
 };
 
 }  // namespace rendezvous

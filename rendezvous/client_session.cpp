@@ -298,8 +298,8 @@ net::awaitable<void> client_session::handle_register(nlohmann::json message) {
     ~unclaim() { context.claiming.erase(id); }
   } held{context_, id};
   if (!co_await key_may_register(message, id)) co_return;
-  const nlohmann::json info{{"observed", remote_}, {"key", identity::fingerprint(*key_)}, {"since", net::now_ms()}};
-  auto claim = co_await context_.directory->claim(id, info);
+  registered_ms_ = net::now_ms();
+  auto claim = co_await context_.directory->claim(id, registration_info());
   if (!channel_->is_open()) {
     if (claim.taken) context_.directory->release(id);
     co_return;
@@ -423,25 +423,59 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
     co_return;
   }
   auto it = context_.registry.find(target);
+  std::optional<attempt_side> responder;
+  nat::mapping_kind their_mapping = nat::mapping_kind::unknown;
+  nat::filtering_kind their_filtering = nat::filtering_kind::unknown;
+  std::string their_class = "unknown";
   if (it == context_.registry.end() && !context_.directory->node().empty()) {
-    // Another node may hold it: say so rather than call it unknown (connects across nodes are
-    // not coordinated yet).
-    const auto holder = co_await context_.directory->holder(target);
-    if (holder && !holder->empty() && *holder != context_.directory->node()) {
-      reply_error(message, "peer_on_other_node",
-                  "peer '" + target + "' is registered on node " + clip(*holder) +
-                      "; connects across nodes are not supported yet: use that node's address");
+    // Another node may hold it: that node hands our messages over and we coordinate.
+    auto where = co_await context_.directory->locate(target);
+    if (!where.unavailable.empty()) {
+      spdlog::warn("{}: cannot look up '{}' in the cluster: {}", display_name(), target, where.unavailable);
+      reply_error(message, "cluster_unavailable",
+                  "the server cannot reach its cluster store to find '" + target + "' right now; try again shortly");
       co_return;
+    }
+    if (where.found && where.node != context_.directory->node()) {
+      if (context_.advertised.empty()) {
+        reply_error(message, "peer_on_other_node",
+                    "peer '" + target + "' is registered on node " + clip(where.node) +
+                        ", and this node cannot coordinate across nodes (it has no --advertise address): use that node");
+        co_return;
+      }
+      const auto& info = where.info;
+      attempt_side side;
+      side.node = where.node;
+      side.name = target;
+      const auto key_hex = info.value("public_key", nlohmann::json()).is_string() ? info["public_key"].get<std::string>() : std::string();
+      side.key = identity::public_key_from_hex(key_hex);
+      if (!side.key) {
+        spdlog::error("{}: the cluster's record of '{}' on node {} has no readable key", display_name(), target, where.node);
+        reply_error(message, "server_error", "the cluster's record of '" + target + "' is unreadable");
+        co_return;
+      }
+      nlohmann::json reported = info.value("nat", nlohmann::json::object());
+      if (!reported.is_object()) reported = nlohmann::json::object();
+      their_mapping = nat::parse_mapping(wire::string_field(reported, "mapping", "unknown")).value_or(nat::mapping_kind::unknown);
+      their_filtering = nat::parse_filtering(wire::string_field(reported, "filtering", "unknown")).value_or(nat::filtering_kind::unknown);
+      their_class = clip(wire::string_field(reported, "class", "unknown"));
+      responder = std::move(side);
     }
     it = context_.registry.find(target);  // (it may have registered here meanwhile)
   }
-  if (it == context_.registry.end()) {
+  if (!responder && it != context_.registry.end()) {
+    if (it->second.get() == this) {
+      reply_error(message, "self", "cannot connect to yourself");
+      co_return;
+    }
+    responder = attempt_side::here(it->second);
+    their_mapping = it->second->nat_mapping();
+    their_filtering = it->second->nat_filtering();
+    their_class = it->second->nat_class();
+  }
+  if (!responder) {
     context_.log.log(spdlog::level::info, "connect: unknown peers", display_name() + ": connect to unknown peer '" + target + "'");
     reply_error(message, "unknown_peer", "no peer '" + target + "' is online");
-    co_return;
-  }
-  if (it->second.get() == this) {
-    reply_error(message, "self", "cannot connect to yourself");
     co_return;
   }
   attempt_coordinator::plan how;
@@ -450,16 +484,16 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
     reply_error(message, "bad_request", "path must be auto, direct or relay");
     co_return;
   }
-  if (how.path == "auto" && nat::direct_path_impossible(nat_mapping_, nat_filtering_, it->second->nat_mapping(),
-                                                        it->second->nat_filtering())) {
+  if (how.path == "auto" && nat::direct_path_impossible(nat_mapping_, nat_filtering_, their_mapping, their_filtering)) {
     // Both sides probed: no punch can succeed, so do not make anyone wait for the deadline.
     how.path = "relay";
-    how.reason = nat_class_ + " NAT meets " + it->second->nat_class() + " NAT: no direct path can exist";
+    how.reason = nat_class_ + " NAT meets " + their_class + " NAT: no direct path can exist";
   }
+  how.host = context_.advertised;
   how.hole_port = context_.config.hole_port;
   how.relay_port = context_.config.relay_port;
   how.timeout = std::chrono::seconds(context_.config.attempt_timeout_s);
-  if (auto refusal = context_.attempts.refuse(*this, *it->second)) {
+  if (auto refusal = context_.attempts.refuse(*this, target)) {
     context_.log.log(spdlog::level::warn, "connect: refused as busy", display_name() + ": connect to " + target + " refused: " + *refusal);
     reply_error(message, "busy", *refusal);
     co_return;
@@ -469,7 +503,7 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
   const auto relay_lifetime = std::chrono::seconds(context_.config.attempt_timeout_s + how.punch_timeout_ms / 1000 + 30);
   how.relay_tokens = context_.relay.issue_for_attempt(display_name(), target, relay_lifetime);
   ++context_.stats.attempts_started;
-  context_.attempts.start(shared_from_this(), it->second, wire::request_number(message), how);
+  context_.attempts.start(shared_from_this(), std::move(*responder), wire::request_number(message), how);
 }
 
 void client_session::handle_nat_report(const nlohmann::json& message) {
@@ -478,6 +512,16 @@ void client_session::handle_nat_report(const nlohmann::json& message) {
   nat_class_ = clip(wire::string_field(message, "class", "unknown"));
   spdlog::info("{} is behind {} ({} mapping, {} filtering)", display_name(), nat_class_, nat::to_string(nat_mapping_),
                nat::to_string(nat_filtering_));
+  // Other nodes choose a relayed or punched path for connects to it by this report too.
+  if (!id_.empty()) context_.directory->describe(id_, registration_info());
+}
+
+nlohmann::json client_session::registration_info() const {
+  return {{"observed", remote_},
+          {"key", key_ ? identity::fingerprint(*key_) : ""},
+          {"public_key", key_ ? identity::to_hex(*key_) : ""},
+          {"since", registered_ms_},
+          {"nat", {{"mapping", nat::to_string(nat_mapping_)}, {"filtering", nat::to_string(nat_filtering_)}, {"class", nat_class_}}}};
 }
 
 void client_session::handle_expose(const nlohmann::json& message) {

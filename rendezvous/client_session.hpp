@@ -74,6 +74,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   net::awaitable<void> connect_to_target(const nlohmann::json& message);
   void handle_expose(const nlohmann::json& message);
   void handle_nat_report(const nlohmann::json& message);
+  /// How the directory describes this registration to other nodes: observed endpoint, key,
+  /// since, NAT report.
+  nlohmann::json registration_info() const;
   void reply_error(const nlohmann::json& request, const std::string& code, const std::string& text);
   void leave();
   /// Requests a client may make: 20 a second on average, bursts of 40; beyond that the server
@@ -95,6 +98,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   nat::filtering_kind nat_filtering_ = nat::filtering_kind::unknown;
   std::string nat_class_ = "unknown";
   std::string remote_;
+  long long registered_ms_ = 0;  ///< when it registered (wall clock)
   std::string challenge_;  ///< until the handshake is done
   bool busy_ = false;      ///< a request is waiting for the directory
   std::deque<nlohmann::json> backlog_;  ///< requests that arrived meanwhile

@@ -22,9 +22,10 @@ net::awaitable<claim_outcome> local_directory::claim(std::string, nlohmann::json
   co_return claim_outcome{true, {}, {}};  // the registry's duplicate check was the whole check
 }
 
-net::awaitable<std::optional<std::string>> local_directory::holder(std::string id) {
-  if (registry_.contains(id)) co_return node_;
-  co_return std::nullopt;
+net::awaitable<location> local_directory::locate(std::string id) {
+  location where;
+  where.found = registry_.contains(id);
+  co_return where;
 }
 
 net::awaitable<listing> local_directory::list(std::size_t max) {

@@ -20,7 +20,7 @@ class local_directory : public peer_directory {
   net::awaitable<pin_outcome> check_or_pin(std::string id, identity::public_key key) override;
   net::awaitable<claim_outcome> claim(std::string id, nlohmann::json info) override;
   void release(const std::string&) override {}
-  net::awaitable<std::optional<std::string>> holder(std::string id) override;
+  net::awaitable<location> locate(std::string id) override;
   net::awaitable<listing> list(std::size_t max) override;
   const std::string& node() const override { return node_; }
 

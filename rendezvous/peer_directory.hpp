@@ -2,7 +2,9 @@
 // registry and the SQLite pins: local_directory) and a cluster of servers sharing Redis
 // (redis_directory). The server asks it when an ID registers, when a connection speaks as an ID,
 // when a peer lists who is online, and when a peer is gone; every answer may take a round trip.
+// In a cluster it also carries mail between nodes (attempts addressed to another node's peers).
 #pragma once
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +38,14 @@ struct listing {
   std::string unavailable;       ///< set when only this node's IDs could be listed
 };
 
+/// Where an ID's live registration is.
+struct location {
+  bool found = false;
+  std::string node;         ///< the node holding it ("" for a single server)
+  nlohmann::json info;      ///< how the holder described it (an object; see registration_info)
+  std::string unavailable;  ///< set when the directory could not be asked
+};
+
 class peer_directory {
  public:
   virtual ~peer_directory() = default;
@@ -46,14 +56,24 @@ class peer_directory {
   virtual net::awaitable<claim_outcome> claim(std::string id, nlohmann::json info) = 0;
   /// Gives up `id` (its peer left this node); never waits.
   virtual void release(const std::string& id) = 0;
-  /// The node holding `id`'s live registration, if any ("" when the directory cannot be asked).
-  virtual net::awaitable<std::optional<std::string>> holder(std::string id) = 0;
+  /// Where `id`'s live registration is, if anywhere.
+  virtual net::awaitable<location> locate(std::string id) = 0;
+  /// Replaces the description of `id`, which this node holds (say, its NAT report came in); never waits.
+  virtual void describe(const std::string&, const nlohmann::json&) {}
   /// The IDs online, at most `max` of them.
   virtual net::awaitable<listing> list(std::size_t max) = 0;
   /// This node's name in the directory ("" for a single server).
   virtual const std::string& node() const = 0;
   /// The server is stopping: no more requests.
   virtual void stop() {}
+
+  /// Mail from another node: (its name, the message).
+  using mail_handler = std::function<void(const std::string& from, const nlohmann::json& mail)>;
+  /// Sends `mail` to node `to` (a cluster only); never waits, and may be lost: whoever waits for
+  /// an answer has a deadline.
+  virtual void post(const std::string&, const nlohmann::json&) {}
+  /// Where mail from other nodes goes (set before the first can arrive).
+  virtual void on_mail(mail_handler) {}
 };
 
 }  // namespace rendezvous

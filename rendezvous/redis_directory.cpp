@@ -15,6 +15,9 @@ namespace {
 const std::string node_prefix = "hp:node:";
 const std::string reg_prefix = "hp:reg:";
 const std::string pins_key = "hp:pins";
+const std::string mail_prefix = "hp:mail:";
+/// Mail is a few hundred bytes; anything far larger is not from one of our nodes.
+constexpr std::size_t max_mail_bytes = 64 * 1024;
 
 /// Takes KEYS[1] (hp:reg:ID) for node ARGV[1] unless a live node (its lease key exists) holds
 /// it, with ARGV[2] as its info (empty: keep what is there); returns "" when taken, else the
@@ -88,12 +91,46 @@ void redis_directory::start() {
   *running_ = true;
   tick_ = std::make_shared<asio::steady_timer>(executor_);
   asio::co_spawn(executor_, keep_lease(), net::log_escaped("cluster lease"));
+  mailbox_ = std::make_unique<cluster::redis_subscriber>(
+      executor_, client_->address(), std::vector<std::string>{mail_prefix + node_},
+      [this](const std::string&, const std::string& payload) { receive_mail(payload); },
+      [node = node_](bool subscribed) {
+        if (subscribed) spdlog::info("cluster: node {} hears its mail", node);
+        else spdlog::warn("cluster: node {} lost its mail subscription; reconnecting", node);
+      });
+  mailbox_->start();
+}
+
+void redis_directory::receive_mail(const std::string& payload) {
+  // Only our nodes publish here, but nothing from Redis is trusted unchecked.
+  std::string why;
+  if (payload.size() > max_mail_bytes) why = std::to_string(payload.size()) + " bytes";
+  auto parsed = why.empty() ? nlohmann::json::parse(payload, nullptr, false) : nlohmann::json();
+  if (why.empty() && (!parsed.is_object() || !parsed["from"].is_string() || !parsed["mail"].is_object() ||
+                      !parsed["mail"]["kind"].is_string())) {
+    why = "not {from, mail: {kind}}";
+  }
+  if (!why.empty()) {
+    const auto now = net::clock::now();
+    if (now - last_bad_mail_log_ > std::chrono::seconds(10)) {
+      last_bad_mail_log_ = now;
+      spdlog::warn("cluster: ignoring malformed mail to node {} ({})", node_, why);
+    }
+    return;
+  }
+  if (on_mail_) on_mail_(parsed["from"].get<std::string>(), parsed["mail"]);
+}
+
+void redis_directory::post(const std::string& to, const nlohmann::json& mail) {
+  const nlohmann::json letter{{"from", node_}, {"mail", mail}};
+  fire_and_forget({"PUBLISH", mail_prefix + to, letter.dump()}, "send mail to node " + to);
 }
 
 void redis_directory::stop() {
   if (!*running_) return;
   *running_ = false;
   if (tick_) tick_->cancel();
+  if (mailbox_) mailbox_->close();
   // Best effort: dropping our lease frees our IDs for the other nodes now rather than when it
   // expires (if the process lives long enough for Redis to hear it).
   auto drop_lease = [](std::shared_ptr<cluster::redis_client> client, std::string key) -> net::awaitable<void> {
@@ -193,29 +230,51 @@ net::awaitable<claim_outcome> redis_directory::claim(std::string id, nlohmann::j
 void redis_directory::release(const std::string& id) {
   // Fire and forget: if Redis is unreachable, the ID stays ours until our lease lapses or we
   // claim it again (the same node may).
-  if (!*running_) return;
-  auto task = [](std::shared_ptr<cluster::redis_client> client, std::vector<std::string> give_up,
-                 std::shared_ptr<bool> running) -> net::awaitable<void> {
-    const auto reply = co_await client->command(give_up);
-    if (reply.is_error() && *running) spdlog::warn("cluster: cannot release {}: {}", give_up[3], reply.text);
-  };
-  std::vector<std::string> give_up{"EVAL", release_script, "1", reg_prefix + id, node_};
-  asio::co_spawn(executor_, task(client_, std::move(give_up), running_), net::log_escaped("cluster release"));
+  fire_and_forget({"EVAL", release_script, "1", reg_prefix + id, node_}, "release " + id);
 }
 
-/// KEYS[1]'s holder if its lease (ARGV[1] .. node) is live, else nil.
-const std::string holder_script = R"lua(
+void redis_directory::fire_and_forget(std::vector<std::string> command, std::string what) {
+  if (!*running_) return;
+  auto task = [](std::shared_ptr<cluster::redis_client> client, std::vector<std::string> command, std::string what,
+                 std::shared_ptr<bool> running) -> net::awaitable<void> {
+    const auto reply = co_await client->command(command);
+    if (reply.is_error() && *running) spdlog::warn("cluster: cannot {}: {}", what, reply.text);
+  };
+  asio::co_spawn(executor_, task(client_, std::move(command), std::move(what), running_), net::log_escaped("cluster command"));
+}
+
+/// Sets KEYS[1]'s info to ARGV[2] if node ARGV[1] holds it.
+const std::string describe_script = R"lua(
+if redis.call('HGET', KEYS[1], 'node') == ARGV[1] then return redis.call('HSET', KEYS[1], 'info', ARGV[2]) end
+return 0
+)lua";
+
+void redis_directory::describe(const std::string& id, const nlohmann::json& info) {
+  fire_and_forget({"EVAL", describe_script, "1", reg_prefix + id, node_, info.dump()}, "describe " + id);
+}
+
+/// {holder, info} of KEYS[1] if its holder's lease (ARGV[1] .. node) is live, else nil.
+const std::string locate_script = R"lua(
 local node = redis.call('HGET', KEYS[1], 'node')
-if node and redis.call('EXISTS', ARGV[1] .. node) == 1 then return node end
+if node and redis.call('EXISTS', ARGV[1] .. node) == 1 then return {node, redis.call('HGET', KEYS[1], 'info') or ''} end
 return false
 )lua";
 
-net::awaitable<std::optional<std::string>> redis_directory::holder(std::string id) {
-  const std::vector<std::string> find{"EVAL", holder_script, "1", reg_prefix + id, node_prefix};
+net::awaitable<location> redis_directory::locate(std::string id) {
+  const std::vector<std::string> find{"EVAL", locate_script, "1", reg_prefix + id, node_prefix};
   const auto reply = co_await client_->command(find);
-  if (reply.type == cluster::redis_reply::kind::string) co_return reply.text;
-  if (reply.is_nil()) co_return std::nullopt;
-  co_return std::string();
+  location where;
+  if (reply.is_nil()) co_return where;
+  if (reply.type != cluster::redis_reply::kind::array || reply.elements.size() != 2 ||
+      reply.elements[0].type != cluster::redis_reply::kind::string) {
+    where.unavailable = unavailable(reply);
+    co_return where;
+  }
+  where.found = true;
+  where.node = reply.elements[0].text;
+  where.info = nlohmann::json::parse(reply.elements[1].text, nullptr, false);
+  if (!where.info.is_object()) where.info = nlohmann::json::object();  // checked field by field by its reader
+  co_return where;
 }
 
 net::awaitable<listing> redis_directory::list(std::size_t max) {

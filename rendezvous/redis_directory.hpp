@@ -5,6 +5,8 @@
 //   hp:reg:ID     hash {node, info}: the node holding ID's registration, live while that node's
 //                 lease is; taken atomically (a script), released by the holder when its peer leaves
 //   hp:pins       hash ID -> the hex key pinned for it (durable: run Redis with AOF or RDB)
+//   hp:mail:NODE  a pub/sub channel: JSON {from, mail} for the node's peers (attempts of peers on
+//                 other nodes); at most once, so every wait on mail has a deadline
 // A node that dies releases every ID it held when its lease expires (its hp:reg keys are skipped
 // at once and swept by the live nodes about once a lease); one that restarts under the same name
 // first clears the registrations its previous run left.
@@ -40,7 +42,10 @@ class redis_directory : public peer_directory {
   net::awaitable<pin_outcome> check_or_pin(std::string id, identity::public_key key) override;
   net::awaitable<claim_outcome> claim(std::string id, nlohmann::json info) override;
   void release(const std::string& id) override;
-  net::awaitable<std::optional<std::string>> holder(std::string id) override;
+  net::awaitable<location> locate(std::string id) override;
+  void describe(const std::string& id, const nlohmann::json& info) override;
+  void post(const std::string& to, const nlohmann::json& mail) override;
+  void on_mail(mail_handler handler) override { on_mail_ = std::move(handler); }
   net::awaitable<listing> list(std::size_t max) override;
   const std::string& node() const override { return node_; }
   bool connected() const { return client_->connected(); }
@@ -49,6 +54,9 @@ class redis_directory : public peer_directory {
   net::awaitable<void> keep_lease();
   /// After an outage: claims every ID this node holds again.
   net::awaitable<void> reassert();
+  /// Runs a command nobody waits for; a failure is logged as `what`.
+  void fire_and_forget(std::vector<std::string> command, std::string what);
+  void receive_mail(const std::string& payload);
 
   asio::any_io_executor executor_;
   std::shared_ptr<cluster::redis_client> client_;  ///< shared with the tasks that may outlive us
@@ -58,6 +66,9 @@ class redis_directory : public peer_directory {
   const std::map<std::string, std::shared_ptr<client_session>>& registry_;
   std::shared_ptr<bool> running_ = std::make_shared<bool>(false);
   std::shared_ptr<asio::steady_timer> tick_;  ///< the lease loop's pause, cut short by stop()
+  std::unique_ptr<cluster::redis_subscriber> mailbox_;  ///< hp:mail:NODE
+  mail_handler on_mail_;
+  net::clock::time_point last_bad_mail_log_{};
 };
 
 /// The cluster's pins, for the operator's list-ids: (ID, key fingerprint) sorted by ID; an error

@@ -11,6 +11,7 @@
 #include "rendezvous/hole_assist.hpp"
 #include "rendezvous/listener.hpp"
 #include "rendezvous/local_directory.hpp"
+#include "rendezvous/node_mail.hpp"
 #include "rendezvous/redis_directory.hpp"
 
 namespace rendezvous {
@@ -24,6 +25,24 @@ server_config within(const descriptor_budget& budget, server_config config) {
   config.max_exposed_clients = budget.max_exposed_clients;
   config.max_pending_handshakes = budget.max_pending_per_port;
   return config;
+}
+
+/// The address peers of other nodes reach this one at: --advertise (a host name is resolved
+/// once, now), else the listen address unless it is a wildcard.
+std::string advertised_address(const server_config& config) {
+  if (config.advertise.empty()) {
+    std::error_code ec;
+    const auto listen = asio::ip::make_address(config.listen_host, ec);
+    return !ec && !listen.is_unspecified() ? listen.to_string() : std::string();
+  }
+  std::error_code ec;
+  const auto literal = asio::ip::make_address(config.advertise, ec);
+  if (!ec) return literal.to_string();
+  asio::io_context io;
+  asio::ip::tcp::resolver resolver(io);
+  const auto found = resolver.resolve(config.advertise, "", ec);
+  if (ec || found.empty()) throw std::runtime_error("cannot resolve --advertise " + config.advertise + ": " + ec.message());
+  return found.begin()->endpoint().address().to_string();
 }
 
 }  // namespace
@@ -45,13 +64,20 @@ void server::join_cluster() {
     ::gethostname(host, sizeof host - 1);
     node = std::string(host) + ":" + std::to_string(main_port_);
   }
+  context_.advertised = advertised_address(config);
+  if (context_.advertised.empty()) {
+    spdlog::warn("cluster: node {} listens on {} and has no --advertise address: connects from its peers to peers "
+                 "on other nodes are refused",
+                 node, config.listen_host);
+  }
   const nlohmann::json info{{"main", main_port_},
                             {"hole", hole_port_},
                             {"relay", relay_port_},
-                            {"advertise", config.advertise.empty() ? config.listen_host : config.advertise},
+                            {"advertise", context_.advertised},
                             {"started", net::now_ms()}};
   auto directory = std::make_unique<redis_directory>(io_.get_executor(), address, node, info,
                                                      std::chrono::seconds(config.node_lease_s), context_.registry);
+  directory->on_mail([this](const std::string& from, const nlohmann::json& mail) { handle_node_mail(context_, from, mail); });
   directory->start();
   spdlog::info("cluster: node {} shares registrations and ID pins through {}", node, address.display());
   context_.directory = std::move(directory);

@@ -63,7 +63,10 @@ struct server_context {
         probes(ex, config, accept_context{admissions.probe, reserve, log}, short_lived),
         attempts([this](const std::array<std::string, 2>& tokens, const std::string& why) {
           for (const auto& token : tokens) relay.cancel(token, why);
-        }) {
+        },
+                 [this](const std::string& node, const nlohmann::json& mail) {
+                   if (directory) directory->post(node, mail);
+                 }) {
     relay.on_first_half_waiting([this](const std::string& token) { attempts.relay_half_waiting(token); });
   }
 
@@ -83,6 +86,9 @@ struct server_context {
   std::map<std::string, std::shared_ptr<client_session>> registry;  ///< ID -> live main connection
   attempt_coordinator attempts;
   std::unique_ptr<peer_directory> directory;  ///< who is registered where, and the key pins (server::start())
+  /// The address other nodes' peers are told for this node's ports (--advertise, else the listen
+  /// address unless it is a wildcard); empty: this node cannot coordinate connects across nodes.
+  std::string advertised;
   std::set<std::string> claiming;  ///< IDs whose registration here is waiting for the directory
   std::list<client_session*> sessions;  ///< every live main connection, registered or not
   int idle_clients = 0;  ///< authenticated main connections without an ID

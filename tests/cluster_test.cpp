@@ -44,9 +44,15 @@ class ClusterTest : public ::testing::Test {
   }
   std::string path(const std::string& file) const { return dir_ + "/" + file; }
 
+  /// The loopback address of node `name`: each node has its own (127.0.0.1, .2, .3, in the order
+  /// they first start), as nodes on three hosts would.
+  std::string host(const std::string& name) {
+    if (!hosts_.contains(name)) hosts_[name] = "127.0.0." + std::to_string(hosts_.size() + 1);
+    return hosts_[name];
+  }
   /// Starts node `name` on the cluster; waits until it listens and holds its lease.
   void start_node(const std::string& name, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv{test::binary("rendezvous"), "--listen", "127.0.0.1:0", "--ready-file",
+    std::vector<std::string> argv{test::binary("rendezvous"), "--listen", host(name) + ":0", "--ready-file",
                                   path(name + ".ready"), "--log-level", "debug", "--state", path(name + "-state"),
                                   "--cluster", redis_->url(), "--node-name", name, "--stats-interval", "0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
@@ -62,7 +68,7 @@ class ClusterTest : public ::testing::Test {
     ASSERT_TRUE(test::wait_for_text(path(name + ".err"), "holds its lease", 10s)) << test::read_file(path(name + ".err"));
   }
   std::vector<std::string> peer_argv(const std::string& node, const std::string& identity, std::vector<std::string> args) {
-    std::vector<std::string> argv{test::binary("peer"), "--server", "127.0.0.1:" + std::to_string(ports_.at(node)),
+    std::vector<std::string> argv{test::binary("peer"), "--server", host(node) + ":" + std::to_string(ports_.at(node)),
                                   "--identity", path(identity + ".key")};
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
@@ -82,9 +88,9 @@ class ClusterTest : public ::testing::Test {
     return child.wait_for(20s).value_or(-1);
   }
   /// "--server" with every node's address, in the order given.
-  std::string all_servers(const std::vector<std::string>& nodes) const {
+  std::string all_servers(const std::vector<std::string>& nodes) {
     std::string list;
-    for (const auto& n : nodes) list += (list.empty() ? "" : ",") + ("127.0.0.1:" + std::to_string(ports_.at(n)));
+    for (const auto& n : nodes) list += (list.empty() ? "" : ",") + (host(n) + ":" + std::to_string(ports_.at(n)));
     return list;
   }
   /// One command to the cluster's Redis, with our own client.
@@ -106,6 +112,7 @@ class ClusterTest : public ::testing::Test {
   std::unique_ptr<test::redis_server> redis_;
   std::map<std::string, std::unique_ptr<test::child_process>> nodes_;
   std::map<std::string, int> ports_;
+  std::map<std::string, std::string> hosts_;
   std::map<std::string, std::unique_ptr<test::child_process>> peers_;
 };
 
@@ -119,9 +126,6 @@ TEST_F(ClusterTest, AnIdIsHeldOnceClusterWideAndEveryNodeListsEveryPeer) {
   ASSERT_TRUE(says("bob", "registered as bob")) << err("bob");
   EXPECT_EQ(run("list", "c", "carol", {"list"}), 0) << err("list");
   EXPECT_EQ(out("list"), "alice\nbob\n");
-  // Connecting across nodes is not coordinated yet: the error names the node to use.
-  EXPECT_EQ(run("cross", "a", "carol", {"connect", "bob"}), 4) << err("cross");  // as for a peer not online
-  EXPECT_NE(err("cross").find("registered on node b"), std::string::npos) << err("cross");
   // Alice's own key, on another node: still a duplicate while her registration on a lives.
   EXPECT_EQ(run("again", "b", "alice", {"--id", "alice", "listen"}), 3) << err("again");
   EXPECT_NE(err("again").find("already registered by a live peer (on node a)"), std::string::npos) << err("again");
@@ -131,6 +135,52 @@ TEST_F(ClusterTest, AnIdIsHeldOnceClusterWideAndEveryNodeListsEveryPeer) {
   auto& moved = listen("moved", "b", "alice", "alice");
   EXPECT_TRUE(says("moved", "registered as alice")) << err("moved");
   EXPECT_TRUE(moved.running());
+}
+
+TEST_F(ClusterTest, PeersOnDifferentNodesConnectByIdPunchedOrRelayedThroughTheInitiatorsNode) {
+  start_node("a");
+  start_node("b");
+  start_node("c");
+  test::write_random_file(path("to-alice"), 1 << 20, 1);
+  test::write_random_file(path("to-bob"), 1 << 20, 2);
+  // Punched: bob on b, alice asks a; a coordinates, b hands bob his part.
+  peers_["bob"] = std::make_unique<test::child_process>(peer_argv("b", "bob", {"--id", "bob", "listen"}),
+                                                        test::child_io{path("to-alice"), path("bob.out"), path("bob.err")});
+  ASSERT_TRUE(says("bob", "registered as bob")) << err("bob");
+  EXPECT_EQ(run("alice", "a", "alice", {"connect", "bob", "--json"}, path("to-bob")), 0) << err("alice") << err("a");
+  EXPECT_TRUE(peers_["bob"]->wait_for(20s).has_value()) << err("bob");
+  EXPECT_TRUE(out("alice") == test::read_file(path("to-alice"))) << "alice got " << out("alice").size() << " bytes";
+  EXPECT_TRUE(out("bob") == test::read_file(path("to-bob"))) << "bob got " << out("bob").size() << " bytes";
+  EXPECT_NE(err("alice").find(R"("path":"direct")"), std::string::npos) << err("alice");
+  EXPECT_NE(err("a").find("-> bob on node b started"), std::string::npos) << err("a");
+  // bob reported to a's hole-assist port (at a's address, not b's).
+  EXPECT_NE(err("a").find(": bob is at 127.0.0."), std::string::npos) << err("a");
+
+  // Relayed: carol on c; the pair is joined on a, the coordinating node.
+  peers_["carol"] = std::make_unique<test::child_process>(peer_argv("c", "carol", {"--id", "carol", "listen"}),
+                                                          test::child_io{path("to-alice"), path("carol.out"), path("carol.err")});
+  ASSERT_TRUE(says("carol", "registered as carol")) << err("carol");
+  EXPECT_EQ(run("dan", "a", "dan", {"connect", "carol", "--path", "relay", "--json"}, path("to-bob")), 0)
+      << err("dan") << err("a");
+  EXPECT_TRUE(peers_["carol"]->wait_for(20s).has_value()) << err("carol");
+  EXPECT_TRUE(out("dan") == test::read_file(path("to-alice"))) << "dan got " << out("dan").size() << " bytes";
+  EXPECT_TRUE(out("carol") == test::read_file(path("to-bob"))) << "carol got " << out("carol").size() << " bytes";
+  EXPECT_NE(err("dan").find(R"("path":"relay")"), std::string::npos) << err("dan");
+  EXPECT_NE(err("a").find("<-> carol joined"), std::string::npos) << err("a");
+  EXPECT_EQ(err("c").find("<-> carol joined"), std::string::npos) << err("c");
+}
+
+TEST_F(ClusterTest, AConnectToAPeerWhoseNodeNoLongerHasItFailsAtOnce) {
+  start_node("a");
+  start_node("b");
+  // A registration b does not hold a connection for (as if its peer had just left).
+  EXPECT_FALSE(redis({"HSET", "hp:reg:ghost", "node", "b", "info",
+                      R"({"public_key":"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"})"})
+                   .is_error());
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_NE(run("caller", "a", "caller", {"connect", "ghost"}), 0) << err("caller");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);  // not the attempt's 15 s deadline
+  EXPECT_NE(err("caller").find("ghost is no longer online on node b"), std::string::npos) << err("caller") << err("a");
 }
 
 TEST_F(ClusterTest, KeyPinsHoldOnEveryNodeAndAcrossARedisRestart) {
@@ -251,6 +301,11 @@ TEST_F(ClusterTest, WhileRedisIsDownRegisteredPeersStayAndNewOnesAreToldWhy) {
   // list on a still answers, with its own peers.
   EXPECT_EQ(run("list-down", "a", "ivan", {"list"}), 0) << err("list-down");
   EXPECT_EQ(out("list-down"), "gina\n");
+  // A connect that needs the cluster (gina is on a, the caller asks b) fails at once and says why.
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_EQ(run("cross-down", "b", "ivan", {"connect", "gina"}), 3) << err("cross-down");
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 5s);
+  EXPECT_NE(err("cross-down").find("cannot reach its cluster store to find 'gina'"), std::string::npos) << err("cross-down");
   redis_->start();
   // No node restarts: registrations work again once the nodes reconnect.
   bool registered = false;
@@ -266,6 +321,20 @@ TEST_F(ClusterTest, WhileRedisIsDownRegisteredPeersStayAndNewOnesAreToldWhy) {
   EXPECT_TRUE(registered) << err("hank2") << err("b");
   EXPECT_EQ(run("list-up", "a", "ivan", {"list"}), 0) << err("list-up");
   EXPECT_EQ(out("list-up"), "gina\nhank\n");
+  // Connects across nodes work again too: both nodes hear their mail once more.
+  const auto resubscribed = [&](const std::string& node) {
+    for (int i = 0; i < 50; ++i) {
+      const auto log = err(node);
+      if (log.find("hears its mail") != log.rfind("hears its mail")) return true;  // a second time
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  };
+  EXPECT_TRUE(resubscribed("a")) << err("a");
+  EXPECT_TRUE(resubscribed("b")) << err("b");
+  std::ofstream(path("hello")) << "hello gina\n";
+  EXPECT_EQ(run("cross-up", "b", "ivan", {"connect", "gina"}, path("hello")), 0) << err("cross-up") << err("b");
+  EXPECT_EQ(out("gina"), "hello gina\n");
 }
 
 TEST_F(ClusterTest, AnOnlinePeerWhoseNodeDiesComesBackOnAnotherAndIsReachableThere) {
