@@ -377,18 +377,25 @@ void serve_routes(const std::shared_ptr<server_link>& link, const peer_config& c
     if (!link) return;
     std::uint16_t port = 0, relay_port = 0;
     std::string token, from;
+    // A client that reached another node of a cluster waits at that node's relay.
+    auto relay_host = link->server_endpoint().address();
     try {
       port = static_cast<std::uint16_t>(wire::int_field(event, "port", 0, 0, 65535));
       relay_port = static_cast<std::uint16_t>(wire::int_field(event, "relay_port", 0, 0, 65535));
       token = wire::string_field(event, "token");
       from = wire::string_field(event, "from", "?");
+      if (const auto host = wire::string_field(event, "relay_host"); !host.empty()) {
+        std::error_code ec;
+        relay_host = asio::ip::make_address(host, ec);
+        if (ec || relay_host.is_unspecified() || relay_host.is_multicast()) throw wire::field_error("relay_host is not an address");
+      }
     } catch (const wire::field_error& e) {
       spdlog::warn("ignoring a malformed proxy announcement from the server: {}", e.what());
       return;
     }
     auto route = by_port.find(port);
     if (route == by_port.end()) return;
-    const net::tcp::endpoint relay(link->server_endpoint().address(), relay_port);
+    const net::tcp::endpoint relay(relay_host, relay_port);
     asio::co_spawn(link->executor(), serve_client(link, relay, token, from, route->second), net::log_escaped("expose client"));
   });
 }

@@ -244,7 +244,7 @@ void client_session::handle(const nlohmann::json& message) {
   } else if (type == "nat_report") {
     handle_nat_report(message);
   } else if (type == "expose") {
-    handle_expose(message);
+    run_in_order(refusing_malformed(handle_expose(message), message));
   } else if (type == "pool_open") {
     const auto secret = context_.exposes.pool_open(*this);
     if (!secret) return reply_error(message, "not_registered", "register an ID before opening a pool");
@@ -252,8 +252,10 @@ void client_session::handle(const nlohmann::json& message) {
           {"relay_port", context_.config.relay_port}, {"max", context_.exposes.pool_per_owner()},
           {"channels", context_.exposes.channels_per_owner()}});
   } else if (type == "proxy_failed") {
-    context_.relay.cancel(wire::string_field(message, "token"), display_name() + " could not reach its service: " +
-                                                          clip(wire::string_field(message, "reason", "?"), 200));
+    const auto token = wire::string_field(message, "token");
+    const auto why = display_name() + " could not reach its service: " + clip(wire::string_field(message, "reason", "?"), 200);
+    // A client another node forwarded waits at that node's relay: it is told instead.
+    if (!context_.exposes.forwarded_failed(token, why)) context_.relay.cancel(token, why);
   } else if (type == "decline") {
     context_.attempts.decline(wire::string_field(message, "attempt"), *this, clip(wire::string_field(message, "reason", "declined"), 200));
   } else if (type == "error") {
@@ -524,11 +526,32 @@ nlohmann::json client_session::registration_info() const {
           {"nat", {{"mapping", nat::to_string(nat_mapping_)}, {"filtering", nat::to_string(nat_filtering_)}, {"class", nat_class_}}}};
 }
 
-void client_session::handle_expose(const nlohmann::json& message) {
+net::awaitable<void> client_session::handle_expose(nlohmann::json message) {
+  auto self = shared_from_this();
   const int port = static_cast<int>(wire::int_field(message, "port", 0, 0, 65535));
-  if (auto refusal = context_.exposes.open(shared_from_this(), port)) {
+  auto refusal = context_.exposes.check(*this, port);
+  if (!refusal) {
+    // In a cluster the port is every node's: taken once, for one peer.
+    const auto claim = co_await context_.directory->claim_port(static_cast<std::uint16_t>(port), id_);
+    if (!channel_->is_open()) {
+      if (claim.taken) context_.directory->release_port(static_cast<std::uint16_t>(port));
+      co_return;
+    }
+    if (!claim.unavailable.empty()) {
+      spdlog::warn("{}: cannot expose port {}: {}", display_name(), port, claim.unavailable);
+      refusal = expose_error{"cluster_unavailable", "the server cannot reach its cluster store to claim port " +
+                                                        std::to_string(port) + " right now; try again shortly"};
+    } else if (!claim.taken) {
+      refusal = expose_error{"port_taken", "port " + std::to_string(port) + " is already exposed through node " + clip(claim.holder)};
+    } else {
+      refusal = context_.exposes.open(shared_from_this(), port);
+      if (refusal) context_.directory->release_port(static_cast<std::uint16_t>(port));
+    }
+  }
+  if (refusal) {
     spdlog::warn("{}: expose of port {} refused: {}", display_name(), port, refusal->message);
-    return reply_error(message, refusal->code, refusal->message);
+    reply_error(message, refusal->code, refusal->message);
+    co_return;
   }
   send({{"type", "exposed"}, {"req", wire::request_number(message)}, {"port", port}});
 }

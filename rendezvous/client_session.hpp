@@ -72,7 +72,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   /// Speaks as the "as" ID first if the request names one, then connects.
   net::awaitable<void> handle_connect(nlohmann::json message);
   net::awaitable<void> connect_to_target(const nlohmann::json& message);
-  void handle_expose(const nlohmann::json& message);
+  net::awaitable<void> handle_expose(nlohmann::json message);
   void handle_nat_report(const nlohmann::json& message);
   /// How the directory describes this registration to other nodes: observed endpoint, key,
   /// since, NAT report.

@@ -10,7 +10,13 @@
 // A peer with a channel open (expose_channels.hpp) has each client carried as a stream of it; one
 // that keeps idle connections in its pool (expose_pool.hpp) has its clients joined to one of those
 // at once; the announcement is the fallback when it has neither.
+//
+// In a cluster a port is claimed cluster-wide and every node listens on it. A node whose listener
+// takes a client of a peer registered on another node keeps the client at its relay port and
+// mails that node {"kind":"proxy", ...}; the owner's node announces it to its peer with the
+// relay's host ("relay_host"), and the peer's data connection joins the client there.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -21,6 +27,7 @@
 #include "rendezvous/admission.hpp"
 #include "rendezvous/expose_channels.hpp"
 #include "rendezvous/expose_pool.hpp"
+#include "rendezvous/peer_directory.hpp"
 #include "rendezvous/relay_service.hpp"
 #include "rendezvous/server_config.hpp"
 
@@ -35,6 +42,14 @@ struct expose_error {
   std::string message;
 };
 
+/// How the expose service speaks to the rest of a cluster (unset for a single server).
+struct expose_cluster_link {
+  std::function<void(std::uint16_t port, const std::string& owner)> opened;  ///< a port of ours opened
+  std::function<void(std::uint16_t port)> closed;                            ///< ...and closed
+  std::function<void(const std::string& node, const nlohmann::json& mail)> post;
+  std::string advertised;  ///< this node's address, told the peers of other nodes
+};
+
 class expose_service {
  public:
   expose_service(const asio::any_io_executor& ex, const server_config& config, relay_service& relay,
@@ -46,8 +61,27 @@ class expose_service {
     });
   }
 
-  /// Opens `port` for `owner`; a refusal says why.
+  /// Why `owner` may not expose `port`, if it may not (checked before the cluster is asked).
+  std::optional<expose_error> check(const client_session& owner, int port) const;
+  /// Opens `port` for `owner` (checked, and claimed cluster-wide); a refusal says why.
   std::optional<expose_error> open(const std::shared_ptr<client_session>& owner, int port);
+  /// Joins a cluster: ports are claimed cluster-wide, and clients of other nodes' peers forwarded.
+  void join_cluster(expose_cluster_link link) { cluster_ = std::move(link); }
+  /// Another node's peer `owner` exposes `port`: listen on it too, and forward its clients there.
+  void open_forwarded(std::uint16_t port, const std::string& node, const std::string& owner);
+  /// That node's port closed (or its claim is gone).
+  void close_forwarded(std::uint16_t port, const std::string& node);
+  /// Brings the forwarded ports in line with the cluster's live claims (lost mail, dead nodes).
+  void reconcile(const std::vector<port_claim>& claims, const std::string& this_node);
+  /// A client of `port` waits at another node's relay: announces it to its owner here, who joins
+  /// it there. Returns why not, empty if announced.
+  std::string announce_forwarded(const nlohmann::json& proxy, const std::string& from_node,
+                                 const std::shared_ptr<client_session>& owner);
+  /// A peer could not serve a client announced with `token` from another node: that node is
+  /// told. False if the token is not such a one.
+  bool forwarded_failed(const std::string& token, const std::string& reason);
+  /// This node's claim on `port` went to another node: the local port closes.
+  void lose(std::uint16_t port, const std::string& holder);
   /// Closes every port of `owner` (it went away): the ports return to the pool.
   void close_all(const client_session& owner);
   void stop();
@@ -56,7 +90,7 @@ class expose_service {
   int pool_per_owner() const { return pool_.per_owner(); }
   int channels_per_owner() const { return channels_.per_owner(); }
   /// Closes idle pool connections past their time.
-  void expire(net::clock::time_point now) { pool_.expire(now); }
+  void expire(net::clock::time_point now);
   std::size_t open_ports() const { return exposures_.size(); }
   std::size_t idle_pool() const { return pool_.idle(); }
   /// Clients of exposed ports connected now (announced, joined or waiting for the peer).
@@ -68,6 +102,13 @@ class expose_service {
  private:
   struct exposure;
   net::awaitable<void> accept_loop(std::shared_ptr<exposure> e);
+  /// Listens on `port` for `e` (shared with other nodes' listeners in a cluster).
+  std::error_code listen(exposure& e);
+  /// Holds a client of another node's peer at our relay port and mails that node about it.
+  void forward(exposure& e, net::tcp::socket client, admission_ticket ticket, const std::string& from);
+  /// Closes the clients `e` forwarded that may still wait at our relay.
+  void drop_forwarded_clients(exposure& e, const std::string& why);
+  void close_exposure(std::map<std::uint16_t, std::shared_ptr<exposure>>::iterator it, const std::string& why);
   /// A connection at the relay port that says it is one of an owner's: proved, then kept idle in
   /// the pool or (hello "channel": true) made a channel. Returns why not, empty if kept.
   net::awaitable<std::string> admit_proven(nlohmann::json hello, net::tcp::socket socket, net::clock::time_point deadline);
@@ -108,6 +149,9 @@ class expose_service {
   expose_pool pool_;
   expose_channels channels_;
   std::size_t channel_clients_ = 0;
+  std::optional<expose_cluster_link> cluster_;
+  /// Tokens of clients waiting at another node's relay, announced to our peers: token -> (node, until).
+  std::map<std::string, std::pair<std::string, net::clock::time_point>> forwarded_tokens_;
 };
 
 }  // namespace rendezvous

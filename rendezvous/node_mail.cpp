@@ -38,6 +38,16 @@ void deliver(server_context& context, const std::string& from, const nlohmann::j
                                  {"sent_ms", wire::int_field(mail, "sent_ms", 0, 0, std::numeric_limits<long long>::max())}});
 }
 
+/// A client of our peer's port waits at node `from`'s relay: our peer is told to join it there.
+void announce_proxy(server_context& context, const std::string& from, const nlohmann::json& mail) {
+  const auto owner = wire::string_field(mail, "owner");
+  auto it = context.registry.find(owner);
+  auto why = it == context.registry.end() ? owner + " is no longer online on node " + context.directory->node()
+                                          : context.exposes.announce_forwarded(mail, from, it->second);
+  if (why.empty()) return;
+  context.directory->post(from, {{"kind", "proxy_failed"}, {"token", wire::string_field(mail, "token")}, {"reason", why}});
+}
+
 }  // namespace
 
 void handle_node_mail(server_context& context, const std::string& from, const nlohmann::json& mail) {
@@ -55,6 +65,18 @@ void handle_node_mail(server_context& context, const std::string& from, const nl
     } else if (kind == "gone") {
       context.attempts.gone_elsewhere(wire::string_field(mail, "attempt"), from, wire::string_field(mail, "id"),
                                       wire::string_field(mail, "reason", "the peer went away"));
+    } else if (kind == "exposed") {
+      context.exposes.open_forwarded(static_cast<std::uint16_t>(wire::int_field(mail, "port", 0, 1, 65535)), from,
+                                     wire::string_field(mail, "owner"));
+    } else if (kind == "unexposed") {
+      context.exposes.close_forwarded(static_cast<std::uint16_t>(wire::int_field(mail, "port", 0, 1, 65535)), from);
+    } else if (kind == "proxy") {
+      announce_proxy(context, from, mail);
+    } else if (kind == "proxy_failed") {
+      context.relay.cancel(wire::string_field(mail, "token"), wire::string_field(mail, "reason", "the exposing peer failed"));
+    } else if (kind == "port_lost" && from == context.directory->node()) {
+      context.exposes.lose(static_cast<std::uint16_t>(wire::int_field(mail, "port", 0, 1, 65535)),
+                           wire::string_field(mail, "holder"));
     } else {
       context.log.log(spdlog::level::warn, "cluster: unknown mail", "cluster: ignoring mail of unknown kind from node " + from);
     }

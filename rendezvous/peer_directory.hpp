@@ -4,6 +4,7 @@
 // when a peer lists who is online, and when a peer is gone; every answer may take a round trip.
 // In a cluster it also carries mail between nodes (attempts addressed to another node's peers).
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -46,6 +47,19 @@ struct location {
   std::string unavailable;  ///< set when the directory could not be asked
 };
 
+/// A node's claim on an exposed port: its peer `owner` exposes it.
+struct port_claim {
+  std::uint16_t port = 0;
+  std::string node;
+  std::string owner;
+};
+
+/// Every live port claim in the cluster.
+struct port_claims {
+  std::vector<port_claim> claims;
+  std::string unavailable;  ///< set when the directory could not be asked
+};
+
 class peer_directory {
  public:
   virtual ~peer_directory() = default;
@@ -67,11 +81,21 @@ class peer_directory {
   /// The server is stopping: no more requests.
   virtual void stop() {}
 
+  /// Takes exposed port `port` for this node's peer `owner`, cluster-wide (a single server's own
+  /// check is the whole check).
+  virtual net::awaitable<claim_outcome> claim_port(std::uint16_t, std::string) { co_return claim_outcome{true, {}, {}}; }
+  /// Gives up this node's claim on `port`; never waits.
+  virtual void release_port(std::uint16_t) {}
+  /// Every live port claim (a single server: none).
+  virtual net::awaitable<port_claims> list_port_claims() { co_return port_claims{}; }
+
   /// Mail from another node: (its name, the message).
   using mail_handler = std::function<void(const std::string& from, const nlohmann::json& mail)>;
   /// Sends `mail` to node `to` (a cluster only); never waits, and may be lost: whoever waits for
   /// an answer has a deadline.
   virtual void post(const std::string&, const nlohmann::json&) {}
+  /// Sends `mail` to every other node; never waits, and may be lost.
+  virtual void broadcast(const nlohmann::json&) {}
   /// Where mail from other nodes goes (set before the first can arrive).
   virtual void on_mail(mail_handler) {}
 };

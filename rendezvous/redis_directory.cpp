@@ -15,7 +15,9 @@ namespace {
 const std::string node_prefix = "hp:node:";
 const std::string reg_prefix = "hp:reg:";
 const std::string pins_key = "hp:pins";
+const std::string port_prefix = "hp:port:";
 const std::string mail_prefix = "hp:mail:";
+const std::string broadcast_channel = "hp:mail";
 /// Mail is a few hundred bytes; anything far larger is not from one of our nodes.
 constexpr std::size_t max_mail_bytes = 64 * 1024;
 
@@ -36,9 +38,9 @@ if redis.call('HGET', KEYS[1], 'node') == ARGV[1] then return redis.call('DEL', 
 return 0
 )lua";
 
-/// Walks every registration (ARGV[1] .. ID keys), judging each holder by its lease (ARGV[2] ..
-/// node). ARGV[3] "list": returns the IDs whose holder is live; "sweep": deletes the others and
-/// returns how many.
+/// Walks every registration (ARGV[1] .. ID keys; or port claims), judging each holder by its
+/// lease (ARGV[2] .. node). ARGV[3] "list": returns the IDs whose holder is live; "entries": the
+/// same as {ID, node, info} triples; "sweep": deletes the others and returns how many.
 const std::string scan_script = R"lua(
 local out, n, alive, cursor = {}, 0, {}, '0'
 repeat
@@ -49,6 +51,10 @@ repeat
     if node then
       if alive[node] == nil then alive[node] = redis.call('EXISTS', ARGV[2] .. node) == 1 end
       if alive[node] and ARGV[3] == 'list' then table.insert(out, string.sub(key, #ARGV[1] + 1)) end
+      if alive[node] and ARGV[3] == 'entries' then
+        table.insert(out, string.sub(key, #ARGV[1] + 1)); table.insert(out, node)
+        table.insert(out, redis.call('HGET', key, 'info') or '')
+      end
       if not alive[node] and ARGV[3] == 'sweep' then redis.call('DEL', key); n = n + 1 end
     end
   end
@@ -92,7 +98,7 @@ void redis_directory::start() {
   tick_ = std::make_shared<asio::steady_timer>(executor_);
   asio::co_spawn(executor_, keep_lease(), net::log_escaped("cluster lease"));
   mailbox_ = std::make_unique<cluster::redis_subscriber>(
-      executor_, client_->address(), std::vector<std::string>{mail_prefix + node_},
+      executor_, client_->address(), std::vector<std::string>{mail_prefix + node_, broadcast_channel},
       [this](const std::string&, const std::string& payload) { receive_mail(payload); },
       [node = node_](bool subscribed) {
         if (subscribed) spdlog::info("cluster: node {} hears its mail", node);
@@ -118,7 +124,14 @@ void redis_directory::receive_mail(const std::string& payload) {
     }
     return;
   }
-  if (on_mail_) on_mail_(parsed["from"].get<std::string>(), parsed["mail"]);
+  const auto from = parsed["from"].get<std::string>();
+  if (from == node_) return;  // our own broadcast
+  if (on_mail_) on_mail_(from, parsed["mail"]);
+}
+
+void redis_directory::broadcast(const nlohmann::json& mail) {
+  const nlohmann::json letter{{"from", node_}, {"mail", mail}};
+  fire_and_forget({"PUBLISH", broadcast_channel, letter.dump()}, "send mail to every node");
 }
 
 void redis_directory::post(const std::string& to, const nlohmann::json& mail) {
@@ -149,12 +162,16 @@ net::awaitable<void> redis_directory::keep_lease() {
   int until_sweep = refreshes_per_sweep;
   while (*running) {
     if (!cleared) {
-      const std::vector<std::string> clear{"EVAL", clear_script, "0", reg_prefix, node_};
-      const auto reply = co_await client_->command(clear);
-      if (!*running) co_return;
-      if (reply.type == cluster::redis_reply::kind::integer) {
-        cleared = true;
-        if (reply.integer > 0) spdlog::info("cluster: cleared {} registration(s) a previous run of {} left", reply.integer, node_);
+      cleared = true;
+      for (const auto* prefix : {&reg_prefix, &port_prefix}) {
+        const std::vector<std::string> clear{"EVAL", clear_script, "0", *prefix, node_};
+        const auto reply = co_await client_->command(clear);
+        if (!*running) co_return;
+        cleared = cleared && reply.type == cluster::redis_reply::kind::integer;
+        if (reply.type == cluster::redis_reply::kind::integer && reply.integer > 0) {
+          spdlog::info("cluster: cleared {} {} a previous run of {} left", reply.integer,
+                       prefix == &reg_prefix ? "registration(s)" : "port claim(s)", node_);
+        }
       }
     }
     // GET: the lease as it was, so a lease that lapsed while we could still reach Redis (we
@@ -177,11 +194,14 @@ net::awaitable<void> redis_directory::keep_lease() {
       held = true;
       if (--until_sweep == 0) {
         until_sweep = refreshes_per_sweep;
-        const std::vector<std::string> sweep{"EVAL", scan_script, "0", reg_prefix, node_prefix, "sweep"};
-        const auto swept = co_await client_->command(sweep);
-        if (!*running) co_return;
-        if (swept.type == cluster::redis_reply::kind::integer && swept.integer > 0) {
-          spdlog::info("cluster: swept {} registration(s) of nodes whose lease lapsed", swept.integer);
+        for (const auto* prefix : {&reg_prefix, &port_prefix}) {
+          const std::vector<std::string> sweep{"EVAL", scan_script, "0", *prefix, node_prefix, "sweep"};
+          const auto swept = co_await client_->command(sweep);
+          if (!*running) co_return;
+          if (swept.type == cluster::redis_reply::kind::integer && swept.integer > 0) {
+            spdlog::info("cluster: swept {} {} of nodes whose lease lapsed", swept.integer,
+                         prefix == &reg_prefix ? "registration(s)" : "port claim(s)");
+          }
         }
       }
     }
@@ -204,6 +224,14 @@ net::awaitable<void> redis_directory::reassert() {
                                                          " while this node had lost its cluster lease");
     }
   }
+  const auto ports = held_ports_;
+  for (const auto& [port, owner] : ports) {
+    const auto outcome = co_await claim_port(port, owner);
+    if (outcome.taken || !outcome.unavailable.empty()) continue;
+    spdlog::warn("cluster: port {} is exposed through node {} now; closing ours", port, outcome.holder);
+    held_ports_.erase(port);
+    if (on_mail_) on_mail_(node_, {{"kind", "port_lost"}, {"port", port}, {"holder", outcome.holder}});
+  }
 }
 
 net::awaitable<pin_outcome> redis_directory::check_or_pin(std::string id, identity::public_key key) {
@@ -219,7 +247,45 @@ net::awaitable<pin_outcome> redis_directory::check_or_pin(std::string id, identi
 }
 
 net::awaitable<claim_outcome> redis_directory::claim(std::string id, nlohmann::json info) {
-  const std::vector<std::string> take{"EVAL", claim_script, "1", reg_prefix + id, node_, info.is_null() ? "" : info.dump(),
+  co_return co_await claim_key(reg_prefix + id, std::move(info));
+}
+
+net::awaitable<claim_outcome> redis_directory::claim_port(std::uint16_t port, std::string owner) {
+  const nlohmann::json info{{"owner", owner}};
+  auto outcome = co_await claim_key(port_prefix + std::to_string(port), info);
+  if (outcome.taken) held_ports_[port] = owner;
+  co_return outcome;
+}
+
+void redis_directory::release_port(std::uint16_t port) {
+  if (held_ports_.erase(port) == 0) return;
+  fire_and_forget({"EVAL", release_script, "1", port_prefix + std::to_string(port), node_}, "release port " + std::to_string(port));
+}
+
+net::awaitable<port_claims> redis_directory::list_port_claims() {
+  const std::vector<std::string> scan{"EVAL", scan_script, "0", port_prefix, node_prefix, "entries"};
+  const auto reply = co_await client_->command(scan);
+  port_claims out;
+  if (reply.type != cluster::redis_reply::kind::array || reply.elements.size() % 3 != 0) {
+    out.unavailable = unavailable(reply);
+    co_return out;
+  }
+  for (std::size_t i = 0; i < reply.elements.size(); i += 3) {
+    port_claim claim;
+    const auto& port = reply.elements[i].text;
+    const auto info = nlohmann::json::parse(reply.elements[i + 2].text, nullptr, false);
+    const bool numeric = !port.empty() && port.size() <= 5 && std::all_of(port.begin(), port.end(), ::isdigit);
+    if (!numeric || std::stoi(port) < 1 || std::stoi(port) > 65535 || !info.is_object() || !info["owner"].is_string()) continue;
+    claim.port = static_cast<std::uint16_t>(std::stoi(port));
+    claim.node = reply.elements[i + 1].text;
+    claim.owner = info["owner"].get<std::string>();
+    out.claims.push_back(std::move(claim));
+  }
+  co_return out;
+}
+
+net::awaitable<claim_outcome> redis_directory::claim_key(std::string key, nlohmann::json info) {
+  const std::vector<std::string> take{"EVAL", claim_script, "1", key, node_, info.is_null() ? "" : info.dump(),
                                       node_prefix};
   const auto reply = co_await client_->command(take);
   if (reply.type != cluster::redis_reply::kind::string) co_return claim_outcome{false, {}, unavailable(reply)};

@@ -5,8 +5,11 @@
 //   hp:reg:ID     hash {node, info}: the node holding ID's registration, live while that node's
 //                 lease is; taken atomically (a script), released by the holder when its peer leaves
 //   hp:pins       hash ID -> the hex key pinned for it (durable: run Redis with AOF or RDB)
-//   hp:mail:NODE  a pub/sub channel: JSON {from, mail} for the node's peers (attempts of peers on
-//                 other nodes); at most once, so every wait on mail has a deadline
+//   hp:port:PORT  hash {node, info: {owner}}: the node whose peer exposes PORT, claimed and kept
+//                 like a registration (every node listens on it and forwards its clients)
+//   hp:mail:NODE  a pub/sub channel: JSON {from, mail} for the node (attempts and clients of its
+//                 peers); at most once, so every wait on mail has a deadline
+//   hp:mail       a pub/sub channel every node hears: ports exposed and closed
 // A node that dies releases every ID it held when its lease expires (its hp:reg keys are skipped
 // at once and swept by the live nodes about once a lease); one that restarts under the same name
 // first clears the registrations its previous run left.
@@ -44,7 +47,11 @@ class redis_directory : public peer_directory {
   void release(const std::string& id) override;
   net::awaitable<location> locate(std::string id) override;
   void describe(const std::string& id, const nlohmann::json& info) override;
+  net::awaitable<claim_outcome> claim_port(std::uint16_t port, std::string owner) override;
+  void release_port(std::uint16_t port) override;
+  net::awaitable<port_claims> list_port_claims() override;
   void post(const std::string& to, const nlohmann::json& mail) override;
+  void broadcast(const nlohmann::json& mail) override;
   void on_mail(mail_handler handler) override { on_mail_ = std::move(handler); }
   net::awaitable<listing> list(std::size_t max) override;
   const std::string& node() const override { return node_; }
@@ -52,7 +59,9 @@ class redis_directory : public peer_directory {
 
  private:
   net::awaitable<void> keep_lease();
-  /// After an outage: claims every ID this node holds again.
+  /// Takes KEYS (hp:reg:ID or hp:port:PORT) for this node unless a live node holds it.
+  net::awaitable<claim_outcome> claim_key(std::string key, nlohmann::json info);
+  /// After an outage: claims every ID and port this node holds again.
   net::awaitable<void> reassert();
   /// Runs a command nobody waits for; a failure is logged as `what`.
   void fire_and_forget(std::vector<std::string> command, std::string what);
@@ -68,6 +77,7 @@ class redis_directory : public peer_directory {
   std::shared_ptr<asio::steady_timer> tick_;  ///< the lease loop's pause, cut short by stop()
   std::unique_ptr<cluster::redis_subscriber> mailbox_;  ///< hp:mail:NODE
   mail_handler on_mail_;
+  std::map<std::uint16_t, std::string> held_ports_;  ///< port -> owner, claimed by us
   net::clock::time_point last_bad_mail_log_{};
 };
 

@@ -78,6 +78,16 @@ void server::join_cluster() {
   auto directory = std::make_unique<redis_directory>(io_.get_executor(), address, node, info,
                                                      std::chrono::seconds(config.node_lease_s), context_.registry);
   directory->on_mail([this](const std::string& from, const nlohmann::json& mail) { handle_node_mail(context_, from, mail); });
+  auto* shared = directory.get();
+  context_.exposes.join_cluster(expose_cluster_link{
+      [shared](std::uint16_t port, const std::string& owner) {
+        shared->broadcast({{"kind", "exposed"}, {"port", port}, {"owner", owner}});
+      },
+      [shared](std::uint16_t port) {
+        shared->release_port(port);
+        shared->broadcast({{"kind", "unexposed"}, {"port", port}});
+      },
+      [shared](const std::string& to, const nlohmann::json& mail) { shared->post(to, mail); }, context_.advertised});
   directory->start();
   spdlog::info("cluster: node {} shares registrations and ID pins through {}", node, address.display());
   context_.directory = std::move(directory);
@@ -115,6 +125,9 @@ void server::start() {
                  net::log_escaped("accept relay"));
   context_.probes.start();
   asio::co_spawn(io_, housekeeping(), net::log_escaped("housekeeping"));
+  if (!config.cluster.empty() && config.expose_first != 0) {
+    asio::co_spawn(io_, follow_port_claims(), net::log_escaped("port claims"));
+  }
 
   spdlog::info("listening on {}: main {}, hole-assist {}, relay {}", config.listen_host, main_port_, hole_port_, relay_port_);
   spdlog::log(budget_.reduced ? spdlog::level::warn : spdlog::level::info, "{}", describe(budget_));
@@ -140,6 +153,7 @@ void server::stop() {
   main_acceptor_.close(ignored);
   hole_acceptor_.close(ignored);
   relay_acceptor_.close(ignored);
+  claims_timer_.cancel();
   context_.exposes.stop();
   context_.relay.stop();
   context_.probes.stop();
@@ -165,6 +179,18 @@ net::awaitable<void> server::housekeeping() {
       log_stats();
       next_stats = now + stats_every;
     }
+  }
+}
+
+net::awaitable<void> server::follow_port_claims() {
+  auto& timer = claims_timer_;
+  const auto every = std::max(std::chrono::milliseconds(1000), std::chrono::milliseconds(context_.config.node_lease_s * 1000 / 2));
+  while (!stopped_) {
+    auto claims = co_await context_.directory->list_port_claims();
+    if (stopped_) co_return;
+    if (claims.unavailable.empty()) context_.exposes.reconcile(claims.claims, context_.directory->node());
+    timer.expires_after(every);
+    co_await timer.async_wait(net::use_nothrow);
   }
 }
 

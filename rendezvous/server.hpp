@@ -30,6 +30,9 @@ class server {
   /// --cluster: this node's registrations and pins go to Redis (redis_directory).
   void join_cluster();
   net::awaitable<void> housekeeping();
+  /// In a cluster: listens on every port other nodes' peers expose, as the live claims say
+  /// (mail announces them at once; this catches lost mail and dead nodes).
+  net::awaitable<void> follow_port_claims();
   void log_stats() const;
 
   asio::io_context& io_;
@@ -41,6 +44,7 @@ class server {
   std::uint16_t main_port_ = 0;
   std::uint16_t hole_port_ = 0;
   std::uint16_t relay_port_ = 0;
+  asio::steady_timer claims_timer_{io_};  ///< follow_port_claims' pause, cut short by stop()
   bool stopped_ = false;
 };
 

@@ -362,4 +362,50 @@ TEST_F(ClusterTest, AnOnlinePeerWhoseNodeDiesComesBackOnAnotherAndIsReachableThe
   EXPECT_NE(out("fetch").find("still served"), std::string::npos) << out("fetch") << err("fetch");
 }
 
+TEST_F(ClusterTest, APortExposedThroughOneNodeAnswersOnEveryNodeAndAgainAfterThatNodeIsKilled) {
+  const auto port = test::free_port();
+  const std::vector<std::string> options{"--expose-ports", std::to_string(port) + "-" + std::to_string(port),
+                                         "--node-lease", "2"};
+  start_node("a", options);
+  start_node("b", options);
+  start_node("c", options);
+  std::uint16_t web_port = 0;
+  auto web = test::start_web(path("www"), {{"index.txt", "served through the cluster\n"}}, web_port);
+  peers_["box"] = std::make_unique<test::child_process>(
+      std::vector<std::string>{test::binary("peer"), "--server", all_servers({"a", "b"}), "--identity", path("box.key"),
+                               "--id", "box", "online", "--expose",
+                               "127.0.0.1:" + std::to_string(web_port) + "=" + std::to_string(port)},
+      test::child_io{"/dev/null", path("box.out"), path("box.err")});
+  const auto forwarding = "expose: port " + std::to_string(port) + " now forwards to box";
+  ASSERT_TRUE(says("box", "registered as box")) << err("box");
+  const bool on_a = test::wait_for_text(path("a.err"), forwarding, 5s);
+  const std::string home = on_a ? "a" : "b", other = on_a ? "b" : "a";
+  ASSERT_TRUE(test::wait_for_text(path(home + ".err"), forwarding, 5s)) << err(home);
+  // Any node answers: its own listener, or one forwarding its clients to the box's node.
+  const auto answers = [&](const std::string& node, std::chrono::seconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    do {
+      if (test::http_get(port, "/index.txt", host(node)).find("served through the cluster") != std::string::npos) return true;
+      std::this_thread::sleep_for(200ms);
+    } while (std::chrono::steady_clock::now() < until);
+    return false;
+  };
+  for (const auto& node : {"a", "b", "c"}) EXPECT_TRUE(answers(node, 5s)) << node << ": " << err(node) << err(home);
+  EXPECT_NE(err(other).find("expose: port " + std::to_string(port) + " forwards to box on node " + home), std::string::npos)
+      << err(other);
+  // Ten clients in a row through a node that forwards them: none lost.
+  int served = 0;
+  for (int i = 0; i < 10; ++i) served += answers("c", 1s) ? 1 : 0;
+  EXPECT_EQ(served, 10) << err("c") << err(home);
+
+  nodes_[home]->signal(SIGKILL);
+  nodes_[home]->wait_for(5s);
+  const auto killed = std::chrono::steady_clock::now();
+  // The box registers and exposes again on the live node once the dead one's lease lapses; the
+  // port answers there and on c (whose forwarding follows the claim).
+  EXPECT_TRUE(answers(other, 10s)) << err(other) << err("box");
+  EXPECT_LT(std::chrono::steady_clock::now() - killed, 10s);
+  EXPECT_TRUE(answers("c", 5s)) << err("c");
+}
+
 }  // namespace

@@ -24,21 +24,21 @@ std::uint16_t free_port() {
   return ntohs(address.sin_port);
 }
 
-int connect_loopback(std::uint16_t port, int receive_timeout_s) {
+int connect_loopback(std::uint16_t port, int receive_timeout_s, const std::string& host) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   timeval limit{receive_timeout_s, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::inet_pton(AF_INET, host.c_str(), &address.sin_addr);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) return fd;
   ::close(fd);
   return -1;
 }
 
-std::string http_get(std::uint16_t port, const std::string& path) {
-  const int fd = connect_loopback(port, 10);
+std::string http_get(std::uint16_t port, const std::string& path, const std::string& host) {
+  const int fd = connect_loopback(port, 10, host);
   std::string response;
   if (fd >= 0) {
     const std::string request = "GET " + path + " HTTP/1.0\r\nHost: test\r\n\r\n";
