@@ -78,7 +78,8 @@ net::awaitable<void> server_link::open(const std::vector<net::host_port>& server
   for (std::size_t i = 0; i < servers.size(); ++i) {
     server = servers[(first + i) % servers.size()];
     socket = net::tcp::socket(executor_);
-    const auto error = co_await net::connect_within(socket, server, connect_timeout);
+    // A name with an address per node: those too in random order.
+    const auto error = co_await net::connect_within(socket, server, connect_timeout, net::address_order::spread);
     if (!error) break;
     failures += (failures.empty() ? "" : "; ") + net::to_string(server) + ": " + error.message();
     if (i + 1 == servers.size()) {
