@@ -79,6 +79,10 @@ net::awaitable<void> accept_admitted(net::tcp::acceptor& acceptor, accept_contex
       refuse_now(socket, "server_busy", why);
       continue;
     }
+    // Every port speaks small frames that are answered (hello, auth, attempts, relay_ok): with
+    // Nagle a second small write waits for the client's delayed ACK, 40 ms on Linux.
+    std::error_code ignored;
+    socket.set_option(net::tcp::no_delay(true), ignored);
     serve(std::move(socket), std::move(*ticket));
   }
 }
