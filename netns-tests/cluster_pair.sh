@@ -69,10 +69,7 @@ alice=$!
 pids+=($alice)
 if [ "$expected" = direct ]; then
   # Kill alice's node (the coordinator) and bob's once half of each stream has crossed.
-  for _ in $(seq 600); do
-    [ "$(stat -c %s "$work/a.out")" -ge "$half" ] && [ "$(stat -c %s "$work/b.out")" -ge "$half" ] && break
-    sleep 0.05
-  done
+  wait_halfway "$half" "$work/a.out" "$work/b.out"
   kill -9 "${node_pids[0]}" "${node_pids[1]}"
   wait "${node_pids[0]}" "${node_pids[1]}" 2>/dev/null || true
   touch "$work/killed"

@@ -56,10 +56,7 @@ remote=$(sed -E 's/.*"remote":"([^"]+)".*/\1/' <<<"$connected")
 
 if [ "$expected" = direct ]; then
   # Kill the server once half of each stream has crossed.
-  for _ in $(seq 600); do
-    [ "$(stat -c %s "$work/a.out")" -ge "$half" ] && [ "$(stat -c %s "$work/b.out")" -ge "$half" ] && break
-    sleep 0.05
-  done
+  wait_halfway "$half" "$work/a.out" "$work/b.out"
   kill -9 "$server"
   wait "$server" 2>/dev/null || true
   touch "$work/killed"

@@ -1,5 +1,6 @@
 // Exit codes of `peer`: part of the CLI contract scripts rely on.
 #pragma once
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -24,6 +25,18 @@ class command_error : public std::runtime_error {
 
  private:
   exit_code code_;
+};
+
+/// A refusal that says when trying again may work: an ID held by a cluster node whose lease
+/// lapses then if that node is dead.
+class retry_later_error : public command_error {
+ public:
+  retry_later_error(exit_code code, const std::string& message, std::chrono::milliseconds after)
+      : command_error(code, message), after_(after) {}
+  std::chrono::milliseconds after() const { return after_; }
+
+ private:
+  std::chrono::milliseconds after_;
 };
 
 }  // namespace peer

@@ -1,5 +1,6 @@
 #include "peer/reconnect_loop.hpp"
 
+#include <optional>
 #include <random>
 
 #include "peer/exit_codes.hpp"
@@ -20,9 +21,14 @@ net::awaitable<void> keep_connected(const event_sink& events, connected_period p
   for (;;) {
     bool worked = false;
     std::string why;
+    std::optional<std::chrono::milliseconds> told_when;  // the server said when to try again
     try {
       co_await period(std::make_shared<server_link>(ex), worked);
       why = "lost the server";
+    } catch (const retry_later_error& e) {
+      if (!ever_worked && !worked) throw;
+      why = e.what();
+      told_when = e.after();
     } catch (const command_error& e) {
       // Before anything worked, a refusal or an unreachable server is the user's to fix now;
       // afterwards the server may be restarting, so keep trying.
@@ -35,11 +41,16 @@ net::awaitable<void> keep_connected(const event_sink& events, connected_period p
     if (worked) backoff = first_backoff;
     // Jitter of +-25% so many peers do not reconnect in lockstep after a server restart.
     std::uniform_real_distribution<double> jitter(0.75, 1.25);
-    const auto wait = std::chrono::milliseconds(static_cast<long long>(backoff.count() * jitter(rng)));
+    auto wait = std::chrono::milliseconds(static_cast<long long>(backoff.count() * jitter(rng)));
+    if (told_when) {
+      // Our ID is held by a node whose lease runs out then (if that node is gone): just after
+      // it, spread over 50-250 ms, and the backoff does not grow meanwhile.
+      wait = *told_when + std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 250)(rng));
+    }
     events.emit({{"event", "reconnecting"}, {"message", why}, {"in_ms", wait.count()}});
     asio::steady_timer timer(ex, wait);
     co_await timer.async_wait(net::use_nothrow);
-    backoff = std::min(max_backoff, backoff * 2);
+    if (!told_when) backoff = std::min(max_backoff, backoff * 2);
   }
 }
 

@@ -121,7 +121,12 @@ net::awaitable<std::string> server_link::register_id(const std::string& id) {
   const nlohmann::json registration{{"type", "register"}, {"id", id}};
   auto reply = co_await request(registration);
   if (reply.value("type", "") != "registered") {
-    throw command_error(exit_server, "server refused ID '" + id + "': " + reply.value("message", "unknown reason"));
+    const auto why = "server refused ID '" + id + "': " + reply.value("message", "unknown reason");
+    const auto retry_after = wire::to_integer(reply.value("retry_after_ms", nlohmann::json()));
+    if (retry_after && *retry_after >= 0) {
+      throw retry_later_error(exit_server, why, std::chrono::milliseconds(std::min(*retry_after, 600'000LL)));
+    }
+    throw command_error(exit_server, why);
   }
   co_return reply.value("observed", "");
 }

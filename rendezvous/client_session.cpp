@@ -314,8 +314,13 @@ net::awaitable<void> client_session::handle_register(nlohmann::json message) {
   }
   if (!claim.taken) {
     spdlog::warn("{}: refused duplicate registration of '{}' (held on node {})", remote_, id, claim.holder);
-    reply_error(message, "duplicate_id",
-                "ID '" + id + "' is already registered by a live peer (on node " + clip(claim.holder) + ")");
+    nlohmann::json refusal{{"type", "error"},
+                           {"req", wire::request_number(message)},
+                           {"code", "duplicate_id"},
+                           {"message", "ID '" + id + "' is already registered by a live peer (on node " + clip(claim.holder) + ")"}};
+    // If that node died, the ID is free when its lease lapses: a reconnecting peer retries then.
+    if (claim.lease_left) refusal["retry_after_ms"] = claim.lease_left->count();
+    send(refusal);
     co_return;
   }
   id_ = id;

@@ -4,6 +4,7 @@
 // when a peer lists who is online, and when a peer is gone; every answer may take a round trip.
 // In a cluster it also carries mail between nodes (attempts addressed to another node's peers).
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -30,6 +31,9 @@ struct claim_outcome {
   bool taken = false;
   std::string holder;       ///< when not taken: the node holding it
   std::string unavailable;  ///< when not taken: why the directory could not be asked
+  /// When held by another node: how long until that node's lease lapses if it is not refreshed
+  /// (a dead node's IDs are free then).
+  std::optional<std::chrono::milliseconds> lease_left;
 };
 
 /// Who is online, at most a page of them.

@@ -22,11 +22,14 @@ const std::string broadcast_channel = "hp:mail";
 constexpr std::size_t max_mail_bytes = 64 * 1024;
 
 /// Takes KEYS[1] (hp:reg:ID) for node ARGV[1] unless a live node (its lease key exists) holds
-/// it, with ARGV[2] as its info (empty: keep what is there); returns "" when taken, else the
-/// holder's name.
+/// it, with ARGV[2] as its info (empty: keep what is there); returns "" when taken, else
+/// {holder's name, ms left on its lease}.
 const std::string claim_script = R"lua(
 local holder = redis.call('HGET', KEYS[1], 'node')
-if holder and holder ~= ARGV[1] and redis.call('EXISTS', ARGV[3] .. holder) == 1 then return holder end
+if holder and holder ~= ARGV[1] then
+  local left = redis.call('PTTL', ARGV[3] .. holder)
+  if left ~= -2 then return {holder, left} end
+end
 redis.call('HSET', KEYS[1], 'node', ARGV[1])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'info', ARGV[2]) end
 return ''
@@ -288,9 +291,16 @@ net::awaitable<claim_outcome> redis_directory::claim_key(std::string key, nlohma
   const std::vector<std::string> take{"EVAL", claim_script, "1", key, node_, info.is_null() ? "" : info.dump(),
                                       node_prefix};
   const auto reply = co_await client_->command(take);
-  if (reply.type != cluster::redis_reply::kind::string) co_return claim_outcome{false, {}, unavailable(reply)};
-  if (reply.text.empty()) co_return claim_outcome{true, {}, {}};
-  co_return claim_outcome{false, reply.text, {}};
+  if (reply.type == cluster::redis_reply::kind::string && reply.text.empty()) co_return claim_outcome{true, {}, {}};
+  if (reply.type != cluster::redis_reply::kind::array || reply.elements.size() != 2 ||
+      reply.elements[0].type != cluster::redis_reply::kind::string ||
+      reply.elements[1].type != cluster::redis_reply::kind::integer) {
+    co_return claim_outcome{false, {}, unavailable(reply)};
+  }
+  claim_outcome held{false, reply.elements[0].text, {}};
+  // (-1: a lease without expiry, which our nodes never set; then no hint.)
+  if (reply.elements[1].integer >= 0) held.lease_left = std::chrono::milliseconds(reply.elements[1].integer);
+  co_return held;
 }
 
 void redis_directory::release(const std::string& id) {

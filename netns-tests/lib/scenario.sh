@@ -69,3 +69,15 @@ CONF
   echo "FAIL: nginx did not listen on $port in $ns"; cat "$conf/stderr.log" "$conf/error.log" 2>/dev/null
   exit 1
 }
+
+# wait_halfway BYTES FILE...: until every FILE holds BYTES (the first half of a stream), or 30 s.
+wait_halfway() {
+  local bytes=$1 f all
+  shift
+  for _ in $(seq 600); do
+    all=1
+    for f in "$@"; do [ "$(stat -c %s "$f")" -ge "$bytes" ] || all=0; done
+    [ "$all" = 1 ] && return 0
+    sleep 0.05
+  done
+}
