@@ -37,6 +37,17 @@ std::string to_string(const tcp::endpoint& endpoint) {
   return address.to_string() + ":" + std::to_string(endpoint.port());
 }
 
+asio::ip::address unmapped(const asio::ip::address& address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  return address;
+}
+
+tcp::endpoint unmapped(const tcp::endpoint& endpoint) { return {unmapped(endpoint.address()), endpoint.port()}; }
+
+const char* family_name(const asio::ip::address& address) { return unmapped(address).is_v4() ? "ipv4" : "ipv6"; }
+
 std::string to_string(const host_port& target) {
   const bool v6 = target.host.find(':') != std::string::npos;
   return (v6 ? "[" + target.host + "]" : target.host) + ":" + std::to_string(target.port);

@@ -21,6 +21,12 @@ std::optional<host_port> parse_host_port(std::string_view text);
 std::optional<tcp::endpoint> parse_endpoint(std::string_view text);
 /// "IP:PORT" (IPv6 in brackets).
 std::string to_string(const tcp::endpoint& endpoint);
+/// An IPv4 client of a dual-stack socket ([::]) as the IPv4 endpoint it is (::ffff:a.b.c.d ->
+/// a.b.c.d); any other endpoint as it is.
+tcp::endpoint unmapped(const tcp::endpoint& endpoint);
+asio::ip::address unmapped(const asio::ip::address& address);
+/// "ipv4" or "ipv6" (a mapped IPv4 address is IPv4).
+const char* family_name(const asio::ip::address& address);
 /// "HOST:PORT" as a user would type it (an IPv6 address in brackets).
 std::string to_string(const host_port& target);
 

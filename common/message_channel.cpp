@@ -33,7 +33,7 @@ constexpr auto flush_limit = std::chrono::seconds(2);
 message_channel::message_channel(net::tcp::socket socket, channel_options options)
     : socket_(std::move(socket)), options_(options), timer_(socket_.get_executor()), last_received_(net::clock::now()) {
   std::error_code ec;
-  remote_ = socket_.remote_endpoint(ec);
+  remote_ = net::unmapped(socket_.remote_endpoint(ec));
 }
 
 void message_channel::start(message_handler on_message, std::function<void()> on_closed) {

@@ -1,5 +1,6 @@
 #include "nat/punch.hpp"
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <memory>
@@ -24,11 +25,19 @@ using net::tcp;
 
 /// State shared by the tasks of one punch. Lives until the last task has finished.
 struct punch_state {
-  punch_state(const asio::any_io_executor& ex, tcp::acceptor& l, std::uint16_t port, punch_request r)
-      : listener(l), local_port(port), request(std::move(r)), decided(ex), tasks_done(ex) {}
+  punch_state(const asio::any_io_executor& ex, std::vector<tcp::acceptor*> l, punch_request r)
+      : executor(ex), listeners(std::move(l)), request(std::move(r)), decided(ex), tasks_done(ex) {}
 
-  tcp::acceptor& listener;
-  std::uint16_t local_port;
+  /// The listener of `family`'s shared port, if any.
+  tcp::acceptor* listener_for(const tcp& family) const {
+    for (auto* listener : listeners) {
+      if (listener->local_endpoint().protocol() == family) return listener;
+    }
+    return nullptr;
+  }
+
+  asio::any_io_executor executor;
+  std::vector<tcp::acceptor*> listeners;
   punch_request request;
   bool finished = false;  ///< a winner was chosen or the deadline passed: tasks stop
   std::optional<punch_success> winner;
@@ -92,20 +101,26 @@ net::awaitable<void> authenticate(std::shared_ptr<punch_state> state, tcp::socke
 
 void spawn_task(const std::shared_ptr<punch_state>& state, net::awaitable<void> task, const char* name) {
   ++state->active_tasks;
-  asio::co_spawn(state->listener.get_executor(), std::move(task),
+  asio::co_spawn(state->executor, std::move(task),
                  [state, log = net::log_escaped(name)](std::exception_ptr error) {
                    log(error);
                    if (--state->active_tasks == 0) state->tasks_done.notify();
                  });
 }
 
-/// Keeps dialing one candidate from the shared port until connected, finished, or past the deadline.
-net::awaitable<void> dial(std::shared_ptr<punch_state> state, tcp::endpoint candidate) {
+/// Keeps dialing one candidate from its family's shared port (after `delay`) until connected,
+/// finished, or past the deadline.
+net::awaitable<void> dial(std::shared_ptr<punch_state> state, tcp::endpoint candidate, std::uint16_t local_port,
+                          std::chrono::milliseconds delay) {
   const auto name = net::to_string(candidate);
-  asio::steady_timer timer(state->listener.get_executor());
+  asio::steady_timer timer(state->executor);
+  if (delay.count() > 0) {
+    timer.expires_after(delay);
+    co_await timer.async_wait(net::use_nothrow);
+  }
   std::minstd_rand rng(std::random_device{}());
   while (!state->finished && net::clock::now() < state->request.deadline) {
-    tcp::socket socket = open_shared_dialer(state->listener.get_executor(), state->local_port);
+    tcp::socket socket = open_shared_dialer(state->executor, local_port, candidate.protocol());
     std::error_code ec;
     {
       net::socket_registry::entry registration(state->live_sockets, socket);
@@ -131,10 +146,10 @@ net::awaitable<void> dial(std::shared_ptr<punch_state> state, tcp::endpoint cand
   }
 }
 
-/// Accepts connections on the shared port (the other side's SYNs that got through our NAT).
-net::awaitable<void> accept_all(std::shared_ptr<punch_state> state) {
+/// Accepts connections on one shared port (the other side's SYNs that got through our NAT).
+net::awaitable<void> accept_all(std::shared_ptr<punch_state> state, tcp::acceptor* listener) {
   while (!state->finished) {
-    auto [ec, socket] = co_await state->listener.async_accept(net::use_nothrow);
+    auto [ec, socket] = co_await listener->async_accept(net::use_nothrow);
     if (state->finished) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
@@ -161,10 +176,22 @@ std::string summarize(const punch_state& state) {
 }  // namespace
 
 net::awaitable<punch_outcome> punch(tcp::acceptor& listener, punch_request request) {
-  auto state = std::make_shared<punch_state>(listener.get_executor(), listener, listener.local_endpoint().port(),
-                                             std::move(request));
-  spawn_task(state, accept_all(state), "punch-accept");
-  for (const auto& candidate : state->request.candidates) spawn_task(state, dial(state, candidate), "punch-dial");
+  const std::vector<tcp::acceptor*> listeners{&listener};
+  co_return co_await punch(listeners, std::move(request));
+}
+
+net::awaitable<punch_outcome> punch(const std::vector<tcp::acceptor*>& listeners, punch_request request) {
+  auto state = std::make_shared<punch_state>(listeners.front()->get_executor(), listeners, std::move(request));
+  for (auto* listener : state->listeners) spawn_task(state, accept_all(state, listener), "punch-accept");
+  auto* v6 = state->listener_for(tcp::v6());
+  const bool any_v6 = v6 && std::any_of(state->request.candidates.begin(), state->request.candidates.end(),
+                                        [](const tcp::endpoint& c) { return c.address().is_v6(); });
+  for (const auto& candidate : state->request.candidates) {
+    auto* listener = state->listener_for(candidate.protocol());
+    if (!listener) continue;  // no socket of that family here: it cannot be punched from our port
+    const auto delay = candidate.address().is_v4() && any_v6 ? state->request.ipv4_delay : std::chrono::milliseconds(0);
+    spawn_task(state, dial(state, candidate, listener->local_endpoint().port(), delay), "punch-dial");
+  }
 
   while (!state->winner && net::clock::now() < state->request.deadline) {
     co_await state->decided.wait(state->request.deadline);
@@ -172,7 +199,7 @@ net::awaitable<punch_outcome> punch(tcp::acceptor& listener, punch_request reque
   }
   state->finished = true;
   std::error_code ignored;
-  listener.cancel(ignored);
+  for (auto* listener : state->listeners) listener->cancel(ignored);
   state->live_sockets.close_all();
   while (state->active_tasks > 0) co_await state->tasks_done.wait();
 

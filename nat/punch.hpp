@@ -26,6 +26,9 @@ struct punch_request {
   /// flight, so the rate is bounded by the round trip.
   std::chrono::milliseconds refused_retry_interval{2};
   std::chrono::milliseconds connect_try_timeout{1500};  ///< one SYN retransmission fits inside
+  /// IPv4 candidates are dialed this much after the IPv6 ones start (RFC 8305's happy eyeballs:
+  /// prefer IPv6, never wait for it to fail); at once when there are no IPv6 candidates.
+  std::chrono::milliseconds ipv4_delay{50};
 };
 
 /// The connection both peers agreed on, plus any bytes read past the handshake.
@@ -44,5 +47,9 @@ struct punch_outcome {
 /// Runs one punch from the shared local port `listener` already listens on; the listener is left
 /// open (the caller owns it). Returns when a connection wins or the deadline passes.
 net::awaitable<punch_outcome> punch(net::tcp::acceptor& listener, punch_request request);
+/// The same from one shared listener per address family (IPv4 and IPv6): each candidate is
+/// dialed from the port of its family's listener, and either listener may take the winner.
+/// Candidates of a family without a listener are skipped.
+net::awaitable<punch_outcome> punch(const std::vector<net::tcp::acceptor*>& listeners, punch_request request);
 
 }  // namespace nat

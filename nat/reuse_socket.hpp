@@ -1,5 +1,7 @@
 // Sockets bound to one chosen local port with SO_REUSEADDR + SO_REUSEPORT, so a listener and
-// several outgoing connections can share it (the core of TCP hole punching on Linux).
+// several outgoing connections can share it (the core of TCP hole punching on Linux). One set per
+// address family: an IPv6 one is IPV6_V6ONLY, so the IPv4 and IPv6 sockets of a punch may use the
+// same port number side by side.
 #pragma once
 #include <cstdint>
 
@@ -7,9 +9,12 @@
 
 namespace nat {
 
-/// A listener on 0.0.0.0:`port` (0 picks a free port) that other reuse sockets may share.
-net::tcp::acceptor open_shared_listener(const asio::any_io_executor& ex, std::uint16_t port);
-/// An unconnected socket bound to 0.0.0.0:`port`, ready for async_connect from that port.
-net::tcp::socket open_shared_dialer(const asio::any_io_executor& ex, std::uint16_t port);
+/// A listener on the family's wildcard address and `port` (0 picks a free port) that other reuse
+/// sockets of that family may share.
+net::tcp::acceptor open_shared_listener(const asio::any_io_executor& ex, std::uint16_t port,
+                                        net::tcp family = net::tcp::v4());
+/// An unconnected socket bound to the family's wildcard address and `port`, ready for
+/// async_connect from that port.
+net::tcp::socket open_shared_dialer(const asio::any_io_executor& ex, std::uint16_t port, net::tcp family = net::tcp::v4());
 
 }  // namespace nat

@@ -7,6 +7,7 @@
 #include "common/endpoint.hpp"
 #include "common/frame_reader.hpp"
 #include "common/json_fields.hpp"
+#include "common/local_addresses.hpp"
 #include "nat/reuse_socket.hpp"
 #include "peer/exit_codes.hpp"
 #include "peer/relay_join.hpp"
@@ -19,6 +20,8 @@ namespace {
 
 /// How long the hole-assist exchange and the wait for the other side may take.
 constexpr auto hole_assist_timeout = std::chrono::seconds(10);
+/// How long the hole-assist port of the other family (IPv6 beside IPv4) may take to answer.
+constexpr auto second_family_timeout = std::chrono::seconds(2);
 constexpr auto partner_timeout = std::chrono::seconds(20);
 /// How long to wait at the relay for the other side beyond its punch time (it may still be
 /// punching), and for the attempt check once joined.
@@ -27,19 +30,25 @@ constexpr auto relay_handshake_timeout = std::chrono::seconds(10);
 /// The responder punches a little longer, so a select sent at the initiator's deadline still lands.
 constexpr auto responder_grace = std::chrono::seconds(1);
 
-/// Connects from the shared port to the hole-assist port and reports; returns our mapped endpoint.
-net::awaitable<std::string> report_to_hole_assist(net::tcp::socket& socket, const net::tcp::endpoint& hole,
-                                                  const attempt_info& attempt) {
-  if (auto ec = co_await net::connect_within(socket, hole, hole_assist_timeout)) {
-    throw std::runtime_error("cannot reach the hole-assist port " + net::to_string(hole) + ": " + ec.message());
-  }
+/// Reports over a connection from the shared port to the hole-assist port (one of `reports`
+/// this side sends, one per family); returns our mapped endpoint.
+net::awaitable<std::string> report_to_hole_assist(net::tcp::socket& socket, const attempt_info& attempt, int reports) {
   asio::steady_timer timer(socket.get_executor(), hole_assist_timeout);
-
+  std::error_code ec;
+  nlohmann::json privates = nlohmann::json::array({net::to_string(net::unmapped(socket.local_endpoint(ec)))});
+  if (socket.local_endpoint(ec).address().is_v6()) {
+    // Our other public IPv6 addresses (stable ones, not privacy ones), on the same port.
+    for (const auto& address : net::ipv6_candidates(net::local_addresses())) {
+      const auto candidate = net::to_string(net::tcp::endpoint(address, socket.local_endpoint(ec).port()));
+      if (privates.size() < 4 && candidate != privates.front().get<std::string>()) privates.push_back(candidate);
+    }
+  }
   nlohmann::json report{{"type", "hole"},
                         {"attempt", attempt.secret.attempt_id},
                         {"role", nat::to_string(attempt.mine)},
                         {"proof", nat::hole_proof(attempt.secret, attempt.mine)},
-                        {"private", {net::to_string(socket.local_endpoint())}}};
+                        {"private", privates},
+                        {"reports", reports}};
   if (auto write_error = co_await wire::write_frame(socket, report)) {
     throw std::runtime_error("hole-assist report failed: " + write_error.message());
   }
@@ -109,6 +118,13 @@ attempt_info parse_attempt(const nlohmann::json& message) {
     info.relay_port = static_cast<std::uint16_t>(wire::int_field(message, "relay_port", 0, 0, 65535));
     info.relay_token = message.value("relay_token", "");
     info.punch_timeout = std::chrono::milliseconds(wire::int_field(message, "punch_timeout_ms", 0, 0, 600'000));
+    if (const auto hosts = message.find("hole_hosts"); hosts != message.end() && hosts->is_array()) {
+      for (const auto& host : *hosts) {
+        std::error_code ec;
+        const auto address = host.is_string() ? asio::ip::make_address(host.get<std::string>(), ec) : asio::ip::address();
+        if (host.is_string() && !ec && !address.is_unspecified() && !address.is_multicast()) info.hole_hosts.push_back(address);
+      }
+    }
     if (message.contains("server_host")) {
       info.coordinator = asio::ip::make_address(message["server_host"].get<std::string>());
       if (info.coordinator->is_unspecified() || info.coordinator->is_multicast()) throw std::runtime_error("bad server host");
@@ -130,18 +146,87 @@ void decline_attempt(server_link& link, const nlohmann::json& attempt_message, c
 
 namespace {
 
+/// One address family's shared port: the listener, and the connection that reports it to the
+/// hole-assist port.
+struct family_port {
+  net::tcp::acceptor listener;
+  net::tcp::socket hole;
+  net::tcp::endpoint hole_endpoint;
+  std::error_code connect_error;
+};
+
+/// Where to report: the hole-assist port at the address we reach the server by, and at the
+/// server's public address of the other family, if it told us one (a dual-stack peer then punches
+/// over both families).
+std::vector<net::tcp::endpoint> hole_endpoints(const server_link& link, const attempt_info& attempt) {
+  std::vector<net::tcp::endpoint> targets{{net::unmapped(attempt.ports_host(link)), attempt.hole_port}};
+  for (const auto& host : attempt.hole_hosts) {
+    if (host.is_v4() != targets.front().address().is_v4()) {
+      targets.emplace_back(host, attempt.hole_port);
+      break;
+    }
+  }
+  return targets;
+}
+
+/// Opens a shared port per family (the same number where it is free in both) and connects each to
+/// its hole-assist endpoint, all at once; a second family gets a short time (it must not delay
+/// the first, RFC 8305's spirit).
+net::awaitable<std::vector<family_port>> open_family_ports(const asio::any_io_executor& ex,
+                                                            const std::vector<net::tcp::endpoint>& targets) {
+  std::vector<family_port> ports;
+  std::uint16_t port = 0;
+  for (const auto& target : targets) {
+    try {
+      auto listener = [&] {
+        try {
+          return nat::open_shared_listener(ex, port, target.protocol());
+        } catch (const std::system_error&) {
+          if (port == 0) throw;
+          return nat::open_shared_listener(ex, 0, target.protocol());  // our number is taken in this family
+        }
+      }();
+      const auto bound = listener.local_endpoint().port();
+      if (port == 0) port = bound;
+      auto hole = nat::open_shared_dialer(ex, bound, target.protocol());
+      ports.push_back(family_port{std::move(listener), std::move(hole), target, {}});
+    } catch (const std::system_error& e) {
+      if (ports.empty() && &target == &targets.back()) throw;
+      spdlog::debug("no {} socket for punching: {}", net::family_name(target.address()), e.what());
+    }
+  }
+  if (ports.size() == 1) {
+    ports[0].connect_error = co_await net::connect_within(ports[0].hole, ports[0].hole_endpoint, hole_assist_timeout);
+  } else if (ports.size() == 2) {
+    auto [first, second] = co_await (net::connect_within(ports[0].hole, ports[0].hole_endpoint, hole_assist_timeout) &&
+                                     net::connect_within(ports[1].hole, ports[1].hole_endpoint, second_family_timeout));
+    ports[0].connect_error = first;
+    ports[1].connect_error = second;
+  }
+  co_return ports;
+}
+
 /// Punches a direct path; returns the connection or sets `failure`.
 net::awaitable<std::optional<nat::punch_success>> punch_directly(server_link& link, const attempt_info& attempt,
                                                                  std::chrono::milliseconds punch_timeout,
                                                                  std::string& failure) {
   auto ex = co_await asio::this_coro::executor;
-  // One local port for everything: listener, hole-assist report and every outgoing SYN.
-  auto listener = nat::open_shared_listener(ex, 0);
-  const auto port = listener.local_endpoint().port();
-  auto hole_socket = nat::open_shared_dialer(ex, port);
-  const net::tcp::endpoint hole(attempt.ports_host(link), attempt.hole_port);
-  const auto observed = co_await report_to_hole_assist(hole_socket, hole, attempt);
-  spdlog::info("attempt {}: local port {} maps to {}", attempt.secret.attempt_id, port, observed);
+  // One local port per family for everything: listener, hole-assist report and every outgoing SYN.
+  auto ports = co_await open_family_ports(ex, hole_endpoints(link, attempt));
+  std::string unreachable;
+  std::erase_if(ports, [&](const family_port& p) {
+    if (!p.connect_error) return false;
+    unreachable += (unreachable.empty() ? "" : "; ") + net::to_string(p.hole_endpoint) + ": " + p.connect_error.message();
+    return true;
+  });
+  if (ports.empty()) throw std::runtime_error("cannot reach the hole-assist port " + unreachable);
+  if (!unreachable.empty()) spdlog::info("attempt {}: punching without {}", attempt.secret.attempt_id, unreachable);
+  std::vector<net::tcp::acceptor*> listeners;
+  for (auto& p : ports) {
+    const auto observed = co_await report_to_hole_assist(p.hole, attempt, static_cast<int>(ports.size()));
+    spdlog::info("attempt {}: local port {} maps to {}", attempt.secret.attempt_id, p.listener.local_endpoint().port(), observed);
+    listeners.push_back(&p.listener);
+  }
 
   const auto punch = co_await await_punch(link, attempt);
   // The server's number, read as an integer in range whatever it sent; beyond 2 s is clipped.
@@ -158,7 +243,7 @@ net::awaitable<std::optional<nat::punch_success>> punch_directly(server_link& li
   std::string listed;
   for (const auto& c : request.candidates) listed += " " + net::to_string(c);
   spdlog::info("attempt {}: punching to{} for {} ms", attempt.secret.attempt_id, listed, punch_timeout.count());
-  auto outcome = co_await nat::punch(listener, std::move(request));
+  auto outcome = co_await nat::punch(listeners, std::move(request));
   if (!outcome.winner) {
     failure = "no direct path to " + attempt.peer + " within " + std::to_string(punch_timeout.count()) + " ms (" +
               outcome.summary + ")";

@@ -4,6 +4,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/identity.hpp"
 #include "nat/punch.hpp"
@@ -27,6 +28,8 @@ struct attempt_info {
   /// side is registered on another node of a cluster, which coordinates): its hole-assist and
   /// relay ports are there.
   std::optional<asio::ip::address> coordinator;
+  /// The coordinator's public addresses per family: a dual-stack peer reports over both.
+  std::vector<asio::ip::address> hole_hosts;
   /// Where the hole-assist and relay ports are: the coordinator, else our server.
   asio::ip::address ports_host(const server_link& link) const {
     return coordinator ? *coordinator : link.server_endpoint().address();

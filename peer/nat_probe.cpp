@@ -1,5 +1,7 @@
 #include "peer/nat_probe.hpp"
 
+#include "common/local_addresses.hpp"
+
 #include <set>
 
 #include <asio/experimental/awaitable_operators.hpp>
@@ -125,6 +127,8 @@ net::awaitable<void> probe_and_report(server_link& link) {
     const auto verdict = co_await probe_nat(link);
     auto report = to_json(verdict);
     report["type"] = "nat_report";
+    // With a public IPv6 address, a pair may punch over IPv6 whatever their IPv4 NATs.
+    report["ipv6"] = !net::ipv6_candidates(net::local_addresses()).empty();
     link.send(report);
     spdlog::info("NAT: {} ({} mapping, {} filtering), public {}", verdict.class_name, nat::to_string(verdict.mapping),
                  nat::to_string(verdict.filtering), report.value("public", "?"));

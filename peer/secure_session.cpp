@@ -1,5 +1,7 @@
 #include "peer/secure_session.hpp"
 
+#include "common/endpoint.hpp"
+
 #include <algorithm>
 
 #include <asio/co_spawn.hpp>
@@ -28,6 +30,8 @@ nlohmann::json connected_event(const std::string& peer, const session_origin& or
                            {"peer_key", identity::fingerprint(secure.peer_key())},
                            {"cipher", session::to_string(secure.aead())}};
   if (!origin.why_relay.empty()) connected["reason"] = origin.why_relay;
+  // The family of the path (to the peer, or to the relay): IPv6 wins where both punch.
+  if (const auto remote = net::parse_endpoint(origin.remote)) connected["family"] = net::family_name(remote->address());
   return connected;
 }
 

@@ -21,16 +21,30 @@ constexpr std::size_t max_attempts_per_pair = 2;
 constexpr std::size_t max_attempts_per_responder = 16;
 constexpr std::size_t max_attempts = 10000;
 
-nlohmann::json candidates_of(const hole_report& report) {
+}  // namespace
+
+nlohmann::json side_reports::candidates() const {
+  std::vector<net::tcp::endpoint> all;
+  for (const auto& report : received) {
+    all.push_back(report.mapped);
+    all.insert(all.end(), report.private_endpoints.begin(), report.private_endpoints.end());
+  }
+  std::stable_partition(all.begin(), all.end(), [](const net::tcp::endpoint& e) { return e.address().is_v6(); });
   nlohmann::json list = nlohmann::json::array();
-  list.push_back(net::to_string(report.mapped));
-  for (const auto& endpoint : report.private_endpoints) {
-    if (endpoint != report.mapped) list.push_back(net::to_string(endpoint));
+  std::vector<net::tcp::endpoint> listed;
+  for (const auto& endpoint : all) {
+    if (std::find(listed.begin(), listed.end(), endpoint) != listed.end()) continue;
+    listed.push_back(endpoint);
+    list.push_back(net::to_string(endpoint));
   }
   return list;
 }
 
-}  // namespace
+std::string side_reports::mapped() const {
+  std::string text;
+  for (const auto& report : received) text += (text.empty() ? "" : ", ") + net::to_string(report.mapped);
+  return text;
+}
 
 attempt_side attempt_side::here(const std::shared_ptr<client_session>& session) {
   attempt_side side;
@@ -75,6 +89,7 @@ std::string attempt_coordinator::start(const std::shared_ptr<client_session>& in
                            {"hole_port", how.hole_port}, {"relay_port", how.relay_port},
                            {"relay_token", how.relay_tokens[side]}, {"punch_timeout_ms", how.punch_timeout_ms}};
     if (side == 0) message["req"] = request;
+    if (!how.hole_hosts.empty()) message["hole_hosts"] = how.hole_hosts;
     // The other side's proven identity key: the session handshake accepts no other.
     if (const auto& key = a.sides[1 - side].key) message["peer_key"] = identity::to_hex(*key);
     if (!how.reason.empty()) message["reason"] = how.reason;
@@ -130,9 +145,11 @@ bool attempt_coordinator::report(const std::string& attempt_id, int side, hole_r
   attempt& a = it->second;
   if (side == 1 && !a.dispatched) return false;  // nobody told it: not a responder we know
   spdlog::debug("attempt {}: {} is at {}", a.id, a.sides[side].name, net::to_string(report.mapped));
-  a.reports[side] = std::move(report);
+  auto& reports = a.reports[side];
+  if (reports.complete()) return true;  // (a report more than announced changes nothing)
+  reports.received.push_back(std::move(report));
   if (side == 0) dispatch(a);
-  if (!a.reports[0] || !a.reports[1]) return true;
+  if (!a.reports[0].complete() || !a.reports[1].complete()) return true;
 
   long long rtt[2] = {0, 0};
   for (int s = 0; s < 2; ++s) {
@@ -155,12 +172,12 @@ bool attempt_coordinator::report(const std::string& attempt_id, int side, hole_r
     const long long delay = base_delay_ms + latest - rtt[s] / 2;
     tell(a.sides[s], {{"type", "punch"},
                       {"attempt", a.id},
-                      {"candidates", candidates_of(*a.reports[1 - s])},
-                      {"observed", net::to_string(a.reports[s]->mapped)},
+                      {"candidates", a.reports[1 - s].candidates()},
+                      {"observed", net::to_string(a.reports[s].received.front().mapped)},
                       {"delay_ms", delay}});
   }
-  spdlog::info("attempt {}: punching {} ({}) <-> {} ({})", a.id, a.sides[0].name, net::to_string(a.reports[0]->mapped),
-               a.sides[1].name, net::to_string(a.reports[1]->mapped));
+  spdlog::info("attempt {}: punching {} ({}) <-> {} ({})", a.id, a.sides[0].name, a.reports[0].mapped(),
+               a.sides[1].name, a.reports[1].mapped());
   attempts_.erase(it);
   return true;
 }
@@ -252,7 +269,7 @@ void attempt_coordinator::expire(net::clock::time_point now) {
     }
     std::string missing;
     for (int side = 0; side < 2; ++side) {
-      if (!it->second.reports[side]) missing += (missing.empty() ? "" : " and ") + it->second.sides[side].name;
+      if (!it->second.reports[side].complete()) missing += (missing.empty() ? "" : " and ") + it->second.sides[side].name;
     }
     fail(it->second, "timeout", "no hole-assist report from " + missing + " in time");
     it = attempts_.erase(it);

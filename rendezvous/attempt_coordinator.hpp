@@ -29,9 +29,21 @@ namespace rendezvous {
 class client_session;
 
 /// What a peer's hole-assist connection showed: its NAT-mapped endpoint and its own local ones.
+/// A dual-stack peer reports once over each family it has (`of` says how many reports it sends).
 struct hole_report {
   net::tcp::endpoint mapped;
   std::vector<net::tcp::endpoint> private_endpoints;
+  int of = 1;
+};
+
+/// Everything one side reported.
+struct side_reports {
+  std::vector<hole_report> received;
+  bool complete() const { return !received.empty() && static_cast<int>(received.size()) >= received.front().of; }
+  /// The side's candidates, IPv6 first (the order the other side dials them in), each once.
+  nlohmann::json candidates() const;
+  /// Its mapped endpoints, for logs and the punch message.
+  std::string mapped() const;
 };
 
 /// One side of an attempt: a main connection on this node, or a peer registered on another one.
@@ -50,7 +62,7 @@ struct attempt {
   std::string id;
   std::string token;
   attempt_side sides[2];  ///< [0] initiator (always on this node), [1] responder
-  std::optional<hole_report> reports[2];
+  side_reports reports[2];
   net::clock::time_point expires;
   bool relay_only = false;  ///< no hole-assist reports expected; ends silently at expiry
   bool dispatched = false;  ///< the responder has been told (once the initiator committed)
@@ -66,6 +78,7 @@ class attempt_coordinator {
     std::string path = "auto";  ///< auto (punch, then relay), direct (punch only), relay (relay only)
     std::string reason;         ///< why the server chose the path, if it did
     std::string host;           ///< this node's address, told a responder on another node
+    std::vector<std::string> hole_hosts;  ///< our addresses per family, for reports over each
     std::uint16_t hole_port = 0;
     std::uint16_t relay_port = 0;
     std::array<std::string, 2> relay_tokens;  ///< [0] the initiator's, [1] the responder's

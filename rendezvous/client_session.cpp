@@ -434,6 +434,7 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
   nat::mapping_kind their_mapping = nat::mapping_kind::unknown;
   nat::filtering_kind their_filtering = nat::filtering_kind::unknown;
   std::string their_class = "unknown";
+  bool their_ipv6 = false;
   if (it == context_.registry.end() && !context_.directory->node().empty()) {
     // Another node may hold it: that node hands our messages over and we coordinate.
     auto where = co_await context_.directory->locate(target);
@@ -466,6 +467,8 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
       their_mapping = nat::parse_mapping(wire::string_field(reported, "mapping", "unknown")).value_or(nat::mapping_kind::unknown);
       their_filtering = nat::parse_filtering(wire::string_field(reported, "filtering", "unknown")).value_or(nat::filtering_kind::unknown);
       their_class = clip(wire::string_field(reported, "class", "unknown"));
+      const nlohmann::json v6 = reported.value("ipv6", nlohmann::json(false));
+      their_ipv6 = v6.is_boolean() && v6.get<bool>();
       responder = std::move(side);
     }
     it = context_.registry.find(target);  // (it may have registered here meanwhile)
@@ -479,6 +482,7 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
     their_mapping = it->second->nat_mapping();
     their_filtering = it->second->nat_filtering();
     their_class = it->second->nat_class();
+    their_ipv6 = it->second->has_ipv6();
   }
   if (!responder) {
     context_.log.log(spdlog::level::info, "connect: unknown peers", display_name() + ": connect to unknown peer '" + target + "'");
@@ -491,12 +495,18 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
     reply_error(message, "bad_request", "path must be auto, direct or relay");
     co_return;
   }
-  if (how.path == "auto" && nat::direct_path_impossible(nat_mapping_, nat_filtering_, their_mapping, their_filtering)) {
-    // Both sides probed: no punch can succeed, so do not make anyone wait for the deadline.
+  // Both sides probed: no punch over IPv4 can succeed, and no IPv6 path is there to try (both
+  // must have IPv6, and this server an IPv6 address to report to), so nobody waits for the deadline.
+  const bool ipv6_possible = ipv6_ && their_ipv6 &&
+                             std::any_of(context_.public_hosts.begin(), context_.public_hosts.end(),
+                                         [](const std::string& host) { return host.find(':') != std::string::npos; });
+  if (how.path == "auto" && !ipv6_possible &&
+      nat::direct_path_impossible(nat_mapping_, nat_filtering_, their_mapping, their_filtering)) {
     how.path = "relay";
     how.reason = nat_class_ + " NAT meets " + their_class + " NAT: no direct path can exist";
   }
   how.host = context_.advertised;
+  how.hole_hosts = context_.public_hosts;
   how.hole_port = context_.config.hole_port;
   how.relay_port = context_.config.relay_port;
   how.timeout = std::chrono::seconds(context_.config.attempt_timeout_s);
@@ -517,6 +527,7 @@ void client_session::handle_nat_report(const nlohmann::json& message) {
   nat_mapping_ = nat::parse_mapping(wire::string_field(message, "mapping")).value_or(nat::mapping_kind::unknown);
   nat_filtering_ = nat::parse_filtering(wire::string_field(message, "filtering")).value_or(nat::filtering_kind::unknown);
   nat_class_ = clip(wire::string_field(message, "class", "unknown"));
+  ipv6_ = wire::bool_field(message, "ipv6", false);
   spdlog::info("{} is behind {} ({} mapping, {} filtering)", display_name(), nat_class_, nat::to_string(nat_mapping_),
                nat::to_string(nat_filtering_));
   // Other nodes choose a relayed or punched path for connects to it by this report too.
@@ -528,7 +539,8 @@ nlohmann::json client_session::registration_info() const {
           {"key", key_ ? identity::fingerprint(*key_) : ""},
           {"public_key", key_ ? identity::to_hex(*key_) : ""},
           {"since", registered_ms_},
-          {"nat", {{"mapping", nat::to_string(nat_mapping_)}, {"filtering", nat::to_string(nat_filtering_)}, {"class", nat_class_}}}};
+          {"nat", {{"mapping", nat::to_string(nat_mapping_)}, {"filtering", nat::to_string(nat_filtering_)}, {"class", nat_class_},
+                   {"ipv6", ipv6_}}}};
 }
 
 net::awaitable<void> client_session::handle_expose(nlohmann::json message) {

@@ -43,6 +43,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   nat::mapping_kind nat_mapping() const { return nat_mapping_; }
   nat::filtering_kind nat_filtering() const { return nat_filtering_; }
   const std::string& nat_class() const { return nat_class_; }
+  /// Whether it reported a public IPv6 address (then it may punch over IPv6 whatever its IPv4 NAT).
+  bool has_ipv6() const { return ipv6_; }
   /// The identity key this connection proved at authentication, if it sent one.
   const std::optional<identity::public_key>& key() const { return key_; }
 
@@ -97,6 +99,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   nat::mapping_kind nat_mapping_ = nat::mapping_kind::unknown;
   nat::filtering_kind nat_filtering_ = nat::filtering_kind::unknown;
   std::string nat_class_ = "unknown";
+  bool ipv6_ = false;
   std::string remote_;
   long long registered_ms_ = 0;  ///< when it registered (wall clock)
   std::string challenge_;  ///< until the handshake is done

@@ -298,7 +298,7 @@ net::awaitable<void> expose_service::accept_loop(std::shared_ptr<exposure> e) {
       continue;
     }
     std::error_code peer_ec;
-    const auto remote = socket.remote_endpoint(peer_ec);
+    const auto remote = net::unmapped(socket.remote_endpoint(peer_ec));
     if (peer_ec) continue;
     const auto from = net::to_string(remote);
     auto owner = e->owner.lock();

@@ -50,7 +50,7 @@ net::awaitable<void> serve_hole_assist(server_context& context, net::tcp::socket
   net::socket_registry::entry registration(context.short_lived, socket);
   ticket.on_evict([&socket](const std::string& why) { refuse_now(socket, "evicted", why); });
   std::error_code ec;
-  const auto remote = socket.remote_endpoint(ec);
+  const auto remote = net::unmapped(socket.remote_endpoint(ec));
   if (ec) co_return;
   const auto who = net::to_string(remote);
   asio::steady_timer timer(socket.get_executor());
@@ -78,6 +78,8 @@ net::awaitable<void> serve_hole_assist(server_context& context, net::tcp::socket
   hole_report report{remote, {}};
   try {
     side = check_report(context, *read.message, why);
+    // A dual-stack peer reports over each family it has, and says how many reports to wait for.
+    report.of = static_cast<int>(wire::int_field(*read.message, "reports", 1, 1, 2));
     // Read in place: a client's value is never copied, whatever its size.
     const auto listed = read.message->find("private");
     const auto& entries = listed != read.message->end() && listed->is_array() ? *listed : empty_list;

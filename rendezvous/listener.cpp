@@ -64,7 +64,7 @@ net::awaitable<void> accept_admitted(net::tcp::acceptor& acceptor, accept_contex
       continue;
     }
     std::error_code peer_ec;
-    const auto address = socket.remote_endpoint(peer_ec).address();
+    const auto address = net::unmapped(socket.remote_endpoint(peer_ec).address());
     if (peer_ec) continue;
     std::string why;
     const auto evicted_before = context.control.evicted();

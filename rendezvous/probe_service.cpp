@@ -62,8 +62,8 @@ net::awaitable<void> probe_service::serve(net::tcp::socket socket, admission_tic
   net::socket_registry::entry registration(short_lived_, socket);
   ticket.on_evict([&socket](const std::string& why) { refuse_now(socket, "evicted", why); });
   std::error_code ec;
-  const auto observed = socket.remote_endpoint(ec);
-  const auto reached = socket.local_endpoint(ec);
+  const auto observed = net::unmapped(socket.remote_endpoint(ec));
+  const auto reached = net::unmapped(socket.local_endpoint(ec));
   if (ec) co_return;
   asio::steady_timer timer(executor_, ticket.handshake_time());
   wire::frame_reader reader;

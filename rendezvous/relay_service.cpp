@@ -80,7 +80,7 @@ net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_tic
   net::socket_registry::entry registration(short_lived_, socket);
   ticket.on_evict([&socket](const std::string& why) { refuse_now(socket, "evicted", why); });
   std::error_code ec;
-  const auto who = net::to_string(socket.remote_endpoint(ec));
+  const auto who = net::to_string(net::unmapped(socket.remote_endpoint(ec)));
   asio::steady_timer timer(executor_, ticket.handshake_time());
   auto first = co_await (wire::read_exact_frame(socket) || timer.async_wait(net::use_nothrow));
   if (first.index() == 1) {

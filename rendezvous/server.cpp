@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <asio/co_spawn.hpp>
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "common/endpoint.hpp"
@@ -12,6 +13,7 @@
 #include "rendezvous/listener.hpp"
 #include "rendezvous/local_directory.hpp"
 #include "rendezvous/node_mail.hpp"
+#include "rendezvous/public_addresses.hpp"
 #include "rendezvous/redis_directory.hpp"
 
 namespace rendezvous {
@@ -27,22 +29,14 @@ server_config within(const descriptor_budget& budget, server_config config) {
   return config;
 }
 
-/// The address peers of other nodes reach this one at: --advertise (a host name is resolved
-/// once, now), else the listen address unless it is a wildcard.
-std::string advertised_address(const server_config& config) {
-  if (config.advertise.empty()) {
-    std::error_code ec;
-    const auto listen = asio::ip::make_address(config.listen_host, ec);
-    return !ec && !listen.is_unspecified() ? listen.to_string() : std::string();
-  }
+/// The address peers of other nodes reach this one at: the first of --advertise, else the
+/// listen address unless it is a wildcard (an interface address guessed for a wildcard may not be
+/// what peers elsewhere reach: it is told only as a second family for hole-assist reports).
+std::string advertised_address(const server_config& config, const std::vector<std::string>& public_hosts) {
   std::error_code ec;
-  const auto literal = asio::ip::make_address(config.advertise, ec);
-  if (!ec) return literal.to_string();
-  asio::io_context io;
-  asio::ip::tcp::resolver resolver(io);
-  const auto found = resolver.resolve(config.advertise, "", ec);
-  if (ec || found.empty()) throw std::runtime_error("cannot resolve --advertise " + config.advertise + ": " + ec.message());
-  return found.begin()->endpoint().address().to_string();
+  const auto listen = asio::ip::make_address(config.listen_host, ec);
+  const bool known = !config.advertise.empty() || (!ec && !listen.is_unspecified());
+  return known && !public_hosts.empty() ? public_hosts.front() : std::string();
 }
 
 }  // namespace
@@ -64,7 +58,7 @@ void server::join_cluster() {
     ::gethostname(host, sizeof host - 1);
     node = std::string(host) + ":" + std::to_string(main_port_);
   }
-  context_.advertised = advertised_address(config);
+  context_.advertised = advertised_address(config, context_.public_hosts);
   if (context_.advertised.empty()) {
     spdlog::warn("cluster: node {} listens on {} and has no --advertise address: connects from its peers to peers "
                  "on other nodes are refused",
@@ -103,6 +97,7 @@ void server::start() {
   std::error_code ec;
   const auto host = asio::ip::make_address(config.listen_host, ec);
   if (ec) throw std::runtime_error("invalid listen address '" + config.listen_host + "'");
+  context_.public_hosts = public_addresses(config.listen_host, config.advertise);
   main_port_ = listen_or_throw(main_acceptor_, {host, config.main_port}, "the main port");
   hole_port_ = listen_or_throw(hole_acceptor_, {host, config.hole_port}, "the hole-assist port");
   relay_port_ = listen_or_throw(relay_acceptor_, {host, config.relay_port}, "the relay port");
@@ -129,7 +124,9 @@ void server::start() {
     asio::co_spawn(io_, follow_port_claims(), net::log_escaped("port claims"));
   }
 
-  spdlog::info("listening on {}: main {}, hole-assist {}, relay {}", config.listen_host, main_port_, hole_port_, relay_port_);
+  spdlog::info("listening on {}: main {}, hole-assist {}, relay {}{}", config.listen_host, main_port_, hole_port_, relay_port_,
+               context_.public_hosts.empty() ? std::string(" (no public address known: peers report over the family they reached us by)")
+                                             : " (peers are told " + fmt::format("{}", fmt::join(context_.public_hosts, ", ")) + ")");
   spdlog::log(budget_.reduced ? spdlog::level::warn : spdlog::level::info, "{}", describe(budget_));
   if (config.expose_first != 0) spdlog::info("peers may expose ports {}-{}", config.expose_first, config.expose_last);
   const auto probe_ports = context_.probes.ports();

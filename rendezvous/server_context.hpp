@@ -6,6 +6,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/socket_registry.hpp"
 #include "rendezvous/admission.hpp"
@@ -89,6 +90,9 @@ struct server_context {
   /// The address other nodes' peers are told for this node's ports (--advertise, else the listen
   /// address unless it is a wildcard); empty: this node cannot coordinate connects across nodes.
   std::string advertised;
+  /// This server's public address per family (public_addresses()): attempts tell peers these, so
+  /// a dual-stack peer reports over both families and punches over both.
+  std::vector<std::string> public_hosts;
   std::set<std::string> claiming;  ///< IDs whose registration here is waiting for the directory
   std::list<client_session*> sessions;  ///< every live main connection, registered or not
   int idle_clients = 0;  ///< authenticated main connections without an ID

@@ -17,7 +17,7 @@ void loopback_test::TearDown() {
 }
 
 void loopback_test::start_server(const std::vector<std::string>& extra) {
-  std::vector<std::string> argv{binary("rendezvous"), "--listen", "127.0.0.1:0", "--ready-file", path("ready.json"),
+  std::vector<std::string> argv{binary("rendezvous"), "--listen", host_text() + ":0", "--ready-file", path("ready.json"),
                                 "--log-level", "debug", "--state", path("server-state")};
   argv.insert(argv.end(), extra.begin(), extra.end());
   server_ = std::make_unique<child_process>(argv, child_io{"/dev/null", path("server.out"), path("server.err")});
@@ -35,7 +35,7 @@ void loopback_test::start_server(const std::vector<std::string>& extra) {
 
 std::unique_ptr<child_process> loopback_test::start_peer(const std::string& name, std::vector<std::string> args,
                                                          const std::string& stdin_file) {
-  std::vector<std::string> argv{binary("peer"), "--server", "127.0.0.1:" + std::to_string(port_)};
+  std::vector<std::string> argv{binary("peer"), "--server", host_text() + ":" + std::to_string(port_)};
   // One identity per peer ID (so a restarted "bob" is still bob), else per process name.
   auto id = std::find(args.begin(), args.end(), "--id");
   const bool has_identity = std::find(args.begin(), args.end(), "--identity") != args.end();

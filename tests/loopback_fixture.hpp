@@ -32,6 +32,9 @@ class loopback_test : public ::testing::Test {
   /// Waits until the peer's stderr shows `needle`.
   bool peer_says(const std::string& name, const std::string& needle, std::chrono::seconds limit = std::chrono::seconds(10));
 
+  /// The server's address ("::1" for the IPv6 tests), and it as a --server HOST:PORT prefix.
+  std::string host_ = "127.0.0.1";
+  std::string host_text() const { return host_.find(':') == std::string::npos ? host_ : "[" + host_ + "]"; }
   std::string dir_;
   std::uint16_t port_ = 0;        ///< the main port
   std::uint16_t hole_port_ = 0;

@@ -124,4 +124,39 @@ TEST(PunchEngine, NoPeerMeansNoWinnerAndASummary) {
   EXPECT_NE(outcome->summary.find("refused"), std::string::npos) << outcome->summary;
 }
 
+/// One side with a shared port in each family.
+net::awaitable<void> dual_side(tcp::acceptor& v4, tcp::acceptor& v6, nat::punch_request request,
+                               std::optional<nat::punch_outcome>& out) {
+  const std::vector<tcp::acceptor*> listeners{&v4, &v6};
+  out = co_await nat::punch(listeners, std::move(request));
+}
+
+TEST(PunchEngine, ADualStackPairPunchesOverIpv6FirstAndIpv4IsTheFallback) {
+  for (const bool v6_reachable : {true, false}) {
+    asio::io_context io;
+    auto a4 = nat::open_shared_listener(io.get_executor(), 0);
+    auto a6 = nat::open_shared_listener(io.get_executor(), a4.local_endpoint().port(), tcp::v6());
+    auto b4 = nat::open_shared_listener(io.get_executor(), 0);
+    auto b6 = nat::open_shared_listener(io.get_executor(), b4.local_endpoint().port(), tcp::v6());
+    const auto v6_loopback = asio::ip::address_v6::loopback();
+    // Both candidates of each side, IPv4 listed first: the engine still starts with IPv6. With
+    // IPv6 cut (a candidate nobody listens on), IPv4 connects.
+    tcp::acceptor closed(io, tcp::endpoint(v6_loopback, 0));
+    const auto dead_v6 = tcp::endpoint(v6_loopback, closed.local_endpoint().port());
+    closed.close();
+    std::vector<tcp::endpoint> to_b{loopback(b4.local_endpoint().port()),
+                                    v6_reachable ? tcp::endpoint(v6_loopback, b6.local_endpoint().port()) : dead_v6};
+    std::vector<tcp::endpoint> to_a{loopback(a4.local_endpoint().port()),
+                                    v6_reachable ? tcp::endpoint(v6_loopback, a6.local_endpoint().port()) : dead_v6};
+    pair_result result;
+    asio::co_spawn(io,
+                   dual_side(a4, a6, request_for(nat::role::initiator, to_b, 3s), result.initiator) &&
+                       dual_side(b4, b6, request_for(nat::role::responder, to_a, 3s), result.responder),
+                   asio::detached);
+    io.run();
+    expect_same_connection(result);
+    EXPECT_EQ(result.initiator->winner->remote.address().is_v6(), v6_reachable) << result.initiator->summary;
+  }
+}
+
 }  // namespace

@@ -25,14 +25,25 @@ std::uint16_t free_port() {
 }
 
 int connect_loopback(std::uint16_t port, int receive_timeout_s, const std::string& host) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const bool v6 = host.find(':') != std::string::npos;
+  const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
   timeval limit{receive_timeout_s, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  ::inet_pton(AF_INET, host.c_str(), &address.sin_addr);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) return fd;
+  int connected = -1;
+  if (v6) {
+    sockaddr_in6 address{};
+    address.sin6_family = AF_INET6;
+    address.sin6_port = htons(port);
+    ::inet_pton(AF_INET6, host.c_str(), &address.sin6_addr);
+    connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  } else {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    ::inet_pton(AF_INET, host.c_str(), &address.sin_addr);
+    connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  }
+  if (connected == 0) return fd;
   ::close(fd);
   return -1;
 }

@@ -1,0 +1,16 @@
+// The addresses a server tells peers it has, one per family (IPv4, IPv6), so a peer that reached
+// it over one family can report to its hole-assist port over the other and punch over both.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "common/net.hpp"
+
+namespace rendezvous {
+
+/// At most one address per family, IPv4 first: those of `advertise` (comma-separated addresses
+/// or host names, resolved now) when given; else the listen address when it is not a wildcard;
+/// else this host's public interface addresses (both families for [::], IPv4 for 0.0.0.0).
+std::vector<std::string> public_addresses(const std::string& listen_host, const std::string& advertise);
+
+}  // namespace rendezvous
