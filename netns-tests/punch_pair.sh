@@ -7,8 +7,9 @@
 #
 # Environment: B_HOST=b|a2 (where bob runs; a2 shares router A with alice), PUNCH_TIMEOUT
 # (seconds), MAX_CONNECT_MS (fail if connecting took longer), NO_PUNCH=1 (fail if either side
-# punched: a pair the server knows is hopeless goes straight to the relay), MATRIX_RESULTS=FILE
-# (append one JSON result line), SCENARIO=name (for that line).
+# punched: a pair the server knows is hopeless goes straight to the relay), FAMILY=ipv4|ipv6 (fail
+# if the path is of the other family), MATRIX_RESULTS=FILE (append one JSON result line),
+# SCENARIO=name (for that line). Kinds may carry an IPv6 side (sym+fw6, no4+fw6: see the lab).
 #
 # Exit 0 pass, 1 fail, 77 skipped (no root / no namespaces). Cleans up its lab even on failure.
 set -euo pipefail
@@ -37,12 +38,12 @@ b_host=${B_HOST:-b}
 ns_bob=$NS_B
 [ "$b_host" = a2 ] && ns_bob=$NS_A2
 punch=(--punch-timeout "${PUNCH_TIMEOUT:-5}")
-feed "$work/b.bin" | ip netns exec "$ns_bob" "$bin/peer" "${punch[@]}" --server "$SERVER_IP:7000" --id bob --json --log-level info listen \
+feed "$work/b.bin" | ip netns exec "$ns_bob" "$bin/peer" "${punch[@]}" --server "$(server_for "${b_host:0:1}")" --id bob --json --log-level info listen \
   >"$work/b.out" 2>"$work/b.err" &
 bob=$!
 pids+=($bob)
 for _ in $(seq 100); do grep -q '"registered"' "$work/b.err" && break; sleep 0.05; done
-feed "$work/a.bin" | ip netns exec "$NS_A" "$bin/peer" "${punch[@]}" --server "$SERVER_IP:7000" --id alice --json --log-level info \
+feed "$work/a.bin" | ip netns exec "$NS_A" "$bin/peer" "${punch[@]}" --server "$(server_for a)" --id alice --json --log-level info \
   connect bob >"$work/a.out" 2>"$work/a.err" &
 alice=$!
 pids+=($alice)
@@ -53,6 +54,10 @@ connected=$(grep -h '"event":"connected"' "$work/a.err" || true)
 connect_ms=$(sed -E 's/.*"elapsed_ms":([0-9]+).*/\1/' <<<"$connected")
 path=$(sed -E 's/.*"path":"([a-z]+)".*/\1/' <<<"$connected")
 remote=$(sed -E 's/.*"remote":"([^"]+)".*/\1/' <<<"$connected")
+family=$(sed -E 's/.*"family":"([a-z0-9]+)".*/\1/' <<<"$connected")
+remote_host=${remote%:*}
+remote_host=${remote_host#[}
+remote_host=${remote_host%]}
 
 if [ "$expected" = direct ]; then
   # Kill the server once half of each stream has crossed.
@@ -73,21 +78,27 @@ fail=0
 cmp -s "$work/a.bin" "$work/b.out" || { echo "FAIL: bob's copy differs ($(stat -c %s "$work/b.out") bytes)"; fail=1; }
 cmp -s "$work/b.bin" "$work/a.out" || { echo "FAIL: alice's copy differs ($(stat -c %s "$work/a.out") bytes)"; fail=1; }
 [ "$path" = "$expected" ] || { echo "FAIL: path $path, expected $expected"; fail=1; }
+[ -z "${FAMILY:-}" ] || [ "$family" = "$FAMILY" ] || { echo "FAIL: the path is $family, expected $FAMILY"; fail=1; }
 if [ "$expected" = direct ]; then
   # Alice must have reached bob where he really is: through router B's public address (or bob
-  # himself when he has no NAT), or on the private LAN they share.
+  # himself when he has no NAT, and always over IPv6: no translation), or on the private LAN
+  # they share.
   want=$RTR_B_PUB
-  [ "$kind_b" = none ] && want=$B_IP
+  [ "$KIND_B" = none ] && want=$B_IP
   [ "$b_host" = a2 ] && want=$A2_IP
-  [ "${remote%:*}" = "$want" ] || { echo "FAIL: remote $remote is not $want"; fail=1; }
+  if [ "$family" = ipv6 ]; then
+    want=$B_IP6
+    [ "$b_host" = a2 ] && want=$A2_IP6
+  fi
+  [ "$remote_host" = "$want" ] || { echo "FAIL: remote $remote is not $want"; fail=1; }
 fi
 if [ "$expected" = direct ]; then
   grep -q '"server_lost"' "$work/a.err" || { echo "FAIL: alice never noticed the server died"; fail=1; }
 else
-  [ "${remote%:*}" = "$SERVER_IP" ] || { echo "FAIL: relayed remote $remote is not the server"; fail=1; }
+  [ "$remote_host" = "$SERVER_IP" ] || [ "$remote_host" = "$SERVER_IP6" ] || { echo "FAIL: relayed remote $remote is not the server"; fail=1; }
 fi
-printf '%-10s %-10s expected=%-7s got=%-7s remote=%-22s connect_ms=%-6s total_ms=%s  16 MiB each way %s\n' \
-  "$kind_a" "$kind_b" "$expected" "$path" "$remote" "$connect_ms" "$elapsed_ms" "$([ $fail = 0 ] && echo intact || echo BROKEN)" \
+printf '%-10s %-10s expected=%-7s got=%-7s %-4s remote=%-22s connect_ms=%-6s total_ms=%s  16 MiB each way %s\n' \
+  "$kind_a" "$kind_b" "$expected" "$path" "$family" "$remote" "$connect_ms" "$elapsed_ms" "$([ $fail = 0 ] && echo intact || echo BROKEN)" \
   | sed "s/16 MiB/$((size >> 20)) MiB/"
 if [ -n "${MAX_CONNECT_MS:-}" ] && [ "${connect_ms:-999999}" -gt "$MAX_CONNECT_MS" ]; then
   echo "FAIL: connecting took ${connect_ms} ms, more than $MAX_CONNECT_MS"; fail=1
@@ -96,9 +107,9 @@ if [ -n "${NO_PUNCH:-}" ] && grep -q "punching to" "$work/a.err" "$work/b.err"; 
   echo "FAIL: a side punched although the server knew no direct path could exist"; fail=1
 fi
 if [ -n "${MATRIX_RESULTS:-}" ]; then
-  printf '{"scenario":"%s","a":"%s","b":"%s","expected":"%s","got":"%s","remote":"%s","connect_ms":%s,"mib_each_way":%d,"intact":%s,"ok":%s}\n' \
+  printf '{"scenario":"%s","a":"%s","b":"%s","expected":"%s","got":"%s","family":"%s","remote":"%s","connect_ms":%s,"mib_each_way":%d,"intact":%s,"ok":%s}\n' \
     "${SCENARIO:-$kind_a-$kind_b}" "$kind_a" "$( [ "$b_host" = a2 ] && echo "$kind_a (same NAT)" || echo "$kind_b")" \
-    "$expected" "$path" "$remote" "${connect_ms:-null}" "$((size >> 20))" \
+    "$expected" "$path" "$family" "$remote" "${connect_ms:-null}" "$((size >> 20))" \
     "$(cmp -s "$work/a.bin" "$work/b.out" && cmp -s "$work/b.bin" "$work/a.out" && echo true || echo false)" \
     "$([ "$fail" = 0 ] && echo true || echo false)" >>"$MATRIX_RESULTS"
 fi

@@ -3,6 +3,7 @@
 #
 # kind      mapping                         filtering                    port preserving
 # none      -- (public LAN, plain routing)  --                           --
+# no4       -- (the LAN has no IPv4)        --                           --
 # full      endpoint-independent            endpoint-independent         yes
 # addr      endpoint-independent            address-dependent            yes
 # port      endpoint-independent            address+port-dependent       yes
@@ -14,11 +15,17 @@
 # own stack (which would otherwise answer with RST) and towards the LAN; `port-rst` answers with RST.
 # Invalid TCP (e.g. a stray segment of a dead connection) is dropped so the router's stack never
 # answers it with RST either.
+#
+# IPv6 is never translated. A router's V6KIND decides what happens to it (fw6_rules below):
+# fw6    stateful firewall (table ip6 labfw6): out from the LAN and replies in; unsolicited inbound
+#        dropped silently -- the firewall a TCP simultaneous open has to cross
+# open6  routed, no firewall (no ip6 table at all)
+# none6  no IPv6 on the LAN (nothing to load)
 
 # nat_rules KIND WAN_IP WAN_IF: prints an nft script (one table `labnat`) for the router.
 nat_rules() {
   local kind=$1 pub=$2 wan=$3 snat unsolicited=drop
-  [[ $kind == none ]] && { echo "table ip labnat { }"; return; }
+  [[ $kind == none || $kind == no4 ]] && { echo "table ip labnat { }"; return; }
 
   case $kind in
     sym) snat="oifname \"$wan\" snat ip to $pub fully-random" ;;
@@ -71,4 +78,29 @@ EOF
 EOF
   fi
   echo "}"
+}
+
+# fw6_rules LAN_IF WAN_IF: prints an nft script (one table `labfw6`, IPv6 only, separate from the
+# IPv4 `labnat`) for a fw6 router. Replies (established) and ICMPv6 errors about a known flow
+# (related) come in; whatever the LAN sends goes out; everything else arriving from the WAN --
+# new connections, echo requests, invalid or stray segments -- is dropped without an answer.
+# A simultaneous open passes: the peer's SYN matches the conntrack entry the LAN host's own SYN
+# created, so it counts as established. `iifname LAN` (not `oifname WAN`) because bridged LAN-to-LAN
+# traffic also runs through this hook when br_netfilter is loaded (bridge-nf-call-ip6tables).
+fw6_rules() {
+  local lan=$1 wan=$2
+  cat <<EOF
+table ip6 labfw6 {
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    ct state established,related accept
+    iifname "$lan" accept
+  }
+  chain guard_local {
+    type filter hook input priority filter; policy accept;
+    iifname "$wan" ct state new meta l4proto tcp drop
+    iifname "$wan" ct state invalid meta l4proto tcp drop
+  }
+}
+EOF
 }

@@ -40,9 +40,12 @@ scenario_start() {
 }
 
 # start_server [FLAGS...]: the rendezvous server on the server host (port 7000, with its second
-# address for NAT probes); waits until ready.
+# address for NAT probes); waits until ready. Dual-stack ([::]:7000) when either side of the lab
+# has IPv6.
 start_server() {
-  ip netns exec "$NS_SERVER" "$bin/rendezvous" --listen 0.0.0.0:7000 --alt-ip "$SERVER_IP2" --ready-file "$work/ready" --state "$work/server-state" "$@" \
+  local listen=0.0.0.0:7000
+  [ "${KIND_A6:-none6}${KIND_B6:-none6}" = none6none6 ] || listen="[::]:7000"
+  ip netns exec "$NS_SERVER" "$bin/rendezvous" --listen "$listen" --alt-ip "$SERVER_IP2" --ready-file "$work/ready" --state "$work/server-state" "$@" \
     2>"$work/server.log" &
   server=$!
   pids+=($server)
@@ -68,6 +71,14 @@ CONF
   for _ in $(seq 100); do ip netns exec "$ns" ss -Hltn "sport = :$port" | grep -q . && return 0; sleep 0.05; done
   echo "FAIL: nginx did not listen on $port in $ns"; cat "$conf/stderr.log" "$conf/error.log" 2>/dev/null
   exit 1
+}
+
+# server_for SIDE (a or b): the --server address a host behind that router uses: IPv6 for a LAN
+# without IPv4 (kind no4), else IPv4.
+server_for() {
+  local kind
+  kind=$([ "$1" = a ] && echo "$KIND_A" || echo "$KIND_B")
+  if [ "$kind" = no4 ]; then echo "[$SERVER_IP6]:7000"; else echo "$SERVER_IP:7000"; fi
 }
 
 # wait_halfway BYTES FILE...: until every FILE holds BYTES (the first half of a stream), or 30 s.
