@@ -1,5 +1,7 @@
 #include "peer/commands.hpp"
 
+#include "common/local_addresses.hpp"
+
 #include <cstdio>
 #include <iostream>
 
@@ -102,6 +104,22 @@ net::awaitable<int> run_nat(const peer_config& config, const event_sink&) {
   }
   auto result = to_json(verdict);
   result["via"] = config.stun ? "stun" : "rendezvous";
+  // The other family too, where we and the server have it: on IPv6 a firewall rather than a NAT.
+  std::optional<nat::nat_verdict> other;
+  std::string other_name;
+  if (!config.stun) {
+    const bool reached_by_v4 = net::unmapped(link.server_endpoint().address()).is_v4();
+    result["family"] = reached_by_v4 ? "ipv4" : "ipv6";
+    other_name = reached_by_v4 ? "ipv6" : "ipv4";
+    if (!reached_by_v4 || !net::ipv6_candidates(net::local_addresses()).empty()) {
+      try {
+        other = co_await probe_nat(link, /*other_family=*/true);
+        result[other_name] = to_json(*other);
+      } catch (const std::exception& e) {
+        spdlog::debug("no {} NAT probe: {}", other_name, e.what());
+      }
+    }
+  }
   if (config.json) {
     result["event"] = "nat";
     std::cout << result.dump() << std::endl;
@@ -113,6 +131,13 @@ net::awaitable<int> run_nat(const peer_config& config, const event_sink&) {
             << "filtering:        " << nat::to_string(verdict.filtering) << "\n"
             << "port preserving:  " << (verdict.port_preserving ? (*verdict.port_preserving ? "yes" : "no") : "unknown") << "\n";
   for (const auto& note : verdict.undetermined) std::cout << "could not tell:   " << note << "\n";
+  if (other) {
+    std::cout << other_name << ":\n"
+              << "  public endpoint:  " << result[other_name].value("public", "?") << "\n"
+              << "  class:            " << other->class_name << "\n"
+              << "  mapping:          " << nat::to_string(other->mapping) << "\n"
+              << "  filtering:        " << nat::to_string(other->filtering) << "\n";
+  }
   std::cout.flush();
   co_return exit_ok;
 }

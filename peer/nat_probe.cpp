@@ -64,7 +64,7 @@ net::awaitable<std::set<std::string>> collect_callbacks(net::tcp::acceptor& list
 
 }  // namespace
 
-net::awaitable<nat::nat_verdict> probe_nat(server_link& link) {
+net::awaitable<nat::nat_verdict> probe_nat(server_link& link, bool other_family) {
   auto ex = co_await asio::this_coro::executor;
   const nlohmann::json ask{{"type", "probe_info"}};
   const auto info = co_await link.request(ask);
@@ -77,30 +77,48 @@ net::awaitable<nat::nat_verdict> probe_nat(server_link& link) {
     if (port <= 0 || port > 65535) throw std::runtime_error("the server's probe ports are malformed");
     ports[i] = static_cast<std::uint16_t>(port);
   }
-  const auto primary = link.server_endpoint().address();
+  auto primary = net::unmapped(link.server_endpoint().address());
+  if (other_family) {
+    std::optional<asio::ip::address> found;
+    for (const auto& host : info.value("hosts", nlohmann::json::array())) {
+      std::error_code ec;
+      const auto address = host.is_string() ? asio::ip::make_address(host.get<std::string>(), ec) : asio::ip::address();
+      if (host.is_string() && !ec && address.is_v4() != primary.is_v4()) found = address;
+    }
+    if (!found) throw std::runtime_error(std::string("the server has no public ") + (primary.is_v4() ? "IPv6" : "IPv4") + " address");
+    primary = *found;
+  }
+  // The alternate address of the family we probe (alt_ips), else the one alt_ip of older servers.
   std::optional<asio::ip::address> alternate;
-  if (info.contains("alt_ip") && info["alt_ip"].is_string()) alternate = asio::ip::make_address(info["alt_ip"].get<std::string>());
+  nlohmann::json alternates = info.value("alt_ips", nlohmann::json::array());
+  if (alternates.empty() && info.contains("alt_ip") && info["alt_ip"].is_string()) alternates.push_back(info["alt_ip"]);
+  for (const auto& entry : alternates) {
+    std::error_code ec;
+    const auto address = entry.is_string() ? asio::ip::make_address(entry.get<std::string>(), ec) : asio::ip::address();
+    if (entry.is_string() && !ec && address.is_v4() == primary.is_v4()) alternate = address;
+  }
+  const auto family = primary.is_v4() ? net::tcp::v4() : net::tcp::v6();
 
   // Mapping: one local port to (primary, port 1), (primary, port 2) and (alternate, port 1).
   nat::nat_observations seen;
-  auto first = nat::open_shared_dialer(ex, 0);
+  auto first = nat::open_shared_dialer(ex, 0, family);
   const auto local_port = first.local_endpoint().port();
   const auto started = net::clock::now();
   seen.primary_port1 = co_await probe_once(first, {primary, ports[0]}, "");
   const auto rtt = net::clock::now() - started;
   std::error_code ec;
   seen.local = {first.local_endpoint(ec).address(), local_port};
-  auto second = nat::open_shared_dialer(ex, local_port);
+  auto second = nat::open_shared_dialer(ex, local_port, family);
   seen.primary_port2 = co_await probe_once(second, {primary, ports[1]}, "");
   std::optional<net::tcp::socket> third;
   if (alternate) {
-    third.emplace(nat::open_shared_dialer(ex, local_port));
+    third.emplace(nat::open_shared_dialer(ex, local_port, family));
     seen.alternate_port1 = co_await probe_once(*third, {*alternate, ports[0]}, "");
   }
 
   // Filtering: a fresh port that contacted only (primary, port 1) listens for the call-backs.
-  auto listener = nat::open_shared_listener(ex, 0);
-  auto asking = nat::open_shared_dialer(ex, listener.local_endpoint().port());
+  auto listener = nat::open_shared_listener(ex, 0, family);
+  auto asking = nat::open_shared_dialer(ex, listener.local_endpoint().port(), family);
   const auto nonce = crypto::random_hex(8);
   if (co_await probe_once(asking, {primary, ports[0]}, nonce)) {
     const auto wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(rtt * 4), min_callback_wait,

@@ -5,8 +5,10 @@
 
 namespace peer {
 
-/// Runs the mapping and filtering probes; throws std::runtime_error if the server offers none.
-net::awaitable<nat::nat_verdict> probe_nat(server_link& link);
+/// Runs the mapping and filtering probes over the family we reach the server by, or over the other
+/// one (`other_family`: to the server's public address of that family); throws
+/// std::runtime_error if the server offers no probes (or no address of that family).
+net::awaitable<nat::nat_verdict> probe_nat(server_link& link, bool other_family = false);
 /// The verdict as the JSON fields of `peer nat --json` and of the report to the server.
 nlohmann::json to_json(const nat::nat_verdict& verdict);
 /// Probes and tells the server our class (so it can skip hopeless punches); never throws: a

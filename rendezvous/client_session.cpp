@@ -239,6 +239,7 @@ void client_session::handle(const nlohmann::json& message) {
   } else if (type == "probe_info") {
     auto info = context_.probes.info();
     info["type"] = "probe_info";
+    info["hosts"] = context_.public_hosts;  // to probe over the other family too
     info["req"] = wire::request_number(message);
     send(info);
   } else if (type == "nat_report") {

@@ -1,5 +1,7 @@
 #include "rendezvous/probe_service.hpp"
 
+#include <sstream>
+
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
@@ -24,16 +26,20 @@ constexpr auto probe_hold = std::chrono::seconds(10);
 
 void probe_service::start() {
   const auto primary = asio::ip::make_address(config_.listen_host);
+  std::stringstream list(config_.alt_ip);
+  for (std::string item; std::getline(list, item, ',');) {
+    if (!item.empty()) alternates_.push_back(asio::ip::make_address(item));
+  }
   std::uint16_t wanted = config_.probe_port;
   for (int i = 0; i < 2; ++i) {
     acceptors_.push_back(std::make_unique<net::tcp::acceptor>(executor_));
     ports_[i] = listen_or_throw(*acceptors_.back(), {primary, wanted}, "probes");
     wanted = wanted == 0 ? 0 : static_cast<std::uint16_t>(wanted + 1);
   }
-  if (!config_.alt_ip.empty() && !primary.is_unspecified()) {
-    // A wildcard listener already answers on the alternate address; a specific one does not.
+  for (const auto& alternate : alternates_) {
+    if (primary.is_unspecified()) break;  // a wildcard listener already answers on the alternate addresses
     acceptors_.push_back(std::make_unique<net::tcp::acceptor>(executor_));
-    listen_or_throw(*acceptors_.back(), {asio::ip::make_address(config_.alt_ip), ports_[0]}, "probes");
+    listen_or_throw(*acceptors_.back(), {alternate, ports_[0]}, "probes");
   }
   for (auto& acceptor : acceptors_) {
     asio::co_spawn(executor_,
@@ -52,8 +58,19 @@ void probe_service::stop() {
 }
 
 nlohmann::json probe_service::info() const {
+  nlohmann::json alternates = nlohmann::json::array();
+  for (const auto& alternate : alternates_) alternates.push_back(alternate.to_string());
+  // alt_ip: the first, for peers that know one alternate address only.
   return {{"ports", {ports_[0], ports_[1]}},
-          {"alt_ip", config_.alt_ip.empty() ? nlohmann::json() : nlohmann::json(config_.alt_ip)}};
+          {"alt_ip", alternates_.empty() ? nlohmann::json() : nlohmann::json(alternates_.front().to_string())},
+          {"alt_ips", alternates}};
+}
+
+std::optional<asio::ip::address> probe_service::alternate_for(const asio::ip::address& client) const {
+  for (const auto& alternate : alternates_) {
+    if (alternate.is_v4() == client.is_v4()) return alternate;
+  }
+  return std::nullopt;
 }
 
 // The ticket is held, never marked authenticated: a probe counts against the per-address cap for
@@ -85,9 +102,8 @@ net::awaitable<void> probe_service::serve(net::tcp::socket socket, admission_tic
   if (nonce != request.end() && nonce->is_string() && !nonce->get<std::string>().empty() && nonce->get<std::string>().size() <= 64) {
     const auto text = nonce->get<std::string>();
     asio::co_spawn(executor_, call_back(observed, reached.address(), text, "other_port"), net::log_escaped("probe call-back"));
-    if (!config_.alt_ip.empty()) {
-      asio::co_spawn(executor_, call_back(observed, asio::ip::make_address(config_.alt_ip), text, "alternate_ip"),
-                     net::log_escaped("probe call-back"));
+    if (const auto alternate = alternate_for(observed.address())) {
+      asio::co_spawn(executor_, call_back(observed, *alternate, text, "alternate_ip"), net::log_escaped("probe call-back"));
     }
   }
   // Hold the connection (and the peer's NAT mapping) until the peer is done.

@@ -9,6 +9,7 @@
 //   server -> {"type":"probe_result","observed":"IP:PORT"}
 //   server (call-back connections) -> {"type":"probe_callback","nonce":NONCE,"from":"other_port"|"alternate_ip"}
 #pragma once
+#include <optional>
 #include <array>
 #include <memory>
 #include <vector>
@@ -30,7 +31,7 @@ class probe_service {
   /// Binds the probe listeners; throws std::runtime_error naming the address that failed.
   void start();
   void stop();
-  /// What peers need to probe: {"ports":[P1,P2],"alt_ip":IP or null}.
+  /// What peers need to probe: {"ports":[P1,P2],"alt_ip":IP or null,"alt_ips":[one per family]}.
   nlohmann::json info() const;
   std::array<std::uint16_t, 2> ports() const { return ports_; }
 
@@ -42,7 +43,10 @@ class probe_service {
   const server_config& config_;
   accept_context accepting_;
   net::socket_registry& short_lived_;
+  /// The --alt-ip address of `client`'s family, for the call-back from another address.
+  std::optional<asio::ip::address> alternate_for(const asio::ip::address& client) const;
   std::vector<std::unique_ptr<net::tcp::acceptor>> acceptors_;
+  std::vector<asio::ip::address> alternates_;  ///< --alt-ip, one per family
   std::array<std::uint16_t, 2> ports_{0, 0};
 };
 

@@ -70,9 +70,17 @@ server_config resolve_server_config(const nlohmann::json& file, const nlohmann::
   config.probe_port = port(settings, "probe_port", offset(3));
   config.alt_ip = get<std::string>(settings, "alt_ip", "");
   if (!config.alt_ip.empty()) {
-    std::error_code ec;
-    asio::ip::make_address(config.alt_ip, ec);
-    if (ec) throw std::runtime_error("setting \"alt_ip\" must be an IP address");
+    // One address per family at most: "203.0.113.11" or "203.0.113.11,2001:db8::11".
+    bool seen_v4 = false, seen_v6 = false;
+    std::stringstream list(config.alt_ip);
+    for (std::string item; std::getline(list, item, ',');) {
+      std::error_code ec;
+      const auto address = asio::ip::make_address(item, ec);
+      if (ec) throw std::runtime_error("setting \"alt_ip\" must be an IP address, or one IPv4 and one IPv6 address separated by a comma");
+      auto& seen = address.is_v4() ? seen_v4 : seen_v6;
+      if (seen) throw std::runtime_error("setting \"alt_ip\" takes at most one address per family");
+      seen = true;
+    }
   }
   config.token = get<std::string>(settings, "token", "");
   config.log_level = get<std::string>(settings, "log_level", config.log_level);

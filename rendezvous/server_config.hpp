@@ -34,7 +34,7 @@ struct server_config {
   int stats_interval_s = 60;        ///< 0: no periodic stats line
   // NAT behaviour probes.
   std::uint16_t probe_port = 7003;  ///< probes on this port and the next (default main+3; 0: any)
-  std::string alt_ip;               ///< a second address of this host, for telling NAT kinds apart
+  std::string alt_ip;               ///< a second address of this host (one per family, comma-separated), for telling NAT kinds apart
   // Durable state.
   std::string state_dir;            ///< ID -> key pins live here (pins.sqlite3); see default_state_dir
   // A cluster of nodes sharing Redis (empty: one server, its own registry and pins).

@@ -182,36 +182,8 @@ cmd_selftest() {
 PROBE6=$(cat <<'PY'
 import errno, os, select, socket, struct, sys, threading, time
 
-def err_name(code):
-    return {errno.ECONNREFUSED: "refused", errno.ETIMEDOUT: "timeout",
-            errno.EHOSTUNREACH: "unreach", errno.ENETUNREACH: "unreach"}.get(
-        code, "error:" + errno.errorcode.get(code, str(code)))
-
-def connect(sock, dst, timeout):
-    sock.setblocking(False)
-    code = sock.connect_ex(dst)
-    if code == errno.EINPROGRESS:
-        _, w, _ = select.select([], [sock], [], timeout)
-        if not w:
-            return "timeout"
-        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    if code:
-        return err_name(code)
-    sock.setblocking(True)
-    return "ok"
-
-def read_line(sock, timeout):
-    sock.settimeout(timeout)
-    buf = b""
-    try:
-        while not buf.endswith(b"\n"):
-            c = sock.recv(1)
-            if not c:
-                break
-            buf += c
-    except OSError:
-        pass
-    return buf.decode(errors="replace").strip()
+sys.path.insert(0, os.environ["NATCHECK_DIR"])
+from natcheck import connect, err_name, read_line  # the IPv4 probe's helpers
 
 def tcp6():
     s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
@@ -281,7 +253,7 @@ PY
 )
 
 # py6 HOST ARGS...: the probe helper in HOST of lab $P.
-py6() { ip netns exec "$(ns_of "$1")" python3 -c "$PROBE6" "${@:2}" 2>>"$ST_LOG"; }
+py6() { NATCHECK_DIR="$LAB_DIR/lib" ip netns exec "$(ns_of "$1")" python3 -c "$PROBE6" "${@:2}" 2>>"$ST_LOG"; }
 
 # st6_row CHECK GOT WANT: one line of the IPv6 table; counts mismatches in ST6_BAD.
 st6_row() {

@@ -43,9 +43,11 @@ scenario_start() {
 # address for NAT probes); waits until ready. Dual-stack ([::]:7000) when either side of the lab
 # has IPv6.
 start_server() {
-  local listen=0.0.0.0:7000
-  [ "${KIND_A6:-none6}${KIND_B6:-none6}" = none6none6 ] || listen="[::]:7000"
-  ip netns exec "$NS_SERVER" "$bin/rendezvous" --listen "$listen" --alt-ip "$SERVER_IP2" --ready-file "$work/ready" --state "$work/server-state" "$@" \
+  local listen=0.0.0.0:7000 alt=$SERVER_IP2
+  if [ "${KIND_A6:-none6}${KIND_B6:-none6}" != none6none6 ]; then
+    listen="[::]:7000" alt="$SERVER_IP2,$SERVER_IP6_2"
+  fi
+  ip netns exec "$NS_SERVER" "$bin/rendezvous" --listen "$listen" --alt-ip "$alt" --ready-file "$work/ready" --state "$work/server-state" "$@" \
     2>"$work/server.log" &
   server=$!
   pids+=($server)
