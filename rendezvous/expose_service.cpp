@@ -19,9 +19,14 @@
 namespace rendezvous {
 
 struct expose_service::exposure {
-  exposure(const asio::any_io_executor& ex, std::uint16_t p) : port(p), acceptor(ex) {}
+  exposure(const asio::any_io_executor& ex, std::uint16_t p) : port(p), executor(ex) {}
+  void close() {
+    std::error_code ignored;
+    for (auto& acceptor : acceptors) acceptor->close(ignored);
+  }
   std::uint16_t port;
-  net::tcp::acceptor acceptor;
+  asio::any_io_executor executor;
+  std::vector<std::unique_ptr<net::tcp::acceptor>> acceptors;  ///< one per listen address
   std::weak_ptr<client_session> owner;
   std::string owner_name;
   std::string node;  ///< set: the owner is registered on this other node, which gets our clients
@@ -63,7 +68,15 @@ std::optional<expose_error> expose_service::check(const client_session& owner, i
 }
 
 std::error_code expose_service::listen(exposure& e) {
-  return net::open_listener(e.acceptor, {asio::ip::make_address(config_.listen_host), e.port}, cluster_.has_value());
+  for (const auto& host : config_.listen_hosts) {
+    e.acceptors.push_back(std::make_unique<net::tcp::acceptor>(e.executor));
+    if (auto ec = net::open_listener(*e.acceptors.back(), {asio::ip::make_address(host), e.port}, cluster_.has_value())) {
+      e.close();
+      e.acceptors.clear();
+      return ec;
+    }
+  }
+  return {};
 }
 
 std::optional<expose_error> expose_service::open(const std::shared_ptr<client_session>& owner, int port) {
@@ -83,7 +96,9 @@ std::optional<expose_error> expose_service::open(const std::shared_ptr<client_se
   e->owner_name = owner->display_name();
   e->node.clear();
   spdlog::info("expose: port {} now forwards to {}", port, e->owner_name);
-  if (!listening) asio::co_spawn(executor_, accept_loop(e), net::log_escaped("expose accept"));
+  if (!listening) {
+    for (auto& acceptor : e->acceptors) asio::co_spawn(executor_, accept_loop(e, *acceptor), net::log_escaped("expose accept"));
+  }
   if (cluster_) cluster_->opened(p, e->owner_name);
   return std::nullopt;
 }
@@ -119,7 +134,9 @@ void expose_service::open_forwarded(std::uint16_t port, const std::string& node,
   e->node = node;
   e->owner_name = owner;
   e->owner.reset();
-  if (!listening) asio::co_spawn(executor_, accept_loop(e), net::log_escaped("expose accept"));
+  if (!listening) {
+    for (auto& acceptor : e->acceptors) asio::co_spawn(executor_, accept_loop(e, *acceptor), net::log_escaped("expose accept"));
+  }
 }
 
 void expose_service::close_forwarded(std::uint16_t port, const std::string& node) {
@@ -152,8 +169,7 @@ void expose_service::close_exposure(std::map<std::uint16_t, std::shared_ptr<expo
   const bool ours = it->second->node.empty();
   const auto port = it->first;
   drop_forwarded_clients(*it->second, "port " + std::to_string(port) + " closed (" + why + ")");
-  std::error_code ignored;
-  it->second->acceptor.close(ignored);
+  it->second->close();
   exposures_.erase(it);
   if (ours && cluster_) cluster_->closed(port);
 }
@@ -165,8 +181,7 @@ void expose_service::lose(std::uint16_t port, const std::string& holder) {
     owner->send({{"type", "error"}, {"code", "port_taken"},
                  {"message", "port " + std::to_string(port) + " was taken by node " + holder + " while this node was cut off"}});
   }
-  std::error_code ignored;
-  it->second->acceptor.close(ignored);
+  it->second->close();
   exposures_.erase(it);  // (not released: the claim is the other node's)
 }
 
@@ -286,11 +301,11 @@ void expose_service::stop() {
   while (!exposures_.empty()) close_exposure(exposures_.begin(), "the server is stopping");
 }
 
-net::awaitable<void> expose_service::accept_loop(std::shared_ptr<exposure> e) {
+net::awaitable<void> expose_service::accept_loop(std::shared_ptr<exposure> e, net::tcp::acceptor& acceptor) {
   asio::steady_timer backoff(executor_);
-  while (e->acceptor.is_open()) {
-    auto [ec, socket] = co_await e->acceptor.async_accept(net::use_nothrow);
-    if (ec == asio::error::operation_aborted || !e->acceptor.is_open()) co_return;
+  while (acceptor.is_open()) {
+    auto [ec, socket] = co_await acceptor.async_accept(net::use_nothrow);
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       spdlog::error("expose: accept on port {} failed: {}", e->port, ec.message());
       backoff.expires_after(std::chrono::milliseconds(100));

@@ -101,7 +101,8 @@ class expose_service {
 
  private:
   struct exposure;
-  net::awaitable<void> accept_loop(std::shared_ptr<exposure> e);
+  /// Accepts the clients of `e` at one of its listeners (one per listen address).
+  net::awaitable<void> accept_loop(std::shared_ptr<exposure> e, net::tcp::acceptor& acceptor);
   /// Listens on `port` for `e` (shared with other nodes' listeners in a cluster).
   std::error_code listen(exposure& e);
   /// Holds a client of another node's peer at our relay port and mails that node about it.

@@ -17,6 +17,15 @@ std::uint16_t listen_or_throw(net::tcp::acceptor& acceptor, const net::tcp::endp
   return acceptor.local_endpoint().port();
 }
 
+std::uint16_t listen_all(std::vector<std::unique_ptr<net::tcp::acceptor>>& acceptors, const asio::any_io_executor& ex,
+                         const std::vector<asio::ip::address>& hosts, std::uint16_t port, const char* what) {
+  for (const auto& host : hosts) {
+    acceptors.push_back(std::make_unique<net::tcp::acceptor>(ex));
+    port = listen_or_throw(*acceptors.back(), {host, port}, what);
+  }
+  return port;
+}
+
 void refuse_now(net::tcp::socket& socket, const std::string& code, const std::string& message) {
   if (!socket.is_open()) return;
   wire::write_frame_now(socket, {{"type", "error"}, {"code", code}, {"message", message}});

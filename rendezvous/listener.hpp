@@ -1,8 +1,10 @@
 // Listening sockets of the server: open one, and accept through admission control, with one
 // descriptor held in reserve for the moment the process runs out.
 #pragma once
+#include <memory>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "common/listen.hpp"
 #include "common/log_limiter.hpp"
@@ -13,6 +15,12 @@ namespace rendezvous {
 
 /// Opens a listener (net::open_listener), throwing std::runtime_error("cannot listen for <what> on ...: ..."); returns the bound port.
 std::uint16_t listen_or_throw(net::tcp::acceptor& acceptor, const net::tcp::endpoint& endpoint, const char* what);
+
+/// One listener per address in `hosts` (the server's --listen addresses), all on one port: the
+/// first binds `port` (0: any free one), the others the port the first got. Throws as
+/// listen_or_throw; returns the port.
+std::uint16_t listen_all(std::vector<std::unique_ptr<net::tcp::acceptor>>& acceptors, const asio::any_io_executor& ex,
+                         const std::vector<asio::ip::address>& hosts, std::uint16_t port, const char* what);
 
 /// Writes one error frame if the socket takes it without waiting (best effort: a refused or
 /// evicted client learns why), then closes the socket.

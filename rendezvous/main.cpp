@@ -33,7 +33,7 @@ cxxopts::Options make_options() {
                            "Settings come from --config FILE, then the environment, then flags (each overrides the last).");
   options.add_options()
       ("config", "JSON config file; keys as the long flags with _ for - (e.g. \"hole_port\")", cxxopts::value<std::string>())
-      ("listen", "main port address HOST:PORT (default 0.0.0.0:7000)", cxxopts::value<std::string>())
+      ("listen", "main port address IP:PORT (default 0.0.0.0:7000); [::]:7000 takes IPv4 and IPv6, and an IPv4 and an IPv6 address may be given together on one port: 203.0.113.10:7000,[2001:db8::10]:7000", cxxopts::value<std::string>())
       ("hole-port", "hole-assist port (default main+1)", cxxopts::value<int>())
       ("relay-port", "relay port (default main+2)", cxxopts::value<int>())
       ("token", "shared secret peers must prove they know (env RENDEZVOUS_TOKEN)", cxxopts::value<std::string>())

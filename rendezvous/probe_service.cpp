@@ -25,19 +25,23 @@ constexpr auto probe_hold = std::chrono::seconds(10);
 }  // namespace
 
 void probe_service::start() {
-  const auto primary = asio::ip::make_address(config_.listen_host);
+  std::vector<asio::ip::address> primaries;
+  bool wildcard = false;
+  for (const auto& host : config_.listen_hosts) {
+    primaries.push_back(asio::ip::make_address(host));
+    wildcard = wildcard || primaries.back().is_unspecified();
+  }
   std::stringstream list(config_.alt_ip);
   for (std::string item; std::getline(list, item, ',');) {
     if (!item.empty()) alternates_.push_back(asio::ip::make_address(item));
   }
   std::uint16_t wanted = config_.probe_port;
   for (int i = 0; i < 2; ++i) {
-    acceptors_.push_back(std::make_unique<net::tcp::acceptor>(executor_));
-    ports_[i] = listen_or_throw(*acceptors_.back(), {primary, wanted}, "probes");
+    ports_[i] = listen_all(acceptors_, executor_, primaries, wanted, "probes");
     wanted = wanted == 0 ? 0 : static_cast<std::uint16_t>(wanted + 1);
   }
   for (const auto& alternate : alternates_) {
-    if (primary.is_unspecified()) break;  // a wildcard listener already answers on the alternate addresses
+    if (wildcard) break;  // a wildcard listener already answers on the alternate addresses
     acceptors_.push_back(std::make_unique<net::tcp::acceptor>(executor_));
     listen_or_throw(*acceptors_.back(), {alternate, ports_[0]}, "probes");
   }

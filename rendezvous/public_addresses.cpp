@@ -30,7 +30,7 @@ std::vector<asio::ip::address> interface_addresses(bool v4, bool v6) {
 
 }  // namespace
 
-std::vector<std::string> public_addresses(const std::string& listen_host, const std::string& advertise) {
+std::vector<std::string> public_addresses(const std::vector<std::string>& listen_hosts, const std::string& advertise) {
   std::vector<asio::ip::address> chosen;
   if (!advertise.empty()) {
     std::stringstream list(advertise);
@@ -48,10 +48,14 @@ std::vector<std::string> public_addresses(const std::string& listen_host, const 
       add_once(chosen, literal);
     }
   } else {
-    std::error_code ec;
-    const auto listen = asio::ip::make_address(listen_host, ec);
-    if (!ec && !listen.is_unspecified()) add_once(chosen, listen);
-    if (!ec && listen.is_unspecified()) chosen = interface_addresses(true, listen.is_v6());
+    for (const auto& host : listen_hosts) {
+      std::error_code ec;
+      const auto listen = asio::ip::make_address(host, ec);
+      if (!ec && !listen.is_unspecified()) add_once(chosen, listen);
+      if (!ec && listen.is_unspecified()) {
+        for (const auto& found : interface_addresses(true, listen.is_v6())) add_once(chosen, found);
+      }
+    }
   }
   std::stable_partition(chosen.begin(), chosen.end(), [](const asio::ip::address& a) { return a.is_v4(); });
   std::vector<std::string> text;

@@ -9,8 +9,8 @@
 namespace rendezvous {
 
 /// At most one address per family, IPv4 first: those of `advertise` (comma-separated addresses
-/// or host names, resolved now) when given; else the listen address when it is not a wildcard;
-/// else this host's public interface addresses (both families for [::], IPv4 for 0.0.0.0).
-std::vector<std::string> public_addresses(const std::string& listen_host, const std::string& advertise);
+/// or host names, resolved now) when given; else the listen addresses that are not wildcards; and
+/// for a wildcard, this host's public interface addresses (both families for [::], IPv4 for 0.0.0.0).
+std::vector<std::string> public_addresses(const std::vector<std::string>& listen_hosts, const std::string& advertise);
 
 }  // namespace rendezvous

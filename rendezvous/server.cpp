@@ -44,10 +44,7 @@ std::string advertised_address(const server_config& config, const std::vector<st
 server::server(asio::io_context& io, server_config config)
     : io_(io),
       budget_(fit_to_descriptors(net::current_descriptor_limit(), config)),
-      context_(io.get_executor(), within(budget_, std::move(config))),
-      main_acceptor_(io),
-      hole_acceptor_(io),
-      relay_acceptor_(io) {}
+      context_(io.get_executor(), within(budget_, std::move(config))) {}
 
 void server::join_cluster() {
   const auto& config = context_.config;
@@ -94,37 +91,48 @@ void server::start() {
     spdlog::info("ID key pins in {}", pins->file().string());
     context_.directory = std::make_unique<local_directory>(std::move(pins), context_.registry);
   }
-  std::error_code ec;
-  const auto host = asio::ip::make_address(config.listen_host, ec);
-  if (ec) throw std::runtime_error("invalid listen address '" + config.listen_host + "'");
-  context_.public_hosts = public_addresses(config.listen_host, config.advertise);
-  main_port_ = listen_or_throw(main_acceptor_, {host, config.main_port}, "the main port");
-  hole_port_ = listen_or_throw(hole_acceptor_, {host, config.hole_port}, "the hole-assist port");
-  relay_port_ = listen_or_throw(relay_acceptor_, {host, config.relay_port}, "the relay port");
+  std::vector<asio::ip::address> hosts;
+  for (const auto& text : config.listen_hosts) {
+    std::error_code ec;
+    hosts.push_back(asio::ip::make_address(text, ec));
+    if (ec) throw std::runtime_error("invalid listen address '" + text + "'");
+  }
+  context_.public_hosts = public_addresses(config.listen_hosts, config.advertise);
+  const auto ex = io_.get_executor();
+  main_port_ = listen_all(main_acceptors_, ex, hosts, config.main_port, "the main port");
+  hole_port_ = listen_all(hole_acceptors_, ex, hosts, config.hole_port, "the hole-assist port");
+  relay_port_ = listen_all(relay_acceptors_, ex, hosts, config.relay_port, "the relay port");
   context_.config.hole_port = hole_port_;
   context_.config.relay_port = relay_port_;
   if (!config.cluster.empty()) join_cluster();
 
-  asio::co_spawn(io_, accept_admitted(main_acceptor_, context_.accepting(context_.admissions.main), [this](net::tcp::socket socket, admission_ticket ticket) {
-                   std::make_shared<client_session>(context_, std::move(socket), std::move(ticket))->start();
-                 }),
-                 net::log_escaped("accept main"));
-  asio::co_spawn(io_, accept_admitted(hole_acceptor_, context_.accepting(context_.admissions.hole), [this](net::tcp::socket socket, admission_ticket ticket) {
-                   asio::co_spawn(io_, serve_hole_assist(context_, std::move(socket), std::move(ticket)),
-                                  net::log_escaped("hole-assist"));
-                 }),
-                 net::log_escaped("accept hole"));
-  asio::co_spawn(io_, accept_admitted(relay_acceptor_, context_.accepting(context_.admissions.relay), [this](net::tcp::socket socket, admission_ticket ticket) {
-                   asio::co_spawn(io_, context_.relay.serve(std::move(socket), std::move(ticket)), net::log_escaped("relay"));
-                 }),
-                 net::log_escaped("accept relay"));
+  for (auto& acceptor : main_acceptors_) {
+    asio::co_spawn(io_, accept_admitted(*acceptor, context_.accepting(context_.admissions.main), [this](net::tcp::socket socket, admission_ticket ticket) {
+                     std::make_shared<client_session>(context_, std::move(socket), std::move(ticket))->start();
+                   }),
+                   net::log_escaped("accept main"));
+  }
+  for (auto& acceptor : hole_acceptors_) {
+    asio::co_spawn(io_, accept_admitted(*acceptor, context_.accepting(context_.admissions.hole), [this](net::tcp::socket socket, admission_ticket ticket) {
+                     asio::co_spawn(io_, serve_hole_assist(context_, std::move(socket), std::move(ticket)),
+                                    net::log_escaped("hole-assist"));
+                   }),
+                   net::log_escaped("accept hole"));
+  }
+  for (auto& acceptor : relay_acceptors_) {
+    asio::co_spawn(io_, accept_admitted(*acceptor, context_.accepting(context_.admissions.relay), [this](net::tcp::socket socket, admission_ticket ticket) {
+                     asio::co_spawn(io_, context_.relay.serve(std::move(socket), std::move(ticket)), net::log_escaped("relay"));
+                   }),
+                   net::log_escaped("accept relay"));
+  }
   context_.probes.start();
   asio::co_spawn(io_, housekeeping(), net::log_escaped("housekeeping"));
   if (!config.cluster.empty() && config.expose_first != 0) {
     asio::co_spawn(io_, follow_port_claims(), net::log_escaped("port claims"));
   }
 
-  spdlog::info("listening on {}: main {}, hole-assist {}, relay {}{}", config.listen_host, main_port_, hole_port_, relay_port_,
+  spdlog::info("listening on {}: main {}, hole-assist {}, relay {}{}", fmt::format("{}", fmt::join(config.listen_hosts, ", ")),
+               main_port_, hole_port_, relay_port_,
                context_.public_hosts.empty() ? std::string(" (no public address known: peers report over the family they reached us by)")
                                              : " (peers are told " + fmt::format("{}", fmt::join(context_.public_hosts, ", ")) + ")");
   spdlog::log(budget_.reduced ? spdlog::level::warn : spdlog::level::info, "{}", describe(budget_));
@@ -147,9 +155,9 @@ void server::stop() {
   stopped_ = true;
   spdlog::info("shutting down: {} peer(s) online", context_.registry.size());
   std::error_code ignored;
-  main_acceptor_.close(ignored);
-  hole_acceptor_.close(ignored);
-  relay_acceptor_.close(ignored);
+  for (auto* set : {&main_acceptors_, &hole_acceptors_, &relay_acceptors_}) {
+    for (auto& acceptor : *set) acceptor->close(ignored);
+  }
   claims_timer_.cancel();
   context_.exposes.stop();
   context_.relay.stop();

@@ -38,9 +38,10 @@ class server {
   asio::io_context& io_;
   descriptor_budget budget_;
   server_context context_;
-  net::tcp::acceptor main_acceptor_;
-  net::tcp::acceptor hole_acceptor_;
-  net::tcp::acceptor relay_acceptor_;
+  /// One of each per listen address.
+  std::vector<std::unique_ptr<net::tcp::acceptor>> main_acceptors_;
+  std::vector<std::unique_ptr<net::tcp::acceptor>> hole_acceptors_;
+  std::vector<std::unique_ptr<net::tcp::acceptor>> relay_acceptors_;
   std::uint16_t main_port_ = 0;
   std::uint16_t hole_port_ = 0;
   std::uint16_t relay_port_ = 0;

@@ -55,10 +55,22 @@ server_config resolve_server_config(const nlohmann::json& file, const nlohmann::
   const auto settings = config::merge({&file, &env, &flags}, server_config_keys);
   server_config config;
   if (settings.contains("listen")) {
-    auto listen = net::parse_host_port(get<std::string>(settings, "listen", ""));
-    if (!listen) throw std::runtime_error("setting \"listen\" must be HOST:PORT");
-    config.listen_host = listen->host;
-    config.main_port = listen->port;
+    // HOST:PORT, or several on one port: "203.0.113.10:7000,[2001:db8::10]:7000".
+    config.listen_hosts.clear();
+    std::stringstream list(get<std::string>(settings, "listen", ""));
+    for (std::string item; std::getline(list, item, ',');) {
+      auto listen = net::parse_host_port(item);
+      std::error_code ec;
+      if (listen) asio::ip::make_address(listen->host, ec);
+      if (!listen || ec) throw std::runtime_error("setting \"listen\" must be IP:PORT, or several IP:PORT on one port, comma-separated");
+      if (!config.listen_hosts.empty() && listen->port != config.main_port) {
+        throw std::runtime_error("setting \"listen\": every address must have the same port");
+      }
+      config.listen_hosts.push_back(listen->host);
+      config.main_port = listen->port;
+    }
+    if (config.listen_hosts.empty()) throw std::runtime_error("setting \"listen\" must be HOST:PORT");
+    config.listen_host = config.listen_hosts.front();
   }
   const auto offset = [&](int by) -> std::uint16_t {
     if (config.main_port == 0) return 0;

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -9,7 +10,10 @@ namespace rendezvous {
 
 /// Everything the server can be told; see `rendezvous --help` for meanings.
 struct server_config {
-  std::string listen_host = "0.0.0.0";
+  std::string listen_host = "0.0.0.0";  ///< the first of listen_hosts
+  /// Every --listen address ("0.0.0.0:7000", "[::]:7000" dual-stack, or an IPv4 and an IPv6
+  /// address, comma-separated, on one port).
+  std::vector<std::string> listen_hosts{"0.0.0.0"};
   std::uint16_t main_port = 7000;
   std::uint16_t hole_port = 7001;   ///< default main+1 (0 when main is 0: pick any)
   std::uint16_t relay_port = 7002;  ///< default main+2; reserved for the relay

@@ -38,6 +38,28 @@ TEST(ServerConfig, ExplicitHolePortBeatsDerivedOne) {
   EXPECT_EQ(config.relay_port, 7102);
 }
 
+TEST(ServerConfig, ListenTakesAnIpv4AndAnIpv6AddressOnOnePortAndAlternatesPerFamily) {
+  const auto config = rendezvous::resolve_server_config(
+      json{{"listen", "203.0.113.10:7000,[2001:db8::10]:7000"}, {"alt_ip", "203.0.113.11,2001:db8::11"}}, json::object(),
+      json::object());
+  EXPECT_EQ(config.listen_hosts, (std::vector<std::string>{"203.0.113.10", "2001:db8::10"}));
+  EXPECT_EQ(config.listen_host, "203.0.113.10");
+  EXPECT_EQ(config.main_port, 7000);
+  EXPECT_EQ(config.hole_port, 7001);
+  const auto refused = [](const json& file) {
+    try {
+      rendezvous::resolve_server_config(file, json::object(), json::object());
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(refused(json{{"listen", "203.0.113.10:7000,[2001:db8::10]:7100"}}).find("same port"), std::string::npos);
+  EXPECT_NE(refused(json{{"listen", "example.org:7000"}}).find("IP:PORT"), std::string::npos);
+  EXPECT_NE(refused(json{{"alt_ip", "203.0.113.11,203.0.113.12"}}).find("one address per family"), std::string::npos);
+  EXPECT_NE(refused(json{{"alt_ip", "203.0.113.11,nonsense"}}).find("IP address"), std::string::npos);
+}
+
 TEST(ServerConfig, BadKeysAndValuesAreNamed) {
   try {
     rendezvous::resolve_server_config(json{{"tokn", "x"}}, json::object(), json::object());

@@ -81,4 +81,24 @@ TEST_F(Ipv6LoopbackTest, ADualStackServerTakesBothFamiliesAndPrintsIpv4ClientsAs
   EXPECT_EQ(read_file(path("server.err")).find("::ffff:"), std::string::npos) << read_file(path("server.err"));
 }
 
+TEST_F(Ipv6LoopbackTest, AServerOnAnIpv4AndAnIpv6AddressPairsPeersOfEitherAndTheyPunchOverIpv6) {
+  listen_ = "127.0.0.1:0,[::1]:0";
+  start_server();
+  std::ofstream(path("to-alice")) << "from bob over the IPv4 address\n";
+  std::ofstream(path("to-bob")) << "from alice over the IPv6 address\n";
+  host_ = "127.0.0.1";
+  auto bob = start_peer("bob", {"--id", "bob", "--json", "listen"}, path("to-alice"));
+  ASSERT_TRUE(peer_says("bob", "\"registered\"")) << err("bob");
+  EXPECT_NE(err("bob").find(R"("observed":"127.0.0.1:)"), std::string::npos) << err("bob");
+  host_ = "::1";
+  auto alice = start_peer("alice", {"connect", "bob", "--json"}, path("to-bob"));
+  EXPECT_EQ(alice->wait_for(30s), 0) << err("alice") << read_file(path("server.err"));
+  EXPECT_EQ(bob->wait_for(30s), 0) << err("bob");
+  EXPECT_EQ(out("alice"), "from bob over the IPv4 address\n");
+  EXPECT_EQ(out("bob"), "from alice over the IPv6 address\n");
+  // Both reported over both families (the server told them both its addresses): IPv6 won.
+  EXPECT_NE(err("alice").find(R"("family":"ipv6")"), std::string::npos) << err("alice");
+  EXPECT_NE(err("alice").find(R"("path":"direct")"), std::string::npos) << err("alice");
+}
+
 }  // namespace

@@ -17,7 +17,7 @@ void loopback_test::TearDown() {
 }
 
 void loopback_test::start_server(const std::vector<std::string>& extra) {
-  std::vector<std::string> argv{binary("rendezvous"), "--listen", host_text() + ":0", "--ready-file", path("ready.json"),
+  std::vector<std::string> argv{binary("rendezvous"), "--listen", listen_.empty() ? host_text() + ":0" : listen_, "--ready-file", path("ready.json"),
                                 "--log-level", "debug", "--state", path("server-state")};
   argv.insert(argv.end(), extra.begin(), extra.end());
   server_ = std::make_unique<child_process>(argv, child_io{"/dev/null", path("server.out"), path("server.err")});

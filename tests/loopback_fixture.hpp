@@ -35,6 +35,8 @@ class loopback_test : public ::testing::Test {
   /// The server's address ("::1" for the IPv6 tests), and it as a --server HOST:PORT prefix.
   std::string host_ = "127.0.0.1";
   std::string host_text() const { return host_.find(':') == std::string::npos ? host_ : "[" + host_ + "]"; }
+  /// The server's --listen, when not host_ on a free port (several addresses, say).
+  std::string listen_;
   std::string dir_;
   std::uint16_t port_ = 0;        ///< the main port
   std::uint16_t hole_port_ = 0;
