@@ -56,7 +56,8 @@ cxxopts::Options make_options() {
       ("max-exposed-clients-per-ip", "most clients of exposed ports at once from one address (default 1024: "
                                      "an office behind one NAT is one address)", cxxopts::value<int>())
       ("probe-port", "NAT probes on this port and the next (default main+3)", cxxopts::value<int>())
-      ("alt-ip", "a second address of this host, so peers can tell every NAT kind apart", cxxopts::value<std::string>())
+      ("alt-ip", "a second address of this host, so peers can tell every NAT kind apart; one per family, comma-separated "
+                 "(203.0.113.11,2001:db8::11)", cxxopts::value<std::string>())
       ("stats-interval", "seconds between stats lines; 0 for none (default 60)", cxxopts::value<int>())
       ("state", "directory for durable state: the ID -> key pins (default: rendezvous-state beside\n"
                "--config, else $XDG_STATE_HOME/holepunch/rendezvous)", cxxopts::value<std::string>())
@@ -64,7 +65,9 @@ cxxopts::Options make_options() {
       ("cluster", "share registrations and ID pins with other nodes through Redis, redis://[:PASSWORD@]HOST:PORT[/DB]\n"
                   "(env RENDEZVOUS_CLUSTER; default: none, one server with its own state)", cxxopts::value<std::string>())
       ("node-name", "this node's name in the cluster (default: host name:main port)", cxxopts::value<std::string>())
-      ("advertise", "the address peers are told for this node's ports (default: the listen address)",
+      ("advertise", "this server's public addresses, one per family, comma-separated (default: the listen addresses, "
+                    "or this host's public interface addresses for a wildcard): peers report over each family; in a "
+                    "cluster the first is what other nodes' peers are told for this node's ports",
        cxxopts::value<std::string>())
       ("node-lease", "seconds a node that stops refreshing its lease keeps its IDs (default 10)", cxxopts::value<int>())
       ("h,help", "show this help")
