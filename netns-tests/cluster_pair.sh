@@ -74,11 +74,8 @@ if [ "$expected" = direct ]; then
   wait "${node_pids[0]}" "${node_pids[1]}" 2>/dev/null || true
   touch "$work/killed"
 fi
-status=0
-wait "$alice" || status=$?
-[ "$status" -eq 0 ] || { echo "FAIL: alice exited $status"; exit 1; }
-wait "$bob" || status=$?
-[ "$status" -eq 0 ] || { echo "FAIL: bob exited $status"; exit 1; }
+expect_exit_ok alice "$alice"
+expect_exit_ok bob "$bob"
 
 connected=$(grep -h '"event":"connected"' "$work/a.err" || true)
 connect_ms=$(sed -E 's/.*"elapsed_ms":([0-9]+).*/\1/' <<<"$connected")

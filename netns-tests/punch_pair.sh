@@ -67,11 +67,8 @@ if [ "$expected" = direct ]; then
   touch "$work/killed"
 fi
 
-status=0
-wait "$alice" || status=$?
-[ "$status" -eq 0 ] || { echo "FAIL: alice exited $status"; exit 1; }
-wait "$bob" || status=$?
-[ "$status" -eq 0 ] || { echo "FAIL: bob exited $status"; exit 1; }
+expect_exit_ok alice "$alice"
+expect_exit_ok bob "$bob"
 elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 
 fail=0

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <set>
 
 #include <asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
@@ -146,10 +147,10 @@ void expose_service::close_forwarded(std::uint16_t port, const std::string& node
 }
 
 void expose_service::reconcile(const std::vector<port_claim>& claims, const std::string& this_node) {
-  std::map<std::uint16_t, const port_claim*> live;
+  std::set<std::uint16_t> live;
   for (const auto& claim : claims) {
     if (claim.node == this_node) continue;
-    live[claim.port] = &claim;
+    live.insert(claim.port);
     open_forwarded(claim.port, claim.node, claim.owner);
   }
   // A listing may predate a claim whose mail came first: a young forwarding is kept until the next.

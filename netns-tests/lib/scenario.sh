@@ -83,6 +83,18 @@ server_for() {
   if [ "$kind" = no4 ]; then echo "[$SERVER_IP6]:7000"; else echo "$SERVER_IP:7000"; fi
 }
 
+# expect_exit_ok NAME PID...: waits for each PID; the scenario fails ("NAME exited N") at the first
+# that did not exit 0.
+expect_exit_ok() {
+  local name=$1 pid status
+  shift
+  for pid in "$@"; do
+    status=0
+    wait "$pid" || status=$?
+    [ "$status" -eq 0 ] || { echo "FAIL: $name exited $status"; exit 1; }
+  done
+}
+
 # wait_halfway BYTES FILE...: until every FILE holds BYTES (the first half of a stream), or 30 s.
 wait_halfway() {
   local bytes=$1 f all
