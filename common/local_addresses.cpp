@@ -37,6 +37,10 @@ std::string hex_of(const asio::ip::address_v6& address) {
   return text;
 }
 
+bool is_unique_local(const asio::ip::address& address) {
+  return address.is_v6() && (address.to_v6().to_bytes()[0] & 0xfe) == 0xfc;  // fc00::/7
+}
+
 constexpr unsigned ifa_f_temporary = 0x01;  // IFA_F_TEMPORARY (IFA_F_SECONDARY)
 
 }  // namespace
@@ -50,7 +54,7 @@ bool is_public(const asio::ip::address& address) {
   }
   const auto v6 = address.to_v6();
   if (v6.is_link_local() || v6.is_site_local() || v6.is_v4_mapped()) return false;
-  return (v6.to_bytes()[0] & 0xfe) != 0xfc;  // fc00::/7, unique local
+  return !is_unique_local(address);
 }
 
 std::vector<local_address> local_addresses() {
@@ -91,6 +95,26 @@ std::vector<asio::ip::address> ipv6_candidates(const std::vector<local_address>&
     if (std::find(into.begin(), into.end(), local.address) == into.end()) into.push_back(local.address);
   }
   return stable.empty() ? temporary : stable;
+}
+
+std::vector<asio::ip::address> unique_local_addresses(const std::vector<local_address>& addresses) {
+  std::vector<asio::ip::address> found;
+  for (const auto& local : addresses) {
+    if (is_unique_local(local.address) && std::find(found.begin(), found.end(), local.address) == found.end()) {
+      found.push_back(local.address);
+    }
+  }
+  return found;
+}
+
+bool shares_unique_local_prefix(const asio::ip::address& candidate, const std::vector<local_address>& addresses) {
+  if (!is_unique_local(candidate)) return false;
+  const auto theirs = candidate.to_v6().to_bytes();
+  return std::any_of(addresses.begin(), addresses.end(), [&](const local_address& local) {
+    if (!is_unique_local(local.address)) return false;
+    const auto ours = local.address.to_v6().to_bytes();
+    return std::equal(ours.begin(), ours.begin() + 6, theirs.begin());  // the /48: fd + global ID
+  });
 }
 
 }  // namespace net

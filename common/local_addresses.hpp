@@ -24,4 +24,12 @@ std::vector<local_address> local_addresses();
 /// before temporary ones (a temporary one only when no stable one exists).
 std::vector<asio::ip::address> ipv6_candidates(const std::vector<local_address>& addresses);
 
+/// This host's unique-local IPv6 addresses (fc00::/7): candidates only for a peer on the same
+/// private network, which shares their prefix.
+std::vector<asio::ip::address> unique_local_addresses(const std::vector<local_address>& addresses);
+
+/// Whether `candidate` is a unique-local address in the same /48 (the prefix and global ID of
+/// RFC 4193) as one of `addresses`: a private network both sides are on.
+bool shares_unique_local_prefix(const asio::ip::address& candidate, const std::vector<local_address>& addresses);
+
 }  // namespace net

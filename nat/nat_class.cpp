@@ -70,6 +70,8 @@ filtering_kind classify_filtering(const nat_observations& seen, bool no_nat, nat
   return filtering_kind::address_dependent;
 }
 
+}  // namespace
+
 std::string class_of(mapping_kind mapping, filtering_kind filtering) {
   if (mapping == mapping_kind::none) {
     if (filtering == filtering_kind::none) return "no NAT";
@@ -87,8 +89,6 @@ std::string class_of(mapping_kind mapping, filtering_kind filtering) {
   }
   return "unknown";
 }
-
-}  // namespace
 
 const char* to_string(mapping_kind kind) { return name_of(mapping_names, kind); }
 const char* to_string(filtering_kind kind) { return name_of(filtering_names, kind); }

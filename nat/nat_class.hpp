@@ -39,6 +39,9 @@ struct nat_verdict {
 
 nat_verdict classify(const nat_observations& seen);
 
+/// The common name of a behaviour: "symmetric", "port-restricted cone", "no NAT, firewalled", ...
+std::string class_of(mapping_kind mapping, filtering_kind filtering);
+
 /// True when no direct TCP path can exist between two peers with these behaviours (a mapping
 /// that changes per destination meets a filter that only admits the exact endpoint it sent to).
 /// Unknown behaviour is never hopeless: punch first.

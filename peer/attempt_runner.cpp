@@ -22,6 +22,8 @@ namespace {
 constexpr auto hole_assist_timeout = std::chrono::seconds(10);
 /// How long the hole-assist port of the other family (IPv6 beside IPv4) may take to answer.
 constexpr auto second_family_timeout = std::chrono::seconds(2);
+/// Endpoints we list in a hole-assist report (the server takes at most 8).
+constexpr std::size_t max_reported_endpoints = 6;
 constexpr auto partner_timeout = std::chrono::seconds(20);
 /// How long to wait at the relay for the other side beyond its punch time (it may still be
 /// punching), and for the attempt check once joined.
@@ -37,10 +39,14 @@ net::awaitable<std::string> report_to_hole_assist(net::tcp::socket& socket, cons
   std::error_code ec;
   nlohmann::json privates = nlohmann::json::array({net::to_string(net::unmapped(socket.local_endpoint(ec)))});
   if (socket.local_endpoint(ec).address().is_v6()) {
-    // Our other public IPv6 addresses (stable ones, not privacy ones), on the same port.
-    for (const auto& address : net::ipv6_candidates(net::local_addresses())) {
+    // Our other public IPv6 addresses (stable ones, not privacy ones), then our unique-local ones
+    // (which the other side dials only if it is on the same private network), on the same port.
+    const auto locals = net::local_addresses();
+    auto addresses = net::ipv6_candidates(locals);
+    for (const auto& address : net::unique_local_addresses(locals)) addresses.push_back(address);
+    for (const auto& address : addresses) {
       const auto candidate = net::to_string(net::tcp::endpoint(address, socket.local_endpoint(ec).port()));
-      if (privates.size() < 4 && candidate != privates.front().get<std::string>()) privates.push_back(candidate);
+      if (privates.size() < max_reported_endpoints && candidate != privates.front().get<std::string>()) privates.push_back(candidate);
     }
   }
   nlohmann::json report{{"type", "hole"},
@@ -86,9 +92,10 @@ net::awaitable<nlohmann::json> await_punch(server_link& link, const attempt_info
 
 /// The other side's candidates. Addresses a remote peer has no business making us dial are
 /// dropped: loopback (unless the server itself is on loopback, as in a local test), unspecified,
-/// multicast. The attempt handshake refuses a wrong host anyway, but we should not even knock.
+/// multicast; private IPv6 addresses (link-local, and unique-local ones outside our own /48s). The attempt handshake refuses a wrong host anyway, but we should not even knock.
 std::vector<net::tcp::endpoint> parse_candidates(const nlohmann::json& punch, const asio::ip::address& server) {
   std::vector<net::tcp::endpoint> candidates;
+  const auto locals = net::local_addresses();
   for (const auto& entry : punch.value("candidates", nlohmann::json::array())) {
     if (!entry.is_string()) continue;
     auto endpoint = net::parse_endpoint(entry.get<std::string>());
@@ -96,6 +103,11 @@ std::vector<net::tcp::endpoint> parse_candidates(const nlohmann::json& punch, co
     const auto address = endpoint->address();
     if (address.is_unspecified() || address.is_multicast() || (address.is_loopback() && !server.is_loopback())) {
       spdlog::warn("punch: ignoring candidate {} offered for the other side", net::to_string(*endpoint));
+      continue;
+    }
+    if (address.is_v6() && !net::is_public(address) && !address.is_loopback() &&
+        !net::shares_unique_local_prefix(address, locals)) {
+      spdlog::debug("punch: skipping {}: a private IPv6 address of a network we are not on", net::to_string(*endpoint));
       continue;
     }
     candidates.push_back(*endpoint);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/endpoint.hpp"
 #include "common/identity.hpp"
 #include "nat/punch.hpp"
 #include "peer/server_link.hpp"
@@ -30,9 +31,16 @@ struct attempt_info {
   std::optional<asio::ip::address> coordinator;
   /// The coordinator's public addresses per family: a dual-stack peer reports over both.
   std::vector<asio::ip::address> hole_hosts;
-  /// Where the hole-assist and relay ports are: the coordinator, else our server.
+  /// Where the hole-assist and relay ports are: the coordinator, else our server. Of the
+  /// coordinator's addresses, one of the family we reach our own node by, which we surely have.
   asio::ip::address ports_host(const server_link& link) const {
-    return coordinator ? *coordinator : link.server_endpoint().address();
+    if (!coordinator) return link.server_endpoint().address();
+    const bool v4 = net::unmapped(link.server_endpoint().address()).is_v4();
+    if (coordinator->is_v4() == v4) return *coordinator;
+    for (const auto& host : hole_hosts) {
+      if (host.is_v4() == v4) return host;
+    }
+    return *coordinator;
   }
 };
 

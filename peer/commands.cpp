@@ -1,6 +1,5 @@
 #include "peer/commands.hpp"
 
-#include "common/local_addresses.hpp"
 
 #include <cstdio>
 #include <iostream>
@@ -96,29 +95,23 @@ net::awaitable<int> run_list(const peer_config& config, const event_sink&) {
 net::awaitable<int> run_nat(const peer_config& config, const event_sink&) {
   server_link link(co_await asio::this_coro::executor);
   nat::nat_verdict verdict;
+  std::optional<nat::nat_verdict> other;  // the other family's, where we and the server have it
+  std::string other_name;
   if (config.stun) {
     verdict = co_await probe_nat_stun(*config.stun);
   } else {
     co_await link.open(config.servers, config.token);
-    verdict = co_await probe_nat(link);
+    auto verdicts = co_await probe_families(link);
+    verdict = std::move(verdicts.reached);
+    other = std::move(verdicts.other);
+    other_name = verdicts.other_name();
   }
   auto result = to_json(verdict);
   result["via"] = config.stun ? "stun" : "rendezvous";
-  // The other family too, where we and the server have it: on IPv6 a firewall rather than a NAT.
-  std::optional<nat::nat_verdict> other;
-  std::string other_name;
   if (!config.stun) {
-    const bool reached_by_v4 = net::unmapped(link.server_endpoint().address()).is_v4();
-    result["family"] = reached_by_v4 ? "ipv4" : "ipv6";
-    other_name = reached_by_v4 ? "ipv6" : "ipv4";
-    if (!reached_by_v4 || !net::ipv6_candidates(net::local_addresses()).empty()) {
-      try {
-        other = co_await probe_nat(link, /*other_family=*/true);
-        result[other_name] = to_json(*other);
-      } catch (const std::exception& e) {
-        spdlog::debug("no {} NAT probe: {}", other_name, e.what());
-      }
-    }
+    result["family"] = other_name == "ipv6" ? "ipv4" : "ipv6";
+    // On IPv6 usually a firewall rather than a NAT.
+    if (other) result[other_name] = to_json(*other);
   }
   if (config.json) {
     result["event"] = "nat";

@@ -140,16 +140,53 @@ nlohmann::json to_json(const nat::nat_verdict& verdict) {
   return out;
 }
 
+namespace {
+
+/// The other family's verdict, or none when we or the server lack that family.
+net::awaitable<std::optional<nat::nat_verdict>> probe_other_family(server_link& link, bool reached_by_v4) {
+  // Without a public IPv6 address of our own, there is nothing to punch over IPv6.
+  if (reached_by_v4 && net::ipv6_candidates(net::local_addresses()).empty()) co_return std::nullopt;
+  try {
+    auto verdict = co_await probe_nat(link, /*other_family=*/true);
+    // Reached over IPv6, an IPv4 probe that got no answer means we have no IPv4 path out.
+    if (!reached_by_v4 && !verdict.public_endpoint) co_return std::nullopt;
+    co_return verdict;
+  } catch (const std::exception& e) {
+    spdlog::debug("no {} NAT probe: {}", reached_by_v4 ? "IPv6" : "IPv4", e.what());
+    co_return std::nullopt;
+  }
+}
+
+}  // namespace
+
+net::awaitable<family_verdicts> probe_families(server_link& link) {
+  family_verdicts verdicts;
+  verdicts.reached_by_v4 = net::unmapped(link.server_endpoint().address()).is_v4();
+  auto [reached, other] = co_await (probe_nat(link) && probe_other_family(link, verdicts.reached_by_v4));
+  verdicts.reached = std::move(reached);
+  verdicts.other = std::move(other);
+  co_return verdicts;
+}
+
+nat::nat_report report_of(const family_verdicts& verdicts) {
+  const auto behaviour = [](const nat::nat_verdict& verdict) { return nat::family_behaviour{verdict.mapping, verdict.filtering}; };
+  nat::nat_report report;
+  report.reported = true;
+  auto& reached = verdicts.reached_by_v4 ? report.ipv4 : report.ipv6;
+  auto& other = verdicts.reached_by_v4 ? report.ipv6 : report.ipv4;
+  reached = behaviour(verdicts.reached);
+  if (verdicts.other) other = behaviour(*verdicts.other);
+  return report;
+}
+
 net::awaitable<void> probe_and_report(server_link& link) {
   try {
-    const auto verdict = co_await probe_nat(link);
-    auto report = to_json(verdict);
-    report["type"] = "nat_report";
-    // With a public IPv6 address, a pair may punch over IPv6 whatever their IPv4 NATs.
-    report["ipv6"] = !net::ipv6_candidates(net::local_addresses()).empty();
-    link.send(report);
-    spdlog::info("NAT: {} ({} mapping, {} filtering), public {}", verdict.class_name, nat::to_string(verdict.mapping),
-                 nat::to_string(verdict.filtering), report.value("public", "?"));
+    const auto verdicts = co_await probe_families(link);
+    auto message = nat::to_json(report_of(verdicts));
+    message["type"] = "nat_report";
+    message["public"] = to_json(verdicts.reached).value("public", "");
+    link.send(message);
+    spdlog::info("NAT: {}, public {}", report_of(verdicts).describe(), message.value("public", "?"));
   } catch (const std::exception& e) {
     spdlog::info("NAT probe skipped: {}", e.what());
   }

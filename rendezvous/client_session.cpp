@@ -432,10 +432,7 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
   }
   auto it = context_.registry.find(target);
   std::optional<attempt_side> responder;
-  nat::mapping_kind their_mapping = nat::mapping_kind::unknown;
-  nat::filtering_kind their_filtering = nat::filtering_kind::unknown;
-  std::string their_class = "unknown";
-  bool their_ipv6 = false;
+  nat::nat_report theirs;
   if (it == context_.registry.end() && !context_.directory->node().empty()) {
     // Another node may hold it: that node hands our messages over and we coordinate.
     auto where = co_await context_.directory->locate(target);
@@ -463,13 +460,7 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
         reply_error(message, "server_error", "the cluster's record of '" + target + "' is unreadable");
         co_return;
       }
-      nlohmann::json reported = info.value("nat", nlohmann::json::object());
-      if (!reported.is_object()) reported = nlohmann::json::object();
-      their_mapping = nat::parse_mapping(wire::string_field(reported, "mapping", "unknown")).value_or(nat::mapping_kind::unknown);
-      their_filtering = nat::parse_filtering(wire::string_field(reported, "filtering", "unknown")).value_or(nat::filtering_kind::unknown);
-      their_class = clip(wire::string_field(reported, "class", "unknown"));
-      const nlohmann::json v6 = reported.value("ipv6", nlohmann::json(false));
-      their_ipv6 = v6.is_boolean() && v6.get<bool>();
+      if (const auto reported = info.find("nat"); reported != info.end()) theirs = nat::report_from_json(*reported);
       responder = std::move(side);
     }
     it = context_.registry.find(target);  // (it may have registered here meanwhile)
@@ -480,10 +471,7 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
       co_return;
     }
     responder = attempt_side::here(it->second);
-    their_mapping = it->second->nat_mapping();
-    their_filtering = it->second->nat_filtering();
-    their_class = it->second->nat_class();
-    their_ipv6 = it->second->has_ipv6();
+    theirs = it->second->nat();
   }
   if (!responder) {
     context_.log.log(spdlog::level::info, "connect: unknown peers", display_name() + ": connect to unknown peer '" + target + "'");
@@ -496,15 +484,14 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
     reply_error(message, "bad_request", "path must be auto, direct or relay");
     co_return;
   }
-  // Both sides probed: no punch over IPv4 can succeed, and no IPv6 path is there to try (both
-  // must have IPv6, and this server an IPv6 address to report to), so nobody waits for the deadline.
-  const bool ipv6_possible = ipv6_ && their_ipv6 &&
-                             std::any_of(context_.public_hosts.begin(), context_.public_hosts.end(),
-                                         [](const std::string& host) { return host.find(':') != std::string::npos; });
-  if (how.path == "auto" && !ipv6_possible &&
-      nat::direct_path_impossible(nat_mapping_, nat_filtering_, their_mapping, their_filtering)) {
-    how.path = "relay";
-    how.reason = nat_class_ + " NAT meets " + their_class + " NAT: no direct path can exist";
+  // Both sides probed, and in no family they share can a punch succeed: nobody waits for the deadline.
+  const bool server_has_ipv6 = std::any_of(context_.public_hosts.begin(), context_.public_hosts.end(),
+                                           [](const std::string& host) { return host.find(':') != std::string::npos; });
+  if (how.path == "auto") {
+    if (auto hopeless = nat::no_direct_path(nat_, theirs, server_has_ipv6)) {
+      how.path = "relay";
+      how.reason = std::move(*hopeless);
+    }
   }
   how.host = context_.advertised;
   how.hole_hosts = context_.public_hosts;
@@ -525,12 +512,8 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
 }
 
 void client_session::handle_nat_report(const nlohmann::json& message) {
-  nat_mapping_ = nat::parse_mapping(wire::string_field(message, "mapping")).value_or(nat::mapping_kind::unknown);
-  nat_filtering_ = nat::parse_filtering(wire::string_field(message, "filtering")).value_or(nat::filtering_kind::unknown);
-  nat_class_ = clip(wire::string_field(message, "class", "unknown"));
-  ipv6_ = wire::bool_field(message, "ipv6", false);
-  spdlog::info("{} is behind {} ({} mapping, {} filtering)", display_name(), nat_class_, nat::to_string(nat_mapping_),
-               nat::to_string(nat_filtering_));
+  nat_ = nat::report_from_json(message);
+  spdlog::info("{} is behind {}", display_name(), nat_.describe());
   // Other nodes choose a relayed or punched path for connects to it by this report too.
   if (!id_.empty()) context_.directory->describe(id_, registration_info());
 }
@@ -540,8 +523,7 @@ nlohmann::json client_session::registration_info() const {
           {"key", key_ ? identity::fingerprint(*key_) : ""},
           {"public_key", key_ ? identity::to_hex(*key_) : ""},
           {"since", registered_ms_},
-          {"nat", {{"mapping", nat::to_string(nat_mapping_)}, {"filtering", nat::to_string(nat_filtering_)}, {"class", nat_class_},
-                   {"ipv6", ipv6_}}}};
+          {"nat", nat::to_json(nat_)}};
 }
 
 net::awaitable<void> client_session::handle_expose(nlohmann::json message) {

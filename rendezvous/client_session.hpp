@@ -9,7 +9,7 @@
 #include "common/identity.hpp"
 #include "common/message_channel.hpp"
 #include "common/token_bucket.hpp"
-#include "nat/nat_class.hpp"
+#include "nat/nat_report.hpp"
 #include "rendezvous/admission.hpp"
 
 namespace rendezvous {
@@ -39,12 +39,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   const std::string& id() const { return id_; }
   /// Last measured round trip in ms (0 if none yet).
   long long rtt_ms() const;
-  /// The NAT behaviour this peer reported from its probes (unknown until it does).
-  nat::mapping_kind nat_mapping() const { return nat_mapping_; }
-  nat::filtering_kind nat_filtering() const { return nat_filtering_; }
-  const std::string& nat_class() const { return nat_class_; }
-  /// Whether it reported a public IPv6 address (then it may punch over IPv6 whatever its IPv4 NAT).
-  bool has_ipv6() const { return ipv6_; }
+  /// The NAT behaviour per family this peer reported from its probes (unknown until it does).
+  const nat::nat_report& nat() const { return nat_; }
   /// The identity key this connection proved at authentication, if it sent one.
   const std::optional<identity::public_key>& key() const { return key_; }
 
@@ -96,10 +92,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::string claimed_id_;
   bool authenticated_ = false;  ///< nothing but auth is handled before this
   std::optional<identity::public_key> key_;
-  nat::mapping_kind nat_mapping_ = nat::mapping_kind::unknown;
-  nat::filtering_kind nat_filtering_ = nat::filtering_kind::unknown;
-  std::string nat_class_ = "unknown";
-  bool ipv6_ = false;
+  nat::nat_report nat_;
   std::string remote_;
   long long registered_ms_ = 0;  ///< when it registered (wall clock)
   std::string challenge_;  ///< until the handshake is done

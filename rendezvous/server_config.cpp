@@ -1,5 +1,6 @@
 #include "rendezvous/server_config.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
@@ -70,6 +71,19 @@ server_config resolve_server_config(const nlohmann::json& file, const nlohmann::
       config.main_port = listen->port;
     }
     if (config.listen_hosts.empty()) throw std::runtime_error("setting \"listen\" must be HOST:PORT");
+    // [::] is dual-stack: it listens on every IPv4 address too. Beside it, 0.0.0.0 says nothing
+    // more; a single IPv4 address cannot be had (its port is [::]'s).
+    const auto is = [](const std::string& host, bool v4, bool wildcard) {
+      const auto address = asio::ip::make_address(host);
+      return address.is_v4() == v4 && (!wildcard || address.is_unspecified());
+    };
+    if (std::any_of(config.listen_hosts.begin(), config.listen_hosts.end(), [&](const auto& h) { return is(h, false, true); })) {
+      std::erase_if(config.listen_hosts, [&](const std::string& h) { return is(h, true, true); });
+      if (std::any_of(config.listen_hosts.begin(), config.listen_hosts.end(), [&](const auto& h) { return is(h, true, false); })) {
+        throw std::runtime_error("setting \"listen\": [::] already listens on every IPv4 address; give IPv4 and IPv6 "
+                                 "addresses of this host instead, or [::] alone");
+      }
+    }
     config.listen_host = config.listen_hosts.front();
   }
   const auto offset = [&](int by) -> std::uint16_t {

@@ -56,6 +56,10 @@ TEST(ServerConfig, ListenTakesAnIpv4AndAnIpv6AddressOnOnePortAndAlternatesPerFam
   };
   EXPECT_NE(refused(json{{"listen", "203.0.113.10:7000,[2001:db8::10]:7100"}}).find("same port"), std::string::npos);
   EXPECT_NE(refused(json{{"listen", "example.org:7000"}}).find("IP:PORT"), std::string::npos);
+  // [::] is dual-stack: 0.0.0.0 beside it is the same listener; one IPv4 address beside it cannot be had.
+  const auto both = rendezvous::resolve_server_config(json{{"listen", "0.0.0.0:7000,[::]:7000"}}, json::object(), json::object());
+  EXPECT_EQ(both.listen_hosts, (std::vector<std::string>{"::"}));
+  EXPECT_NE(refused(json{{"listen", "203.0.113.10:7000,[::]:7000"}}).find("[::] alone"), std::string::npos);
   EXPECT_NE(refused(json{{"alt_ip", "203.0.113.11,203.0.113.12"}}).find("one address per family"), std::string::npos);
   EXPECT_NE(refused(json{{"alt_ip", "203.0.113.11,nonsense"}}).find("IP address"), std::string::npos);
 }

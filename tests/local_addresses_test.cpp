@@ -30,6 +30,20 @@ TEST(LocalAddresses, APeerOffersPublicStableIpv6AddressesAndTemporaryOnesOnlyWhe
   EXPECT_TRUE(net::ipv6_candidates(none).empty());
 }
 
+TEST(LocalAddresses, UniqueLocalAddressesAreCandidatesOnlyWithinTheSamePrivateNetwork) {
+  const std::vector<net::local_address> host{{at("fd12:3456:789a:1::2"), false}, {at("2001:db8:a::2"), false},
+                                             {at("fe80::1"), false}, {at("fd12:3456:789a:1::2"), false}};
+  EXPECT_EQ(net::unique_local_addresses(host), (std::vector<asio::ip::address>{at("fd12:3456:789a:1::2")}));
+  // Same /48 (prefix and global ID), another subnet of it: the same private network.
+  EXPECT_TRUE(net::shares_unique_local_prefix(at("fd12:3456:789a:2::7"), host));
+  // Another site's ULA, a public address and a link-local one: never by this rule.
+  EXPECT_FALSE(net::shares_unique_local_prefix(at("fd12:3456:789b:1::7"), host));
+  EXPECT_FALSE(net::shares_unique_local_prefix(at("2001:db8:a::3"), host));
+  EXPECT_FALSE(net::shares_unique_local_prefix(at("fe80::2"), host));
+  const std::vector<net::local_address> no_ula{{at("2001:db8:a::2"), false}};
+  EXPECT_FALSE(net::shares_unique_local_prefix(at("fd12:3456:789a:1::7"), no_ula));
+}
+
 TEST(LocalAddresses, ThisHostHasItsLoopbackInBothFamilies) {
   const auto mine = net::local_addresses();
   const auto has = [&](const char* text) {
