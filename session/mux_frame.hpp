@@ -19,6 +19,7 @@ enum class frame_kind : std::uint8_t {
   ping = 6,    ///< stream 0; payload: u64 BE stamp echoed by pong
   pong = 7,
   close = 8,   ///< stream 0; payload: a reason; the last record of a session
+  migrate = 9,  ///< stream 0; no payload: the last record on this path, the next one is on the new path
 };
 
 inline constexpr std::size_t frame_header_size = 5;

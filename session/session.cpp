@@ -38,7 +38,9 @@ session::session(net::tcp::socket socket, unprotected_t, bool initiator, std::ve
 
 session::session(net::tcp::socket socket, const session_keys* keys, bool initiator, std::vector<std::uint8_t> received,
                  session_options options)
-    : socket_(std::move(socket)),
+    : executor_(socket.get_executor()),
+      writing_to_(nullptr),
+      reading_from_(nullptr),
       options_(options),
       sealer_(cipher_for(keys, true)),
       opener_(cipher_for(keys, false)),
@@ -50,12 +52,16 @@ session::session(net::tcp::socket socket, const session_keys* keys, bool initiat
       window_budget_left_(options.window_budget),
       last_heard_(net::clock::now()),
       last_ping_sent_(net::clock::now()),
-      pending_ready_(socket_.get_executor()),
-      send_room_(socket_.get_executor()),
-      accept_ready_(socket_.get_executor()),
-      ended_event_(socket_.get_executor()),
-      flushed_(socket_.get_executor()) {
-  socket_.set_option(net::tcp::no_delay(true));
+      pending_ready_(executor_),
+      send_room_(executor_),
+      accept_ready_(executor_),
+      ended_event_(executor_),
+      flushed_(executor_),
+      moved_(executor_) {
+  if (keys) path_keys_ = derive_path_proof_keys(keys->send, keys->receive);
+  socket.set_option(net::tcp::no_delay(true));
+  paths_.push_back(std::move(socket));
+  writing_to_ = reading_from_ = &paths_.front();
 }
 
 session::~session() = default;
@@ -76,7 +82,7 @@ net::awaitable<void> session::run() {
   co_await (read_loop() || write_loop() || keepalive_loop());
   if (!ended_) fail("the session stopped");
   std::error_code ignored;
-  socket_.close(ignored);
+  for (auto& path : paths_) path.close(ignored);
 }
 
 std::shared_ptr<stream> session::open_stream(nlohmann::json meta, std::string* why) {
@@ -142,19 +148,32 @@ void session::seal_frame(std::span<const std::uint8_t> head, std::span<const std
 net::awaitable<void> session::write_loop() {
   byte_buffer writing;
   for (;;) {
-    while (pending_.empty() && !ended_) co_await pending_ready_.wait();
+    const auto moving = [&] { return next_path_ && !write_moved_; };
+    while (pending_.empty() && !moving() && !ended_) co_await pending_ready_.wait();
     if (ended_) co_return;
+    // A move: the migrate record ends this batch, which goes on the old path; the next on the new.
+    // (Sealed here, by the writer, so nothing sealed after it can slip onto the old path.)
+    const bool move_now = moving() && !closing_;
+    if (move_now) seal_frame(frame_header(frame_kind::migrate, 0), {});
     writing.clear();
     writing.swap(pending_);
     send_room_.notify_all();
     const bool last = closing_;  // the close record is in this batch, and nothing follows it
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(writing.data(), writing.size()), net::use_nothrow);
+    auto& path = *writing_to_;
+    auto [ec, n] = co_await asio::async_write(path, asio::buffer(writing.data(), writing.size()), net::use_nothrow);
     if (ec) {
       fail("sending to the peer failed: " + ec.message());
       co_return;
     }
+    if (move_now) {
+      path.shutdown(net::tcp::socket::shutdown_send, ec);  // (the relay passes the end on)
+      writing_to_ = next_path_;
+      write_moved_ = true;
+      finish_move_if_done();
+      continue;
+    }
     if (last) {
-      socket_.shutdown(net::tcp::socket::shutdown_send, ec);
+      writing_to_->shutdown(net::tcp::socket::shutdown_send, ec);
       // A slow path may take long to flush; from here on the peer only has to answer.
       close_deadline_ = net::clock::now() + options_.close_timeout;
       close_flushed_ = true;
@@ -164,6 +183,60 @@ net::awaitable<void> session::write_loop() {
       co_return;
     }
   }
+}
+
+net::awaitable<std::string> session::move_to(net::tcp::socket path, std::chrono::milliseconds timeout) {
+  auto self = shared_from_this();
+  if (!path_keys_) co_return "an unprotected session cannot move";
+  if (ended_ || closing_) co_return closing_reason();
+  if (next_path_) co_return "the session is already moving";
+  std::error_code ec;
+  path.set_option(net::tcp::no_delay(true), ec);
+  paths_.push_back(std::move(path));
+  next_path_ = &paths_.back();
+  const int before = moves_;
+  pending_ready_.notify_all();  // the writer sends our migrate record
+  moved_.notify_all();          // the reader may be waiting for this path
+  const auto deadline = net::clock::now() + timeout;
+  while (moves_ == before && !ended_ && net::clock::now() < deadline) co_await moved_.wait(deadline);
+  if (moves_ != before) co_return "";
+  if (ended_) co_return end_reason_;
+  co_return "the peer did not move within " + std::to_string(timeout.count()) + " ms";
+}
+
+net::awaitable<bool> session::follow_peer_move() {
+  const auto deadline = net::clock::now() + options_.move_timeout;
+  while (!next_path_ && !ended_ && net::clock::now() < deadline) co_await moved_.wait(deadline);
+  if (ended_) co_return false;
+  if (!next_path_) {
+    fail("the peer moved the session to a path we do not have");
+    co_return false;
+  }
+  reading_from_ = next_path_;
+  peer_moved_ = false;
+  finish_move_if_done();
+  co_return true;
+}
+
+void session::finish_move_if_done() {
+  if (!next_path_ || !write_moved_ || reading_from_ != next_path_) {
+    moved_.notify_all();
+    return;
+  }
+  // Both directions are on the new path: the old one has nothing more to carry.
+  std::error_code ignored;
+  for (auto it = paths_.begin(); it != paths_.end();) {
+    if (&*it == next_path_) {
+      ++it;
+      continue;
+    }
+    it->close(ignored);
+    it = paths_.erase(it);
+  }
+  next_path_ = nullptr;
+  write_moved_ = false;
+  ++moves_;
+  moved_.notify_all();
 }
 
 net::awaitable<void> session::read_loop() {
@@ -195,6 +268,14 @@ net::awaitable<void> session::read_loop() {
       // A frame may end the session (a reply that overflows the send buffer, say): nothing after
       // it in the same read may be handled, or it would revive streams fail() released.
       if (!dispatch(*frame) || ended_) co_return;
+      if (peer_moved_) {
+        // Its migrate record is the last on this path: what follows comes on the new one.
+        if (start != end) {
+          fail("protocol error from the peer: records after its migrate record on the old path");
+          co_return;
+        }
+        if (!co_await follow_peer_move()) co_return;
+      }
     }
     if (start == end) {
       start = end = 0;
@@ -203,7 +284,7 @@ net::awaitable<void> session::read_loop() {
       end -= start;
       start = 0;
     }
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(input_.data() + end, input_.size() - end), net::use_nothrow);
+    auto [ec, n] = co_await reading_from_->async_read_some(asio::buffer(input_.data() + end, input_.size() - end), net::use_nothrow);
     end += n;
     if (ec == asio::error::eof && peer_closed_) {
       // Our answering close must reach the peer before the session counts as ended.
@@ -249,6 +330,10 @@ bool session::dispatch(const mux_frame& frame) {
     case frame_kind::open:
       accept_open(frame);
       return !ended_;
+    case frame_kind::migrate:
+      if (!path_keys_) return protocol_error("a migrate record in an unprotected session");
+      peer_moved_ = true;
+      return true;
     default:
       break;
   }
@@ -307,7 +392,7 @@ void session::accept_open(const mux_frame& frame) {
 }
 
 net::awaitable<void> session::keepalive_loop() {
-  asio::steady_timer tick(socket_.get_executor());
+  asio::steady_timer tick(executor_);
   const auto step = std::min<net::clock::duration>(std::chrono::seconds(1), options_.keepalive_interval);
   for (;;) {
     tick.expires_after(step);
@@ -344,8 +429,9 @@ void session::fail(const std::string& reason, bool clean) {
   send_room_.notify_all();
   accept_ready_.notify_all();
   ended_event_.notify_all();
+  moved_.notify_all();
   std::error_code ignored;
-  socket_.cancel(ignored);
+  for (auto& path : paths_) path.cancel(ignored);
 }
 
 void session::forget_if_finished(const stream& s) {

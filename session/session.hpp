@@ -1,11 +1,13 @@
-// A secure session over one TCP path (direct or relayed) after the handshake: sealed records
+// A secure session over a TCP path (direct or relayed) after the handshake: sealed records
 // carrying multiplexed streams, keep-alive, a dead-path timeout, and bounded memory. One
 // coroutine reads and dispatches records, one writes batches of sealed records, one keeps the
-// path alive; streams are opened by either side.
+// path alive; streams are opened by either side. The session outlives its path: move_to() puts
+// it on another connection (a punched path replacing a relayed one) without losing a byte.
 #pragma once
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,6 +17,7 @@
 #include "session/byte_buffer.hpp"
 #include "session/handshake.hpp"
 #include "session/mux_frame.hpp"
+#include "session/path_proof.hpp"
 #include "session/record_cipher.hpp"
 #include "session/stream.hpp"
 
@@ -30,6 +33,8 @@ struct session_options {
   std::chrono::milliseconds keepalive_interval{10'000};
   std::chrono::milliseconds dead_after{30'000};  ///< nothing heard this long: the path is dead
   std::chrono::milliseconds close_timeout{5'000};  ///< wait this long for the peer's close
+  /// After the peer's migrate record, wait this long for our own move_to() before giving up.
+  std::chrono::milliseconds move_timeout{10'000};
 };
 
 /// One session; create with make_shared, then co_spawn run().
@@ -64,6 +69,19 @@ class session : public std::enable_shared_from_this<session> {
   /// Waits until the session has ended.
   net::awaitable<void> wait_ended();
 
+  /// The keys a new path is proved with (prove_path); none for an unprotected session.
+  const std::optional<path_proof_keys>& path_keys() const { return path_keys_; }
+  /// Moves the session onto `path`, a connection both ends proved belongs to it (prove_path),
+  /// which the peer moves onto too. Our migrate record is the last we send on the old path and
+  /// everything after it goes on the new one; we read the old path up to the peer's migrate record
+  /// before reading the new one, so every stream goes on with no byte lost, duplicated or
+  /// reordered. Returns "" once both directions are on the new path and the old one is closed,
+  /// else why not: the session is ending, already moving, or `timeout` passed with the peer not
+  /// moved (we then go on sending on the new path and reading the old one).
+  net::awaitable<std::string> move_to(net::tcp::socket path, std::chrono::milliseconds timeout);
+  /// How many moves have completed (0: still on the first path).
+  int moves() const { return moves_; }
+
  private:
   friend class stream;
   /// keys null: unprotected.
@@ -72,6 +90,10 @@ class session : public std::enable_shared_from_this<session> {
   net::awaitable<void> read_loop();
   net::awaitable<void> write_loop();
   net::awaitable<void> keepalive_loop();
+  /// After the peer's migrate record: waits for our move_to()'s path and reads from it.
+  net::awaitable<bool> follow_peer_move();
+  /// Closes the old path once both directions have left it.
+  void finish_move_if_done();
   /// Handles one record; returns false after failing the session.
   bool dispatch(const mux_frame& frame);
   void accept_open(const mux_frame& frame);
@@ -86,7 +108,16 @@ class session : public std::enable_shared_from_this<session> {
   /// Takes up to `wanted` bytes of window growth from the budget; returns what it got.
   std::uint32_t take_window_budget(std::uint32_t wanted);
 
-  net::tcp::socket socket_;
+  asio::any_io_executor executor_;
+  /// The paths: one, or during a move the old and the new (a list: their addresses stay put).
+  std::list<net::tcp::socket> paths_;
+  net::tcp::socket* writing_to_;
+  net::tcp::socket* reading_from_;
+  net::tcp::socket* next_path_ = nullptr;  ///< the path move_to() gave, until both directions are on it
+  bool write_moved_ = false;               ///< our migrate record has gone out on the old path
+  bool peer_moved_ = false;                ///< the peer's migrate record arrived (cleared once we follow)
+  int moves_ = 0;
+  std::optional<path_proof_keys> path_keys_;
   session_options options_;
   record_cipher sealer_;
   record_cipher opener_;
@@ -114,6 +145,7 @@ class session : public std::enable_shared_from_this<session> {
   net::async_event accept_ready_;    ///< a stream arrived (or the session ended)
   net::async_event ended_event_;
   net::async_event flushed_;         ///< our close record has been written
+  net::async_event moved_;           ///< a direction of a move switched path (or move_to gave one)
   bool close_flushed_ = false;
 };
 

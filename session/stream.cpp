@@ -17,7 +17,7 @@ stream::stream(std::shared_ptr<session> owner, std::uint32_t id, nlohmann::json 
       receive_window_(initial_window_),
       window_size_(initial_window_),
       send_credit_(initial_window_),
-      changed_(owner_->socket_.get_executor()) {}
+      changed_(owner_->executor_) {}
 
 void stream::wake() { changed_.notify_all(); }
 

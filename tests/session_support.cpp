@@ -37,6 +37,8 @@ net::awaitable<void> forward(std::shared_ptr<net::tcp::socket> from, std::shared
   }
 }
 
+}  // namespace
+
 net::awaitable<std::pair<net::tcp::socket, net::tcp::socket>> connected_pair(asio::io_context& io) {
   net::tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
   net::tcp::socket a(io);
@@ -44,8 +46,6 @@ net::awaitable<std::pair<net::tcp::socket, net::tcp::socket>> connected_pair(asi
   auto b = co_await acceptor.async_accept(asio::use_awaitable);
   co_return std::make_pair(std::move(a), std::move(b));
 }
-
-}  // namespace
 
 net::awaitable<void> echo_stream(std::shared_ptr<session::stream> s) {
   std::vector<std::uint8_t> buffer(32 * 1024);

@@ -31,6 +31,9 @@ session_pair make_session_pair(asio::io_context& io, session::session_options op
 /// over 127.0.0.1, started.
 session_pair make_unprotected_pair(asio::io_context& io, session::session_options options = {});
 
+/// Two connected sockets over 127.0.0.1.
+net::awaitable<std::pair<net::tcp::socket, net::tcp::socket>> connected_pair(asio::io_context& io);
+
 /// Echoes everything read on `s` back, then half-closes.
 net::awaitable<void> echo_stream(std::shared_ptr<session::stream> s);
 

@@ -1,0 +1,86 @@
+#include "session/path_proof.hpp"
+
+#include <sodium.h>
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+
+namespace session {
+
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr std::string_view proof_label = "holepunch path proof v1";
+constexpr std::uint8_t accepted = 0x01;
+
+std::array<std::uint8_t, 32> derive(const record_key& key) {
+  std::array<std::uint8_t, 32> out{};
+  crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(proof_label.data()), proof_label.size(),
+                     key.data(), key.size());
+  return out;
+}
+
+/// The exchange itself; any failure is a reason.
+net::awaitable<std::string> exchange(net::tcp::socket& socket, const path_proof_keys& keys) {
+  std::array<std::uint8_t, 32> ours{}, theirs{}, their_mac{};
+  randombytes_buf(ours.data(), ours.size());
+  if (auto [ec, n] = co_await asio::async_write(socket, asio::buffer(ours), net::use_nothrow); ec) {
+    co_return "sending our nonce failed: " + ec.message();
+  }
+  if (auto [ec, n] = co_await asio::async_read(socket, asio::buffer(theirs), net::use_nothrow); ec) {
+    co_return "the other side sent no nonce: " + ec.message();
+  }
+  const auto mine = path_proof_mac(keys.mine, theirs, ours);
+  if (auto [ec, n] = co_await asio::async_write(socket, asio::buffer(mine), net::use_nothrow); ec) {
+    co_return "sending our proof failed: " + ec.message();
+  }
+  if (auto [ec, n] = co_await asio::async_read(socket, asio::buffer(their_mac), net::use_nothrow); ec) {
+    co_return "the other side sent no proof: " + ec.message();
+  }
+  const auto expected = path_proof_mac(keys.theirs, ours, theirs);
+  if (sodium_memcmp(expected.data(), their_mac.data(), expected.size()) != 0) {
+    co_return "the other side's proof is wrong: this connection is not from our session's peer";
+  }
+  std::array<std::uint8_t, 1> verdict{accepted};
+  if (auto [ec, n] = co_await asio::async_write(socket, asio::buffer(verdict), net::use_nothrow); ec) {
+    co_return "sending our verdict failed: " + ec.message();
+  }
+  if (auto [ec, n] = co_await asio::async_read(socket, asio::buffer(verdict), net::use_nothrow); ec || verdict[0] != accepted) {
+    co_return "the other side did not accept our proof";
+  }
+  co_return "";
+}
+
+}  // namespace
+
+path_proof_keys derive_path_proof_keys(const record_key& send, const record_key& receive) {
+  return {derive(send), derive(receive)};
+}
+
+std::array<std::uint8_t, 32> path_proof_mac(const std::array<std::uint8_t, 32>& key, std::span<const std::uint8_t> first,
+                                            std::span<const std::uint8_t> second) {
+  std::array<std::uint8_t, 32> out{};
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, key.data(), key.size(), out.size());
+  crypto_generichash_update(&state, first.data(), first.size());
+  crypto_generichash_update(&state, second.data(), second.size());
+  crypto_generichash_final(&state, out.data(), out.size());
+  return out;
+}
+
+net::awaitable<std::string> prove_path(net::tcp::socket& socket, path_proof_keys keys, std::chrono::milliseconds timeout) {
+  asio::steady_timer timer(socket.get_executor(), timeout);
+  auto outcome = co_await (exchange(socket, keys) || timer.async_wait(net::use_nothrow));
+  std::string why = outcome.index() == 1 ? "the path proof took longer than " + std::to_string(timeout.count()) + " ms"
+                                         : std::get<0>(std::move(outcome));
+  if (!why.empty()) {
+    // Of no use now; closed, so the other side learns it at once instead of at its own timeout.
+    std::error_code ignored;
+    socket.close(ignored);
+  }
+  co_return why;
+}
+
+}  // namespace session
