@@ -149,12 +149,16 @@ for p in "${paths[@]}"; do
 done
 ours_path=
 if want ours; then
+  # The session starts on the relay (path auto) and moves to the punched path: measure after that.
+  for _ in $(seq 100); do grep -q '"path_changed"' "$work/forward.err" && break; sleep 0.05; done
   ours_path=$(python3 -c 'import json,sys
-for f in sys.argv[1:]:
-    for line in open(f, errors="replace"):
-        try: e = json.loads(line)
-        except ValueError: continue
-        if e.get("event") == "connected": print(e.get("path", "?")); sys.exit()' "$work/forward.err" "$work/online.err")
+path = None
+for line in open(sys.argv[1], errors="replace"):
+    try: e = json.loads(line)
+    except ValueError: continue
+    if e.get("event") == "connected" and path is None: path = e.get("path", "?")
+    if e.get("event") == "path_changed": path = path + " -> " + e.get("to", "?")
+print(path or "")' "$work/forward.err")
 fi
 
 # --- measuring --------------------------------------------------------------------------------------

@@ -19,6 +19,9 @@ command -v redis-server >/dev/null || { echo "SKIPPED: redis-server is not insta
 
 # shellcheck source=lib/scenario.sh
 source "$here/lib/scenario.sh"
+# This scenario asserts the punched path itself (every session on it, the server killed under it):
+# punch first, not the default's relay-first start (punch_pair.sh covers that).
+export PEER_PATH=${PEER_PATH:-punch-first}
 scenario_start cl "$kind_a" "$kind_b"
 
 # Node N listens on 203.0.113.(9+N) and probes from .(12+N): three public addresses, as three hosts would have.

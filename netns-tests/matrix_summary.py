@@ -42,13 +42,14 @@ def main():
     for s in scenarios():
         row = got.get(s["scenario"], dict(s, got="none", remote="", connect_ms=None, intact=False, ok=False))
         rows.append(row)
-    print(f"{'scenario':<18} {'A':<9} {'B':<16} {'expected':<8} {'got':<7} {'family':<6} {'connect ms':>10}  data")
+    print(f"{'scenario':<18} {'A':<9} {'B':<16} {'expected':<8} {'got':<7} {'family':<6} {'connect ms':>10} {'direct ms':>9}  data")
     for r in rows:
         ms = "-" if r["connect_ms"] is None else str(r["connect_ms"])
+        direct = "-" if r.get("direct_ms") is None else str(r["direct_ms"])
         data = "intact" if r["intact"] else "MISSING/BROKEN"
         mark = "" if r["ok"] else "   <-- FAIL"
         family = r.get("family") or "-"
-        print(f"{r['scenario']:<18} {r['a']:<9} {r['b']:<16} {r['expected']:<8} {r['got']:<7} {family:<6} {ms:>10}  {data}{mark}")
+        print(f"{r['scenario']:<18} {r['a']:<9} {r['b']:<16} {r['expected']:<8} {r['got']:<7} {family:<6} {ms:>10} {direct:>9}  {data}{mark}")
     passed = sum(1 for r in rows if r["ok"])
     print(f"{passed} passed, {len(rows) - passed} failed")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

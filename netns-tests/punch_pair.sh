@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Scenario: two peers behind NATs of the given kinds connect by ID with the real binaries.
 # Asserts the path, MIB (default 16) MiB intact each way, and, when the path is direct, that the
-# stream keeps flowing after the rendezvous server is killed halfway.
+# stream keeps flowing after the rendezvous server is killed halfway. With the default path (auto)
+# a pair starts on the relay and moves to the punched path: "direct" means it did (path_changed
+# on both sides), and the server is killed only after that.
 #
 #   punch_pair.sh BIN_DIR KIND_A KIND_B EXPECTED_PATH [MIB]
 #
@@ -55,6 +57,19 @@ connect_ms=$(sed -E 's/.*"elapsed_ms":([0-9]+).*/\1/' <<<"$connected")
 path=$(sed -E 's/.*"path":"([a-z]+)".*/\1/' <<<"$connected")
 remote=$(sed -E 's/.*"remote":"([^"]+)".*/\1/' <<<"$connected")
 family=$(sed -E 's/.*"family":"([a-z0-9]+)".*/\1/' <<<"$connected")
+direct_ms=null
+if [ "$expected" = direct ] && [ "$path" = relay ]; then
+  # Relay first (path auto): the session starts on the relay and moves onto the punched path once
+  # it opens; from then on the server is not needed.
+  for _ in $(seq 300); do grep -q '"path_changed"' "$work/a.err" && grep -q '"path_changed"' "$work/b.err" && break; sleep 0.05; done
+  changed=$(grep -h '"event":"path_changed"' "$work/a.err" || true)
+  if [ -n "$changed" ] && grep -q '"path_changed"' "$work/b.err"; then
+    path=$(sed -E 's/.*"to":"([a-z]+)".*/\1/' <<<"$changed")
+    remote=$(sed -E 's/.*"remote":"([^"]+)".*/\1/' <<<"$changed")
+    family=$(sed -E 's/.*"family":"([a-z0-9]+)".*/\1/' <<<"$changed")
+    direct_ms=$(sed -E 's/.*"elapsed_ms":([0-9]+).*/\1/' <<<"$changed")
+  fi
+fi
 remote_host=${remote%:*}
 remote_host=${remote_host#[}
 remote_host=${remote_host%]}
@@ -94,8 +109,8 @@ if [ "$expected" = direct ]; then
 else
   [ "$remote_host" = "$SERVER_IP" ] || [ "$remote_host" = "$SERVER_IP6" ] || { echo "FAIL: relayed remote $remote is not the server"; fail=1; }
 fi
-printf '%-10s %-10s expected=%-7s got=%-7s %-4s remote=%-22s connect_ms=%-6s total_ms=%s  16 MiB each way %s\n' \
-  "$kind_a" "$kind_b" "$expected" "$path" "$family" "$remote" "$connect_ms" "$elapsed_ms" "$([ $fail = 0 ] && echo intact || echo BROKEN)" \
+printf '%-10s %-10s expected=%-7s got=%-7s %-4s remote=%-22s connect_ms=%-6s direct_ms=%-6s total_ms=%s  16 MiB each way %s\n' \
+  "$kind_a" "$kind_b" "$expected" "$path" "$family" "$remote" "$connect_ms" "$direct_ms" "$elapsed_ms" "$([ $fail = 0 ] && echo intact || echo BROKEN)" \
   | sed "s/16 MiB/$((size >> 20)) MiB/"
 if [ -n "${MAX_CONNECT_MS:-}" ] && [ "${connect_ms:-999999}" -gt "$MAX_CONNECT_MS" ]; then
   echo "FAIL: connecting took ${connect_ms} ms, more than $MAX_CONNECT_MS"; fail=1
@@ -104,9 +119,9 @@ if [ -n "${NO_PUNCH:-}" ] && grep -q "punching to" "$work/a.err" "$work/b.err"; 
   echo "FAIL: a side punched although the server knew no direct path could exist"; fail=1
 fi
 if [ -n "${MATRIX_RESULTS:-}" ]; then
-  printf '{"scenario":"%s","a":"%s","b":"%s","expected":"%s","got":"%s","family":"%s","remote":"%s","connect_ms":%s,"mib_each_way":%d,"intact":%s,"ok":%s}\n' \
+  printf '{"scenario":"%s","a":"%s","b":"%s","expected":"%s","got":"%s","family":"%s","remote":"%s","connect_ms":%s,"direct_ms":%s,"mib_each_way":%d,"intact":%s,"ok":%s}\n' \
     "${SCENARIO:-$kind_a-$kind_b}" "$kind_a" "$( [ "$b_host" = a2 ] && echo "$kind_a (same NAT)" || echo "$kind_b")" \
-    "$expected" "$path" "$family" "$remote" "${connect_ms:-null}" "$((size >> 20))" \
+    "$expected" "$path" "$family" "$remote" "${connect_ms:-null}" "$direct_ms" "$((size >> 20))" \
     "$(cmp -s "$work/a.bin" "$work/b.out" && cmp -s "$work/b.bin" "$work/a.out" && echo true || echo false)" \
     "$([ "$fail" = 0 ] && echo true || echo false)" >>"$MATRIX_RESULTS"
 fi

@@ -26,6 +26,9 @@ sftp_server=/usr/lib/openssh/sftp-server
 
 # shellcheck source=lib/scenario.sh
 source "$here/lib/scenario.sh"
+# This scenario asserts the punched path itself (every session on it, the server killed under it):
+# punch first, not the default's relay-first start (punch_pair.sh covers that).
+export PEER_PATH=${PEER_PATH:-punch-first}
 # shellcheck source=../scripts/lib/private_sshd.sh
 source "$here/../scripts/lib/private_sshd.sh"
 scenario_start sh "$kind_a" "$kind_b"

@@ -14,6 +14,9 @@ kind_a=${2:-port} kind_b=${3:-port} expected=${4:-direct}
 
 # shellcheck source=lib/scenario.sh
 source "$here/lib/scenario.sh"
+# This scenario asserts the punched path itself (every session on it, the server killed under it):
+# punch first, not the default's relay-first start (punch_pair.sh covers that).
+export PEER_PATH=${PEER_PATH:-punch-first}
 scenario_start tx "$kind_a" "$kind_b"
 
 size=$((200 * 1024 * 1024))

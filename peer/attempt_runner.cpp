@@ -1,5 +1,7 @@
 #include "peer/attempt_runner.hpp"
 
+#include <functional>
+
 #include <asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
 
@@ -8,6 +10,7 @@
 #include "common/frame_reader.hpp"
 #include "common/json_fields.hpp"
 #include "common/local_addresses.hpp"
+#include "common/spawn.hpp"
 #include "nat/reuse_socket.hpp"
 #include "peer/exit_codes.hpp"
 #include "peer/relay_join.hpp"
@@ -87,6 +90,18 @@ net::awaitable<nlohmann::json> await_punch(server_link& link, const attempt_info
       throw std::runtime_error("the server gave up: " + reason);
     }
     if (type == "attempt") decline_attempt(link, *event, "busy with another connection");
+  }
+}
+
+/// The server's "punch" for the attempt from its watch.
+net::awaitable<nlohmann::json> await_watched_punch(std::shared_ptr<server_link::attempt_watch> watch, attempt_info attempt) {
+  const auto deadline = net::clock::now() + partner_timeout;
+  for (;;) {
+    auto event = co_await watch->next(deadline);
+    if (!event) throw std::runtime_error("no punch instructions for " + attempt.peer + " (the server link closed or the other side never reported)");
+    const auto type = event->value("type", "");
+    if (type == "punch") co_return *event;
+    if (type == "attempt_failed") throw std::runtime_error("the server gave up: " + event->value("reason", "?"));
   }
 }
 
@@ -170,8 +185,8 @@ struct family_port {
 /// Where to report: the hole-assist port at the address we reach the server by, and at the
 /// server's public address of the other family, if it told us one (a dual-stack peer then punches
 /// over both families).
-std::vector<net::tcp::endpoint> hole_endpoints(const server_link& link, const attempt_info& attempt) {
-  std::vector<net::tcp::endpoint> targets{{net::unmapped(attempt.ports_host(link)), attempt.hole_port}};
+std::vector<net::tcp::endpoint> hole_endpoints(const asio::ip::address& server, const attempt_info& attempt) {
+  std::vector<net::tcp::endpoint> targets{{net::unmapped(attempt.ports_host(server)), attempt.hole_port}};
   for (const auto& host : attempt.hole_hosts) {
     if (host.is_v4() != targets.front().address().is_v4()) {
       targets.emplace_back(host, attempt.hole_port);
@@ -218,13 +233,18 @@ net::awaitable<std::vector<family_port>> open_family_ports(const asio::any_io_ex
   co_return ports;
 }
 
-/// Punches a direct path; returns the connection or sets `failure`.
-net::awaitable<std::optional<nat::punch_success>> punch_directly(server_link& link, const attempt_info& attempt,
-                                                                 std::chrono::milliseconds punch_timeout,
+/// Where the server's "punch" for an attempt comes from: the link's events (declining other
+/// attempts meanwhile), or the attempt's own watch (a punch beside a relayed session).
+using punch_instructions = std::function<net::awaitable<nlohmann::json>()>;
+
+/// Punches a direct path; returns the connection or sets `failure`. `server` is the address of
+/// the server we are connected to.
+net::awaitable<std::optional<nat::punch_success>> punch_directly(asio::ip::address server, punch_instructions instructions,
+                                                                 attempt_info attempt, std::chrono::milliseconds punch_timeout,
                                                                  std::string& failure) {
   auto ex = co_await asio::this_coro::executor;
   // One local port per family for everything: listener, hole-assist report and every outgoing SYN.
-  auto ports = co_await open_family_ports(ex, hole_endpoints(link, attempt));
+  auto ports = co_await open_family_ports(ex, hole_endpoints(server, attempt));
   std::string unreachable;
   std::erase_if(ports, [&](const family_port& p) {
     if (!p.connect_error) return false;
@@ -240,7 +260,7 @@ net::awaitable<std::optional<nat::punch_success>> punch_directly(server_link& li
     listeners.push_back(&p.listener);
   }
 
-  const auto punch = co_await await_punch(link, attempt);
+  const auto punch = co_await instructions();
   // The server's number, read as an integer in range whatever it sent; beyond 2 s is clipped.
   const auto delay = std::chrono::milliseconds(std::clamp(wire::to_integer(punch.value("delay_ms", nlohmann::json(0))).value_or(0), 0LL, 2000LL));
   asio::steady_timer timer(ex, delay);
@@ -249,7 +269,7 @@ net::awaitable<std::optional<nat::punch_success>> punch_directly(server_link& li
   nat::punch_request request;
   request.secret = attempt.secret;
   request.mine = attempt.mine;
-  request.candidates = parse_candidates(punch, attempt.ports_host(link));
+  request.candidates = parse_candidates(punch, attempt.ports_host(server));
   request.deadline = net::clock::now() + punch_timeout;
   if (attempt.mine == nat::role::responder) request.deadline += responder_grace;
   std::string listed;
@@ -285,13 +305,71 @@ net::awaitable<nat::punch_success> connect_via_relay(server_link& link, const at
 
 }  // namespace
 
+namespace {
+
+/// The punch of a relay-first attempt, to its end; the outcome goes into `upgrade`.
+net::awaitable<void> punch_beside_relay(asio::ip::address server, std::shared_ptr<server_link::attempt_watch> watch,
+                                        attempt_info attempt, std::chrono::milliseconds punch_timeout,
+                                        std::shared_ptr<direct_upgrade> upgrade) {
+  try {
+    punch_instructions instructions = [watch, attempt] { return await_watched_punch(watch, attempt); };
+    upgrade->connection = co_await punch_directly(server, std::move(instructions), attempt, punch_timeout, upgrade->failure);
+  } catch (const std::exception& e) {
+    upgrade->failure = std::string("punching failed: ") + e.what();
+  }
+  if (upgrade->connection) {
+    spdlog::info("attempt {}: punched a direct path to {} beside the relay in {} ms", attempt.secret.attempt_id, attempt.peer,
+                 net::ms_since(upgrade->started));
+  } else {
+    spdlog::info("attempt {}: staying on the relay: {}", attempt.secret.attempt_id, upgrade->failure);
+  }
+  upgrade->done = true;
+  upgrade->settled.notify_all();
+}
+
+/// Relay first: the relay at once, the punch beside it.
+net::awaitable<attempt_result> relay_first(server_link& link, const attempt_info& attempt, std::chrono::milliseconds punch_timeout) {
+  auto ex = co_await asio::this_coro::executor;
+  auto upgrade = std::make_shared<direct_upgrade>(ex);
+  auto watch = link.watch_attempt(attempt.secret.attempt_id);  // before anything could answer
+  const auto server = link.server_endpoint().address();
+  asio::co_spawn(ex, punch_beside_relay(server, watch, attempt, punch_timeout, upgrade),
+                 net::log_escaped("punch beside the relay"));
+  attempt_result result;
+  std::string relay_failure;
+  try {
+    result.connection = co_await connect_via_relay(link, attempt, punch_timeout);
+    result.path = "relay";
+    result.why_relay = "relay first; punching a direct path alongside";
+    result.upgrade = upgrade;
+    co_return result;
+  } catch (const std::exception& e) {
+    relay_failure = e.what();
+  }
+  // No relay: the punch is all there is.
+  spdlog::info("attempt {}: the relay failed ({}); waiting for the punch", attempt.secret.attempt_id, relay_failure);
+  while (!upgrade->done) co_await upgrade->settled.wait();
+  if (upgrade->connection) {
+    result.connection = std::move(upgrade->connection);
+    result.path = "direct";
+  } else {
+    result.failure = "the relay failed (" + relay_failure + ") and " + upgrade->failure;
+  }
+  co_return result;
+}
+
+}  // namespace
+
 net::awaitable<attempt_result> run_attempt(server_link& link, const attempt_info& attempt,
                                            std::chrono::milliseconds punch_timeout) {
   if (attempt.punch_timeout.count() > 0) punch_timeout = attempt.punch_timeout;
+  if (attempt.path == "auto") co_return co_await relay_first(link, attempt, punch_timeout);
   attempt_result result;
   if (attempt.path != "relay") {
     try {
-      result.connection = co_await punch_directly(link, attempt, punch_timeout, result.failure);
+      punch_instructions instructions = [&link, &attempt] { return await_punch(link, attempt); };
+      result.connection = co_await punch_directly(link.server_endpoint().address(), std::move(instructions), attempt,
+                                                  punch_timeout, result.failure);
     } catch (const command_error& e) {
       // Declined or the server is gone: the relay cannot help either.
       result.failure = e.what();

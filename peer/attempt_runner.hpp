@@ -1,11 +1,14 @@
-// One side of a connect attempt, from the server's "attempt" message to a punched connection:
-// open the shared port, report to the hole-assist port from it, wait for the other side's
-// candidates, then punch.
+// One side of a connect attempt, from the server's "attempt" message to a connection: open the
+// shared port, report to the hole-assist port from it, wait for the other side's candidates,
+// then punch; and the relay. Relay first (path auto): the relay at once, the punch beside it,
+// its connection handed over when it wins so the session can move onto it (path_upgrade.hpp).
+// Punch first: the punch, then the relay if it fails.
 #pragma once
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/async_event.hpp"
 #include "common/endpoint.hpp"
 #include "common/identity.hpp"
 #include "nat/punch.hpp"
@@ -18,7 +21,7 @@ struct attempt_info {
   nat::attempt_secret secret;
   nat::role mine = nat::role::initiator;
   std::string peer;  ///< the other side's ID
-  std::string path = "auto";  ///< auto, direct or relay (chosen by the initiator, or the server)
+  std::string path = "auto";  ///< auto, punch-first, direct or relay (chosen by the initiator, or the server)
   std::string reason;         ///< why the server chose the path, if it did
   std::uint16_t hole_port = 0;
   std::uint16_t relay_port = 0;
@@ -33,9 +36,10 @@ struct attempt_info {
   std::vector<asio::ip::address> hole_hosts;
   /// Where the hole-assist and relay ports are: the coordinator, else our server. Of the
   /// coordinator's addresses, one of the family we reach our own node by, which we surely have.
-  asio::ip::address ports_host(const server_link& link) const {
-    if (!coordinator) return link.server_endpoint().address();
-    const bool v4 = net::unmapped(link.server_endpoint().address()).is_v4();
+  asio::ip::address ports_host(const server_link& link) const { return ports_host(link.server_endpoint().address()); }
+  asio::ip::address ports_host(const asio::ip::address& server) const {
+    if (!coordinator) return server;
+    const bool v4 = net::unmapped(server).is_v4();
     if (coordinator->is_v4() == v4) return *coordinator;
     for (const auto& host : hole_hosts) {
       if (host.is_v4() == v4) return host;
@@ -47,6 +51,16 @@ struct attempt_info {
 /// Parses an "attempt" message; throws command_error if it is malformed.
 attempt_info parse_attempt(const nlohmann::json& message);
 
+/// The punch of a relay-first attempt, still running beside the relayed connection; its outcome.
+struct direct_upgrade {
+  explicit direct_upgrade(const asio::any_io_executor& ex) : settled(ex) {}
+  net::clock::time_point started = net::clock::now();
+  bool done = false;
+  std::optional<nat::punch_success> connection;  ///< the punched connection, once it won
+  std::string failure;                           ///< else why there is none
+  net::async_event settled;                      ///< `done` became true
+};
+
 /// The result of one attempt: the connection and its path, or why there is none.
 struct attempt_result {
   std::optional<nat::punch_success> connection;
@@ -54,10 +68,13 @@ struct attempt_result {
   std::string why_relay;  ///< why the relay was used
   std::string failure;
   int exit_code = 5;  ///< when there is no connection: 5 no path, 4 declined, 3 server lost
+  std::shared_ptr<direct_upgrade> upgrade;  ///< relay first: the punch running beside the relay
 };
 
-/// Runs the attempt: punch (unless the path is relay), then fall back to the relay (unless the
-/// path is direct). While waiting, other attempts arriving on the link are declined as busy.
+/// Runs the attempt. Relay first (path auto): join the relay at once and punch beside it; the
+/// result is relayed, with the punch in `upgrade` (or direct when the relay failed and the punch
+/// won). Punch first: punch (unless the path is relay), then fall back to the relay (unless the
+/// path is direct); while waiting, other attempts arriving on the link are declined as busy.
 /// `punch_timeout` applies when the attempt does not carry the initiator's.
 net::awaitable<attempt_result> run_attempt(server_link& link, const attempt_info& attempt,
                                            std::chrono::milliseconds punch_timeout);

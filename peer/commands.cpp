@@ -17,6 +17,7 @@
 #include "peer/session_pool.hpp"
 #include "peer/interruption.hpp"
 #include "peer/link_tending.hpp"
+#include "peer/path_upgrade.hpp"
 #include "peer/stdio_bridge.hpp"
 
 namespace peer {
@@ -153,7 +154,10 @@ net::awaitable<int> run_listen(const peer_config& config, const event_sink& even
     }
     if (secure) {
       auto stream = co_await secure->accept_stream();
-      if (stream) co_return co_await bridge(link, events, origin_of(result), secure, stream, attempt.peer, started);
+      if (stream) {
+        move_when_direct(secure, result, attempt.peer, events, started);
+        co_return co_await bridge(link, events, origin_of(result), secure, stream, attempt.peer, started);
+      }
       failure = "the session ended before a stream was opened: " + secure->end_reason();
     }
     spdlog::warn("connection from {} failed: {}", attempt.peer, failure);
@@ -166,9 +170,9 @@ net::awaitable<int> run_connect(const peer_config& config, const event_sink& eve
   const auto started = net::clock::now();
   const auto keys = load_identity(config, events);
   server_link link(co_await asio::this_coro::executor);
-  co_await open_and_register(link, config, events, keys, /*probe=*/config.path == "auto");  // a forced path needs no verdict
+  co_await open_and_register(link, config, events, keys, /*probe=*/config.wants_nat_verdict());  // the server needs no verdict for a forced path
   session_pool pool(link, keys, config);
-  auto secure = co_await pool.session_to(target);
+  auto secure = co_await pool.session_to(target, nullptr, started);
   // With --target, one stream to that target through the peer's `online` (like ssh -W).
   nlohmann::json meta{{"kind", "stdio"}};
   if (config.forward_target) meta = {{"kind", "forward"}, {"target", net::to_string(*config.forward_target)}};

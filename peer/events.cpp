@@ -20,6 +20,10 @@ std::string human_line(const nlohmann::json& event) {
     return "connected to " + text(event, "peer") + " (" + text(event, "path") + ", " + text(event, "remote") + ") in " +
            text(event, "elapsed_ms") + " ms" + (event.contains("reason") ? " — " + text(event, "reason") : "");
   }
+  if (kind == "path_changed") {
+    return "the path to " + text(event, "peer") + " is now " + text(event, "to") + " (" + text(event, "remote") + ", was " +
+           text(event, "from") + ") after " + text(event, "elapsed_ms") + " ms — " + text(event, "reason");
+  }
   if (kind == "incoming") return "incoming connection from " + text(event, "peer");
   if (kind == "punch_failed") return "connection from " + text(event, "peer") + " failed: " + text(event, "message");
   if (kind == "server_lost") return "lost the rendezvous server (" + text(event, "message") + "); the connection continues";

@@ -36,7 +36,7 @@ net::awaitable<void> forward_one(session_pool& pool, server_link& link, const pe
   std::shared_ptr<session::stream> stream;
   try {
     bool reused = true;
-    auto secure = co_await pool.session_to(peer, &reused);
+    auto secure = co_await pool.session_to(peer, &reused, started);
     if (!reused) {
       asio::co_spawn(co_await asio::this_coro::executor, announce_session(events, peer, pool.origin(peer), secure, started),
                      net::log_escaped("forward session events"));
@@ -89,7 +89,7 @@ net::awaitable<int> run_forward(const peer_config& config, const event_sink& eve
   // nobody could connect to it anyway.
   server_link link(ex);
   co_await link.open(config.servers, config.token, &keys);
-  if (config.path == "auto") co_await probe_and_report(link);
+  if (config.wants_nat_verdict()) co_await probe_and_report(link);
   const nlohmann::json forwarding{{"event", "forwarding"},
                                   {"listen", net::to_string(acceptor.local_endpoint())},
                                   {"peer", target_peer},

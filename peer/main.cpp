@@ -94,7 +94,9 @@ cxxopts::Options make_options() {
       ("json", "JSON event lines on stderr")
       ("log-level", "trace, debug, info, warn, error or off (default warn)", cxxopts::value<std::string>())
       ("punch-timeout", "connect/send/forward: seconds both sides keep punching before the relay (0.5 to 600, default 5)", cxxopts::value<double>())
-      ("path", "connect/send/forward: auto (punch, then relay), direct (punch only) or relay (default auto)", cxxopts::value<std::string>())
+      ("path", "connect/send/forward: auto (start on the relay at once, move to a punched direct path as soon as one\n"
+               "opens; the default), punch-first (punch, then the relay if that fails), direct (punch only) or relay",
+       cxxopts::value<std::string>())
       ("identity", "our identity key file (default $XDG_DATA_HOME/holepunch/identity, made on first use)", cxxopts::value<std::string>())
       ("dead-after", "seconds without a sign of life before a session's path counts as dead (1 to 3600, default 30)", cxxopts::value<double>())
       ("expect-key", "accept only a peer whose key has this fingerprint (see peer id), on every session", cxxopts::value<std::string>())
@@ -173,7 +175,7 @@ int main(int argc, char** argv) {
     command = args["command"].as<std::string>();
     if (args.count("args")) command_args = args["args"].as<std::vector<std::string>>();
     const auto file = args.count("config") ? config::load_file(args["config"].as<std::string>()) : nlohmann::json::object();
-    const auto env = config::env_layer(config::process_env, {{"PEER_SERVER", "server"}, {"PEER_ID", "id"}, {"PEER_TOKEN", "token"}});
+    const auto env = config::env_layer(config::process_env, {{"PEER_SERVER", "server"}, {"PEER_ID", "id"}, {"PEER_TOKEN", "token"}, {"PEER_PATH", "path"}});
     config = peer::resolve_peer_config(file, env, flag_layer(args));
     logging::init("peer", config.log_level, config.json);
     const std::size_t wanted = command == "connect" || command == "forward" ? 1 : 0;

@@ -12,6 +12,7 @@
 #include "peer/link_tending.hpp"
 #include "peer/nat_probe.hpp"
 #include "peer/reconnect_loop.hpp"
+#include "peer/path_upgrade.hpp"
 #include "peer/secure_session.hpp"
 #include "session/socket_stream_bridge.hpp"
 #include "peer/transfer_serving.hpp"
@@ -105,6 +106,7 @@ net::awaitable<void> online_once(const peer_config& config, const event_sink& ev
       auto secure = co_await open_secure_session(result, attempt, keys, config, online_accept_backlog);
       const auto origin = origin_of(result);
       events.emit(connected_event(attempt.peer, origin, *secure, started));
+      move_when_direct(secure, result, attempt.peer, events, started);
       asio::co_spawn(ex, serve_session(config, events, attempt.peer, origin.path, secure),
                      net::log_escaped("session " + attempt.peer));
     } catch (const command_error& e) {

@@ -97,8 +97,8 @@ peer_config resolve_peer_config(const nlohmann::json& file, const nlohmann::json
     config.log_level = settings.value("log_level", config.log_level);
     config.json = settings.value("json", false);
     config.path = settings.value("path", config.path);
-    if (config.path != "auto" && config.path != "direct" && config.path != "relay") {
-      throw std::runtime_error("setting \"path\" must be auto, direct or relay");
+    if (config.path != "auto" && config.path != "punch-first" && config.path != "direct" && config.path != "relay") {
+      throw std::runtime_error("setting \"path\" must be auto, punch-first, direct or relay");
     }
     for (const auto& route : settings.value("expose", nlohmann::json::array())) config.routes.push_back(parse_route(route));
     for (const auto& entry : settings.value("allow", nlohmann::json::array())) {

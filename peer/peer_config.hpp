@@ -26,7 +26,9 @@ struct peer_config {
   std::string log_level = "warn";
   bool json = false;  ///< JSON event lines on stderr
   std::chrono::milliseconds punch_timeout{5000};
-  std::string path = "auto";  ///< auto (punch, then relay), direct, relay
+  std::string path = "auto";  ///< auto (relay first, moving to a punched path), punch-first, direct, relay
+  /// Whether the server chooses between punching and the relay (then it wants our NAT verdict).
+  bool wants_nat_verdict() const { return path == "auto" || path == "punch-first"; }
   std::vector<expose_route> routes;  ///< for `expose` (config key "expose", or --local/--remote-port)
   std::optional<net::host_port> stun;  ///< for `nat`: probe this STUN server instead of ours
   std::string identity_file;  ///< our key pair; empty: identity::default_path()

@@ -65,9 +65,9 @@ net::awaitable<int> run_send(const peer_config& config, const event_sink& events
   // with each connect instead (the server checks it is pinned to our key).
   peer_config unregistered = config;
   unregistered.id.clear();
-  co_await open_and_register(link, unregistered, events, keys, /*probe=*/config.path == "auto");
+  co_await open_and_register(link, unregistered, events, keys, /*probe=*/config.wants_nat_verdict());
   session_pool pool(link, keys, config, /*speak_as=*/config.id);
-  auto secure = co_await pool.session_to(target);
+  auto secure = co_await pool.session_to(target, nullptr, started);
   const auto origin = pool.origin(target);
   events.emit(connected_event(target, origin, *secure, started));
   auto stream = open_stream_on(*secure, target, ::transfer::transfer_meta(sources));

@@ -30,6 +30,39 @@ server_link::~server_link() {
   if (channel_) channel_->close(wire::close_reason::closed_locally);
 }
 
+std::shared_ptr<server_link::attempt_watch> server_link::watcher_of(inbound& in, const nlohmann::json& message) {
+  if (in.watches.empty()) return nullptr;
+  const auto attempt = message.find("attempt");
+  if (attempt == message.end() || !attempt->is_string()) return nullptr;
+  const auto it = in.watches.find(attempt->get<std::string>());
+  return it == in.watches.end() ? nullptr : it->second.lock();
+}
+
+std::shared_ptr<server_link::attempt_watch> server_link::watch_attempt(const std::string& attempt_id) {
+  auto in = inbound_ ? inbound_ : std::make_shared<inbound>(executor_);
+  auto watch = std::make_shared<attempt_watch>(in, attempt_id);
+  if (!inbound_) in->closed = true;
+  in->watches[attempt_id] = watch;
+  return watch;
+}
+
+server_link::attempt_watch::~attempt_watch() {
+  const auto it = in_->watches.find(attempt_id_);
+  if (it != in_->watches.end() && it->second.expired()) in_->watches.erase(it);
+}
+
+net::awaitable<std::optional<nlohmann::json>> server_link::attempt_watch::next(net::clock::time_point deadline) {
+  auto in = in_;
+  for (;;) {
+    if (!events_.empty()) {
+      auto event = std::move(events_.front());
+      events_.pop_front();
+      co_return event;
+    }
+    if (in->closed || !co_await in->arrived.wait(deadline)) co_return std::nullopt;
+  }
+}
+
 net::awaitable<void> server_link::read_all(std::shared_ptr<wire::message_channel> channel, std::shared_ptr<inbound> in) {
   for (;;) {
     auto next = co_await channel->receive();
@@ -37,6 +70,8 @@ net::awaitable<void> server_link::read_all(std::shared_ptr<wire::message_channel
     auto& message = *next.message;
     if (const auto req = wire::request_number(message); req != 0) {
       if (in->awaited.count(req)) in->replies[req] = std::move(message);  // (a late reply to a given-up request is dropped)
+    } else if (auto watch = watcher_of(*in, message)) {
+      if (watch->events_.size() < max_queued_events) watch->events_.push_back(std::move(message));
     } else if (auto handler = in->handlers.find(message.value("type", "")); handler != in->handlers.end()) {
       const auto run = handler->second;  // (it may replace itself)
       try {

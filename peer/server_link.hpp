@@ -45,6 +45,12 @@ class server_link {
   void on_event(const std::string& type, event_handler handler);
   void send(const nlohmann::json& message) { channel_->send(message); }
 
+  class attempt_watch;
+  /// Routes the server's messages about attempt `attempt_id` ("punch", "attempt_failed") to the
+  /// watch, away from next_event(), for as long as it lives. It may outlive the link: a punch
+  /// running beside a relayed session holds one, and reads the link's end as "closed".
+  std::shared_ptr<attempt_watch> watch_attempt(const std::string& attempt_id);
+
   bool is_open() const { return channel_ && channel_->is_open(); }
   /// Why the link closed, for the user.
   std::string close_reason() const;
@@ -63,10 +69,13 @@ class server_link {
     std::map<long long, nlohmann::json> replies;
     std::deque<nlohmann::json> events;         ///< for next_event(), bounded
     std::map<std::string, event_handler> handlers;
+    std::map<std::string, std::weak_ptr<attempt_watch>> watches;  ///< by attempt ID
     net::async_event arrived;
     bool closed = false;
   };
   static net::awaitable<void> read_all(std::shared_ptr<wire::message_channel> channel, std::shared_ptr<inbound> in);
+  /// The live watch `message` is for, if any.
+  static std::shared_ptr<attempt_watch> watcher_of(inbound& in, const nlohmann::json& message);
 
   std::shared_ptr<wire::message_channel> channel_;
   std::shared_ptr<inbound> inbound_;
@@ -74,6 +83,20 @@ class server_link {
   net::host_port server_;
   static std::mt19937_64& random_engine();
   long long next_request_ = 1;
+};
+
+class server_link::attempt_watch {
+ public:
+  attempt_watch(std::shared_ptr<inbound> in, std::string attempt_id) : in_(std::move(in)), attempt_id_(std::move(attempt_id)) {}
+  ~attempt_watch();
+  /// The next message about the attempt; nothing once the link closed or at the deadline.
+  net::awaitable<std::optional<nlohmann::json>> next(net::clock::time_point deadline);
+
+ private:
+  friend class server_link;
+  std::shared_ptr<inbound> in_;
+  std::string attempt_id_;
+  std::deque<nlohmann::json> events_;
 };
 
 }  // namespace peer

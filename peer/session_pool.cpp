@@ -4,6 +4,7 @@
 
 #include "peer/attempt_runner.hpp"
 #include "peer/exit_codes.hpp"
+#include "peer/path_upgrade.hpp"
 #include "peer/secure_session.hpp"
 
 namespace peer {
@@ -15,7 +16,7 @@ constexpr std::size_t accept_backlog_for_outgoing = 0;
 }  // namespace
 
 session_pool::session_pool(server_link& link, identity::key_pair keys, const peer_config& config, std::string speak_as)
-    : link_(link), keys_(keys), config_(config), speak_as_(std::move(speak_as)) {}
+    : link_(link), keys_(keys), config_(config), speak_as_(std::move(speak_as)), events_(config.json) {}
 
 net::awaitable<std::shared_ptr<session::stream>> session_pool::open_stream(const std::string& peer,
                                                                          nlohmann::json meta) {
@@ -23,7 +24,8 @@ net::awaitable<std::shared_ptr<session::stream>> session_pool::open_stream(const
   co_return open_stream_on(*s, peer, std::move(meta));
 }
 
-net::awaitable<std::shared_ptr<session::session>> session_pool::session_to(const std::string& peer, bool* reused) {
+net::awaitable<std::shared_ptr<session::session>> session_pool::session_to(const std::string& peer, bool* reused,
+                                                                           net::clock::time_point started) {
   auto& slot = entries_[peer];
   // Another request is connecting to this peer: wait for it rather than punch twice, and share
   // its failure too (20 waiting connections must not become 20 attempts in a row).
@@ -43,7 +45,7 @@ net::awaitable<std::shared_ptr<session::session>> session_pool::session_to(const
   auto settled = slot.settled;
   slot.failure = nullptr;
   try {
-    co_await connect(peer, slot);
+    co_await connect(peer, slot, started);
   } catch (...) {
     slot.failure = std::current_exception();
   }
@@ -54,7 +56,7 @@ net::awaitable<std::shared_ptr<session::session>> session_pool::session_to(const
   co_return slot.session;
 }
 
-net::awaitable<void> session_pool::connect(const std::string& peer, entry& slot) {
+net::awaitable<void> session_pool::connect(const std::string& peer, entry& slot, net::clock::time_point started) {
   ++attempts_;
   nlohmann::json connect_request{
       {"type", "connect"}, {"target", peer}, {"path", config_.path}, {"punch_timeout_ms", config_.punch_timeout.count()}};
@@ -73,8 +75,10 @@ net::awaitable<void> session_pool::connect(const std::string& peer, entry& slot)
   const auto attempt = parse_attempt(reply);
   auto result = co_await run_attempt(link_, attempt, config_.punch_timeout);
   if (!result.connection) throw command_error(static_cast<exit_code>(result.exit_code), result.failure);
-  slot.origin = origin_of(result);
+  slot.origin = std::make_shared<session_origin>(origin_of(result));
   slot.session = co_await open_secure_session(result, attempt, keys_, config_, accept_backlog_for_outgoing);
+  // Where the session moves to a punched path, later streams' "connected" says so.
+  move_when_direct(slot.session, result, peer, events_, started, [origin = slot.origin](const session_origin& now) { *origin = now; });
 }
 
 }  // namespace peer

@@ -480,14 +480,14 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
   }
   attempt_coordinator::plan how;
   how.path = wire::string_field(message, "path", "auto");
-  if (how.path != "auto" && how.path != "direct" && how.path != "relay") {
-    reply_error(message, "bad_request", "path must be auto, direct or relay");
+  if (how.path != "auto" && how.path != "punch-first" && how.path != "direct" && how.path != "relay") {
+    reply_error(message, "bad_request", "path must be auto, punch-first, direct or relay");
     co_return;
   }
   // Both sides probed, and in no family they share can a punch succeed: nobody waits for the deadline.
   const bool server_has_ipv6 = std::any_of(context_.public_hosts.begin(), context_.public_hosts.end(),
                                            [](const std::string& host) { return host.find(':') != std::string::npos; });
-  if (how.path == "auto") {
+  if (how.path == "auto" || how.path == "punch-first") {
     if (auto hopeless = nat::no_direct_path(nat_, theirs, server_has_ipv6)) {
       how.path = "relay";
       how.reason = std::move(*hopeless);

@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
@@ -22,23 +24,29 @@ std::array<std::uint8_t, 32> derive(const record_key& key) {
   return out;
 }
 
+/// Fills `out`: from `received` (bytes that came before the exchange began) first, then the socket.
+net::awaitable<std::error_code> read_exact(net::tcp::socket& socket, std::span<std::uint8_t> out, std::vector<std::uint8_t>& received) {
+  const auto taken = std::min(out.size(), received.size());
+  std::copy_n(received.begin(), taken, out.begin());
+  received.erase(received.begin(), received.begin() + static_cast<std::ptrdiff_t>(taken));
+  if (taken == out.size()) co_return std::error_code();
+  auto [ec, n] = co_await asio::async_read(socket, asio::buffer(out.data() + taken, out.size() - taken), net::use_nothrow);
+  co_return ec;
+}
+
 /// The exchange itself; any failure is a reason.
-net::awaitable<std::string> exchange(net::tcp::socket& socket, const path_proof_keys& keys) {
+net::awaitable<std::string> exchange(net::tcp::socket& socket, const path_proof_keys& keys, std::vector<std::uint8_t>& received) {
   std::array<std::uint8_t, 32> ours{}, theirs{}, their_mac{};
   randombytes_buf(ours.data(), ours.size());
   if (auto [ec, n] = co_await asio::async_write(socket, asio::buffer(ours), net::use_nothrow); ec) {
     co_return "sending our nonce failed: " + ec.message();
   }
-  if (auto [ec, n] = co_await asio::async_read(socket, asio::buffer(theirs), net::use_nothrow); ec) {
-    co_return "the other side sent no nonce: " + ec.message();
-  }
+  if (auto ec = co_await read_exact(socket, theirs, received)) co_return "the other side sent no nonce: " + ec.message();
   const auto mine = path_proof_mac(keys.mine, theirs, ours);
   if (auto [ec, n] = co_await asio::async_write(socket, asio::buffer(mine), net::use_nothrow); ec) {
     co_return "sending our proof failed: " + ec.message();
   }
-  if (auto [ec, n] = co_await asio::async_read(socket, asio::buffer(their_mac), net::use_nothrow); ec) {
-    co_return "the other side sent no proof: " + ec.message();
-  }
+  if (auto ec = co_await read_exact(socket, their_mac, received)) co_return "the other side sent no proof: " + ec.message();
   const auto expected = path_proof_mac(keys.theirs, ours, theirs);
   if (sodium_memcmp(expected.data(), their_mac.data(), expected.size()) != 0) {
     co_return "the other side's proof is wrong: this connection is not from our session's peer";
@@ -47,9 +55,10 @@ net::awaitable<std::string> exchange(net::tcp::socket& socket, const path_proof_
   if (auto [ec, n] = co_await asio::async_write(socket, asio::buffer(verdict), net::use_nothrow); ec) {
     co_return "sending our verdict failed: " + ec.message();
   }
-  if (auto [ec, n] = co_await asio::async_read(socket, asio::buffer(verdict), net::use_nothrow); ec || verdict[0] != accepted) {
+  if (auto ec = co_await read_exact(socket, verdict, received); ec || verdict[0] != accepted) {
     co_return "the other side did not accept our proof";
   }
+  if (!received.empty()) co_return "the other side sent more than the proof before it was accepted";
   co_return "";
 }
 
@@ -70,9 +79,10 @@ std::array<std::uint8_t, 32> path_proof_mac(const std::array<std::uint8_t, 32>& 
   return out;
 }
 
-net::awaitable<std::string> prove_path(net::tcp::socket& socket, path_proof_keys keys, std::chrono::milliseconds timeout) {
+net::awaitable<std::string> prove_path(net::tcp::socket& socket, path_proof_keys keys, std::vector<std::uint8_t> received,
+                                       std::chrono::milliseconds timeout) {
   asio::steady_timer timer(socket.get_executor(), timeout);
-  auto outcome = co_await (exchange(socket, keys) || timer.async_wait(net::use_nothrow));
+  auto outcome = co_await (exchange(socket, keys, received) || timer.async_wait(net::use_nothrow));
   std::string why = outcome.index() == 1 ? "the path proof took longer than " + std::to_string(timeout.count()) + " ms"
                                          : std::get<0>(std::move(outcome));
   if (!why.empty()) {

@@ -7,7 +7,9 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "common/net.hpp"
 #include "session/record_cipher.hpp"
@@ -26,8 +28,10 @@ path_proof_keys derive_path_proof_keys(const record_key& send, const record_key&
 std::array<std::uint8_t, 32> path_proof_mac(const std::array<std::uint8_t, 32>& key, std::span<const std::uint8_t> first,
                                             std::span<const std::uint8_t> second);
 
-/// Runs the exchange on `socket` within `timeout`; "" when both sides proved themselves, else why
-/// not (the socket is then closed). Nothing is read beyond the exchange.
-net::awaitable<std::string> prove_path(net::tcp::socket& socket, path_proof_keys keys, std::chrono::milliseconds timeout);
+/// Runs the exchange on `socket` (whose first bytes may already sit in `received`, read behind
+/// the punch's handshake) within `timeout`; "" when both sides proved themselves, else why not
+/// (the socket is then closed). Nothing is read beyond the exchange.
+net::awaitable<std::string> prove_path(net::tcp::socket& socket, path_proof_keys keys, std::vector<std::uint8_t> received,
+                                       std::chrono::milliseconds timeout);
 
 }  // namespace session

@@ -79,6 +79,7 @@ class session : public std::enable_shared_from_this<session> {
   /// else why not: the session is ending, already moving, or `timeout` passed with the peer not
   /// moved (we then go on sending on the new path and reading the old one).
   net::awaitable<std::string> move_to(net::tcp::socket path, std::chrono::milliseconds timeout);
+  const asio::any_io_executor& executor() const { return executor_; }
   /// How many moves have completed (0: still on the first path).
   int moves() const { return moves_; }
 

@@ -157,7 +157,8 @@ TEST_F(ClusterTest, PeersOnDifferentNodesConnectByIdPunchedOrRelayedThroughTheIn
   peers_["bob"] = std::make_unique<test::child_process>(peer_argv("b", "bob", {"--id", "bob", "listen"}),
                                                         test::child_io{path("to-alice"), path("bob.out"), path("bob.err")});
   ASSERT_TRUE(says("bob", "registered as bob")) << err("bob");
-  EXPECT_EQ(run("alice", "a", "alice", {"connect", "bob", "--json"}, path("to-bob")), 0) << err("alice") << err("a");
+  EXPECT_EQ(run("alice", "a", "alice", {"connect", "bob", "--json", "--path", "punch-first"}, path("to-bob")), 0)
+      << err("alice") << err("a");
   EXPECT_TRUE(peers_["bob"]->wait_for(20s).has_value()) << err("bob");
   EXPECT_TRUE(out("alice") == test::read_file(path("to-alice"))) << "alice got " << out("alice").size() << " bytes";
   EXPECT_TRUE(out("bob") == test::read_file(path("to-bob"))) << "bob got " << out("bob").size() << " bytes";

@@ -29,13 +29,43 @@ TEST_F(ConnectTest, EightMiBEachWayArriveIntactOverADirectPath) {
   write_random_file(path("to-bob"), 8 << 20, 2);
   auto bob = start_peer("bob", {"--id", "bob", "listen"}, path("to-alice"));
   ASSERT_TRUE(peer_says("bob", "registered as bob")) << err("bob");
-  auto alice = start_peer("alice", {"connect", "bob", "--json"}, path("to-bob"));
+  auto alice = start_peer("alice", {"connect", "bob", "--json", "--path", "punch-first"}, path("to-bob"));
   EXPECT_EQ(alice->wait_for(60s), 0) << err("alice");
   EXPECT_EQ(bob->wait_for(60s), 0) << err("bob");
   EXPECT_TRUE(out("alice") == read_file(path("to-alice"))) << "alice got " << out("alice").size() << " bytes";
   EXPECT_TRUE(out("bob") == read_file(path("to-bob"))) << "bob got " << out("bob").size() << " bytes";
   EXPECT_NE(err("alice").find(R"("event":"connected")"), std::string::npos) << err("alice");
   EXPECT_NE(err("alice").find(R"("path":"direct")"), std::string::npos) << err("alice");
+}
+
+TEST_F(ConnectTest, AutoStartsOnTheRelayAndMovesTheLiveStreamToTheDirectPath) {
+  start_server();
+  write_random_file(path("to-alice"), 16 << 20, 5);
+  write_random_file(path("to-bob"), 16 << 20, 6);
+  const auto to_alice = read_file(path("to-alice")), to_bob = read_file(path("to-bob"));
+  const auto half = to_alice.size() / 2;
+  auto bob = start_peer("bob", {"--id", "bob", "--json", "listen"});
+  ASSERT_TRUE(peer_says("bob", "\"registered\"")) << err("bob");
+  auto alice = start_peer("alice", {"--json", "connect", "bob"});
+  // The first half goes at once, on the relay.
+  ASSERT_TRUE(peer_says("alice", "\"connected\"")) << err("alice");
+  EXPECT_NE(err("alice").find(R"("path":"relay")"), std::string::npos) << err("alice");
+  alice->write_stdin(to_bob.substr(0, half));
+  bob->write_stdin(to_alice.substr(0, half));
+  // Then both sides move onto the punched path, and the relay pair ends.
+  ASSERT_TRUE(peer_says("alice", "\"path_changed\"")) << err("alice");
+  ASSERT_TRUE(peer_says("bob", "\"path_changed\"")) << err("bob");
+  EXPECT_NE(err("alice").find(R"("to":"direct")"), std::string::npos) << err("alice");
+  EXPECT_TRUE(wait_for_text(path("server.err"), "(both sides closed)", 5s)) << read_file(path("server.err"));
+  // The second half can only go direct; the stream never noticed.
+  alice->write_stdin(to_bob.substr(half));
+  alice->close_stdin();
+  bob->write_stdin(to_alice.substr(half));
+  bob->close_stdin();
+  EXPECT_EQ(alice->wait_for(60s), 0) << err("alice");
+  EXPECT_EQ(bob->wait_for(60s), 0) << err("bob");
+  EXPECT_TRUE(out("alice") == to_alice) << "alice got " << out("alice").size() << " bytes";
+  EXPECT_TRUE(out("bob") == to_bob) << "bob got " << out("bob").size() << " bytes";
 }
 
 TEST_F(ConnectTest, HalfCloseKeepsTheOtherDirectionOpen) {
@@ -50,6 +80,9 @@ TEST_F(ConnectTest, DirectConnectionOutlivesTheServer) {
   auto alice = start_peer("alice", {"connect", "bob"});
   ASSERT_TRUE(peer_says("alice", "connected to bob")) << err("alice");
   ASSERT_TRUE(peer_says("bob", "connected to")) << err("bob");
+  // It started on the relay (path auto): once direct on both sides, the server is not needed.
+  ASSERT_TRUE(peer_says("alice", "is now direct")) << err("alice");
+  ASSERT_TRUE(peer_says("bob", "is now direct")) << err("bob");
   server_->signal(SIGKILL);
   ASSERT_TRUE(server_->wait_for(5s).has_value());
 

@@ -88,9 +88,13 @@ TEST_F(ForwardTest, JsonEventsShowEachSessionsPathAndEnd) {
   const auto log = err("fwd");
   const auto at = log.find("\"event\":\"connected\"");
   const auto line = log.substr(log.rfind('\n', at) + 1, log.find('\n', at) - log.rfind('\n', at) - 1);
-  for (const char* field : {"\"path\":\"direct\"", "\"peer_key\":", "\"cipher\":", "\"elapsed_ms\":"}) {
+  // Relay first (path auto), then the session moves onto the punched path.
+  for (const char* field : {"\"path\":\"relay\"", "\"reason\":\"relay first", "\"peer_key\":", "\"cipher\":", "\"elapsed_ms\":"}) {
     EXPECT_NE(line.find(field), std::string::npos) << field << " in " << line;
   }
+  ASSERT_TRUE(peer_says("fwd", "\"path_changed\"")) << err("fwd");
+  EXPECT_NE(err("fwd").find(R"("to":"direct")"), std::string::npos) << err("fwd");
+  for (int i = 0; i < 3; ++i) EXPECT_NE(http_get(port, "/page1.txt").find("body of page 1"), std::string::npos);
   // One session for the three connections: one connected event; and its end is told.
   std::size_t sessions = 0;
   for (auto at = err("fwd").find("\"connected\""); at != std::string::npos; at = err("fwd").find("\"connected\"", at + 1)) ++sessions;

@@ -23,11 +23,11 @@ TEST_F(Ipv6LoopbackTest, RegisterListAndConnectDirectAndRelayedWithBytesIntact) 
   start_server();
   write_random_file(path("to-alice"), 1 << 20, 11);
   write_random_file(path("to-bob"), 1 << 20, 12);
-  for (const std::string path_kind : {"auto", "relay"}) {
+  for (const std::string path_kind : {"punch-first", "relay"}) {
     auto bob = start_peer("bob-" + path_kind, {"--id", "bob", "--json", "listen"}, path("to-alice"));
     ASSERT_TRUE(peer_says("bob-" + path_kind, "\"registered\"")) << err("bob-" + path_kind);
     EXPECT_NE(err("bob-" + path_kind).find(R"("observed":"[::1]:)"), std::string::npos) << err("bob-" + path_kind);
-    if (path_kind == "auto") {
+    if (path_kind != "relay") {
       EXPECT_EQ(run_peer("list", {"list"}), 0) << err("list");
       EXPECT_EQ(out("list"), "bob\n");
     }
@@ -91,7 +91,7 @@ TEST_F(Ipv6LoopbackTest, AServerOnAnIpv4AndAnIpv6AddressPairsPeersOfEitherAndThe
   ASSERT_TRUE(peer_says("bob", "\"registered\"")) << err("bob");
   EXPECT_NE(err("bob").find(R"("observed":"127.0.0.1:)"), std::string::npos) << err("bob");
   host_ = "::1";
-  auto alice = start_peer("alice", {"connect", "bob", "--json"}, path("to-bob"));
+  auto alice = start_peer("alice", {"connect", "bob", "--json", "--path", "punch-first"}, path("to-bob"));
   EXPECT_EQ(alice->wait_for(30s), 0) << err("alice") << read_file(path("server.err"));
   EXPECT_EQ(bob->wait_for(30s), 0) << err("bob");
   EXPECT_EQ(out("alice"), "from bob over the IPv4 address\n");

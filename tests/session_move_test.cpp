@@ -101,7 +101,9 @@ net::awaitable<void> pause(std::chrono::milliseconds how_long) {
 /// Both ends prove a new connection between them; the two reasons ("" each when proved).
 net::awaitable<std::pair<std::string, std::string>> prove_both(net::tcp::socket& a, session::path_proof_keys a_keys,
                                                                net::tcp::socket& b, session::path_proof_keys b_keys) {
-  auto [ra, rb] = co_await (session::prove_path(a, a_keys, 5000ms) && session::prove_path(b, b_keys, 5000ms));
+  std::vector<std::uint8_t> none_a, none_b;
+  auto [ra, rb] = co_await (session::prove_path(a, a_keys, std::move(none_a), 5000ms) &&
+                            session::prove_path(b, b_keys, std::move(none_b), 5000ms));
   co_return std::make_pair(std::move(ra), std::move(rb));
 }
 

@@ -64,7 +64,7 @@ TEST_F(TransferCliTest, ATreeAndAFileReachReceiveIntactWithEvents) {
   write_random_file(path("src/single.bin"), 5 * 1024 * 1024 + 3, 2);
   auto bob = start_peer("bob", {"--id", "bob", "--json", "receive", "--dir", path("inbox")});
   ASSERT_TRUE(peer_says("bob", "\"registered\"")) << err("bob");
-  EXPECT_EQ(run_peer("alice", {"--id", "alice", "--json", "send", "bob", path("src/photos"), path("src/single.bin")}, 30s), 0)
+  EXPECT_EQ(run_peer("alice", {"--id", "alice", "--json", "--path", "punch-first", "send", "bob", path("src/photos"), path("src/single.bin")}, 30s), 0)
       << err("alice");
   EXPECT_EQ(bob->wait_for(10s), 0) << err("bob");  // receive takes one transfer and exits
   for (const char* file : {"photos/2026/a.jpg", "photos/notes.txt", "single.bin"}) {
