@@ -22,6 +22,10 @@
 #include "common/identity.hpp"
 #include "common/peer_id.hpp"
 #include "fuzz/fuzz_util.hpp"
+#if __has_include("nat/nat_report.hpp")
+#include "nat/nat_report.hpp"
+#define HAVE_NAT_REPORT 1
+#endif
 #if __has_include("common/json_fields.hpp")
 #include "common/json_fields.hpp"
 #define HAVE_JSON_FIELDS 1
@@ -39,7 +43,8 @@ constexpr const char* known_keys[] = {
     "reason", "attempt", "message", "mapping", "filtering", "class", "private", "candidates", "hole_port",
     "relay_port", "relay_token", "peer_key", "delay_ms", "ids", "truncated", "total", "auth_required", "challenge",
     "observed", "endpoint", "nonce", "role", "callback", "ports", "alt_ip", "t", "version", "identity", "ephemeral",
-    "aead", "sig", "code", "peer", "from", "mac", "kind", "public", "offset", "size", "mode", "hash"};
+    "aead", "sig", "code", "peer", "from", "mac", "kind", "public", "offset", "size", "mode", "hash", "families", "ipv4",
+    "ipv6", "hosts", "alt_ips"};
 
 std::string what_of(const std::exception& e) { return std::string(typeid(e).name()) + ": " + e.what(); }
 
@@ -159,6 +164,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(harness, message.is_object() && message.find("type") != message.end() && message.find("type")->is_string(),
              "decode handed out a message without a string type");
 
+#ifdef HAVE_NAT_REPORT
+  // A peer's nat_report, and the cluster store's copy of it another node reads: never a throw.
+  never_throws("nat::report_from_json", "nat", [&] {
+    const auto report = nat::report_from_json(message);
+    (void)nat::to_json(report);
+    (void)nat::no_direct_path(report, report, true);
+  });
+#endif
   for (const char* key : known_keys) read_field(message, key);
   std::size_t extra = 0;
   for (const auto& item : message.items()) {

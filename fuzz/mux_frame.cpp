@@ -37,7 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       again = session::encode_frame(frame->kind, frame->stream, session::payload_text(*frame));
       break;
     case frame_kind::fin:
-      FUZZ_CHECK(harness, frame->payload.empty(), "fin with a payload");
+    case frame_kind::migrate:
+      FUZZ_CHECK(harness, frame->payload.empty(), "fin or migrate with a payload");
       again = session::encode_frame(frame->kind, frame->stream);
       break;
     case frame_kind::data:

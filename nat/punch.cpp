@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <set>
 #include <memory>
 
 #include <asio/co_spawn.hpp>
@@ -45,6 +46,7 @@ struct punch_state {
   net::async_signal tasks_done;
   int active_tasks = 0;
   net::socket_registry live_sockets;  ///< closed when the punch ends
+  std::set<asio::steady_timer*> pauses;  ///< dialers' timers, cancelled when the punch ends
   // For the failure summary a user reads.
   /// candidate -> error -> count (formatted only for the summary: refused SYNs come every few ms)
   std::map<std::string, std::map<std::error_code, int>> connect_errors;
@@ -114,6 +116,15 @@ net::awaitable<void> dial(std::shared_ptr<punch_state> state, tcp::endpoint cand
                           std::chrono::milliseconds delay) {
   const auto name = net::to_string(candidate);
   asio::steady_timer timer(state->executor);
+  // The punch's end cuts every pause short: it returns when its last task has (a dialer asleep
+  // for its retry after an "address in use", say, when the other side's SYN won, must not hold
+  // the winner back for 100 ms).
+  struct registered_pause {
+    punch_state& state;
+    asio::steady_timer* timer;
+    ~registered_pause() { state.pauses.erase(timer); }
+  } pause{*state, &timer};
+  state->pauses.insert(&timer);
   if (delay.count() > 0) {
     timer.expires_after(delay);
     co_await timer.async_wait(net::use_nothrow);
@@ -134,6 +145,7 @@ net::awaitable<void> dial(std::shared_ptr<punch_state> state, tcp::endpoint cand
       co_return;  // authenticated or not, this candidate has answered
     }
     ++state->connect_errors[name][ec];
+    spdlog::trace("punch: dialing {} failed: {}", name, ec.message());
     // A NAT that answers an early SYN with RST must not end the attempt: pause and dial again.
     const auto& request = state->request;
     if (ec == asio::error::connection_refused) {
@@ -199,6 +211,7 @@ net::awaitable<punch_outcome> punch(const std::vector<tcp::acceptor*>& listeners
   }
   state->finished = true;
   std::error_code ignored;
+  for (auto* timer : state->pauses) timer->cancel();
   for (auto* listener : state->listeners) listener->cancel(ignored);
   state->live_sockets.close_all();
   while (state->active_tasks > 0) co_await state->tasks_done.wait();

@@ -66,6 +66,9 @@ for _ in $(seq 200); do grep -q '"registered"' "$work/b.err" && break; sleep 0.0
 # Bob's NAT report reaches the cluster (node 1 chooses the path by it).
 for _ in $(seq 200); do grep -q "bob is behind" "$work/node2.err" && break; sleep 0.05; done
 sleep 0.2
+# Alice reports the verdict her cache holds for this network the moment she connects: `peer nat`
+# leaves it (as an earlier run would), so node 1 knows both sides before the connect.
+[ "$expected" = direct ] || ip netns exec "$NS_A" "$bin/peer" --server "$(node_ip 1):7000" --json nat >"$work/a-nat.out" 2>&1
 feed "$work/a.bin" | ip netns exec "$NS_A" "$bin/peer" --server "$(node_ip 1):7000" --id alice --json connect bob \
   >"$work/a.out" 2>"$work/a.err" &
 alice=$!

@@ -9,7 +9,8 @@
 #
 # Environment: B_HOST=b|a2 (where bob runs; a2 shares router A with alice), PUNCH_TIMEOUT
 # (seconds), MAX_CONNECT_MS (fail if connecting took longer), NO_PUNCH=1 (fail if either side
-# punched: a pair the server knows is hopeless goes straight to the relay), FAMILY=ipv4|ipv6 (fail
+# punched: a pair the server knows is hopeless goes straight to the relay; both sides' NAT
+# verdicts are cached first with `peer nat`), FAMILY=ipv4|ipv6 (fail
 # if the path is of the other family), MATRIX_RESULTS=FILE (append one JSON result line),
 # SCENARIO=name (for that line). Kinds may carry an IPv6 side (sym+fw6, no4+fw6: see the lab).
 #
@@ -40,6 +41,13 @@ b_host=${B_HOST:-b}
 ns_bob=$NS_B
 [ "$b_host" = a2 ] && ns_bob=$NS_A2
 punch=(--punch-timeout "${PUNCH_TIMEOUT:-5}")
+if [ -n "${NO_PUNCH:-}" ]; then
+  # The server decides by each side's NAT verdict, which a peer reports at once from its cache of
+  # the last probe on this network (a first connect ever punches beside the relay, harmlessly,
+  # while its probe runs): `peer nat` leaves that verdict, as a user's earlier runs would.
+  ip netns exec "$ns_bob" "$bin/peer" --server "$(server_for "${b_host:0:1}")" --json nat >"$work/b-nat.out" 2>&1
+  ip netns exec "$NS_A" "$bin/peer" --server "$(server_for a)" --json nat >"$work/a-nat.out" 2>&1
+fi
 feed "$work/b.bin" | ip netns exec "$ns_bob" "$bin/peer" "${punch[@]}" --server "$(server_for "${b_host:0:1}")" --id bob --json --log-level info listen \
   >"$work/b.out" 2>"$work/b.err" &
 bob=$!

@@ -26,9 +26,6 @@ sftp_server=/usr/lib/openssh/sftp-server
 
 # shellcheck source=lib/scenario.sh
 source "$here/lib/scenario.sh"
-# This scenario asserts the punched path itself (every session on it, the server killed under it):
-# punch first, not the default's relay-first start (punch_pair.sh covers that).
-export PEER_PATH=${PEER_PATH:-punch-first}
 # shellcheck source=../scripts/lib/private_sshd.sh
 source "$here/../scripts/lib/private_sshd.sh"
 scenario_start sh "$kind_a" "$kind_b"
@@ -129,14 +126,15 @@ check_logs() {
 }
 
 # check_peer_log WHAT ROLE FILE: every line is JSON; no warning/error/critical log line, no error
-# event, no "truncated"; every connected event went $expected; (connect) one connected and one
-# closed event; (online) $sessions sessions, all ended cleanly.
+# event, no "truncated"; every session ended up on $expected (the default path starts on the relay:
+# a session's path is its connected event's, or the path_changed event's that followed); (connect)
+# one connected and one closed event; (online) $sessions sessions, all ended cleanly.
 check_peer_log() {
   local out
   if out=$(python3 - "$3" "$2" "$expected" "$sessions" <<'PY'
 import json, sys
 path, role, expected, sessions = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-problems, connected, closed, ended = [], [], [], []
+problems, connected, closed, ended, final = [], [], [], [], {}
 for n, line in enumerate(open(path, errors="replace"), 1):
     line = line.rstrip("\n")
     try:
@@ -150,16 +148,20 @@ for n, line in enumerate(open(path, errors="replace"), 1):
         problems.append(f"line {n}: {line}")
     if "truncat" in line:
         problems.append(f"line {n} says truncated: {line}")
-    if kind == "connected": connected.append(e)
+    if kind == "connected":
+        connected.append(e)
+        final[e.get("peer")] = e
+    if kind == "path_changed": final[e.get("peer")] = dict(e, path=e.get("to"))
     if kind == "closed": closed.append(e)
     if kind == "session_ended": ended.append(e)
-for e in connected:
+for e in final.values():
     if e.get("path") != expected:
-        problems.append(f"connected over {e.get('path')}, expected {expected}: {json.dumps(e)}")
+        problems.append(f"the session ended up {e.get('path')}, expected {expected}: {json.dumps(e)}")
 if role == "connect":
     if len(connected) != 1: problems.append(f"{len(connected)} connected events, expected 1")
     if len(closed) != 1: problems.append(f"{len(closed)} closed events, expected 1")
-    for e in connected: print(f"path {e.get('path')} ({e.get('remote')}) after {e.get('elapsed_ms')} ms", end="; ")
+    for e in connected: print(f"connected over {e.get('path')} after {e.get('elapsed_ms')} ms", end="; ")
+    for e in final.values(): print(f"path {e.get('path')} ({e.get('remote')}) after {e.get('elapsed_ms')} ms", end="; ")
     for e in closed: print("closed " + json.dumps({k: v for k, v in e.items() if k not in ('event', 'peer')}), end="")
 else:
     if len(connected) != sessions: problems.append(f"{len(connected)} sessions, expected {sessions}")
@@ -254,8 +256,16 @@ else
 fi
 check_peer_log "peer online (after SIGTERM)" online "$work/online.err"
 
-paths=$(cat "$work"/connect-*.err | python3 -c 'import json, sys
-print(" ".join(sorted({json.loads(l)["path"] for l in sys.stdin if "\"connected\"" in l})) or "none")') || paths=none
+paths=$(python3 -c 'import json, sys
+paths = set()
+for name in sys.argv[1:]:  # one session a file: the path it ended up on
+    path = None
+    for line in open(name, errors="replace"):
+        e = json.loads(line) if line.startswith("{") else {}
+        if e.get("event") == "connected": path = e.get("path")
+        if e.get("event") == "path_changed": path = e.get("to")
+    if path: paths.add(path)
+print(" ".join(sorted(paths)) or "none")' "$work"/connect-*.err) || paths=none
 echo "summary: $([ "$fail" = 0 ] && echo PASS || echo FAIL): path $paths (expected $expected; a $kind_a, b $kind_b);" \
   "ssh, scp of 200 MiB at $throughput, rsync"
 exit "$fail"

@@ -330,7 +330,8 @@ net::awaitable<void> punch_beside_relay(asio::ip::address server, std::shared_pt
 /// Relay first: the relay at once, the punch beside it.
 net::awaitable<attempt_result> relay_first(server_link& link, const attempt_info& attempt, std::chrono::milliseconds punch_timeout) {
   auto ex = co_await asio::this_coro::executor;
-  auto upgrade = std::make_shared<direct_upgrade>(ex);
+  auto upgrade = std::make_shared<direct_upgrade>(ex, link.sender());
+  upgrade->relay_token = attempt.relay_token;
   auto watch = link.watch_attempt(attempt.secret.attempt_id);  // before anything could answer
   const auto server = link.server_endpoint().address();
   asio::co_spawn(ex, punch_beside_relay(server, watch, attempt, punch_timeout, upgrade),

@@ -53,12 +53,14 @@ attempt_info parse_attempt(const nlohmann::json& message);
 
 /// The punch of a relay-first attempt, still running beside the relayed connection; its outcome.
 struct direct_upgrade {
-  explicit direct_upgrade(const asio::any_io_executor& ex) : settled(ex) {}
+  direct_upgrade(const asio::any_io_executor& ex, server_link::detached_sender server) : settled(ex), tell_server(std::move(server)) {}
   net::clock::time_point started = net::clock::now();
   bool done = false;
   std::optional<nat::punch_success> connection;  ///< the punched connection, once it won
   std::string failure;                           ///< else why there is none
   net::async_event settled;                      ///< `done` became true
+  server_link::detached_sender tell_server;      ///< (the server logs the relay pair as upgraded)
+  std::string relay_token;                       ///< ours, naming the pair to the server
 };
 
 /// The result of one attempt: the connection and its path, or why there is none.

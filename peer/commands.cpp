@@ -102,7 +102,9 @@ net::awaitable<int> run_nat(const peer_config& config, const event_sink&) {
     verdict = co_await probe_nat_stun(*config.stun);
   } else {
     co_await link.open(config.servers, config.token);
-    auto verdicts = co_await probe_families(link);
+    auto target = co_await fetch_probe_target(link);
+    auto verdicts = co_await probe_families(target);
+    remember(target, verdicts);
     verdict = std::move(verdicts.reached);
     other = std::move(verdicts.other);
     other_name = verdicts.other_name();

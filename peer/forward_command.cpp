@@ -89,7 +89,7 @@ net::awaitable<int> run_forward(const peer_config& config, const event_sink& eve
   // nobody could connect to it anyway.
   server_link link(ex);
   co_await link.open(config.servers, config.token, &keys);
-  if (config.wants_nat_verdict()) co_await probe_and_report(link);
+  if (config.wants_nat_verdict()) co_await report_nat(link, /*follow=*/true);
   const nlohmann::json forwarding{{"event", "forwarding"},
                                   {"listen", net::to_string(acceptor.local_endpoint())},
                                   {"peer", target_peer},

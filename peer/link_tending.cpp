@@ -22,7 +22,7 @@ net::awaitable<void> open_and_register(server_link& link, const peer_config& con
     const auto observed = co_await link.register_id(config.id);
     events.emit({{"event", "registered"}, {"id", config.id}, {"observed", observed}});
   }
-  if (probe) co_await probe_and_report(link);
+  if (probe) co_await report_nat(link, /*follow=*/false);
 }
 
 net::awaitable<incoming_connection> next_incoming(server_link& link, const peer_config& config, const event_sink& events) {

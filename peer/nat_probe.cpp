@@ -12,6 +12,7 @@
 #include "common/endpoint.hpp"
 #include "common/frame_reader.hpp"
 #include "common/json_fields.hpp"
+#include "common/spawn.hpp"
 #include "nat/reuse_socket.hpp"
 
 namespace peer {
@@ -64,12 +65,17 @@ net::awaitable<std::set<std::string>> collect_callbacks(net::tcp::acceptor& list
 
 }  // namespace
 
-net::awaitable<nat::nat_verdict> probe_nat(server_link& link, bool other_family) {
-  auto ex = co_await asio::this_coro::executor;
+net::awaitable<probe_target> fetch_probe_target(server_link& link) {
   const nlohmann::json ask{{"type", "probe_info"}};
-  const auto info = co_await link.request(ask);
+  auto info = co_await link.request(ask);
   if (info.value("type", "") != "probe_info") throw std::runtime_error("this server does not offer NAT probes");
-  const auto& listed = info.at("ports");
+  co_return probe_target{std::move(info), link.server_endpoint()};
+}
+
+net::awaitable<nat::nat_verdict> probe_nat(probe_target target, bool other_family) {
+  auto ex = co_await asio::this_coro::executor;
+  const auto& info = target.info;
+  const auto listed = info.value("ports", nlohmann::json());
   if (!listed.is_array() || listed.size() != 2) throw std::runtime_error("the server's probe ports are malformed");
   std::array<std::uint16_t, 2> ports{};
   for (std::size_t i = 0; i < 2; ++i) {
@@ -77,7 +83,7 @@ net::awaitable<nat::nat_verdict> probe_nat(server_link& link, bool other_family)
     if (port <= 0 || port > 65535) throw std::runtime_error("the server's probe ports are malformed");
     ports[i] = static_cast<std::uint16_t>(port);
   }
-  auto primary = net::unmapped(link.server_endpoint().address());
+  auto primary = net::unmapped(target.server.address());
   if (other_family) {
     std::optional<asio::ip::address> found;
     for (const auto& host : info.value("hosts", nlohmann::json::array())) {
@@ -91,7 +97,7 @@ net::awaitable<nat::nat_verdict> probe_nat(server_link& link, bool other_family)
   // The alternate address of the family we probe (alt_ips), else the one alt_ip of older servers.
   std::optional<asio::ip::address> alternate;
   nlohmann::json alternates = info.value("alt_ips", nlohmann::json::array());
-  if (alternates.empty() && info.contains("alt_ip") && info["alt_ip"].is_string()) alternates.push_back(info["alt_ip"]);
+  if (alternates.empty() && info.contains("alt_ip") && info.at("alt_ip").is_string()) alternates.push_back(info.at("alt_ip"));
   for (const auto& entry : alternates) {
     std::error_code ec;
     const auto address = entry.is_string() ? asio::ip::make_address(entry.get<std::string>(), ec) : asio::ip::address();
@@ -143,11 +149,11 @@ nlohmann::json to_json(const nat::nat_verdict& verdict) {
 namespace {
 
 /// The other family's verdict, or none when we or the server lack that family.
-net::awaitable<std::optional<nat::nat_verdict>> probe_other_family(server_link& link, bool reached_by_v4) {
+net::awaitable<std::optional<nat::nat_verdict>> probe_other_family(probe_target target, bool reached_by_v4) {
   // Without a public IPv6 address of our own, there is nothing to punch over IPv6.
   if (reached_by_v4 && net::ipv6_candidates(net::local_addresses()).empty()) co_return std::nullopt;
   try {
-    auto verdict = co_await probe_nat(link, /*other_family=*/true);
+    auto verdict = co_await probe_nat(std::move(target), /*other_family=*/true);
     // Reached over IPv6, an IPv4 probe that got no answer means we have no IPv4 path out.
     if (!reached_by_v4 && !verdict.public_endpoint) co_return std::nullopt;
     co_return verdict;
@@ -159,10 +165,10 @@ net::awaitable<std::optional<nat::nat_verdict>> probe_other_family(server_link& 
 
 }  // namespace
 
-net::awaitable<family_verdicts> probe_families(server_link& link) {
+net::awaitable<family_verdicts> probe_families(probe_target target) {
   family_verdicts verdicts;
-  verdicts.reached_by_v4 = net::unmapped(link.server_endpoint().address()).is_v4();
-  auto [reached, other] = co_await (probe_nat(link) && probe_other_family(link, verdicts.reached_by_v4));
+  verdicts.reached_by_v4 = net::unmapped(target.server.address()).is_v4();
+  auto [reached, other] = co_await (probe_nat(target, false) && probe_other_family(target, verdicts.reached_by_v4));
   verdicts.reached = std::move(reached);
   verdicts.other = std::move(other);
   co_return verdicts;
@@ -179,17 +185,88 @@ nat::nat_report report_of(const family_verdicts& verdicts) {
   return report;
 }
 
-net::awaitable<void> probe_and_report(server_link& link) {
+namespace {
+
+/// How often a long-running command checks whether this host's addresses changed.
+constexpr auto address_check_interval = std::chrono::seconds(30);
+
+/// The cache's key for the network we probe from now.
+std::string network_of(const probe_target& target) {
+  return nat_cache::network_key(net::to_string(target.server), target.info.value("observed", ""), nat_cache::address_fingerprint());
+}
+
+/// The report message for `verdicts`.
+nlohmann::json report_message(const family_verdicts& verdicts) {
+  auto message = nat::to_json(report_of(verdicts));
+  message["type"] = "nat_report";
+  message["public"] = to_json(verdicts.reached).value("public", "");
+  return message;
+}
+
+net::awaitable<void> pause(std::chrono::seconds how_long) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, how_long);
+  co_await timer.async_wait(net::use_nothrow);
+}
+
+/// Probes (again whenever our addresses change, with `follow`), tells the server each verdict
+/// that differs from what it was told, and keeps the latest for this network in the cache.
+net::awaitable<void> probe_in_background(probe_target target, server_link::detached_sender send, nat_cache cache,
+                                         std::string network, nlohmann::json told, bool follow) {
+  // (Nothing here may refer to the link: a short command's link may be gone before the probe ends.)
+  for (;;) {
+    const auto addresses = nat_cache::address_fingerprint();
+    try {
+      const auto verdicts = co_await probe_families(target);
+      auto message = report_message(verdicts);
+      // (The mapped port in "public" changes with every probe: it is news to nobody.)
+      const auto without_public = [](nlohmann::json m) {
+        if (m.is_object()) m.erase("public");
+        return m;
+      };
+      if (without_public(message) != without_public(told)) {
+        if (!send(message)) co_return;  // the link is gone: nobody to tell
+        spdlog::info("NAT: {}, public {}", report_of(verdicts).describe(), message.value("public", "?"));
+        told = message;
+      }
+      cache.store(network, message);
+    } catch (const std::exception& e) {
+      spdlog::info("NAT probe skipped: {}", e.what());
+    }
+    if (!follow) co_return;
+    do {
+      co_await pause(address_check_interval);
+      if (!send.alive()) co_return;
+    } while (nat_cache::address_fingerprint() == addresses);
+    spdlog::info("this host's addresses changed: probing the NAT again");
+    network = network_of(target);
+  }
+}
+
+}  // namespace
+
+void remember(const probe_target& target, const family_verdicts& verdicts) {
+  nat_cache().store(network_of(target), report_message(verdicts));
+}
+
+net::awaitable<void> report_nat(server_link& link, bool follow) {
+  probe_target target;
   try {
-    const auto verdicts = co_await probe_families(link);
-    auto message = nat::to_json(report_of(verdicts));
-    message["type"] = "nat_report";
-    message["public"] = to_json(verdicts.reached).value("public", "");
-    link.send(message);
-    spdlog::info("NAT: {}, public {}", report_of(verdicts).describe(), message.value("public", "?"));
+    target = co_await fetch_probe_target(link);
   } catch (const std::exception& e) {
     spdlog::info("NAT probe skipped: {}", e.what());
+    co_return;
   }
+  nat_cache cache;
+  const auto network = network_of(target);
+  nlohmann::json told;
+  if (auto known = cache.load(network)) {
+    // What this network's NAT did last time: the server has it at once; the probe checks it.
+    link.send(*known);
+    spdlog::info("NAT: {} (as last seen on this network; probing again)", nat::report_from_json(*known).describe());
+    told = std::move(*known);
+  }
+  asio::co_spawn(link.executor(), probe_in_background(std::move(target), link.sender(), std::move(cache), network, std::move(told), follow),
+                 net::log_escaped("NAT probe"));
 }
 
 }  // namespace peer

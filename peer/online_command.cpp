@@ -95,7 +95,7 @@ net::awaitable<void> online_once(const peer_config& config, const event_sink& ev
     serve_routes(link, config);  // clients are served even while an attempt is punching
   }
   worked = true;  // registered: from now on a lost server is worth reconnecting to
-  co_await probe_and_report(*link);
+  co_await report_nat(*link, /*follow=*/true);
   for (;;) {  // next_incoming throws when the server is lost
     auto [attempt, result, started] = co_await next_incoming(*link, config, events);
     if (!result.connection) {

@@ -29,6 +29,9 @@ net::awaitable<void> follow_upgrade(std::shared_ptr<session::session> secure, st
     spdlog::warn("staying on the relay with {}: the punched path failed its proof: {}", peer, why);
     co_return;
   }
+  // Proved on both sides, so both move: the server hears it before the relay pair closes, and
+  // logs its end as an upgrade (if our link to it is still there).
+  upgrade->tell_server({{"type", "upgraded"}, {"relay_token", upgrade->relay_token}});
   why = co_await secure->move_to(std::move(punched.socket), move_timeout);
   if (!why.empty()) {
     spdlog::warn("the move to the direct path to {} did not complete: {}", peer, why);

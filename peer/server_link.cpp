@@ -30,6 +30,18 @@ server_link::~server_link() {
   if (channel_) channel_->close(wire::close_reason::closed_locally);
 }
 
+bool server_link::detached_sender::alive() const {
+  const auto channel = channel_.lock();
+  return channel && channel->is_open();
+}
+
+bool server_link::detached_sender::operator()(const nlohmann::json& message) const {
+  const auto channel = channel_.lock();
+  if (!channel || !channel->is_open()) return false;
+  channel->send(message);
+  return true;
+}
+
 std::shared_ptr<server_link::attempt_watch> server_link::watcher_of(inbound& in, const nlohmann::json& message) {
   if (in.watches.empty()) return nullptr;
   const auto attempt = message.find("attempt");

@@ -45,6 +45,20 @@ class server_link {
   void on_event(const std::string& type, event_handler handler);
   void send(const nlohmann::json& message) { channel_->send(message); }
 
+  /// Sends on the link for as long as it is open, from code that may outlive the link object (a
+  /// probe in the background).
+  class detached_sender {
+   public:
+    explicit detached_sender(std::weak_ptr<wire::message_channel> channel) : channel_(std::move(channel)) {}
+    /// False (and nothing sent) once the link has closed.
+    bool operator()(const nlohmann::json& message) const;
+    bool alive() const;
+
+   private:
+    std::weak_ptr<wire::message_channel> channel_;
+  };
+  detached_sender sender() const { return detached_sender(channel_); }
+
   class attempt_watch;
   /// Routes the server's messages about attempt `attempt_id` ("punch", "attempt_failed") to the
   /// watch, away from next_event(), for as long as it lives. It may outlive the link: a punch

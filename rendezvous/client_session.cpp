@@ -240,8 +240,12 @@ void client_session::handle(const nlohmann::json& message) {
     auto info = context_.probes.info();
     info["type"] = "probe_info";
     info["hosts"] = context_.public_hosts;  // to probe over the other family too
+    info["observed"] = remote_;             // (a peer keys its cached NAT verdict by it)
     info["req"] = wire::request_number(message);
     send(info);
+  } else if (type == "upgraded") {
+    // The session on the relay pair this token joined moved to a direct path (its end is no loss).
+    context_.relay.note_upgraded(wire::string_field(message, "relay_token"));
   } else if (type == "nat_report") {
     handle_nat_report(message);
   } else if (type == "expose") {

@@ -112,7 +112,7 @@ net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_tic
   }
 
   ticket.handshake_done();
-  auto claim = tokens_.claim(token, relay_half{std::move(socket), true, std::move(ticket)}, net::clock::now());
+  auto claim = tokens_.claim(token, relay_half{std::move(socket), true, std::move(ticket), token}, net::clock::now());
   switch (claim.outcome) {
     case relay::claim_outcome::waiting:
       spdlog::debug("relay {}: {} <-> {}: first half here, waiting for the other", who, claim.names[0], claim.names[1]);
@@ -197,9 +197,19 @@ net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, s
   }
   bytes_relayed_ += result.a_to_b + result.b_to_a;
   if (exposed) count_exposed(result.a_to_b + result.b_to_a);
-  spdlog::log(per_pair_level, "relay: {} <-> {} ended after {:.1f} s ({}{}): {} sent {} bytes, {} sent {} bytes{}", names[0], names[1],
-               seconds_since(started), relay::to_string(result.end), result.detail.empty() ? "" : ": " + result.detail,
-               names[0], result.a_to_b, names[1], result.b_to_a, totals);
+  const bool upgraded = halves[0].upgraded || halves[1].upgraded;
+  spdlog::log(per_pair_level, "relay: {} <-> {} ended after {:.1f} s ({}{}{}): {} sent {} bytes, {} sent {} bytes{}", names[0], names[1],
+               seconds_since(started), upgraded ? "upgraded to direct, " : "", relay::to_string(result.end),
+               result.detail.empty() ? "" : ": " + result.detail, names[0], result.a_to_b, names[1], result.b_to_a, totals);
+}
+
+void relay_service::note_upgraded(const std::string& token) {
+  if (token.empty()) return;
+  for (auto* pair : live_) {
+    for (auto& half : *pair) {
+      if (half.token == token) half.upgraded = true;
+    }
+  }
 }
 
 void relay_service::account_exposed_client(const std::string& exposer, std::uint64_t sent_by_exposer,

@@ -28,6 +28,8 @@ struct relay_half {
   net::tcp::socket socket;
   bool speaks_frames = true;  ///< false for a raw public client of an exposed port
   admission_ticket ticket;
+  std::string token;      ///< the token it came with (peers' halves)
+  bool upgraded = false;  ///< its peer said the session moved to a direct path
 };
 
 /// Bytes relayed for one peer ID since the server started.
@@ -50,6 +52,9 @@ class relay_service {
   /// `why`) if over a limit.
   std::optional<std::string> issue_for_client(relay_half client, const std::string& client_name,
                                               const std::string& exposer, std::string& why);
+  /// A peer's session on the pair it joined with `token` moved onto a punched path: the pair's
+  /// end is logged as an upgrade, not as a loss (unknown tokens are ignored).
+  void note_upgraded(const std::string& token);
   /// Withdraws a token; a waiting half is told why and closed (e.g. the exposed service refused).
   void cancel(const std::string& token, const std::string& reason);
   /// Called with the token of every first half that starts waiting for its partner.

@@ -32,6 +32,7 @@ class ClusterTest : public ::testing::Test {
   void SetUp() override {
     if (test::redis_server_binary().empty()) GTEST_SKIP() << "redis-server is not installed (scripts/install-deps.sh)";
     dir_ = test::make_temp_dir("hp-cluster");
+    ::setenv("XDG_STATE_HOME", (std::filesystem::path(dir_) / "state").c_str(), 1);  // the peers' NAT cache
     redis_ = std::make_unique<test::redis_server>(path("redis"));
   }
   void TearDown() override {

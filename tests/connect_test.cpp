@@ -2,6 +2,7 @@
 // exit codes, and a direct connection outliving the server.
 #include <signal.h>
 
+#include <filesystem>
 #include <thread>
 
 #include "tests/loopback_fixture.hpp"
@@ -56,7 +57,7 @@ TEST_F(ConnectTest, AutoStartsOnTheRelayAndMovesTheLiveStreamToTheDirectPath) {
   ASSERT_TRUE(peer_says("alice", "\"path_changed\"")) << err("alice");
   ASSERT_TRUE(peer_says("bob", "\"path_changed\"")) << err("bob");
   EXPECT_NE(err("alice").find(R"("to":"direct")"), std::string::npos) << err("alice");
-  EXPECT_TRUE(wait_for_text(path("server.err"), "(both sides closed)", 5s)) << read_file(path("server.err"));
+  EXPECT_TRUE(wait_for_text(path("server.err"), "(upgraded to direct, both sides closed)", 5s)) << read_file(path("server.err"));
   // The second half can only go direct; the stream never noticed.
   alice->write_stdin(to_bob.substr(half));
   alice->close_stdin();
@@ -66,6 +67,22 @@ TEST_F(ConnectTest, AutoStartsOnTheRelayAndMovesTheLiveStreamToTheDirectPath) {
   EXPECT_EQ(bob->wait_for(60s), 0) << err("bob");
   EXPECT_TRUE(out("alice") == to_alice) << "alice got " << out("alice").size() << " bytes";
   EXPECT_TRUE(out("bob") == to_bob) << "bob got " << out("bob").size() << " bytes";
+}
+
+TEST_F(ConnectTest, APeerBackOnTheSameNetworkTellsTheServerItsLastNatVerdictAtOnce) {
+  start_server();
+  {
+    auto bob = start_peer("bob", {"--id", "bob", "--json", "--log-level", "info", "listen"});
+    ASSERT_TRUE(peer_says("bob", "NAT: ")) << err("bob");
+    EXPECT_EQ(err("bob").find("as last seen on this network"), std::string::npos) << err("bob");
+    bob->signal(SIGTERM);
+    bob->wait_for(5s);
+  }
+  // The probe's verdict was kept (XDG_STATE_HOME): the next run reports it before probing again.
+  EXPECT_TRUE(std::filesystem::exists(path("state/holepunch/nat-cache.json")));
+  auto again = start_peer("bob-again", {"--id", "bob", "--json", "--log-level", "info", "listen"});
+  ASSERT_TRUE(peer_says("bob-again", "as last seen on this network")) << err("bob-again");
+  EXPECT_TRUE(wait_for_text(path("server.err"), "bob is behind", 5s));
 }
 
 TEST_F(ConnectTest, HalfCloseKeepsTheOtherDirectionOpen) {

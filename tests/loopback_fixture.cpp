@@ -1,5 +1,7 @@
 #include "tests/loopback_fixture.hpp"
 
+#include <stdlib.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <thread>
@@ -8,7 +10,11 @@
 
 namespace test {
 
-void loopback_test::SetUp() { dir_ = make_temp_dir("hp-loopback"); }
+void loopback_test::SetUp() {
+  dir_ = make_temp_dir("hp-loopback");
+  // The peers' NAT cache lives in the test's directory, not the user's home.
+  ::setenv("XDG_STATE_HOME", (std::filesystem::path(dir_) / "state").c_str(), 1);
+}
 
 void loopback_test::TearDown() {
   server_.reset();

@@ -131,13 +131,25 @@ net::awaitable<void> dual_side(tcp::acceptor& v4, tcp::acceptor& v6, nat::punch_
   out = co_await nat::punch(listeners, std::move(request));
 }
 
+/// A listener per family on one port number (as a peer opens them): one that is free in both
+/// (tests running beside us may hold the IPv6 port of a number free in IPv4).
+std::pair<tcp::acceptor, tcp::acceptor> dual_stack_listeners(asio::io_context& io) {
+  for (int attempt = 0;; ++attempt) {
+    auto v4 = nat::open_shared_listener(io.get_executor(), 0);
+    try {
+      auto v6 = nat::open_shared_listener(io.get_executor(), v4.local_endpoint().port(), tcp::v6());
+      return {std::move(v4), std::move(v6)};
+    } catch (const std::system_error&) {
+      if (attempt == 50) throw;
+    }
+  }
+}
+
 TEST(PunchEngine, ADualStackPairPunchesOverIpv6FirstAndIpv4IsTheFallback) {
   for (const bool v6_reachable : {true, false}) {
     asio::io_context io;
-    auto a4 = nat::open_shared_listener(io.get_executor(), 0);
-    auto a6 = nat::open_shared_listener(io.get_executor(), a4.local_endpoint().port(), tcp::v6());
-    auto b4 = nat::open_shared_listener(io.get_executor(), 0);
-    auto b6 = nat::open_shared_listener(io.get_executor(), b4.local_endpoint().port(), tcp::v6());
+    auto [a4, a6] = dual_stack_listeners(io);
+    auto [b4, b6] = dual_stack_listeners(io);
     const auto v6_loopback = asio::ip::address_v6::loopback();
     // Both candidates of each side, IPv4 listed first: the engine still starts with IPv6. With
     // IPv6 cut (a candidate nobody listens on), IPv4 connects.

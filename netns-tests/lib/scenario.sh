@@ -26,8 +26,8 @@ scenario_start() {
   LAB_TOOL="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lab"
   prefix="$tag$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   work=$(mktemp -d "/tmp/$tag-$prefix.XXXX")
-  # Peers keep their identity keys here, not in the user's home.
-  export XDG_DATA_HOME="$work/peer-data"
+  # Peers keep their identity keys and NAT cache here, not in the user's home.
+  export XDG_DATA_HOME="$work/peer-data" XDG_STATE_HOME="$work/peer-state"
   pids=()
   trap scenario_cleanup EXIT INT TERM
   "$LAB_TOOL" up "$kind_a" "$kind_b" --prefix "$prefix" >"$work/lab.log" 2>&1 || rc=$?
