@@ -41,9 +41,11 @@ net::awaitable<std::string> report_to_hole_assist(net::tcp::socket& socket, cons
   asio::steady_timer timer(socket.get_executor(), hole_assist_timeout);
   std::error_code ec;
   nlohmann::json privates = nlohmann::json::array({net::to_string(net::unmapped(socket.local_endpoint(ec)))});
-  if (socket.local_endpoint(ec).address().is_v6()) {
+  const auto local = socket.local_endpoint(ec).address();
+  if (local.is_v6() && !local.is_loopback()) {
     // Our other public IPv6 addresses (stable ones, not privacy ones), then our unique-local ones
     // (which the other side dials only if it is on the same private network), on the same port.
+    // (Not beside a server on loopback: everything is on this host then, and stays on loopback.)
     const auto locals = net::local_addresses();
     auto addresses = net::ipv6_candidates(locals);
     for (const auto& address : net::unique_local_addresses(locals)) addresses.push_back(address);
@@ -93,15 +95,22 @@ net::awaitable<nlohmann::json> await_punch(server_link& link, const attempt_info
   }
 }
 
-/// The server's "punch" for the attempt from its watch.
-net::awaitable<nlohmann::json> await_watched_punch(std::shared_ptr<server_link::attempt_watch> watch, attempt_info attempt) {
+/// The server's "punch" for the attempt from its watch; an attempt_failed is noted in `upgrade`
+/// (the relay join beside the punch waits for a partner that will not come).
+net::awaitable<nlohmann::json> await_watched_punch(std::shared_ptr<server_link::attempt_watch> watch, attempt_info attempt,
+                                                   std::shared_ptr<direct_upgrade> upgrade) {
   const auto deadline = net::clock::now() + partner_timeout;
   for (;;) {
     auto event = co_await watch->next(deadline);
     if (!event) throw std::runtime_error("no punch instructions for " + attempt.peer + " (the server link closed or the other side never reported)");
     const auto type = event->value("type", "");
     if (type == "punch") co_return *event;
-    if (type == "attempt_failed") throw std::runtime_error("the server gave up: " + event->value("reason", "?"));
+    if (type == "attempt_failed") {
+      upgrade->gave_up_code = event->value("code", "failed");
+      upgrade->failure = "the server gave up: " + event->value("reason", "?");
+      upgrade->settled.notify_all();
+      throw std::runtime_error(upgrade->failure);
+    }
   }
 }
 
@@ -312,10 +321,10 @@ net::awaitable<void> punch_beside_relay(asio::ip::address server, std::shared_pt
                                         attempt_info attempt, std::chrono::milliseconds punch_timeout,
                                         std::shared_ptr<direct_upgrade> upgrade) {
   try {
-    punch_instructions instructions = [watch, attempt] { return await_watched_punch(watch, attempt); };
+    punch_instructions instructions = [watch, attempt, upgrade] { return await_watched_punch(watch, attempt, upgrade); };
     upgrade->connection = co_await punch_directly(server, std::move(instructions), attempt, punch_timeout, upgrade->failure);
   } catch (const std::exception& e) {
-    upgrade->failure = std::string("punching failed: ") + e.what();
+    if (upgrade->gave_up_code.empty()) upgrade->failure = std::string("punching failed: ") + e.what();
   }
   if (upgrade->connection) {
     spdlog::info("attempt {}: punched a direct path to {} beside the relay in {} ms", attempt.secret.attempt_id, attempt.peer,
@@ -325,6 +334,11 @@ net::awaitable<void> punch_beside_relay(asio::ip::address server, std::shared_pt
   }
   upgrade->done = true;
   upgrade->settled.notify_all();
+}
+
+/// Returns once the server has ended the attempt (the other side declined or went away).
+net::awaitable<void> until_the_server_gives_up(std::shared_ptr<direct_upgrade> upgrade) {
+  while (upgrade->gave_up_code.empty()) co_await upgrade->settled.wait();
 }
 
 /// Relay first: the relay at once, the punch beside it.
@@ -339,7 +353,14 @@ net::awaitable<attempt_result> relay_first(server_link& link, const attempt_info
   attempt_result result;
   std::string relay_failure;
   try {
-    result.connection = co_await connect_via_relay(link, attempt, punch_timeout);
+    auto joined = co_await (connect_via_relay(link, attempt, punch_timeout) || until_the_server_gives_up(upgrade));
+    if (joined.index() == 1) {
+      // Declined (busy) or gone: neither path can open.
+      result.failure = upgrade->failure;
+      result.exit_code = upgrade->gave_up_code == "peer_busy" ? exit_peer_unknown : exit_no_path;
+      co_return result;
+    }
+    result.connection = std::move(std::get<0>(joined));
     result.path = "relay";
     result.why_relay = "relay first; punching a direct path alongside";
     result.upgrade = upgrade;

@@ -58,7 +58,8 @@ struct direct_upgrade {
   bool done = false;
   std::optional<nat::punch_success> connection;  ///< the punched connection, once it won
   std::string failure;                           ///< else why there is none
-  net::async_event settled;                      ///< `done` became true
+  std::string gave_up_code;                      ///< the server ended the attempt (attempt_failed): its code
+  net::async_event settled;                      ///< `done` became true, or the server gave up
   server_link::detached_sender tell_server;      ///< (the server logs the relay pair as upgraded)
   std::string relay_token;                       ///< ours, naming the pair to the server
 };

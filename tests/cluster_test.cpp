@@ -182,6 +182,33 @@ TEST_F(ClusterTest, PeersOnDifferentNodesConnectByIdPunchedOrRelayedThroughTheIn
   EXPECT_EQ(err("c").find("<-> carol joined"), std::string::npos) << err("c");
 }
 
+TEST_F(ClusterTest, ByDefaultAPairAcrossNodesStartsOnTheCoordinatorsRelayAndMovesToTheDirectPath) {
+  start_node("a");
+  start_node("b");
+  const std::string to_alice(4 << 20, 'b'), to_bob(4 << 20, 'a');
+  peers_["bob"] = std::make_unique<test::child_process>(peer_argv("b", "bob", {"--id", "bob", "--json", "listen"}),
+                                                        test::child_io{"", path("bob.out"), path("bob.err")});
+  ASSERT_TRUE(says("bob", "\"registered\"")) << err("bob");
+  peers_["alice"] = std::make_unique<test::child_process>(peer_argv("a", "alice", {"--json", "connect", "bob"}),
+                                                          test::child_io{"", path("alice.out"), path("alice.err")});
+  ASSERT_TRUE(says("alice", "\"connected\"")) << err("alice") << err("a");
+  EXPECT_NE(err("alice").find(R"("path":"relay")"), std::string::npos) << err("alice");
+  peers_["alice"]->write_stdin(to_bob.substr(0, to_bob.size() / 2));
+  peers_["bob"]->write_stdin(to_alice.substr(0, to_alice.size() / 2));
+  // Bob punched through a's hole-assist port (a coordinates) and both moved off a's relay.
+  ASSERT_TRUE(says("alice", "\"path_changed\"")) << err("alice") << err("bob");
+  ASSERT_TRUE(says("bob", "\"path_changed\"")) << err("bob");
+  EXPECT_TRUE(says("a", "upgraded to direct")) << err("a");
+  peers_["alice"]->write_stdin(to_bob.substr(to_bob.size() / 2));
+  peers_["alice"]->close_stdin();
+  peers_["bob"]->write_stdin(to_alice.substr(to_alice.size() / 2));
+  peers_["bob"]->close_stdin();
+  EXPECT_EQ(peers_["alice"]->wait_for(20s), 0) << err("alice");
+  EXPECT_EQ(peers_["bob"]->wait_for(20s), 0) << err("bob");
+  EXPECT_TRUE(out("alice") == to_alice) << "alice got " << out("alice").size() << " bytes";
+  EXPECT_TRUE(out("bob") == to_bob) << "bob got " << out("bob").size() << " bytes";
+}
+
 TEST_F(ClusterTest, AConnectToAPeerWhoseNodeNoLongerHasItFailsAtOnce) {
   start_node("a");
   start_node("b");

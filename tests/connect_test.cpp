@@ -85,6 +85,19 @@ TEST_F(ConnectTest, APeerBackOnTheSameNetworkTellsTheServerItsLastNatVerdictAtOn
   EXPECT_TRUE(wait_for_text(path("server.err"), "bob is behind", 5s));
 }
 
+TEST_F(ConnectTest, AListenerBusyWithAConnectionDeclinesTheNextAndItsCallerExitsFourAtOnce) {
+  start_server();
+  auto bob = start_peer("bob", {"--id", "bob", "listen"});
+  ASSERT_TRUE(peer_says("bob", "registered as bob")) << err("bob");
+  auto alice = start_peer("alice", {"connect", "bob"});
+  ASSERT_TRUE(peer_says("alice", "connected to bob")) << err("alice");
+  // Relay first, carol waits at the relay for bob; his decline must end that wait, not its timeout.
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(run_peer("carol", {"connect", "bob"}), 4) << err("carol");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  EXPECT_NE(err("carol").find("busy"), std::string::npos) << err("carol");
+}
+
 TEST_F(ConnectTest, HalfCloseKeepsTheOtherDirectionOpen) {
   start_server();
   expect_half_close_keeps_other_direction({"connect", "bob"});
