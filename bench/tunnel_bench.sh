@@ -268,6 +268,6 @@ PY
 
 # What the relays logged at warn and above, if anything (a broken pipe or reset as iperf3 ends a
 # test is its usual teardown: the receiver closes the data connections while the sender writes).
-show_warnings "registered|forwarding|identity_created|connected|incoming" "$work/server.log" "$work/online.err" \
+show_warnings "registered|forwarding|identity_created|connected|path_changed|incoming" "$work/server.log" "$work/online.err" \
   "$work/forward.err" "$work/ssh/ssh.err" "$work/stunnel/server.err" "$work/stunnel/client.err" "$work/socat.err"
 exit "$status"
