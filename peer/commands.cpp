@@ -97,7 +97,7 @@ net::awaitable<int> run_nat(const peer_config& config, const event_sink&) {
   server_link link(co_await asio::this_coro::executor);
   nat::nat_verdict verdict;
   std::optional<nat::nat_verdict> other;  // the other family's, where we and the server have it
-  std::string other_name;
+  std::string reached_name, other_name;
   if (config.stun) {
     verdict = co_await probe_nat_stun(*config.stun);
   } else {
@@ -107,12 +107,13 @@ net::awaitable<int> run_nat(const peer_config& config, const event_sink&) {
     remember(target, verdicts);
     verdict = std::move(verdicts.reached);
     other = std::move(verdicts.other);
+    reached_name = verdicts.reached_name();
     other_name = verdicts.other_name();
   }
   auto result = to_json(verdict);
   result["via"] = config.stun ? "stun" : "rendezvous";
   if (!config.stun) {
-    result["family"] = other_name == "ipv6" ? "ipv4" : "ipv6";
+    result["family"] = reached_name;
     // On IPv6 usually a firewall rather than a NAT.
     if (other) result[other_name] = to_json(*other);
   }

@@ -93,9 +93,11 @@ cxxopts::Options make_options() {
                  "overwrite, rate_limit, expose_pool, expose_channels", cxxopts::value<std::string>())
       ("json", "JSON event lines on stderr")
       ("log-level", "trace, debug, info, warn, error or off (default warn)", cxxopts::value<std::string>())
-      ("punch-timeout", "connect/send/forward: seconds both sides keep punching before the relay (0.5 to 600, default 5)", cxxopts::value<double>())
-      ("path", "connect/send/forward: auto (start on the relay at once, move to a punched direct path as soon as one\n"
-               "opens; the default), punch-first (punch, then the relay if that fails), direct (punch only) or relay",
+      ("punch-timeout", "connect/send/forward: seconds both sides keep punching, beside the relay (auto) or before it "
+                        "(punch-first) (0.5 to 600, default 5)", cxxopts::value<double>())
+      ("path", "connect/send/forward: auto (start on the relay at once, move to a punched direct path as soon as one "
+               "opens; the default), punch-first (punch, then the relay if that fails), direct (punch only) or relay "
+               "(env PEER_PATH)",
        cxxopts::value<std::string>())
       ("identity", "our identity key file (default $XDG_DATA_HOME/holepunch/identity, made on first use)", cxxopts::value<std::string>())
       ("dead-after", "seconds without a sign of life before a session's path counts as dead (1 to 3600, default 30)", cxxopts::value<double>())
