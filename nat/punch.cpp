@@ -145,7 +145,7 @@ net::awaitable<void> dial(std::shared_ptr<punch_state> state, tcp::endpoint cand
       co_return;  // authenticated or not, this candidate has answered
     }
     ++state->connect_errors[name][ec];
-    spdlog::trace("punch: dialing {} failed: {}", name, ec.message());
+    if (spdlog::should_log(spdlog::level::trace)) spdlog::trace("punch: dialing {} failed: {}", name, ec.message());
     // A NAT that answers an early SYN with RST must not end the attempt: pause and dial again.
     const auto& request = state->request;
     if (ec == asio::error::connection_refused) {

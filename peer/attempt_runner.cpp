@@ -253,7 +253,8 @@ net::awaitable<std::optional<nat::punch_success>> punch_directly(asio::ip::addre
                                                                  std::string& failure) {
   auto ex = co_await asio::this_coro::executor;
   // One local port per family for everything: listener, hole-assist report and every outgoing SYN.
-  auto ports = co_await open_family_ports(ex, hole_endpoints(server, attempt));
+  const auto targets = hole_endpoints(server, attempt);  // (a named local: GCC 12 and coroutine temporaries)
+  auto ports = co_await open_family_ports(ex, targets);
   std::string unreachable;
   std::erase_if(ports, [&](const family_port& p) {
     if (!p.connect_error) return false;
@@ -376,6 +377,11 @@ net::awaitable<attempt_result> relay_first(server_link& link, const attempt_info
     result.path = "direct";
   } else {
     result.failure = "the relay failed (" + relay_failure + ") and " + upgrade->failure;
+    if (!link.is_open()) {
+      // Neither path can open without the server: exit 3, as punch-first does.
+      result.failure = "lost the server (" + link.close_reason() + ")";
+      result.exit_code = exit_server;
+    }
   }
   co_return result;
 }

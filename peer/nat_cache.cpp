@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -101,7 +100,10 @@ void nat_cache::store(const std::string& network, const nlohmann::json& report) 
 std::string nat_cache::address_fingerprint() {
   std::vector<std::string> listed;
   for (const auto& local : net::local_addresses()) {
-    if (!local.address.is_loopback()) listed.push_back(local.address.to_string());
+    // Privacy addresses rotate (daily) and link-local ones say nothing of the network: neither
+    // may make the same network look new.
+    const bool link_local = local.address.is_v6() && local.address.to_v6().is_link_local();
+    if (!local.address.is_loopback() && !local.temporary && !link_local) listed.push_back(local.address.to_string());
   }
   std::sort(listed.begin(), listed.end());
   listed.erase(std::unique(listed.begin(), listed.end()), listed.end());

@@ -25,8 +25,8 @@ class nat_cache {
   void store(const std::string& network, const nlohmann::json& report) const;
   const std::filesystem::path& file() const { return file_; }
 
-  /// This host's addresses (loopback aside), sorted, as one string: it changes when the host
-  /// moves to another network or gets a new address.
+  /// This host's addresses (loopback, link-local and IPv6 privacy addresses aside), sorted, as one
+  /// string: it changes when the host moves to another network or gets a new address.
   static std::string address_fingerprint();
   /// The key of a network: the server we reached, the address it sees us at (its port aside:
   /// that changes with every connection), and our addresses.

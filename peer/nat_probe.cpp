@@ -223,12 +223,12 @@ net::awaitable<void> probe_in_background(probe_target target, server_link::detac
         if (m.is_object()) m.erase("public");
         return m;
       };
+      cache.store(network, message);  // (kept even if the link has gone meanwhile)
       if (without_public(message) != without_public(told)) {
         if (!send(message)) co_return;  // the link is gone: nobody to tell
         spdlog::info("NAT: {}, public {}", report_of(verdicts).describe(), message.value("public", "?"));
         told = message;
       }
-      cache.store(network, message);
     } catch (const std::exception& e) {
       spdlog::info("NAT probe skipped: {}", e.what());
     }
