@@ -35,7 +35,7 @@ std::string nat_report::describe() const {
 }
 
 nlohmann::json to_json(const nat_report& report) {
-  if (!report.reported) return {{"mapping", "unknown"}, {"filtering", "unknown"}, {"class", "unknown"}};
+  if (!report.reported) return {{"mapping", "unknown"}, {"filtering", "unknown"}, {"class", "unknown"}, {"reported", false}};
   const auto& main = report.ipv4 ? report.ipv4 : report.ipv6;
   nlohmann::json out = main ? behaviour_json(*main) : behaviour_json({});
   nlohmann::json families = nlohmann::json::object();
@@ -49,6 +49,8 @@ nlohmann::json to_json(const nat_report& report) {
 nat_report report_from_json(const nlohmann::json& message) {
   nat_report report;
   if (!message.is_object()) return report;
+  // A registration made before its peer's first report says so: nothing known, punch.
+  if (const auto said = message.find("reported"); said != message.end() && said->is_boolean() && !said->get<bool>()) return report;
   report.reported = true;
   const auto families = message.find("families");
   if (families != message.end() && families->is_object()) {

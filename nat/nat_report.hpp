@@ -33,7 +33,8 @@ struct nat_report {
 /// {...}, "ipv6": {...}}}, the form peers send and the cluster store keeps.
 nlohmann::json to_json(const nat_report& report);
 /// Reads a report; never throws. Unreadable values read as unknown (so the pair punches). A report
-/// without "families" (an older peer's) is its IPv4 family, with IPv6 when "ipv6" is true.
+/// without "families" (an older peer's) is its IPv4 family, with IPv6 when "ipv6" is true;
+/// "reported": false (a registration before its peer's first report) is no report.
 nat_report report_from_json(const nlohmann::json& message);
 
 /// Why no direct path can exist between two peers (in every family both have, a mapping that

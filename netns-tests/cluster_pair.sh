@@ -68,7 +68,10 @@ for _ in $(seq 200); do grep -q "bob is behind" "$work/node2.err" && break; slee
 sleep 0.2
 # Alice reports the verdict her cache holds for this network the moment she connects: `peer nat`
 # leaves it (as an earlier run would), so node 1 knows both sides before the connect.
-[ "$expected" = direct ] || ip netns exec "$NS_A" "$bin/peer" --server "$(node_ip 1):7000" --json nat >"$work/a-nat.out" 2>&1
+if [ "$expected" != direct ]; then
+  ip netns exec "$NS_A" "$bin/peer" --server "$(node_ip 1):7000" --json nat >"$work/a-nat.out" 2>&1 ||
+    { echo "FAIL: peer nat failed: $(tail -3 "$work/a-nat.out")"; exit 1; }
+fi
 feed "$work/a.bin" | ip netns exec "$NS_A" "$bin/peer" --server "$(node_ip 1):7000" --id alice --json connect bob \
   >"$work/a.out" 2>"$work/a.err" &
 alice=$!

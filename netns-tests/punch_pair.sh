@@ -45,8 +45,14 @@ if [ -n "${NO_PUNCH:-}" ]; then
   # The server decides by each side's NAT verdict, which a peer reports at once from its cache of
   # the last probe on this network (a first connect ever punches beside the relay, harmlessly,
   # while its probe runs): `peer nat` leaves that verdict, as a user's earlier runs would.
-  ip netns exec "$ns_bob" "$bin/peer" --server "$(server_for "${b_host:0:1}")" --json nat >"$work/b-nat.out" 2>&1
-  ip netns exec "$NS_A" "$bin/peer" --server "$(server_for a)" --json nat >"$work/a-nat.out" 2>&1
+  for side in b a; do
+    ns=$NS_A
+    [ "$side" = b ] && ns=$ns_bob
+    host=$side
+    [ "$side" = b ] && host=${b_host:0:1}
+    ip netns exec "$ns" "$bin/peer" --server "$(server_for "$host")" --json nat >"$work/$side-nat.out" 2>&1 ||
+      { echo "FAIL: peer nat ($side) failed: $(tail -3 "$work/$side-nat.out")"; exit 1; }
+  done
 fi
 feed "$work/b.bin" | ip netns exec "$ns_bob" "$bin/peer" "${punch[@]}" --server "$(server_for "${b_host:0:1}")" --id bob --json --log-level info listen \
   >"$work/b.out" 2>"$work/b.err" &

@@ -76,8 +76,12 @@ TEST(NatReport, APairGoesToTheRelayAtOnceOnlyWhenNoFamilyCanPunch) {
   const auto reason = nat::no_direct_path(report(std::nullopt, firewall), report(port_restricted, std::nullopt), true);
   ASSERT_TRUE(reason);
   EXPECT_NE(reason->find("no address family"), std::string::npos);
-  // A peer that has not reported yet: punch.
+  // A peer that has not reported yet: punch, also when its registration was read back from the
+  // cluster store by another node (against an IPv6-only peer, "IPv4, unknown" would share no family).
   EXPECT_FALSE(nat::no_direct_path(nat::nat_report{}, report(symmetric, std::nullopt), true));
+  const auto unreported = nat::report_from_json(nat::to_json(nat::nat_report{}));
+  EXPECT_FALSE(unreported.reported);
+  EXPECT_FALSE(nat::no_direct_path(unreported, report(std::nullopt, firewall), true));
 }
 
 }  // namespace
