@@ -161,7 +161,8 @@ std::vector<bytes> mux_examples() {
           session::encode_u64_frame(frame_kind::ping, 0, 1700000000000ULL),
           session::encode_u64_frame(frame_kind::pong, 0, 1700000000000ULL),
           session::encode_frame(frame_kind::close, 0, std::string("done")),
-          session::encode_frame(frame_kind::migrate, 0)};
+          session::encode_frame(frame_kind::migrate, 0),
+          session::encode_u64_frame(frame_kind::ack, 0, 4096)};
 }
 
 session::record_key fixed_key() {  // as in fuzz/record_open.cpp

@@ -27,7 +27,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     case frame_kind::ping:
     case frame_kind::pong:
-      FUZZ_CHECK(harness, frame->payload.size() == 8, "ping/pong payload not 8 bytes");
+    case frame_kind::ack:
+      FUZZ_CHECK(harness, frame->payload.size() == 8, "ping/pong/ack payload not 8 bytes");
       again = session::encode_u64_frame(frame->kind, frame->stream, session::payload_u64(*frame));
       break;
     case frame_kind::open:

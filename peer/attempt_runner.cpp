@@ -386,12 +386,30 @@ net::awaitable<attempt_result> relay_first(server_link& link, const attempt_info
   co_return result;
 }
 
+net::awaitable<attempt_result> punch_first(server_link& link, const attempt_info& attempt,
+                                           std::chrono::milliseconds punch_timeout);
+
 }  // namespace
 
 net::awaitable<attempt_result> run_attempt(server_link& link, const attempt_info& attempt,
                                            std::chrono::milliseconds punch_timeout) {
   if (attempt.punch_timeout.count() > 0) punch_timeout = attempt.punch_timeout;
-  if (attempt.path == "auto") co_return co_await relay_first(link, attempt, punch_timeout);
+  attempt_result result;  // (no co_await in a conditional: GCC 12)
+  if (attempt.path == "auto") {
+    result = co_await relay_first(link, attempt, punch_timeout);
+  } else {
+    result = co_await punch_first(link, attempt, punch_timeout);
+  }
+  result.server = link.sender();
+  result.server_address = link.server_endpoint().address();
+  co_return result;
+}
+
+namespace {
+
+/// Punch first: the punch (unless the path is relay), then the relay (unless it is direct).
+net::awaitable<attempt_result> punch_first(server_link& link, const attempt_info& attempt,
+                                           std::chrono::milliseconds punch_timeout) {
   attempt_result result;
   if (attempt.path != "relay") {
     try {
@@ -425,5 +443,7 @@ net::awaitable<attempt_result> run_attempt(server_link& link, const attempt_info
   }
   co_return result;
 }
+
+}  // namespace
 
 }  // namespace peer

@@ -72,6 +72,10 @@ struct attempt_result {
   std::string failure;
   int exit_code = 5;  ///< when there is no connection: 5 no path, 4 declined, 3 server lost
   std::shared_ptr<direct_upgrade> upgrade;  ///< relay first: the punch running beside the relay
+  /// The link the attempt ran on, and its server's address: a session whose path dies asks it for
+  /// a relay pair to resume on (path_fallback.hpp).
+  server_link::detached_sender server;
+  asio::ip::address server_address;
 };
 
 /// Runs the attempt. Relay first (path auto): join the relay at once and punch beside it; the

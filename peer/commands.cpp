@@ -158,7 +158,7 @@ net::awaitable<int> run_listen(const peer_config& config, const event_sink& even
     if (secure) {
       auto stream = co_await secure->accept_stream();
       if (stream) {
-        move_when_direct(secure, result, attempt.peer, events, started);
+        follow_session_path(secure, result, attempt.peer, events, started);
         co_return co_await bridge(link, events, origin_of(result), secure, stream, attempt.peer, started);
       }
       failure = "the session ended before a stream was opened: " + secure->end_reason();

@@ -106,7 +106,7 @@ net::awaitable<void> online_once(const peer_config& config, const event_sink& ev
       auto secure = co_await open_secure_session(result, attempt, keys, config, online_accept_backlog);
       const auto origin = origin_of(result);
       events.emit(connected_event(attempt.peer, origin, *secure, started));
-      move_when_direct(secure, result, attempt.peer, events, started);
+      follow_session_path(secure, result, attempt.peer, events, started);
       asio::co_spawn(ex, serve_session(config, events, attempt.peer, origin.path, secure),
                      net::log_escaped("session " + attempt.peer));
     } catch (const command_error& e) {

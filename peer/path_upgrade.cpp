@@ -5,6 +5,7 @@
 
 #include "common/endpoint.hpp"
 #include "common/spawn.hpp"
+#include "peer/path_fallback.hpp"
 #include "session/path_proof.hpp"
 
 namespace peer {
@@ -15,8 +16,8 @@ constexpr auto proof_timeout = std::chrono::milliseconds(5000);
 constexpr auto move_timeout = std::chrono::milliseconds(10000);
 
 net::awaitable<void> follow_upgrade(std::shared_ptr<session::session> secure, std::shared_ptr<direct_upgrade> upgrade,
-                                    std::string peer, event_sink events, net::clock::time_point started,
-                                    path_changed_fn changed) {
+                                    std::shared_ptr<path_life> life) {
+  const auto& peer = life->peer;
   while (!upgrade->done) co_await upgrade->settled.wait();
   if (!upgrade->connection || !secure->is_open() || !secure->path_keys()) co_return;
   auto punched = std::move(*upgrade->connection);
@@ -41,25 +42,29 @@ net::awaitable<void> follow_upgrade(std::shared_ptr<session::session> secure, st
   spdlog::info("the session with {} is now direct ({}), {} ms after the attempt began", peer, remote,
                net::ms_since(upgrade->started));
   // (One clock with "connected": both count from the user's request.)
-  events.emit({{"event", "path_changed"},
+  life->path = "direct";
+  life->events.emit({{"event", "path_changed"},
                {"peer", peer},
                {"from", "relay"},
                {"to", "direct"},
                {"remote", remote},
                {"family", net::family_name(punched.remote.address())},
-               {"elapsed_ms", net::ms_since(started)},
+               {"elapsed_ms", net::ms_since(life->started)},
                {"reason", "punched a direct path"}});
-  if (changed) changed(session_origin{"direct", "", remote});
+  if (life->changed) life->changed(session_origin{"direct", "", remote});
 }
 
 }  // namespace
 
-void move_when_direct(const std::shared_ptr<session::session>& secure, const attempt_result& attempt,
-                      const std::string& peer, const event_sink& events, net::clock::time_point started,
-                      path_changed_fn changed) {
-  if (!attempt.upgrade || !secure) return;
-  asio::co_spawn(secure->executor(), follow_upgrade(secure, attempt.upgrade, peer, events, started, std::move(changed)),
-                 net::log_escaped("path upgrade with " + peer));
+void follow_session_path(const std::shared_ptr<session::session>& secure, const attempt_result& attempt,
+                         const std::string& peer, const event_sink& events, net::clock::time_point started,
+                         path_changed_fn changed) {
+  if (!secure) return;
+  auto life = std::make_shared<path_life>(
+      path_life{peer, events, started, std::move(changed), attempt.path, attempt.server, attempt.server_address});
+  fall_back_when_lost(secure, life);
+  if (!attempt.upgrade) return;
+  asio::co_spawn(secure->executor(), follow_upgrade(secure, attempt.upgrade, life), net::log_escaped("path upgrade with " + peer));
 }
 
 }  // namespace peer

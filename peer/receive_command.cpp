@@ -70,7 +70,7 @@ net::awaitable<int> run_receive(const peer_config& given, const event_sink& even
     }
     const auto origin = origin_of(result);
     events.emit(connected_event(attempt.peer, origin, *secure, started));
-    move_when_direct(secure, result, attempt.peer, events, started);
+    follow_session_path(secure, result, attempt.peer, events, started);
     auto stream = co_await take_transfer_stream(config, secure, attempt.peer);
     if (!stream || !accepts_transfer_from(config, attempt.peer)) {
       if (stream) co_await serve_transfer(config, events, attempt.peer, origin.path, stream, /*live_line=*/true);  // refuses it

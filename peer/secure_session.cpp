@@ -76,6 +76,12 @@ net::awaitable<std::shared_ptr<session::session>> open_secure_session(attempt_re
   options.dead_after = config.dead_after;
   options.accept_backlog = accept_backlog;
   options.keepalive_interval = std::min(options.keepalive_interval, config.dead_after / 3);
+  // A dead path is noticed within a sixth of --dead-after and replaced by a relay pair within a
+  // third; --path direct never goes to the relay, so there the path's death ends the session.
+  if (config.path != "direct") {
+    options.lost_after = std::max<std::chrono::milliseconds>(config.dead_after / 6, std::chrono::milliseconds(200));
+    options.resume_wait = std::max<std::chrono::milliseconds>(config.dead_after / 3, std::chrono::milliseconds(1000));
+  }
   auto s = std::make_shared<session::session>(std::move(connection.socket), *shaken.keys, initiator,
                                               std::move(shaken.leftover), options);
   asio::co_spawn(co_await asio::this_coro::executor, s->run(), net::log_escaped("session with " + info.peer));

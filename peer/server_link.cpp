@@ -11,6 +11,7 @@
 #include "common/json_fields.hpp"
 #include "common/spawn.hpp"
 #include "peer/exit_codes.hpp"
+#include "peer/resume_router.hpp"
 
 namespace peer {
 
@@ -40,6 +41,34 @@ bool server_link::detached_sender::operator()(const nlohmann::json& message) con
   if (!channel || !channel->is_open()) return false;
   channel->send(message);
   return true;
+}
+
+net::awaitable<std::optional<nlohmann::json>> server_link::detached_sender::request(nlohmann::json message) const {
+  auto channel = channel_.lock();
+  auto in = std::static_pointer_cast<inbound>(inbound_.lock());
+  if (!channel || !in || !channel->is_open()) co_return std::nullopt;
+  co_return co_await exchange(std::move(channel), std::move(in), std::move(message));
+}
+
+net::awaitable<std::optional<nlohmann::json>> server_link::exchange(std::shared_ptr<wire::message_channel> channel,
+                                                                    std::shared_ptr<inbound> in, nlohmann::json message) {
+  const long long id = in->next_request++;
+  message["req"] = id;
+  in->awaited.insert(id);
+  channel->send(message);
+  const auto deadline = net::clock::now() + reply_timeout;
+  for (;;) {
+    if (auto reply = in->replies.find(id); reply != in->replies.end()) {
+      auto answer = std::move(reply->second);
+      in->replies.erase(reply);
+      in->awaited.erase(id);
+      co_return answer;
+    }
+    if (in->closed || !co_await in->arrived.wait(deadline)) {
+      in->awaited.erase(id);
+      co_return std::nullopt;
+    }
+  }
 }
 
 std::shared_ptr<server_link::attempt_watch> server_link::watcher_of(inbound& in, const nlohmann::json& message) {
@@ -161,6 +190,11 @@ net::awaitable<void> server_link::open(const std::vector<net::host_port>& server
   }
   spdlog::info("connected to server {}", net::to_string(server));
   inbound_ = std::make_shared<inbound>(executor_);
+  // A session of ours whose path died resumes on the relay pair the server names (by its tag).
+  inbound_->handlers["resume"] = [server = server_endpoint_.address(), send = sender()](const nlohmann::json& message) {
+    if (resume_router::deliver(message, server, send)) return;
+    send({{"type", "decline"}, {"attempt", message.value("attempt", "")}, {"reason", "no session of ours has that tag"}});
+  };
   asio::co_spawn(executor_, read_all(channel_, inbound_), net::log_escaped("server link reader"));
 }
 
@@ -190,29 +224,11 @@ net::awaitable<std::vector<std::string>> server_link::list() {
 }
 
 net::awaitable<nlohmann::json> server_link::request(nlohmann::json message) {
-  const long long id = next_request_++;
-  message["req"] = id;
   if (!inbound_) throw command_error(exit_server, "not connected to the server");
-  auto in = inbound_;
-  in->awaited.insert(id);
-  channel_->send(message);
-  const auto deadline = net::clock::now() + reply_timeout;
-  for (;;) {
-    if (auto reply = in->replies.find(id); reply != in->replies.end()) {
-      auto answer = std::move(reply->second);
-      in->replies.erase(reply);
-      in->awaited.erase(id);
-      co_return answer;
-    }
-    if (in->closed) {
-      in->awaited.erase(id);
-      throw command_error(exit_server, "lost the server (" + close_reason() + ")");
-    }
-    if (!co_await in->arrived.wait(deadline)) {
-      in->awaited.erase(id);
-      throw command_error(exit_server, "server did not answer in time");
-    }
-  }
+  auto reply = co_await exchange(channel_, inbound_, std::move(message));
+  if (reply) co_return std::move(*reply);
+  if (inbound_->closed) throw command_error(exit_server, "lost the server (" + close_reason() + ")");
+  throw command_error(exit_server, "server did not answer in time");
 }
 
 net::awaitable<std::optional<nlohmann::json>> server_link::next_event(net::clock::time_point deadline) {

@@ -46,18 +46,25 @@ class server_link {
   void send(const nlohmann::json& message) { channel_->send(message); }
 
   /// Sends on the link for as long as it is open, from code that may outlive the link object (a
-  /// probe in the background).
+  /// probe in the background, a session resuming on the relay).
   class detached_sender {
    public:
-    explicit detached_sender(std::weak_ptr<wire::message_channel> channel) : channel_(std::move(channel)) {}
+    detached_sender() = default;
     /// False (and nothing sent) once the link has closed.
     bool operator()(const nlohmann::json& message) const;
     bool alive() const;
+    /// Sends a request and waits (up to 15 s) for the reply with its "req"; nothing when the
+    /// link closed or the server did not answer.
+    net::awaitable<std::optional<nlohmann::json>> request(nlohmann::json message) const;
 
    private:
+    friend class server_link;
+    detached_sender(std::weak_ptr<wire::message_channel> channel, std::weak_ptr<void> in)
+        : channel_(std::move(channel)), inbound_(std::move(in)) {}
     std::weak_ptr<wire::message_channel> channel_;
+    std::weak_ptr<void> inbound_;  ///< (the link's inbound; void: it is private to the link)
   };
-  detached_sender sender() const { return detached_sender(channel_); }
+  detached_sender sender() const { return detached_sender(channel_, inbound_); }
 
   class attempt_watch;
   /// Routes the server's messages about attempt `attempt_id` ("punch", "attempt_failed") to the
@@ -86,7 +93,11 @@ class server_link {
     std::map<std::string, std::weak_ptr<attempt_watch>> watches;  ///< by attempt ID
     net::async_event arrived;
     bool closed = false;
+    long long next_request = 1;
   };
+  /// A request over `channel`, its reply read from `in`; nothing when the link closed or timed out.
+  static net::awaitable<std::optional<nlohmann::json>> exchange(std::shared_ptr<wire::message_channel> channel,
+                                                                std::shared_ptr<inbound> in, nlohmann::json message);
   static net::awaitable<void> read_all(std::shared_ptr<wire::message_channel> channel, std::shared_ptr<inbound> in);
   /// The live watch `message` is for, if any.
   static std::shared_ptr<attempt_watch> watcher_of(inbound& in, const nlohmann::json& message);
@@ -96,7 +107,6 @@ class server_link {
   net::tcp::endpoint server_endpoint_;
   net::host_port server_;
   static std::mt19937_64& random_engine();
-  long long next_request_ = 1;
 };
 
 class server_link::attempt_watch {

@@ -78,7 +78,7 @@ net::awaitable<void> session_pool::connect(const std::string& peer, entry& slot,
   slot.origin = std::make_shared<session_origin>(origin_of(result));
   slot.session = co_await open_secure_session(result, attempt, keys_, config_, accept_backlog_for_outgoing);
   // Where the session moves to a punched path, later streams' "connected" says so.
-  move_when_direct(slot.session, result, peer, events_, started, [origin = slot.origin](const session_origin& now) { *origin = now; });
+  follow_session_path(slot.session, result, peer, events_, started, [origin = slot.origin](const session_origin& now) { *origin = now; });
 }
 
 }  // namespace peer

@@ -93,6 +93,11 @@ std::string attempt_coordinator::start(const std::shared_ptr<client_session>& in
     // The other side's proven identity key: the session handshake accepts no other.
     if (const auto& key = a.sides[1 - side].key) message["peer_key"] = identity::to_hex(*key);
     if (!how.reason.empty()) message["reason"] = how.reason;
+    if (!how.resume.empty()) {
+      // Not a new connection: the responder hands it to the session of that tag.
+      message["resume"] = how.resume;
+      if (side == 1) message["type"] = "resume";
+    }
     // A responder on another node reaches our ports at our address, not at its own node's.
     if (a.sides[side].remote()) message["server_host"] = how.host;
     if (side == 0) initiator->send(message);

@@ -77,6 +77,7 @@ class attempt_coordinator {
   struct plan {
     std::string path = "auto";  ///< auto (punch, then relay), direct (punch only), relay (relay only)
     std::string reason;         ///< why the server chose the path, if it did
+    std::string resume;         ///< a session's tag: the relay pair resumes it (the responder is told "resume")
     std::string host;           ///< this node's address, told a responder on another node
     std::vector<std::string> hole_hosts;  ///< our addresses per family, for reports over each
     std::uint16_t hole_port = 0;

@@ -488,10 +488,20 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
     reply_error(message, "bad_request", "path must be auto, punch-first, direct or relay");
     co_return;
   }
+  // A session whose path died, to be resumed on a relay pair: the other side finds it by its tag.
+  how.resume = wire::string_field(message, "resume");
+  if (!how.resume.empty()) {
+    if (how.resume.size() != 32 || how.resume.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      reply_error(message, "bad_request", "resume must be a session tag (32 hex digits)");
+      co_return;
+    }
+    how.path = "relay";
+    how.reason = "resuming a session whose path was lost";
+  }
   // Both sides probed, and in no family they share can a punch succeed: nobody waits for the deadline.
   const bool server_has_ipv6 = std::any_of(context_.public_hosts.begin(), context_.public_hosts.end(),
                                            [](const std::string& host) { return host.find(':') != std::string::npos; });
-  if (how.path == "auto" || how.path == "punch-first") {
+  if (how.resume.empty() && (how.path == "auto" || how.path == "punch-first")) {
     if (auto hopeless = nat::no_direct_path(nat_, theirs, server_has_ipv6)) {
       how.path = "relay";
       how.reason = std::move(*hopeless);

@@ -16,17 +16,18 @@ void deliver(server_context& context, const std::string& from, const nlohmann::j
   if (!message.is_object()) throw wire::field_error("\"message\" must be an object");
   const auto attempt = wire::string_field(message, "attempt", "");
   const auto type = wire::string_field(message, "type");
+  const bool an_attempt = type == "attempt" || type == "resume";  // (a resume is a relay-only attempt)
   auto it = context.registry.find(to);
   if (it == context.registry.end()) {
     // Registered elsewhere meanwhile, or gone: the coordinator need not wait for its deadline.
-    if (type == "attempt") {
+    if (an_attempt) {
       context.directory->post(from, {{"kind", "gone"}, {"attempt", attempt}, {"id", to},
                                      {"reason", to + " is no longer online on node " + context.directory->node()}});
     }
     return;
   }
   it->second->send(message);
-  if (type != "attempt") return;
+  if (!an_attempt) return;
   // Its answers (a decline) and its leaving must reach the coordinator for as long as the attempt may run.
   const auto lifetime = std::chrono::seconds(context.config.attempt_timeout_s) +
                         std::chrono::milliseconds(wire::int_field(message, "punch_timeout_ms", 0, 0, 600'000)) +

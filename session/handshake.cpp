@@ -65,7 +65,9 @@ nlohmann::json handshake_state::hello() const {
           {"version", protocol_version},
           {"identity", identity::to_hex(me_.pub)},
           {"ephemeral", to_hex(ephemeral_public_.data(), ephemeral_public_.size())},
-          {"aead", aead_names(aeads_)}};
+          {"aead", aead_names(aeads_)},
+          // Optional abilities; a peer ignores names it does not know (older ones send none).
+          {"features", nlohmann::json::array({"resume"})}};
 }
 
 std::optional<std::string> handshake_state::take_peer_hello(const nlohmann::json& hello) {
@@ -87,6 +89,10 @@ std::optional<std::string> handshake_state::take_peer_hello(const nlohmann::json
     const auto kind = parse_aead(name.get_ref<const std::string&>());
     if (!kind) return "the peer offers an unknown cipher";
     theirs.push_back(*kind);
+  }
+  if (const auto features = hello.find("features"); features != hello.end()) {
+    if (!features->is_array() || features->size() > 16) return "malformed session hello";
+    for (const auto& name : *features) peer_resumes_ = peer_resumes_ || (name.is_string() && name == "resume");
   }
   peer_identity_ = *identity;
   peer_ephemeral_ = *ephemeral;
@@ -166,6 +172,7 @@ handshake_state::outcome handshake_state::finish(const nlohmann::json& auth, con
   keys.send = bind_key(tx.data(), "record", transcript_hex_);
   keys.receive = bind_key(rx.data(), "record", transcript_hex_);
   keys.peer = peer_identity_;
+  keys.resumable = peer_resumes_;
   sodium_memzero(rx.data(), rx.size());
   sodium_memzero(tx.data(), tx.size());
   result.keys = keys;

@@ -24,6 +24,9 @@ struct session_keys {
   record_key send{};
   record_key receive{};
   identity::public_key peer{};
+  /// Both sides offered "resume": each keeps what it sent until the other acknowledges it, so
+  /// the session can go on over a new path when its path dies (session::resume_on).
+  bool resumable = false;
 };
 
 /// Which keys we accept from the other side.
@@ -64,6 +67,7 @@ class handshake_state {
   identity::public_key peer_identity_{};
   std::array<std::uint8_t, 32> peer_ephemeral_{};
   aead_kind chosen_ = aead_kind::chacha20poly1305;
+  bool peer_resumes_ = false;  ///< the peer's hello offered the "resume" feature
   std::string transcript_hex_;
 };
 

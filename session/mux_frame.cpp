@@ -24,7 +24,8 @@ bool payload_size_ok(frame_kind kind, std::size_t size) {
     case frame_kind::migrate: return size == 0;
     case frame_kind::window: return size == 4;
     case frame_kind::ping:
-    case frame_kind::pong: return size == 8;
+    case frame_kind::pong:
+    case frame_kind::ack: return size == 8;
   }
   return false;
 }
@@ -71,7 +72,7 @@ std::vector<std::uint8_t> encode_u64_frame(frame_kind kind, std::uint32_t stream
 std::optional<mux_frame> decode_frame(std::span<const std::uint8_t> plaintext) {
   if (plaintext.size() < frame_header_size) return std::nullopt;
   const auto kind = static_cast<frame_kind>(plaintext[0]);
-  if (plaintext[0] < 1 || plaintext[0] > static_cast<std::uint8_t>(frame_kind::migrate)) return std::nullopt;
+  if (plaintext[0] < 1 || plaintext[0] > static_cast<std::uint8_t>(frame_kind::ack)) return std::nullopt;
   mux_frame frame;
   frame.kind = kind;
   frame.stream = static_cast<std::uint32_t>(get_be(plaintext.subspan(1, 4)));

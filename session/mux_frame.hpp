@@ -20,6 +20,7 @@ enum class frame_kind : std::uint8_t {
   pong = 7,
   close = 8,   ///< stream 0; payload: a reason; the last record of a session
   migrate = 9,  ///< stream 0; no payload: the last record on this path, the next one is on the new path
+  ack = 10,     ///< stream 0; payload: u64 BE count of the peer's records opened so far (frees its resend buffer)
 };
 
 inline constexpr std::size_t frame_header_size = 5;

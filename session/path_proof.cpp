@@ -8,6 +8,8 @@
 #include <asio/read.hpp>
 #include <asio/write.hpp>
 
+#include "common/crypto.hpp"
+
 namespace session {
 
 using namespace asio::experimental::awaitable_operators;
@@ -16,6 +18,7 @@ namespace {
 
 constexpr std::string_view proof_label = "holepunch path proof v1";
 constexpr std::uint8_t accepted = 0x01;
+constexpr std::size_t nonce_size = 32;
 
 std::array<std::uint8_t, 32> derive(const record_key& key) {
   std::array<std::uint8_t, 32> out{};
@@ -34,10 +37,13 @@ net::awaitable<std::error_code> read_exact(net::tcp::socket& socket, std::span<s
   co_return ec;
 }
 
-/// The exchange itself; any failure is a reason.
-net::awaitable<std::string> exchange(net::tcp::socket& socket, const path_proof_keys& keys, std::vector<std::uint8_t>& received) {
-  std::array<std::uint8_t, 32> ours{}, theirs{}, their_mac{};
-  randombytes_buf(ours.data(), ours.size());
+/// The exchange itself; any failure is a reason. Each side's nonce carries its statement.
+net::awaitable<std::string> exchange(net::tcp::socket& socket, const path_proof_keys& keys, std::vector<std::uint8_t>& received,
+                                     std::span<const std::uint8_t> statement, std::vector<std::uint8_t>& their_statement) {
+  std::vector<std::uint8_t> ours(nonce_size + statement.size()), theirs(ours.size());
+  std::array<std::uint8_t, 32> their_mac{};
+  randombytes_buf(ours.data(), nonce_size);
+  std::copy(statement.begin(), statement.end(), ours.begin() + nonce_size);
   if (auto [ec, n] = co_await asio::async_write(socket, asio::buffer(ours), net::use_nothrow); ec) {
     co_return "sending our nonce failed: " + ec.message();
   }
@@ -59,6 +65,7 @@ net::awaitable<std::string> exchange(net::tcp::socket& socket, const path_proof_
     co_return "the other side did not accept our proof";
   }
   if (!received.empty()) co_return "the other side sent more than the proof before it was accepted";
+  their_statement.assign(theirs.begin() + nonce_size, theirs.end());
   co_return "";
 }
 
@@ -79,12 +86,34 @@ std::array<std::uint8_t, 32> path_proof_mac(const std::array<std::uint8_t, 32>& 
   return out;
 }
 
+std::string session_tag(const path_proof_keys& keys, bool initiator) {
+  constexpr std::string_view label = "holepunch session tag v1";
+  std::array<std::uint8_t, 16> out{};
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, reinterpret_cast<const unsigned char*>(label.data()), label.size(), out.size());
+  const auto& first = initiator ? keys.mine : keys.theirs;
+  const auto& second = initiator ? keys.theirs : keys.mine;
+  crypto_generichash_update(&state, first.data(), first.size());
+  crypto_generichash_update(&state, second.data(), second.size());
+  crypto_generichash_final(&state, out.data(), out.size());
+  return crypto::to_hex(out.data(), out.size());
+}
+
 net::awaitable<std::string> prove_path(net::tcp::socket& socket, path_proof_keys keys, std::vector<std::uint8_t> received,
                                        std::chrono::milliseconds timeout) {
+  std::vector<std::uint8_t> no_statement;  // (a named local: GCC 12 and temporaries in co_await)
+  co_return co_await prove_path_stating(socket, keys, std::move(received), timeout, std::move(no_statement), nullptr);
+}
+
+net::awaitable<std::string> prove_path_stating(net::tcp::socket& socket, path_proof_keys keys, std::vector<std::uint8_t> received,
+                                               std::chrono::milliseconds timeout, std::vector<std::uint8_t> statement,
+                                               std::vector<std::uint8_t>* their_statement) {
+  std::vector<std::uint8_t> theirs;
   asio::steady_timer timer(socket.get_executor(), timeout);
-  auto outcome = co_await (exchange(socket, keys, received) || timer.async_wait(net::use_nothrow));
+  auto outcome = co_await (exchange(socket, keys, received, statement, theirs) || timer.async_wait(net::use_nothrow));
   std::string why = outcome.index() == 1 ? "the path proof took longer than " + std::to_string(timeout.count()) + " ms"
                                          : std::get<0>(std::move(outcome));
+  if (why.empty() && their_statement) *their_statement = std::move(theirs);
   if (!why.empty()) {
     // Of no use now; closed, so the other side learns it at once instead of at its own timeout.
     std::error_code ignored;

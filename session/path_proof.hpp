@@ -33,5 +33,15 @@ std::array<std::uint8_t, 32> path_proof_mac(const std::array<std::uint8_t, 32>& 
 /// (the socket is then closed). Nothing is read beyond the exchange.
 net::awaitable<std::string> prove_path(net::tcp::socket& socket, path_proof_keys keys, std::vector<std::uint8_t> received,
                                        std::chrono::milliseconds timeout);
+/// The same, with each side's nonce carrying a statement of `statement.size()` bytes (both sides
+/// state as many) that the MACs cover: the other side's arrives in `their_statement`, authentic.
+/// (A resume states how many records each side has.)
+net::awaitable<std::string> prove_path_stating(net::tcp::socket& socket, path_proof_keys keys, std::vector<std::uint8_t> received,
+                                               std::chrono::milliseconds timeout, std::vector<std::uint8_t> statement,
+                                               std::vector<std::uint8_t>* their_statement);
+
+/// A name for the session these keys belong to that both ends compute alike (the initiator's key
+/// first) and that reveals nothing of the keys: the server routes a resume by it.
+std::string session_tag(const path_proof_keys& keys, bool initiator);
 
 }  // namespace session

@@ -132,6 +132,11 @@ void record_cipher::seal_into(std::uint8_t* out, std::span<const std::uint8_t> h
   }
 }
 
+std::size_t record_cipher::record_span(std::span<const std::uint8_t> sealed) {
+  if (sealed.size() < record_header_size) return 0;
+  return record_header_size + get_u32(sealed.data());
+}
+
 record_cipher::open_result record_cipher::open(std::span<std::uint8_t> input) {
   if (input.size() < record_header_size) return {};
   const std::uint32_t length = get_u32(input.data());

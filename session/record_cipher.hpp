@@ -66,6 +66,11 @@ class record_cipher {
   /// Opens the first record in `input`, decrypting it in place. need_more: not a whole record
   /// yet; oversized or forged: the session must end.
   open_result open(std::span<std::uint8_t> input);
+  /// Records sealed (or opened) so far: the next record's number.
+  std::uint64_t records() const { return counter_; }
+  /// Bytes the sealed record at the start of `sealed` takes (its length field plus 4); 0 if
+  /// fewer than 4 bytes are there.
+  static std::size_t record_span(std::span<const std::uint8_t> sealed);
 
  private:
   struct state;

@@ -57,8 +57,14 @@ session::session(net::tcp::socket socket, const session_keys* keys, bool initiat
       accept_ready_(executor_),
       ended_event_(executor_),
       flushed_(executor_),
-      moved_(executor_) {
-  if (keys) path_keys_ = derive_path_proof_keys(keys->send, keys->receive);
+      moved_(executor_),
+      path_event_(executor_) {
+  if (keys) {
+    path_keys_ = derive_path_proof_keys(keys->send, keys->receive);
+    tag_ = session_tag(*path_keys_, initiator);
+    resumable_ = keys->resumable;
+  }
+  if (options_.lost_after.count() <= 0) options_.lost_after = std::max<std::chrono::milliseconds>(options_.dead_after / 3, std::chrono::milliseconds(1));
   socket.set_option(net::tcp::no_delay(true));
   paths_.push_back(std::move(socket));
   writing_to_ = reading_from_ = &paths_.front();
@@ -146,22 +152,51 @@ void session::seal_frame(std::span<const std::uint8_t> head, std::span<const std
 }
 
 net::awaitable<void> session::write_loop() {
-  byte_buffer writing;
+  byte_buffer writing;  // (a session without resumption writes from here and reuses it)
   for (;;) {
     const auto moving = [&] { return next_path_ && !write_moved_; };
-    while (pending_.empty() && !moving() && !ended_) co_await pending_ready_.wait();
+    while ((path_lost_ || (pending_.empty() && !moving())) && !ended_) co_await pending_ready_.wait();
     if (ended_) co_return;
     // A move: the migrate record ends this batch, which goes on the old path; the next on the new.
     // (Sealed here, by the writer, so nothing sealed after it can slip onto the old path.)
     const bool move_now = moving() && !closing_;
     if (move_now) seal_frame(frame_header(frame_kind::migrate, 0), {});
-    writing.clear();
-    writing.swap(pending_);
+    byte_buffer* batch = &writing;
+    if (resumable_) {
+      // Kept until the peer acknowledges it: a path may die with it unread.
+      auto& kept = resend_.emplace_back();
+      kept.first = pending_first_;
+      kept.end = pending_first_ = sealer_.records();
+      if (!spare_.empty()) {
+        kept.bytes.swap(spare_.back());
+        spare_.pop_back();
+      }
+      kept.bytes.clear();
+      kept.bytes.swap(pending_);
+      resend_bytes_ += kept.bytes.size();
+      writing_batch_ = &kept;
+      batch = &kept.bytes;
+    } else {
+      writing.clear();
+      writing.swap(pending_);
+    }
     send_room_.notify_all();
     const bool last = closing_;  // the close record is in this batch, and nothing follows it
+    const int generation = path_generation_;
     auto& path = *writing_to_;
-    auto [ec, n] = co_await asio::async_write(path, asio::buffer(writing.data(), writing.size()), net::use_nothrow);
+    writer_on_path_ = true;
+    auto [ec, n] = co_await asio::async_write(path, asio::buffer(batch->data(), batch->size()), net::use_nothrow);
+    writer_on_path_ = false;
+    writing_batch_ = nullptr;
+    if (ended_) co_return;
+    if (generation != path_generation_) {
+      // The path was lost meanwhile: the batch stays for the resend, which the resume decides.
+      path_event_.notify_all();
+      continue;
+    }
+    drop_acknowledged();
     if (ec) {
+      if (lose_path("sending to the peer failed: " + ec.message())) continue;
       fail("sending to the peer failed: " + ec.message());
       co_return;
     }
@@ -174,15 +209,154 @@ net::awaitable<void> session::write_loop() {
     }
     if (last) {
       writing_to_->shutdown(net::tcp::socket::shutdown_send, ec);
-      // A slow path may take long to flush; from here on the peer only has to answer.
-      close_deadline_ = net::clock::now() + options_.close_timeout;
-      close_flushed_ = true;
-      flushed_.notify_all();
-      // Now only the reader works, until the peer's close and end arrive (or the close timeout).
-      while (!ended_) co_await pending_ready_.wait();
-      co_return;
+      if (!close_flushed_) {
+        // A slow path may take long to flush; from here on the peer only has to answer.
+        close_deadline_ = net::clock::now() + options_.close_timeout;
+        close_flushed_ = true;
+        flushed_.notify_all();
+      }
+      // Now only the reader works, until the peer's close and end arrive (or the close timeout),
+      // unless a resume has something to send again.
     }
   }
+}
+
+bool session::lose_path(const std::string& reason) {
+  if (ended_ || !resumable()) return false;
+  if (path_lost_) return true;
+  path_lost_ = true;
+  lost_reason_ = reason;
+  lost_at_ = net::clock::now();
+  ++path_generation_;
+  spdlog::info("session path lost: {}; waiting up to {} ms for a new one", reason, options_.resume_wait.count());
+  // A move in progress is void: the resume puts both directions on one path.
+  next_path_ = nullptr;
+  write_moved_ = false;
+  peer_moved_ = false;
+  std::error_code ignored;
+  for (auto& path : paths_) path.close(ignored);  // (erased by the resume, once no I/O is on them)
+  pending_ready_.notify_all();
+  moved_.notify_all();
+  path_event_.notify_all();
+  return true;
+}
+
+net::awaitable<std::string> session::wait_path_lost() {
+  while (!path_lost_ && !ended_) co_await path_event_.wait();
+  co_return ended_ ? std::string() : lost_reason_;
+}
+
+net::awaitable<bool> session::wait_path_back() {
+  while (path_lost_ && !ended_) co_await path_event_.wait();
+  co_return !ended_;
+}
+
+net::awaitable<std::string> session::resume_on(net::tcp::socket path, std::vector<std::uint8_t> received,
+                                               std::chrono::milliseconds timeout) {
+  auto self = shared_from_this();
+  if (!resumable()) co_return "this session cannot resume";
+  if (ended_) co_return end_reason_;
+  if (resuming_) co_return "the session is already resuming";
+  if (!path_lost_ && !lose_path("the peer gave up our path")) co_return "this session cannot resume";
+  resuming_ = true;
+  struct done_resuming {
+    bool& flag;
+    ~done_resuming() { flag = false; }
+  } resuming{resuming_};
+  // The reader and writer leave the closed paths first.
+  while ((reader_on_path_ || writer_on_path_) && !ended_) co_await path_event_.wait();
+  if (ended_) co_return end_reason_;
+  // Stated inside the proof, so nobody on the path can change them: how many of the peer's
+  // records we have, and how many of ours there are (the peer's migrate records before its count are void).
+  std::vector<std::uint8_t> statement(16);
+  const auto put = [&](std::size_t at, std::uint64_t value) {
+    for (int i = 0; i < 8; ++i) statement[at + 7 - i] = static_cast<std::uint8_t>(value >> (8 * i));
+  };
+  put(0, opened_);
+  put(8, sealer_.records());
+  std::error_code ec;
+  path.set_option(net::tcp::no_delay(true), ec);
+  std::vector<std::uint8_t> theirs;
+  auto why = co_await prove_path_stating(path, *path_keys_, std::move(received), timeout, std::move(statement), &theirs);
+  if (ended_) co_return end_reason_;
+  if (!why.empty()) co_return "the new path failed its proof: " + why;
+  const auto get = [&](std::size_t at) {
+    std::uint64_t value = 0;
+    for (int i = 0; i < 8; ++i) value = (value << 8) | theirs[at + i];
+    return value;
+  };
+  if (!resend_from(get(0))) co_return end_reason_;
+  stale_migrates_below_ = get(8);
+  paths_.clear();  // (all closed, none in use)
+  paths_.push_back(std::move(path));
+  writing_to_ = reading_from_ = &paths_.front();
+  path_lost_ = false;
+  last_heard_ = net::clock::now();
+  ping_unanswered_since_ = net::clock::time_point::max();
+  ++resumes_;
+  spdlog::info("session resumed on a new path {} ms after it lost the old one", net::ms_since(lost_at_));
+  pending_ready_.notify_all();
+  path_event_.notify_all();
+  send_room_.notify_all();
+  co_return "";
+}
+
+bool session::resend_from(std::uint64_t peer_has) {
+  const std::uint64_t kept_from = resend_.empty() ? pending_first_ : resend_.front().first;
+  spdlog::debug("resuming: the peer has {} of our records; resending {}", peer_has,
+                peer_has <= pending_first_ ? pending_first_ - peer_has : 0);
+  if (peer_has < kept_from || peer_has > pending_first_) {
+    fail(fmt::format("cannot resume: the peer has {} of our records, and we hold records {} to {}", peer_has, kept_from,
+                     pending_first_));
+    return false;
+  }
+  // What the peer lacks of the written batches goes out first, byte for byte as sealed then
+  // (same counters), ahead of what was never written.
+  byte_buffer again;
+  for (auto& batch : resend_) {
+    std::size_t from = 0;
+    for (std::uint64_t record = batch.first; record < peer_has && record < batch.end; ++record) {
+      from += record_cipher::record_span(std::span(batch.bytes.data() + from, batch.bytes.size() - from));
+    }
+    if (from < batch.bytes.size()) std::memcpy(again.extend(batch.bytes.size() - from), batch.bytes.data() + from, batch.bytes.size() - from);
+  }
+  if (!pending_.empty()) std::memcpy(again.extend(pending_.size()), pending_.data(), pending_.size());
+  pending_.swap(again);
+  for (auto& batch : resend_) spare_.push_back(std::move(batch.bytes));
+  if (spare_.size() > 4) spare_.resize(4);
+  resend_.clear();
+  resend_bytes_ = 0;
+  pending_first_ = peer_has;
+  peer_has_ = std::max(peer_has_, peer_has);
+  return true;
+}
+
+bool session::on_ack(std::uint64_t count) {
+  if (count > sealer_.records()) return false;
+  if (count <= peer_has_) return true;
+  peer_has_ = count;
+  drop_acknowledged();
+  return true;
+}
+
+void session::drop_acknowledged() {
+  bool freed = false;
+  while (!resend_.empty() && resend_.front().end <= peer_has_ && &resend_.front() != writing_batch_) {
+    resend_bytes_ -= resend_.front().bytes.size();
+    if (spare_.size() < 4) spare_.push_back(std::move(resend_.front().bytes));
+    resend_.pop_front();
+    freed = true;
+  }
+  if (freed) send_room_.notify_all();
+}
+
+void session::maybe_ack(bool now) {
+  if (!resumable_ || opened_ == ack_sent_) return;
+  // Often enough that the peer's resend buffer never fills on a fast path; rarely enough to cost nothing.
+  if (!now && opened_ - ack_sent_ < 32 && bytes_since_ack_ < 256 * 1024) return;
+  ack_sent_ = opened_;
+  bytes_since_ack_ = 0;
+  send_frame(encode_u64_frame(frame_kind::ack, 0, opened_));
 }
 
 net::awaitable<std::string> session::move_to(net::tcp::socket path, std::chrono::milliseconds timeout) {
@@ -190,24 +364,33 @@ net::awaitable<std::string> session::move_to(net::tcp::socket path, std::chrono:
   if (!path_keys_) co_return "an unprotected session cannot move";
   if (ended_ || closing_) co_return closing_reason();
   if (next_path_) co_return "the session is already moving";
+  if (path_lost_) co_return "the session lost its path: " + lost_reason_;
   std::error_code ec;
   path.set_option(net::tcp::no_delay(true), ec);
   paths_.push_back(std::move(path));
   next_path_ = &paths_.back();
   const int before = moves_;
+  const int generation = path_generation_;
   pending_ready_.notify_all();  // the writer sends our migrate record
   moved_.notify_all();          // the reader may be waiting for this path
   const auto deadline = net::clock::now() + timeout;
-  while (moves_ == before && !ended_ && net::clock::now() < deadline) co_await moved_.wait(deadline);
+  while (moves_ == before && !ended_ && generation == path_generation_ && net::clock::now() < deadline) {
+    co_await moved_.wait(deadline);
+  }
   if (moves_ != before) co_return "";
   if (ended_) co_return end_reason_;
+  if (generation != path_generation_) co_return "the path was lost during the move";
   co_return "the peer did not move within " + std::to_string(timeout.count()) + " ms";
 }
 
 net::awaitable<bool> session::follow_peer_move() {
   const auto deadline = net::clock::now() + options_.move_timeout;
-  while (!next_path_ && !ended_ && net::clock::now() < deadline) co_await moved_.wait(deadline);
+  while (!next_path_ && !ended_ && !path_lost_ && net::clock::now() < deadline) co_await moved_.wait(deadline);
   if (ended_) co_return false;
+  if (path_lost_) {
+    peer_moved_ = false;  // the move is void: the resume decides where both go on
+    co_return true;
+  }
   if (!next_path_) {
     fail("the peer moved the session to a path we do not have");
     co_return false;
@@ -259,6 +442,8 @@ net::awaitable<void> session::read_loop() {
         co_return;
       }
       start += result.consumed;
+      ++opened_;
+      bytes_since_ack_ += result.consumed;
       last_heard_ = net::clock::now();
       auto frame = decode_frame(result.plaintext);
       if (!frame) {
@@ -277,6 +462,7 @@ net::awaitable<void> session::read_loop() {
         if (!co_await follow_peer_move()) co_return;
       }
     }
+    maybe_ack(false);
     if (start == end) {
       start = end = 0;
     } else if (input_.size() - end < read_chunk) {
@@ -284,7 +470,22 @@ net::awaitable<void> session::read_loop() {
       end -= start;
       start = 0;
     }
+    if (path_lost_) {
+      // A part of a record read from the lost path is dropped: the peer resends it whole.
+      start = end = 0;
+      while (path_lost_ && !ended_) co_await path_event_.wait();
+      if (ended_) co_return;
+      continue;
+    }
+    const int generation = path_generation_;
+    reader_on_path_ = true;
     auto [ec, n] = co_await reading_from_->async_read_some(asio::buffer(input_.data() + end, input_.size() - end), net::use_nothrow);
+    reader_on_path_ = false;
+    if (ended_) co_return;
+    if (generation != path_generation_) {
+      path_event_.notify_all();
+      continue;  // (the top of the loop waits for the resume)
+    }
     end += n;
     if (ec == asio::error::eof && peer_closed_) {
       // Our answering close must reach the peer before the session counts as ended.
@@ -293,10 +494,12 @@ net::awaitable<void> session::read_loop() {
       co_return;
     }
     if (ec == asio::error::eof) {
+      if (lose_path("the connection ended without a close record")) continue;
       fail("the connection ended without a close record: the session was truncated (peer crashed or the path was cut)");
       co_return;
     }
     if (ec) {
+      if (lose_path("receiving from the peer failed: " + ec.message())) continue;
       fail("receiving from the peer failed: " + ec.message());
       co_return;
     }
@@ -318,7 +521,11 @@ bool session::dispatch(const mux_frame& frame) {
       send_frame(encode_u64_frame(frame_kind::pong, 0, payload_u64(frame)));
       return true;
     case frame_kind::pong:
+      ping_unanswered_since_ = net::clock::time_point::max();
       return true;
+    case frame_kind::ack:
+      if (!resumable_) return protocol_error("an ack in a session without resumption");
+      return on_ack(payload_u64(frame)) || protocol_error("an ack for records we never sent");
     case frame_kind::close:
       peer_closed_ = true;
       // Whoever closed first gave the reason; the answer to our own close is only an answer.
@@ -332,6 +539,8 @@ bool session::dispatch(const mux_frame& frame) {
       return !ended_;
     case frame_kind::migrate:
       if (!path_keys_) return protocol_error("a migrate record in an unprotected session");
+      // One sealed before a resume was for a path the resume gave up (resent to us, or never followed).
+      if (opened_ <= stale_migrates_below_) return true;
       peer_moved_ = true;
       return true;
     default:
@@ -393,22 +602,38 @@ void session::accept_open(const mux_frame& frame) {
 
 net::awaitable<void> session::keepalive_loop() {
   asio::steady_timer tick(executor_);
-  const auto step = std::min<net::clock::duration>(std::chrono::seconds(1), options_.keepalive_interval);
+  // A resumable session pings more often, to notice an unanswered path within lost_after.
+  const auto ping_every = resumable() ? std::min(options_.keepalive_interval, options_.lost_after / 4) : options_.keepalive_interval;
+  const auto step = std::min<net::clock::duration>(std::chrono::seconds(1), ping_every);
+  const auto in_seconds = [](std::chrono::milliseconds ms) { return static_cast<double>(ms.count()) / 1000.0; };
   for (;;) {
     tick.expires_after(step);
     co_await tick.async_wait(net::use_nothrow);
     const auto now = net::clock::now();
+    if (path_lost_) {
+      if (now - lost_at_ > options_.resume_wait) {
+        fail(fmt::format("the path is dead: it was lost ({}) and no new one came within {:.1f} s", lost_reason_,
+                         in_seconds(options_.resume_wait)));
+        co_return;
+      }
+      continue;
+    }
     if (now - last_heard_ > options_.dead_after) {
-      const auto seconds = std::chrono::duration_cast<std::chrono::milliseconds>(options_.dead_after).count() / 1000.0;
-      fail(fmt::format("nothing heard from the peer for {:.1f} s: the path is dead", seconds));
+      fail(fmt::format("nothing heard from the peer for {:.1f} s: the path is dead", in_seconds(options_.dead_after)));
       co_return;
     }
     if (now > close_deadline_) {
       fail(end_reason_.empty() ? "the peer did not answer our close" : end_reason_, peer_closed_);
       co_return;
     }
-    if (now - last_ping_sent_ >= options_.keepalive_interval && !closing_) {
+    if (resumable() && now - ping_unanswered_since_ > options_.lost_after) {
+      lose_path(fmt::format("no answer to our pings for {:.1f} s", in_seconds(options_.lost_after)));
+      continue;
+    }
+    maybe_ack(true);
+    if (now - last_ping_sent_ >= ping_every && !closing_) {
       last_ping_sent_ = now;
+      if (ping_unanswered_since_ == net::clock::time_point::max()) ping_unanswered_since_ = now;
       send_frame(encode_u64_frame(frame_kind::ping, 0, static_cast<std::uint64_t>(net::now_ms())));
     }
   }
@@ -430,6 +655,7 @@ void session::fail(const std::string& reason, bool clean) {
   accept_ready_.notify_all();
   ended_event_.notify_all();
   moved_.notify_all();
+  path_event_.notify_all();
   std::error_code ignored;
   for (auto& path : paths_) path.cancel(ignored);
 }

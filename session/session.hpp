@@ -35,6 +35,14 @@ struct session_options {
   std::chrono::milliseconds close_timeout{5'000};  ///< wait this long for the peer's close
   /// After the peer's migrate record, wait this long for our own move_to() before giving up.
   std::chrono::milliseconds move_timeout{10'000};
+  /// Nonzero (and both sides offered resumption): a path that breaks or goes unanswered is lost,
+  /// not fatal; the session waits this long for resume_on() to give it a new one.
+  std::chrono::milliseconds resume_wait{0};
+  /// With resume_wait: pings go unanswered this long and the path counts as lost (0: a third of
+  /// dead_after). Pings go out at a quarter of it.
+  std::chrono::milliseconds lost_after{0};
+  /// Sealed bytes the peer has not acknowledged yet before stream writers wait (resumable sessions).
+  std::size_t resend_limit = 16 * 1024 * 1024;
 };
 
 /// One session; create with make_shared, then co_spawn run().
@@ -83,6 +91,35 @@ class session : public std::enable_shared_from_this<session> {
   /// How many moves have completed (0: still on the first path).
   int moves() const { return moves_; }
 
+  // Resumption: a session whose path dies goes on over a new one (a relay pair in place of a
+  // dead punched path). Every sealed record stays in a resend buffer (bounded by resend_limit)
+  // until the peer acknowledges it (ack records); on the new path each side states, inside the
+  // path proof, how many of the other's records it has opened, and the other resends from there
+  // with the same sealed bytes, so counters, keys and streams go on as if nothing happened.
+  /// Both sides offered it, and resume_wait allows it.
+  bool resumable() const { return resumable_ && options_.resume_wait.count() > 0; }
+  /// Names this session to the server (the same on both ends); see session_tag().
+  const std::string& tag() const { return tag_; }
+  bool initiator() const { return initiator_; }
+  /// Waits until the path is lost (returns why) or the session ended (returns "").
+  net::awaitable<std::string> wait_path_lost();
+  bool path_lost() const { return path_lost_; }
+  /// Waits until a lost path has been replaced (true) or the session ended (false).
+  net::awaitable<bool> wait_path_back();
+  /// Puts the session on `path`, a fresh connection to the same peer (whose first bytes may sit
+  /// in `received`); the peer calls it too. Proves the path (path_proof), learns how much of ours
+  /// the peer has, and resends the rest before anything new. A path not yet lost is given up
+  /// first (the peer lost it). Returns "" once on the new path, else why not; the session then
+  /// stays lost until resume_wait ends it.
+  net::awaitable<std::string> resume_on(net::tcp::socket path, std::vector<std::uint8_t> received,
+                                        std::chrono::milliseconds timeout);
+  /// How many resumes have completed.
+  int resumes() const { return resumes_; }
+  /// Gives up a lost path's wait: the session ends with `reason`.
+  void abandon(const std::string& reason) { fail(reason); }
+  /// Counts the path as lost now (the peer said it lost it); false if the session cannot resume.
+  bool give_up_path(const std::string& reason) { return lose_path(reason); }
+
  private:
   friend class stream;
   /// keys null: unprotected.
@@ -102,12 +139,24 @@ class session : public std::enable_shared_from_this<session> {
   void send_frame(frame_kind kind, std::uint32_t stream, std::span<const std::uint8_t> payload);
   void send_frame(const std::vector<std::uint8_t>& frame);
   void seal_frame(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body);
-  bool send_buffer_has_room() const { return pending_.size() < options_.send_buffer; }
+  bool send_buffer_has_room() const {
+    return pending_.size() < options_.send_buffer && resend_bytes_ < options_.resend_limit;
+  }
   /// Ends the session: every stream and waiter learns `reason`.
   void fail(const std::string& reason, bool clean = false);
   void forget_if_finished(const stream& s);
   /// Takes up to `wanted` bytes of window growth from the budget; returns what it got.
   std::uint32_t take_window_budget(std::uint32_t wanted);
+  /// The path broke or went unanswered: true if the session waits for resume_on() (it then
+  /// closes every path and stops reading and writing), false if it cannot (the caller fails it).
+  bool lose_path(const std::string& reason);
+  /// The peer acknowledged `count` of our records: what it has leaves the resend buffer.
+  bool on_ack(std::uint64_t count);
+  void drop_acknowledged();
+  /// Sends an ack when enough has arrived since the last (or `now`, with anything unacknowledged).
+  void maybe_ack(bool now);
+  /// After the proof on a new path: resend from `peer_has`; false (session failed) if impossible.
+  bool resend_from(std::uint64_t peer_has);
 
   asio::any_io_executor executor_;
   /// The paths: one, or during a move the old and the new (a list: their addresses stay put).
@@ -148,6 +197,35 @@ class session : public std::enable_shared_from_this<session> {
   net::async_event flushed_;         ///< our close record has been written
   net::async_event moved_;           ///< a direction of a move switched path (or move_to gave one)
   bool close_flushed_ = false;
+
+  // Resumption (see resumable()).
+  struct sent_batch {
+    std::uint64_t first = 0;  ///< number of its first record
+    std::uint64_t end = 0;    ///< one past its last
+    byte_buffer bytes;
+  };
+  bool resumable_ = false;              ///< both sides offered it: acks flow, sent records are kept
+  std::string tag_;
+  std::deque<sent_batch> resend_;       ///< written (or being written), not yet acknowledged
+  std::size_t resend_bytes_ = 0;
+  const sent_batch* writing_batch_ = nullptr;  ///< the batch the writer is writing (never dropped meanwhile)
+  std::vector<byte_buffer> spare_;      ///< acknowledged batches' memory, for the next ones
+  std::uint64_t pending_first_ = 0;     ///< number of the first record in pending_
+  std::uint64_t opened_ = 0;            ///< the peer's records we have opened
+  std::uint64_t ack_sent_ = 0;          ///< the count our last ack carried
+  std::size_t bytes_since_ack_ = 0;
+  std::uint64_t peer_has_ = 0;          ///< our records the peer acknowledged
+  std::uint64_t stale_migrates_below_ = 0;  ///< the peer's records sealed before a resume: their migrates are void
+  bool path_lost_ = false;
+  bool resuming_ = false;
+  std::string lost_reason_;
+  net::clock::time_point lost_at_;
+  int path_generation_ = 0;             ///< counts losses: I/O begun before one ignores its result
+  bool reader_on_path_ = false;         ///< the reader (writer) is in a read (write) on the path
+  bool writer_on_path_ = false;
+  int resumes_ = 0;
+  net::clock::time_point ping_unanswered_since_ = net::clock::time_point::max();
+  net::async_event path_event_;         ///< the path was lost or resumed, or I/O left a lost path
 };
 
 }  // namespace session

@@ -1,7 +1,8 @@
 // A session moves from one TCP connection to another mid-flight (a relayed path replaced by a
 // punched one): many streams, both directions at once, every byte intact and nothing more on the
 // old path; a connection that cannot prove it belongs to the session is refused and the session
-// goes on where it was.
+// goes on where it was. A session whose path dies (black-holed or cut) resumes on a new
+// connection with nothing lost, duplicated or reordered, or ends once nobody gives it one.
 #include <gtest/gtest.h>
 
 #include <asio/experimental/awaitable_operators.hpp>
@@ -130,6 +131,42 @@ net::awaitable<bool> echo_works(std::shared_ptr<session::session> from, std::sha
   co_return back == text;
 }
 
+/// Opens the streams both ways and starts their writers and checkers.
+net::awaitable<void> start_transfer(const test::session_pair& pair, std::shared_ptr<tally> t) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::co_spawn(ex, accept_and_check(pair.responder, stream_count, t), asio::detached);
+  asio::co_spawn(ex, accept_and_check(pair.initiator, stream_count, t), asio::detached);
+  for (std::uint32_t i = 0; i < stream_count; ++i) {
+    auto a = pair.initiator->open_stream({{"seed", i + 1}});
+    auto b = pair.responder->open_stream({{"seed", 100 + i}});
+    if (!a || !b) throw std::runtime_error("could not open the streams");
+    asio::co_spawn(ex, send_pattern(a, i + 1, t), asio::detached);
+    asio::co_spawn(ex, send_pattern(b, 100 + i, t), asio::detached);
+  }
+}
+
+/// Waits until every stream both ways arrived (or one failed).
+net::awaitable<void> until_transferred(std::shared_ptr<tally> t) {
+  while (t->intact + (t->first_error.empty() ? 0 : 1000) < 2 * static_cast<int>(stream_count)) co_await pause(5ms);
+}
+
+/// Both ends resume on a fresh connection between them; the two reasons ("" each when resumed).
+net::awaitable<std::pair<std::string, std::string>> resume_both(asio::io_context& io, const test::session_pair& pair) {
+  auto [a, b] = co_await test::connected_pair(io);
+  std::vector<std::uint8_t> none_a, none_b;
+  auto [ra, rb] = co_await (pair.initiator->resume_on(std::move(a), std::move(none_a), 5000ms) &&
+                            pair.responder->resume_on(std::move(b), std::move(none_b), 5000ms));
+  co_return std::make_pair(std::move(ra), std::move(rb));
+}
+
+/// Options of a session that may lose its path: noticed within 400 ms, a new one awaited 10 s.
+session::session_options resumable_options() {
+  session::session_options options;
+  options.lost_after = 400ms;
+  options.resume_wait = 10'000ms;
+  return options;
+}
+
 class SessionMoveTest : public ::testing::Test {
  protected:
   asio::io_context io_;
@@ -147,16 +184,7 @@ TEST_F(SessionMoveTest, ManyStreamsBothWaysMoveToANewConnectionMidFlightIntact) 
   std::size_t old_bytes_at_move = 0, received_at_move = 0;
   bool fresh_stream_after_move = false;
   test::run_until_done(io_, [&]() -> net::awaitable<void> {
-    auto ex = co_await asio::this_coro::executor;
-    asio::co_spawn(ex, accept_and_check(pair.responder, stream_count, t), asio::detached);
-    asio::co_spawn(ex, accept_and_check(pair.initiator, stream_count, t), asio::detached);
-    for (std::uint32_t i = 0; i < stream_count; ++i) {
-      auto a = pair.initiator->open_stream({{"seed", i + 1}});
-      auto b = pair.responder->open_stream({{"seed", 100 + i}});
-      if (!a || !b) throw std::runtime_error("could not open the streams");
-      asio::co_spawn(ex, send_pattern(a, i + 1, t), asio::detached);
-      asio::co_spawn(ex, send_pattern(b, 100 + i, t), asio::detached);
-    }
+    co_await start_transfer(pair, t);
     // A quarter of the way, in both directions at once: a new connection, proved, then the move.
     while (t->received < each_way / 2 && t->first_error.empty()) co_await pause(2ms);
     auto [direct_a, direct_b] = co_await test::connected_pair(io_);
@@ -170,7 +198,7 @@ TEST_F(SessionMoveTest, ManyStreamsBothWaysMoveToANewConnectionMidFlightIntact) 
     move_b = mb;
     old_bytes_at_move = *old_path_bytes;
     received_at_move = t->received;
-    while (t->intact + (t->first_error.empty() ? 0 : 1000) < 2 * static_cast<int>(stream_count)) co_await pause(5ms);
+    co_await until_transferred(t);
     fresh_stream_after_move = co_await echo_works(pair.initiator, pair.responder);
   }(), 300s);
   EXPECT_EQ(move_a, "");
@@ -233,6 +261,115 @@ TEST_F(SessionMoveTest, AnUnprotectedSessionCannotMove) {
   }());
   EXPECT_FALSE(pair.initiator->path_keys());
   EXPECT_NE(why.find("unprotected"), std::string::npos);
+}
+
+TEST_F(SessionMoveTest, APathThatGoesSilentMidFlightIsLostAndTheSessionResumesOnANewOneIntact) {
+  // Bytes from the initiator vanish a quarter of the way (a NAT dropped the mapping): its pings
+  // go unanswered, and so do the responder's pongs. Records written into the hole are resent.
+  auto forwarded = std::make_shared<std::size_t>(0);
+  auto pair = test::make_session_pair(io_, resumable_options(), [forwarded](std::vector<std::uint8_t>& chunk) {
+    if (*forwarded >= each_way / 4) return test::tap_action::drop;
+    *forwarded += chunk.size();
+    return test::tap_action::pass;
+  });
+  auto t = std::make_shared<tally>();
+  std::pair<std::string, std::string> resumed{"not run", "not run"};
+  std::string lost_a, lost_b;
+  bool fresh_stream_after = false;
+  test::run_until_done(io_, [&]() -> net::awaitable<void> {
+    co_await start_transfer(pair, t);
+    lost_a = co_await pair.initiator->wait_path_lost();
+    lost_b = co_await pair.responder->wait_path_lost();
+    resumed = co_await resume_both(io_, pair);
+    co_await until_transferred(t);
+    fresh_stream_after = co_await echo_works(pair.initiator, pair.responder);
+  }(), 300s);
+  // A black hole shows only as unanswered pings; the side that notices first closes its end,
+  // which the other may see as the connection ending (the test's forwarder passes that on).
+  const auto by_pings = [](const std::string& why) { return why.find("no answer to our pings") != std::string::npos; };
+  EXPECT_TRUE(by_pings(lost_a) || by_pings(lost_b)) << lost_a << " / " << lost_b;
+  EXPECT_NE(lost_a, "");
+  EXPECT_NE(lost_b, "");
+  EXPECT_EQ(resumed.first, "");
+  EXPECT_EQ(resumed.second, "");
+  EXPECT_EQ(t->first_error, "");
+  EXPECT_EQ(t->intact, 2 * static_cast<int>(stream_count));
+  EXPECT_EQ(pair.initiator->resumes(), 1);
+  EXPECT_EQ(pair.responder->resumes(), 1);
+  EXPECT_TRUE(fresh_stream_after);
+  EXPECT_TRUE(pair.initiator->is_open());
+}
+
+TEST_F(SessionMoveTest, ACutPathResumesEvenWhenOneSideHadNotNoticedYet) {
+  // The path ends with a FIN towards the responder; the initiator is given the new path at once,
+  // before its own pings could tell it anything.
+  auto forwarded = std::make_shared<std::size_t>(0);
+  auto pair = test::make_session_pair(io_, resumable_options(), [forwarded](std::vector<std::uint8_t>& chunk) {
+    *forwarded += chunk.size();
+    return *forwarded > each_way / 3 ? test::tap_action::cut : test::tap_action::pass;
+  });
+  auto t = std::make_shared<tally>();
+  std::pair<std::string, std::string> resumed{"not run", "not run"};
+  std::string lost_b;
+  test::run_until_done(io_, [&]() -> net::awaitable<void> {
+    co_await start_transfer(pair, t);
+    lost_b = co_await pair.responder->wait_path_lost();
+    resumed = co_await resume_both(io_, pair);
+    co_await until_transferred(t);
+  }(), 300s);
+  EXPECT_NE(lost_b.find("without a close record"), std::string::npos) << lost_b;
+  EXPECT_EQ(resumed.first, "");
+  EXPECT_EQ(resumed.second, "");
+  EXPECT_EQ(t->first_error, "");
+  EXPECT_EQ(t->intact, 2 * static_cast<int>(stream_count));
+}
+
+TEST_F(SessionMoveTest, ALostPathThatNobodyReplacesEndsTheSessionWithTheReason) {
+  auto options = resumable_options();
+  options.resume_wait = 600ms;
+  auto cut = std::make_shared<bool>(false);  // (after the handshake)
+  auto pair = test::make_session_pair(io_, options, [cut](std::vector<std::uint8_t>&) {
+    return *cut ? test::tap_action::cut : test::tap_action::pass;
+  });
+  std::string lost;
+  test::run_until_done(io_, [&]() -> net::awaitable<void> {
+    *cut = true;
+    auto s = pair.initiator->open_stream({{"kind", "anything"}});  // its open record hits the cut
+    lost = co_await pair.responder->wait_path_lost();
+    co_await pair.responder->wait_ended();
+    co_await pair.initiator->wait_ended();
+  }());
+  EXPECT_NE(lost, "");
+  EXPECT_NE(pair.responder->end_reason().find("no new one came within 0.6 s"), std::string::npos) << pair.responder->end_reason();
+  EXPECT_NE(pair.initiator->end_reason().find("no new one came within"), std::string::npos) << pair.initiator->end_reason();
+}
+
+TEST_F(SessionMoveTest, AResumeOverAConnectionThatCannotProveItselfLeavesTheSessionLost) {
+  auto pair = test::make_session_pair(io_, resumable_options());
+  std::string why;
+  test::run_until_done(io_, [&]() -> net::awaitable<void> {
+    auto [ours, forged] = co_await test::connected_pair(io_);
+    session::path_proof_keys guessed;
+    guessed.mine.fill(9);
+    std::vector<std::uint8_t> none_a, none_b, statement(16), theirs;
+    auto [a, b] = co_await (pair.initiator->resume_on(std::move(ours), std::move(none_a), 3000ms) &&
+                            session::prove_path_stating(forged, guessed, std::move(none_b), 3000ms, std::move(statement), &theirs));
+    why = a;
+  }());
+  EXPECT_NE(why.find("failed its proof"), std::string::npos) << why;
+  EXPECT_TRUE(pair.initiator->path_lost());
+  EXPECT_EQ(pair.initiator->resumes(), 0);
+}
+
+TEST_F(SessionMoveTest, SessionsOfferResumptionInTheHandshake) {
+  auto pair = test::make_session_pair(io_, resumable_options());
+  EXPECT_TRUE(pair.initiator->resumable());
+  EXPECT_TRUE(pair.responder->resumable());
+  EXPECT_EQ(pair.initiator->tag(), pair.responder->tag());
+  EXPECT_EQ(pair.initiator->tag().size(), 32u);
+  auto plain = test::make_session_pair(io_);  // resume_wait 0: a dead path ends the session, as before
+  EXPECT_FALSE(plain.initiator->resumable());
+  EXPECT_NE(plain.initiator->tag(), pair.initiator->tag());
 }
 
 }  // namespace
