@@ -11,7 +11,15 @@ std::map<std::string, std::weak_ptr<handler>>& table() {
   return routes;
 }
 
+link_ref& latest() {
+  static link_ref link;
+  return link;
+}
+
 }  // namespace
+
+void set_current_link(link_ref link) { latest() = std::move(link); }
+const link_ref& current_link() { return latest(); }
 
 std::shared_ptr<void> listen(const std::string& tag, handler take) {
   auto owned = std::shared_ptr<handler>(new handler(std::move(take)), [tag](handler* h) {

@@ -24,4 +24,13 @@ std::shared_ptr<void> listen(const std::string& tag, handler take);
 /// Hands `message` to the session its "resume" tag names; false if no live session has it.
 bool deliver(const nlohmann::json& message, const asio::ip::address& server, const server_link::detached_sender& send);
 
+/// The server link this process opened last (a command that reconnects replaces its link, and a
+/// session outliving the old one asks through the new one), and its server's address.
+struct link_ref {
+  server_link::detached_sender send;
+  asio::ip::address server;
+};
+void set_current_link(link_ref link);
+const link_ref& current_link();
+
 }  // namespace peer::resume_router

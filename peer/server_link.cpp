@@ -190,6 +190,7 @@ net::awaitable<void> server_link::open(const std::vector<net::host_port>& server
   }
   spdlog::info("connected to server {}", net::to_string(server));
   inbound_ = std::make_shared<inbound>(executor_);
+  resume_router::set_current_link({sender(), server_endpoint_.address()});
   // A session of ours whose path died resumes on the relay pair the server names (by its tag).
   inbound_->handlers["resume"] = [server = server_endpoint_.address(), send = sender()](const nlohmann::json& message) {
     if (resume_router::deliver(message, server, send)) return;

@@ -148,7 +148,9 @@ void session::seal_frame(std::span<const std::uint8_t> head, std::span<const std
   const std::size_t size = sealer_.sealed_size(head.size() + body.size());
   sealer_.seal_into(pending_.extend(size), head, body);
   pending_ready_.notify_all();
-  if (pending_.size() > send_buffer_hard_limit) fail("the peer stopped reading (over 16 MiB owed to it)");
+  // (A resume puts what the peer lacks, up to resend_limit and a batch, ahead of this.)
+  const std::size_t limit = send_buffer_hard_limit + (resumable() ? options_.resend_limit + options_.send_buffer : 0);
+  if (pending_.size() > limit) fail("the peer stopped reading (over 16 MiB owed to it)");
 }
 
 net::awaitable<void> session::write_loop() {
@@ -162,7 +164,7 @@ net::awaitable<void> session::write_loop() {
     const bool move_now = moving() && !closing_;
     if (move_now) seal_frame(frame_header(frame_kind::migrate, 0), {});
     byte_buffer* batch = &writing;
-    if (resumable_) {
+    if (resumable()) {
       // Kept until the peer acknowledges it: a path may die with it unread.
       auto& kept = resend_.emplace_back();
       kept.first = pending_first_;
@@ -179,6 +181,7 @@ net::awaitable<void> session::write_loop() {
     } else {
       writing.clear();
       writing.swap(pending_);
+      pending_first_ = sealer_.records();
     }
     send_room_.notify_all();
     const bool last = closing_;  // the close record is in this batch, and nothing follows it
@@ -293,6 +296,12 @@ net::awaitable<std::string> session::resume_on(net::tcp::socket path, std::vecto
   path_lost_ = false;
   last_heard_ = net::clock::now();
   ping_unanswered_since_ = net::clock::time_point::max();
+  if (close_flushed_) {
+    // Our close went out before the loss: the peer's answer is awaited afresh, and if it already
+    // has everything, the new path carries our end at once.
+    close_deadline_ = net::clock::now() + options_.close_timeout;
+    if (pending_.empty()) writing_to_->shutdown(net::tcp::socket::shutdown_send, ec);
+  }
   ++resumes_;
   spdlog::info("session resumed on a new path {} ms after it lost the old one", net::ms_since(lost_at_));
   pending_ready_.notify_all();
@@ -332,7 +341,7 @@ bool session::resend_from(std::uint64_t peer_has) {
 }
 
 bool session::on_ack(std::uint64_t count) {
-  if (count > sealer_.records()) return false;
+  if (count > pending_first_) return false;  // (only what went to the writer can have arrived)
   if (count <= peer_has_) return true;
   peer_has_ = count;
   drop_acknowledged();
@@ -351,10 +360,11 @@ void session::drop_acknowledged() {
 }
 
 void session::maybe_ack(bool now) {
-  if (!resumable_ || opened_ == ack_sent_) return;
+  // (Acks alone are not acknowledged: two idle sessions would ack each other's acks for ever.)
+  if (!resumable_ || worth_acking_ == 0) return;
   // Often enough that the peer's resend buffer never fills on a fast path; rarely enough to cost nothing.
-  if (!now && opened_ - ack_sent_ < 32 && bytes_since_ack_ < 256 * 1024) return;
-  ack_sent_ = opened_;
+  if (!now && worth_acking_ < 32 && bytes_since_ack_ < 256 * 1024) return;
+  worth_acking_ = 0;
   bytes_since_ack_ = 0;
   send_frame(encode_u64_frame(frame_kind::ack, 0, opened_));
 }
@@ -453,6 +463,7 @@ net::awaitable<void> session::read_loop() {
       // A frame may end the session (a reply that overflows the send buffer, say): nothing after
       // it in the same read may be handled, or it would revive streams fail() released.
       if (!dispatch(*frame) || ended_) co_return;
+      if (frame->kind != frame_kind::ack) ++worth_acking_;
       if (peer_moved_) {
         // Its migrate record is the last on this path: what follows comes on the new one.
         if (start != end) {
@@ -626,8 +637,11 @@ net::awaitable<void> session::keepalive_loop() {
       fail(end_reason_.empty() ? "the peer did not answer our close" : end_reason_, peer_closed_);
       co_return;
     }
-    if (resumable() && now - ping_unanswered_since_ > options_.lost_after) {
-      lose_path(fmt::format("no answer to our pings for {:.1f} s", in_seconds(options_.lost_after)));
+    // Lost: our ping went unanswered and nothing at all came for lost_after (on a slow, busy path
+    // a pong may wait behind megabytes of data, but the data itself keeps arriving).
+    if (resumable() && !closing_ && now - ping_unanswered_since_ > options_.lost_after &&
+        now - last_heard_ > options_.lost_after) {
+      lose_path(fmt::format("nothing heard and no answer to our pings for {:.1f} s", in_seconds(options_.lost_after)));
       continue;
     }
     maybe_ack(true);
@@ -650,6 +664,11 @@ void session::fail(const std::string& reason, bool clean) {
   for (auto& [id, s] : streams) s->on_session_end(reason);
   accept_queue_.clear();  // queued streams hold the session: no cycle may outlive it
   pending_.release();  // nothing will be sent any more: up to 16 MiB back
+  // The resend buffer goes too, but for the batch being written (always the last), whose write
+  // still points into it until the writer returns.
+  while (!resend_.empty() && &resend_.front() != writing_batch_) resend_.pop_front();
+  resend_bytes_ = 0;
+  spare_.clear();
   pending_ready_.notify_all();
   send_room_.notify_all();
   accept_ready_.notify_all();

@@ -204,7 +204,7 @@ class session : public std::enable_shared_from_this<session> {
     std::uint64_t end = 0;    ///< one past its last
     byte_buffer bytes;
   };
-  bool resumable_ = false;              ///< both sides offered it: acks flow, sent records are kept
+  bool resumable_ = false;              ///< both sides offered it: acks flow (sent records are kept if resumable())
   std::string tag_;
   std::deque<sent_batch> resend_;       ///< written (or being written), not yet acknowledged
   std::size_t resend_bytes_ = 0;
@@ -212,7 +212,7 @@ class session : public std::enable_shared_from_this<session> {
   std::vector<byte_buffer> spare_;      ///< acknowledged batches' memory, for the next ones
   std::uint64_t pending_first_ = 0;     ///< number of the first record in pending_
   std::uint64_t opened_ = 0;            ///< the peer's records we have opened
-  std::uint64_t ack_sent_ = 0;          ///< the count our last ack carried
+  std::uint64_t worth_acking_ = 0;      ///< records other than acks opened since our last ack
   std::size_t bytes_since_ack_ = 0;
   std::uint64_t peer_has_ = 0;          ///< our records the peer acknowledged
   std::uint64_t stale_migrates_below_ = 0;  ///< the peer's records sealed before a resume: their migrates are void
