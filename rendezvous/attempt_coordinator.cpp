@@ -203,6 +203,7 @@ void attempt_coordinator::decline(const std::string& attempt_id, const client_se
 void attempt_coordinator::end_declined(std::map<std::string, attempt>::iterator it, const std::string& reason) {
   attempt& a = it->second;
   spdlog::info("attempt {}: {} declined: {}", a.id, a.sides[1].name, reason);
+  ++failures_["peer_busy"];
   tell(a.sides[0], {{"type", "attempt_failed"},
                     {"attempt", a.id},
                     {"code", "peer_busy"},
@@ -308,6 +309,7 @@ void attempt_coordinator::forget(const client_session& session) {
 
 void attempt_coordinator::fail(attempt& a, const std::string& code, const std::string& reason) {
   if (a.relay_only && a.dispatched) return;
+  if (failures_.size() < 16 || failures_.contains(code)) ++failures_[code];  // (a handful of codes; bounded anyway)
   // An attempt its responder never heard of is a requester's own business (and spam's): info only.
   spdlog::log(a.dispatched ? spdlog::level::warn : spdlog::level::info, "attempt {}: {} -> {} failed: {}", a.id,
               a.sides[0].name, a.sides[1].name, reason);

@@ -113,6 +113,8 @@ class attempt_coordinator {
   /// Fails attempts of a session that went away (and tells the nodes coordinating its others).
   void forget(const client_session& session);
   std::size_t size() const { return attempts_.size(); }
+  /// Attempts that failed, by the code their sides were told (timeout, peer_busy, peer_gone).
+  const std::map<std::string, std::uint64_t>& failures() const { return failures_; }
 
   // Mail about attempts (node_mail.cpp reads it off the wire).
   /// Another node coordinates `attempt_id`, whose responder `session` here was just told of it.
@@ -150,6 +152,7 @@ class attempt_coordinator {
   std::map<std::string, elsewhere> elsewhere_;  ///< by attempt ID
   relay_canceller cancel_relay_;
   mail_sender post_;
+  std::map<std::string, std::uint64_t> failures_;
 };
 
 }  // namespace rendezvous

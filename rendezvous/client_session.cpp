@@ -331,6 +331,7 @@ net::awaitable<void> client_session::handle_register(nlohmann::json message) {
   id_ = id;
   --context_.idle_clients;
   context_.registry.emplace(id_, shared_from_this());
+  ++context_.stats.registrations;
   spdlog::info("{} registered from {} (key {})", id_, remote_, identity::fingerprint(*key_));
   send({{"type", "registered"}, {"req", wire::request_number(message)}, {"id", id_}, {"observed", remote_}});
 }
@@ -429,6 +430,7 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
     co_return;
   }
   if (!connects_.try_take()) {
+    ++context_.stats.connects_rate_limited;
     context_.log.log(spdlog::level::warn, "connect: rate limited",
                      display_name() + ": connect requests refused: more than 2 a second (bursts of 10)");
     reply_error(message, "rate_limited", "too many connect requests: at most 2 a second; try again shortly");
@@ -497,6 +499,7 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
     }
     how.path = "relay";
     how.reason = "resuming a session whose path was lost";
+    ++context_.stats.resumes_requested;
   }
   // Both sides probed, and in no family they share can a punch succeed: nobody waits for the deadline.
   const bool server_has_ipv6 = std::any_of(context_.public_hosts.begin(), context_.public_hosts.end(),

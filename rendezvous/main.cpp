@@ -61,7 +61,7 @@ cxxopts::Options make_options() {
       ("stats-interval", "seconds between stats lines; 0 for none (default 60)", cxxopts::value<int>())
       ("state", "directory for durable state: the ID -> key pins (default: rendezvous-state beside\n"
                "--config, else $XDG_STATE_HOME/holepunch/rendezvous)", cxxopts::value<std::string>())
-      ("ready-file", "write {\"main\":P,\"hole\":P,\"relay\":P,\"probe\":[P,P]} here once listening", cxxopts::value<std::string>())
+      ("ready-file", "write {\"main\":P,\"hole\":P,\"relay\":P,\"probe\":[P,P],\"metrics\":P} here once listening", cxxopts::value<std::string>())
       ("cluster", "share registrations and ID pins with other nodes through Redis, redis://[:PASSWORD@]HOST:PORT[/DB]\n"
                   "(env RENDEZVOUS_CLUSTER; default: none, one server with its own state)", cxxopts::value<std::string>())
       ("node-name", "this node's name in the cluster (default: host name:main port)", cxxopts::value<std::string>())
@@ -70,6 +70,8 @@ cxxopts::Options make_options() {
                     "cluster the first is what other nodes' peers are told for this node's ports",
        cxxopts::value<std::string>())
       ("node-lease", "seconds a node that stops refreshing its lease keeps its IDs (default 10)", cxxopts::value<int>())
+      ("metrics", "serve Prometheus metrics at http://IP:PORT/metrics (and nothing else on that port), e.g.\n"
+                  "127.0.0.1:9100; default: none", cxxopts::value<std::string>())
       ("h,help", "show this help")
       ("command", "", cxxopts::value<std::string>())
       ("args", "", cxxopts::value<std::vector<std::string>>());
@@ -82,7 +84,7 @@ cxxopts::Options make_options() {
 /// The flags the user gave, as a settings layer keyed like the config file.
 nlohmann::json flag_layer(const cxxopts::ParseResult& args) {
   const char* const text_flags[] = {"listen", "token", "log-level", "ready-file", "expose-ports", "alt-ip", "state",
-                                    "cluster", "node-name", "advertise"};
+                                    "cluster", "node-name", "advertise", "metrics"};
   const char* const number_flags[] = {"hole-port", "relay-port", "peer-timeout", "handshake-timeout", "attempt-timeout",
                                       "max-peers", "max-pending-handshakes", "max-handshakes-per-ip",
                                       "relay-idle-timeout", "max-relay-pairs", "max-relay-pairs-per-peer",
@@ -107,7 +109,7 @@ void write_ready_file(const std::string& path, const rendezvous::server& server)
   {
     std::ofstream out(temporary);
     out << nlohmann::json{{"main", server.main_port()}, {"hole", server.hole_port()}, {"relay", server.relay_port()},
-                          {"probe", server.context().probes.ports()}}.dump()
+                          {"probe", server.context().probes.ports()}, {"metrics", server.metrics_port()}}.dump()
         << "\n";
     if (!out) throw std::runtime_error("cannot write ready file " + path);
   }

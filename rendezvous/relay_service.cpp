@@ -166,6 +166,7 @@ net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, s
   for (const auto& name : names) ++live_per_peer_[name];
   const bool exposed = bookkeeping.exposed;
   live_exposed_ += exposed ? 1 : 0;
+  peer_pairs_total_ += exposed ? 0 : 1;
   // A client of an exposed port is one pair per HTTP connection: its lines at debug.
   const auto per_pair_level = exposed ? spdlog::level::debug : spdlog::level::info;
   const auto started = net::clock::now();
@@ -198,6 +199,7 @@ net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, s
   bytes_relayed_ += result.a_to_b + result.b_to_a;
   if (exposed) count_exposed(result.a_to_b + result.b_to_a);
   const bool upgraded = halves[0].upgraded || halves[1].upgraded;
+  peer_pairs_upgraded_ += upgraded ? 1 : 0;
   spdlog::log(per_pair_level, "relay: {} <-> {} ended after {:.1f} s ({}{}{}): {} sent {} bytes, {} sent {} bytes{}", names[0], names[1],
                seconds_since(started), upgraded ? "upgraded to direct, " : "", relay::to_string(result.end),
                result.detail.empty() ? "" : ": " + result.detail, names[0], result.a_to_b, names[1], result.b_to_a, totals);

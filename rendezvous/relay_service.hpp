@@ -78,7 +78,9 @@ class relay_service {
 
   std::size_t live_pairs() const { return live_.size(); }
   std::size_t waiting_halves() const { return tokens_.waiting(); }
-  std::uint64_t bytes_relayed() const { return bytes_relayed_; }
+  std::uint64_t bytes_relayed() const { return bytes_relayed_; }  ///< by pairs that ended
+  std::uint64_t peer_pairs_total() const { return peer_pairs_total_; }  ///< relayed pairs of two peers, ever
+  std::uint64_t peer_pairs_upgraded() const { return peer_pairs_upgraded_; }  ///< of those, ended by a move to direct
   /// Clients of exposed ports: joined now, served to the end so far, and the bytes they moved.
   std::size_t live_exposed() const { return live_exposed_; }
   std::uint64_t exposed_served() const { return exposed_served_; }
@@ -102,6 +104,8 @@ class relay_service {
   std::map<std::string, int> live_per_peer_;
   std::map<std::string, traffic_account> accounts_;
   std::uint64_t bytes_relayed_ = 0;
+  std::uint64_t peer_pairs_total_ = 0;
+  std::uint64_t peer_pairs_upgraded_ = 0;
   std::size_t live_exposed_ = 0;
   std::uint64_t exposed_served_ = 0;
   std::uint64_t exposed_bytes_ = 0;

@@ -8,6 +8,7 @@
 
 #include "common/endpoint.hpp"
 #include "common/spawn.hpp"
+#include "rendezvous/metrics.hpp"
 #include "rendezvous/client_session.hpp"
 #include "rendezvous/hole_assist.hpp"
 #include "rendezvous/listener.hpp"
@@ -126,6 +127,9 @@ void server::start() {
                    net::log_escaped("accept relay"));
   }
   context_.probes.start();
+  if (const auto where = metrics_endpoint_of(config.metrics)) {
+    metrics_ = std::make_unique<metrics_endpoint>(io_, *where, [this] { return render_metrics(context_); });
+  }
   asio::co_spawn(io_, housekeeping(), net::log_escaped("housekeeping"));
   if (!config.cluster.empty() && config.expose_first != 0) {
     asio::co_spawn(io_, follow_port_claims(), net::log_escaped("port claims"));
@@ -154,6 +158,7 @@ void server::stop() {
   if (stopped_) return;
   stopped_ = true;
   spdlog::info("shutting down: {} peer(s) online", context_.registry.size());
+  metrics_.reset();
   std::error_code ignored;
   for (auto* set : {&main_acceptors_, &hole_acceptors_, &relay_acceptors_}) {
     for (auto& acceptor : *set) acceptor->close(ignored);

@@ -7,6 +7,7 @@
 #include <asio/io_context.hpp>
 
 #include "rendezvous/descriptor_budget.hpp"
+#include "rendezvous/metrics_endpoint.hpp"
 #include "rendezvous/server_context.hpp"
 
 namespace rendezvous {
@@ -24,6 +25,8 @@ class server {
   std::uint16_t main_port() const { return main_port_; }
   std::uint16_t hole_port() const { return hole_port_; }
   std::uint16_t relay_port() const { return relay_port_; }
+  /// The --metrics port (0: none).
+  std::uint16_t metrics_port() const { return metrics_ ? metrics_->port() : 0; }
   const server_context& context() const { return context_; }
 
  private:
@@ -45,6 +48,7 @@ class server {
   std::uint16_t main_port_ = 0;
   std::uint16_t hole_port_ = 0;
   std::uint16_t relay_port_ = 0;
+  std::unique_ptr<metrics_endpoint> metrics_;
   asio::steady_timer claims_timer_{io_};  ///< follow_port_claims' pause, cut short by stop()
   bool stopped_ = false;
 };

@@ -153,7 +153,16 @@ server_config resolve_server_config(const nlohmann::json& file, const nlohmann::
   config.node_lease_s = positive(settings, "node_lease", config.node_lease_s);
   config.stats_interval_s = get<int>(settings, "stats_interval", config.stats_interval_s);
   if (config.stats_interval_s < 0) throw std::runtime_error("setting \"stats_interval\" must be 0 or more");
+  config.metrics = get<std::string>(settings, "metrics", "");
+  if (!config.metrics.empty() && !metrics_endpoint_of(config.metrics)) {
+    throw std::runtime_error("setting \"metrics\" must be IP:PORT (127.0.0.1:9100, [::1]:9100), not '" + config.metrics + "'");
+  }
   return config;
+}
+
+std::optional<net::tcp::endpoint> metrics_endpoint_of(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  return net::parse_endpoint(text);
 }
 
 std::string default_state_dir(const std::string& config_file) {

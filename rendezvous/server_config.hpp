@@ -1,10 +1,13 @@
 // Settings of the rendezvous server, resolved from defaults < config file < environment < flags.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "common/net.hpp"
 
 namespace rendezvous {
 
@@ -46,7 +49,12 @@ struct server_config {
   std::string node_name;            ///< this node's name in the cluster (default host name:main port)
   std::string advertise;            ///< the address peers are told for this node's ports (default: the listen host)
   int node_lease_s = 10;            ///< a node that stops refreshing its lease this long loses its IDs
+  // Operating.
+  std::string metrics;              ///< IP:PORT for the Prometheus endpoint (/metrics); empty: none
 };
+
+/// The address of a "metrics" setting (an IP, not a name: it is bound); nothing if it is not one.
+std::optional<net::tcp::endpoint> metrics_endpoint_of(const std::string& text);
 
 /// Where state lives when --state is not given: beside the config file if there is one, else
 /// $XDG_STATE_HOME/holepunch/rendezvous (or ~/.local/state/holepunch/rendezvous).
@@ -57,7 +65,7 @@ inline constexpr const char* server_config_keys[] = {
     "listen", "hole_port", "relay_port", "token", "log_level", "peer_timeout", "handshake_timeout",
     "attempt_timeout", "max_peers", "max_pending_handshakes", "max_handshakes_per_ip", "ready_file",
     "expose_ports", "relay_idle_timeout", "max_relay_pairs", "max_relay_pairs_per_peer", "max_exposed_clients", "max_exposed_clients_per_ip", "stats_interval",
-    "probe_port", "alt_ip", "state", "cluster", "node_name", "advertise", "node_lease"};
+    "probe_port", "alt_ip", "state", "cluster", "node_name", "advertise", "node_lease", "metrics"};
 
 /// Applies the layers in order (later wins); throws std::runtime_error naming a bad key or value.
 server_config resolve_server_config(const nlohmann::json& file, const nlohmann::json& env, const nlohmann::json& flags);

@@ -29,6 +29,9 @@ struct server_stats {
   std::uint64_t attempts_started = 0;
   std::uint64_t relay_refusals = 0;
   std::uint64_t key_refusals = 0;  ///< registrations refused for a wrong or missing key
+  std::uint64_t registrations = 0;
+  std::uint64_t resumes_requested = 0;  ///< connects that resume a session whose path was lost
+  std::uint64_t connects_rate_limited = 0;
 };
 
 /// Each listening port's budget for connections that have not authenticated yet.

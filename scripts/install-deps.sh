@@ -5,8 +5,8 @@ set -euo pipefail
 packages=(
   g++ cmake make ccache pkg-config
   libasio-dev nlohmann-json3-dev libcxxopts-dev libspdlog-dev libgtest-dev libsodium-dev libssl-dev libsqlite3-dev
-  libhiredis-dev redis-server
-  iproute2 nftables python3 python3-cryptography socat coturn openssh-server openssh-client rsync
+  libhiredis-dev redis-server libmicrohttpd-dev
+  iproute2 nftables python3 python3-cryptography python3-prometheus-client curl socat coturn openssh-server openssh-client rsync
   clang-14 libclang-rt-14-dev llvm-14
   dpkg-dev file systemd
   nginx-light wrk iperf3 stunnel4

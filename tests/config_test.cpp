@@ -79,6 +79,22 @@ TEST(ServerConfig, BadKeysAndValuesAreNamed) {
                std::runtime_error);
 }
 
+TEST(ServerConfig, MetricsTakesAnIpAndPortAndNothingElse) {
+  EXPECT_EQ(rendezvous::resolve_server_config(json::object(), json::object(), json::object()).metrics, "");
+  const auto v4 = rendezvous::resolve_server_config(json{{"metrics", "127.0.0.1:9100"}}, json::object(), json::object());
+  ASSERT_TRUE(rendezvous::metrics_endpoint_of(v4.metrics));
+  EXPECT_EQ(rendezvous::metrics_endpoint_of(v4.metrics)->port(), 9100);
+  EXPECT_TRUE(rendezvous::metrics_endpoint_of("[::1]:0"));
+  for (const char* bad : {"localhost:9100", "9100", "127.0.0.1", "127.0.0.1:99999"}) {
+    try {
+      rendezvous::resolve_server_config(json{{"metrics", bad}}, json::object(), json::object());
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("\"metrics\" must be IP:PORT"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(PeerConfig, FileThenEnvThenFlagEachOverrides) {
   const json file{{"server", "10.0.0.1:7000"}, {"id", "file-id"}, {"token", "t1"}, {"punch_timeout", 2}};
   const json env{{"server", "10.0.0.2:7000"}, {"id", "env-id"}};
