@@ -21,15 +21,27 @@ class exposition {
   /// A sample with one label (its value is ours: a cause or code, never a peer's text).
   exposition& sample(const char* name, long long value, const char* label = nullptr, const std::string& label_value = "") {
     if (label) {
-      text_ += fmt::format("{}{{{}=\"{}\"}} {}\n", name, label, label_value, value);
+      text_ += fmt::format("{}{{{}=\"{}\"}} {}\n", name, label, escaped(label_value), value);
     } else {
       text_ += fmt::format("{} {}\n", name, value);
     }
     return *this;
   }
+  /// A gauge only if the value is known (>= 0).
+  void gauge_if_known(const char* name, const char* help, long long value) {
+    if (value >= 0) gauge(name, help, value);
+  }
   std::string take() { return std::move(text_); }
 
  private:
+  static std::string escaped(const std::string& value) {
+    std::string out;
+    for (char c : value) {
+      if (c == '\\' || c == '"') out += '\\';
+      out += c == '\n' ? std::string("\\n") : std::string(1, c);
+    }
+    return out;
+  }
   std::string text_;
 };
 
@@ -43,7 +55,8 @@ long long open_descriptors() {
 
 long long descriptor_limit() {
   rlimit limit{};
-  return ::getrlimit(RLIMIT_NOFILE, &limit) == 0 ? static_cast<long long>(limit.rlim_cur) : -1;
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return -1;
+  return static_cast<long long>(limit.rlim_cur);
 }
 
 }  // namespace
@@ -61,7 +74,9 @@ std::string render_metrics(const server_context& context) {
             static_cast<long long>(context.attempts.size()));
   out.family("holepunch_connect_attempts_failed_total", "Connect attempts that failed, by the code both sides were told.",
              "counter");
-  for (const auto& [code, count] : context.attempts.failures()) {
+  auto failures = context.attempts.failures();
+  for (const char* code : {"timeout", "peer_busy", "peer_gone"}) failures.try_emplace(code, 0);  // (so increase() sees the first)
+  for (const auto& [code, count] : failures) {
     out.sample("holepunch_connect_attempts_failed_total", static_cast<long long>(count), "code", code);
   }
   out.counter("holepunch_session_resumes_total",
@@ -77,7 +92,7 @@ std::string render_metrics(const server_context& context) {
               static_cast<long long>(context.relay.peer_pairs_upgraded()));
   out.counter("holepunch_relay_bytes_total", "Bytes relayed, both directions, by pairs that have ended.",
               static_cast<long long>(context.relay.bytes_relayed()));
-  out.gauge("holepunch_exposed_clients", "Clients of exposed ports connected now.", static_cast<long long>(context.relay.live_exposed()));
+  out.gauge("holepunch_exposed_clients_connected", "Clients of exposed ports connected now.", static_cast<long long>(context.relay.live_exposed()));
   out.counter("holepunch_exposed_clients_total", "Clients of exposed ports served since the server started.",
               static_cast<long long>(context.relay.exposed_served()));
   out.counter("holepunch_exposed_bytes_total", "Bytes carried for clients of exposed ports, both directions.",
@@ -92,8 +107,8 @@ std::string render_metrics(const server_context& context) {
       .sample("holepunch_refusals_total", static_cast<long long>(context.admissions.evicted()), "cause", "handshake_evicted");
   out.gauge("holepunch_pending_handshakes", "Connections on every port that have not authenticated yet.",
             static_cast<long long>(context.admissions.pending()));
-  out.gauge("holepunch_open_fds", "File descriptors this process has open.", open_descriptors());
-  out.gauge("holepunch_max_fds", "The process's soft limit on open file descriptors.", descriptor_limit());
+  out.gauge_if_known("holepunch_open_fds", "File descriptors this process has open.", open_descriptors());
+  out.gauge_if_known("holepunch_max_fds", "The process's soft limit on open file descriptors.", descriptor_limit());
   return out.take();
 }
 

@@ -128,7 +128,8 @@ void server::start() {
   }
   context_.probes.start();
   if (const auto where = metrics_endpoint_of(config.metrics)) {
-    metrics_ = std::make_unique<metrics_endpoint>(io_, *where, [this] { return render_metrics(context_); });
+    metrics_ = std::make_unique<metrics_endpoint>(io_, *where);
+    metrics_->publish(render_metrics(context_));  // (then every second, in housekeeping)
   }
   asio::co_spawn(io_, housekeeping(), net::log_escaped("housekeeping"));
   if (!config.cluster.empty() && config.expose_first != 0) {
@@ -185,6 +186,7 @@ net::awaitable<void> server::housekeeping() {
     context_.relay.expire(now);
     context_.exposes.expire(now);
     context_.log.flush();
+    if (metrics_) metrics_->publish(render_metrics(context_));
     if (stats_every.count() > 0 && now >= next_stats) {
       log_stats();
       next_stats = now + stats_every;

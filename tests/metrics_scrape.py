@@ -64,34 +64,65 @@ def curl(url, *extra):
     return int(code or 0), body
 
 
+# Every family we serve, with its type: a scrape must hold exactly these, typed so.
+FAMILIES = {
+    "holepunch_peers_online": "gauge", "holepunch_main_connections": "gauge",
+    "holepunch_registrations": "counter", "holepunch_connect_attempts": "counter",
+    "holepunch_connect_attempts_in_flight": "gauge", "holepunch_connect_attempts_failed": "counter",
+    "holepunch_session_resumes": "counter", "holepunch_relay_pairs": "gauge", "holepunch_relay_waiting_halves": "gauge",
+    "holepunch_relay_peer_pairs": "counter", "holepunch_relay_peer_pairs_upgraded": "counter",
+    "holepunch_relay_bytes": "counter", "holepunch_exposed_clients_connected": "gauge",
+    "holepunch_exposed_clients": "counter", "holepunch_exposed_bytes": "counter", "holepunch_refusals": "counter",
+    "holepunch_pending_handshakes": "gauge", "holepunch_open_fds": "gauge", "holepunch_max_fds": "gauge",
+}
+
+
 def scrape(port):
     code, body = curl(f"http://127.0.0.1:{port}/metrics")
     if code != 200:
         fail(f"GET /metrics answered {code}: {body[:200]}")
-    samples = {}
-    for family in text_string_to_metric_families(body):  # raises on anything not in the format
+    samples, types = {}, {}
+    for family in text_string_to_metric_families(body):
+        if family.name in types:
+            fail(f"family {family.name} appears twice")
+        types[family.name] = family.type
         for sample in family.samples:
             key = sample.name + "".join(f"{{{k}={v}}}" for k, v in sorted(sample.labels.items()))
             samples[key] = sample.value
+    if types != FAMILIES:
+        fail(f"families and types differ from the documented set: {sorted(set(types.items()) ^ set(FAMILIES.items()))}")
     return samples
 
 
-def expect(samples, key, check, what):
-    if key not in samples:
-        fail(f"{key} missing from the scrape")
-    if not check(samples[key]):
-        fail(f"{key} is {samples[key]}: {what}")
+def expect(port, key, check, what, seconds=5):
+    """The server publishes its counters every second: a check may take that long to hold."""
+    deadline = time.monotonic() + seconds
+    while True:
+        samples = scrape(port)
+        if key not in samples:
+            fail(f"{key} missing from the scrape")
+        if check(samples[key]):
+            return samples
+        if time.monotonic() > deadline:
+            fail(f"{key} is {samples[key]}: {what}")
+        time.sleep(0.1)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_expose_port():
+    """A port the server may expose: in 20000-20999, as the other tests' ranges, and free now."""
+    for candidate in range(20000 + os.getpid() % 1000, 21000):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+                return candidate
+            except OSError:
+                continue
+    fail("no free port in 20000-20999")
 
 
 def main():
     ready = os.path.join(WORK, "ready")
-    expose_port = 20000 + free_port() % 1000
+    expose_port = free_expose_port()
     server = subprocess.Popen(
         [f"{BIN}/rendezvous", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--token", TOKEN, "--ready-file", ready,
          "--state", os.path.join(WORK, "state"), "--expose-ports", f"{expose_port}-{expose_port}", "--log-level", "debug"],
@@ -104,10 +135,9 @@ def main():
         fail("the ready file names no metrics port")
     peer = [f"{BIN}/peer", "--server", f"127.0.0.1:{main_port}", "--token", TOKEN, "--json"]
 
-    before = scrape(metrics)
-    expect(before, "holepunch_peers_online", lambda v: v == 0, "no peer is online yet")
-    expect(before, "holepunch_registrations_total", lambda v: v == 0, "nobody registered yet")
-    expect(before, "holepunch_open_fds", lambda v: v > 0, "a running server has descriptors open")
+    before = expect(metrics, "holepunch_peers_online", lambda v: v == 0, "no peer is online yet")
+    if before["holepunch_registrations_total"] != 0 or not before["holepunch_open_fds"] > 0:
+        fail(f"a fresh server shows {before['holepunch_registrations_total']} registrations, {before['holepunch_open_fds']} descriptors")
 
     # Only /metrics, only GET.
     code, _ = curl(f"http://127.0.0.1:{metrics}/")
@@ -117,9 +147,10 @@ def main():
     if code != 405:
         fail(f"POST /metrics answered {code}, not 405")
 
-    # A wrong token is a refusal by cause.
+    # A wrong token is one refusal, by its cause.
+    refused = 'holepunch_refusals_total{cause=auth_failed}'
     subprocess.run([f"{BIN}/peer", "--server", f"127.0.0.1:{main_port}", "--token", "wrong", "list"], capture_output=True, timeout=20)
-    expect(scrape(metrics), 'holepunch_refusals_total{cause=auth_failed}', lambda v: v >= 1, "a wrong token was refused")
+    expect(metrics, refused, lambda v: v == before[refused] + 1, "one wrong token was refused")
 
     # A relayed connection: registrations, an attempt, a relay pair and its bytes.
     payload = os.urandom(256 * 1024)
@@ -127,21 +158,18 @@ def main():
     wait_for(lambda: '"registered"' in text_of("bob.err"), "bob to register")
     alice = start("alice", peer + ["--id", "alice", "--path", "relay", "connect", "bob"], stdin=subprocess.PIPE)
     wait_for(lambda: '"connected"' in text_of("alice.err") and '"connected"' in text_of("bob.err"), "alice and bob to connect")
-    online = scrape(metrics)
-    expect(online, "holepunch_peers_online", lambda v: v == 2, "alice and bob are online")
-    expect(online, "holepunch_relay_pairs", lambda v: v >= 1, "their pair is on the relay now")
+    expect(metrics, "holepunch_peers_online", lambda v: v == 2, "alice and bob are online")
+    expect(metrics, "holepunch_relay_pairs", lambda v: v >= 1, "their pair is on the relay now")
     for proc in (alice, bob):
         proc.stdin.write(payload)
         proc.stdin.close()
     for name, proc in (("alice", alice), ("bob", bob)):
         if proc.wait(timeout=30) != 0:
             fail(f"{name} exited {proc.returncode}")
-    wait_for(lambda: scrape(metrics)["holepunch_relay_bytes_total"] >= 2 * len(payload), "the relay's bytes to be counted")
-    after = scrape(metrics)
-    expect(after, "holepunch_registrations_total", lambda v: v == 2, "alice and bob registered")
-    expect(after, "holepunch_connect_attempts_total", lambda v: v == 1, "alice asked once")
-    expect(after, "holepunch_relay_peer_pairs_total", lambda v: v == 1, "one pair was relayed")
-    expect(after, "holepunch_relay_pairs", lambda v: v == 0, "the pair has ended")
+    after = expect(metrics, "holepunch_relay_bytes_total", lambda v: v >= 2 * len(payload), "the relay carried both payloads")
+    for key, want in (("holepunch_registrations_total", 2), ("holepunch_connect_attempts_total", 1),
+                      ("holepunch_relay_peer_pairs_total", 1), ("holepunch_relay_pairs", 0)):
+        expect(metrics, key, lambda v, want=want: v == want, f"expected {want}")
 
     # An exposed service: each public client is counted.
     class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -158,7 +186,7 @@ def main():
         code, body = curl(f"http://127.0.0.1:{expose_port}/index.txt")
         if code != 200 or "hello from behind a NAT" not in body:
             fail(f"the exposed service answered {code}: {body[:100]}")
-    wait_for(lambda: scrape(metrics)["holepunch_exposed_clients_total"] >= 3, "the exposed clients to be counted")
+    expect(metrics, "holepunch_exposed_clients_total", lambda v: v >= 3, "three clients reached the exposed service")
     web.shutdown()
     print(f"metrics scrape: {len(after)} samples parsed; registrations {after['holepunch_registrations_total']:.0f}, "
           f"relayed bytes {after['holepunch_relay_bytes_total']:.0f}, exposed clients counted; 404 and 405 elsewhere")
