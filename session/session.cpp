@@ -156,12 +156,13 @@ void session::seal_frame(std::span<const std::uint8_t> head, std::span<const std
 net::awaitable<void> session::write_loop() {
   byte_buffer writing;  // (a session without resumption writes from here and reuses it)
   for (;;) {
-    const auto moving = [&] { return next_path_ && !write_moved_; };
+    // (A closing session sends no migrate record: its close is the last on the path it is on.)
+    const auto moving = [&] { return next_path_ && !write_moved_ && !closing_; };
     while ((path_lost_ || (pending_.empty() && !moving())) && !ended_) co_await pending_ready_.wait();
     if (ended_) co_return;
     // A move: the migrate record ends this batch, which goes on the old path; the next on the new.
     // (Sealed here, by the writer, so nothing sealed after it can slip onto the old path.)
-    const bool move_now = moving() && !closing_;
+    const bool move_now = moving();
     if (move_now) seal_frame(frame_header(frame_kind::migrate, 0), {});
     byte_buffer* batch = &writing;
     if (resumable()) {
@@ -372,7 +373,9 @@ void session::maybe_ack(bool now) {
 net::awaitable<std::string> session::move_to(net::tcp::socket path, std::chrono::milliseconds timeout) {
   auto self = shared_from_this();
   if (!path_keys_) co_return "an unprotected session cannot move";
-  if (ended_ || closing_) co_return closing_reason();
+  // A closing session still takes the path: the peer may have moved its writing onto it (with
+  // our close's answer to come there), though ours stays where our close went.
+  if (ended_) co_return end_reason_;
   if (next_path_) co_return "the session is already moving";
   if (path_lost_) co_return "the session lost its path: " + lost_reason_;
   std::error_code ec;

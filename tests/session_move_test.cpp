@@ -252,6 +252,26 @@ TEST_F(SessionMoveTest, APeerThatMovesToAPathWeNeverGotEndsTheSessionWithTheReas
   EXPECT_NE(pair.responder->end_reason().find("a path we do not have"), std::string::npos) << pair.responder->end_reason();
 }
 
+TEST_F(SessionMoveTest, ASessionThatClosesWhileThePeerMovesStillEndsCleanly) {
+  // Our close goes out on the old path while the peer moves its writing onto the new one: our
+  // end must still take the new path, where the answer to our close comes.
+  auto pair = test::make_session_pair(io_);
+  std::pair<std::string, std::string> moves{"not run", "not run"};
+  test::run_until_done(io_, [&]() -> net::awaitable<void> {
+    auto [a, b] = co_await test::connected_pair(io_);
+    const auto keys_a = *pair.initiator->path_keys();
+    const auto keys_b = *pair.responder->path_keys();
+    co_await prove_both(a, keys_a, b, keys_b);
+    pair.initiator->close("done");
+    auto [ma, mb] = co_await (pair.initiator->move_to(std::move(a), 3000ms) && pair.responder->move_to(std::move(b), 3000ms));
+    moves = {ma, mb};
+    co_await pair.initiator->wait_ended();
+    co_await pair.responder->wait_ended();
+  }());
+  EXPECT_TRUE(pair.initiator->clean()) << pair.initiator->end_reason() << " / moves: " << moves.first;
+  EXPECT_TRUE(pair.responder->clean()) << pair.responder->end_reason() << " / moves: " << moves.second;
+}
+
 TEST_F(SessionMoveTest, AnUnprotectedSessionCannotMove) {
   auto pair = test::make_unprotected_pair(io_);
   std::string why;
