@@ -34,7 +34,9 @@ struct watch_state {
   net::clock::time_point lost_at = net::clock::now();
   net::clock::time_point resumed_at;  ///< the last resume (epoch: none yet)
   bool answering = false;  ///< a responder's join of the initiator's pair is under way (one at a time)
-  void lost(std::string why, std::string path) {
+  bool told_by_peer = false;  ///< the loss now noted came from the peer's resume, not from our session
+  void lost(std::string why, std::string path, bool by_peer = false) {
+    told_by_peer = by_peer;
     reason = std::move(why);
     from = std::move(path);
     lost_at = net::clock::now();
@@ -134,13 +136,13 @@ void take_resume(const std::weak_ptr<session::session>& weak, const std::shared_
     // The initiator's own request makes the pair both sides join; the other side asking only
     // tells us the path is gone (unless we have just resumed: then it is late).
     if (!s->path_lost() && net::clock::now() - state->resumed_at > echo_window) {
-      state->lost("the peer lost it", life->path);
+      state->lost("the peer lost it", life->path, true);
       s->give_up_path("the peer lost it");
     }
     return;
   }
   if (state->answering) return;  // one join at a time; the initiator's next ask comes if this one fails
-  if (!s->path_lost()) state->lost("the peer lost it", life->path);
+  if (!s->path_lost()) state->lost("the peer lost it", life->path, true);
   state->answering = true;
   asio::co_spawn(s->executor(), answer_resume(s, life, std::move(attempt), server, state),
                  net::log_escaped("resume with " + life->peer));
@@ -157,7 +159,8 @@ net::awaitable<void> watch_path(std::shared_ptr<session::session> secure, std::s
   for (;;) {
     const auto why = co_await secure->wait_path_lost();
     if (why.empty()) co_return;  // the session ended
-    if (why != "the peer lost it" && why != "the peer gave up our path") state->lost(why, life->path);
+    if (!state->told_by_peer) state->lost(why, life->path);  // (else the peer's word is the reason)
+    state->told_by_peer = false;
     const auto lost = state->describe();
     spdlog::warn("{} to {}; resuming on the relay", lost, life->peer);
     life->events.emit({{"event", "path_lost"}, {"peer", life->peer}, {"path", state->from}, {"reason", state->reason}});

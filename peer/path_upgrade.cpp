@@ -35,7 +35,9 @@ net::awaitable<void> follow_upgrade(std::shared_ptr<session::session> secure, st
   upgrade->tell_server({{"type", "upgraded"}, {"relay_token", upgrade->relay_token}});
   why = co_await secure->move_to(std::move(punched.socket), move_timeout);
   if (!why.empty()) {
-    spdlog::warn("the move to the direct path to {} did not complete: {}", peer, why);
+    // (A session that closed cleanly meanwhile lost nothing: no warning for that.)
+    spdlog::log(secure->clean() ? spdlog::level::debug : spdlog::level::warn,
+                "the move to the direct path to {} did not complete: {}", peer, why);
     co_return;
   }
   const auto remote = net::to_string(punched.remote);
