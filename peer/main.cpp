@@ -101,7 +101,7 @@ cxxopts::Options make_options() {
        cxxopts::value<std::string>())
       ("identity", "our identity key file (default $XDG_DATA_HOME/holepunch/identity, made on first use)", cxxopts::value<std::string>())
       ("dead-after", "seconds without a sign of life before a session's path counts as dead (1 to 3600, default 30); "
-       "unanswered pings for a sixth of it move the session to the relay instead (not with --path direct)", cxxopts::value<double>())
+       "unanswered pings with nothing heard for a sixth of it move the session to the relay instead (not with --path direct)", cxxopts::value<double>())
       ("expect-key", "accept only a peer whose key has this fingerprint (see peer id), on every session", cxxopts::value<std::string>())
       ("stun", "nat: run the mapping test against this STUN server HOST:PORT (over TCP) instead", cxxopts::value<std::string>())
       ("allow", "online: a HOST:PORT peers may forward to (repeat, or comma-separate)", cxxopts::value<std::vector<std::string>>())
