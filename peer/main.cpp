@@ -87,7 +87,8 @@ cxxopts::Options make_options() {
       ("server", "rendezvous server HOST:PORT, or the nodes of a cluster as HOST:PORT,HOST:PORT,... (a random one\n"
                  "first, the others when it is down; env PEER_SERVER; default 127.0.0.1:7000)", cxxopts::value<std::string>())
       ("id", "our peer ID (env PEER_ID)", cxxopts::value<std::string>())
-      ("token", "the server's shared secret (env PEER_TOKEN)", cxxopts::value<std::string>())
+      ("token", "the server's shared secret, or an account's token NAME:SECRET from rendezvous user add\n"
+                "(env PEER_TOKEN)", cxxopts::value<std::string>())
       ("config", "JSON config file with keys server, id, token, log_level, json, path, punch_timeout, stun, expose,\n"
                  "identity, expect_key, dead_after, allow, listen, target, inbox, accept_from, accept_any,\n"
                  "overwrite, rate_limit, expose_pool, expose_channels", cxxopts::value<std::string>())

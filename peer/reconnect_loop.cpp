@@ -22,8 +22,9 @@ net::awaitable<void> keep_connected(const event_sink& events, connected_period p
     bool worked = false;
     std::string why;
     std::optional<std::chrono::milliseconds> told_when;  // the server said when to try again
+    const auto link = std::make_shared<server_link>(ex);
     try {
-      co_await period(std::make_shared<server_link>(ex), worked);
+      co_await period(link, worked);
       why = "lost the server";
     } catch (const retry_later_error& e) {
       if (!ever_worked && !worked) throw;
@@ -37,6 +38,8 @@ net::awaitable<void> keep_connected(const event_sink& events, connected_period p
     } catch (const std::exception& e) {
       why = e.what();
     }
+    // Our account was refused: no retry can help until the operator acts.
+    if (link->account_refusal()) throw command_error(exit_server, "the server refused our account: " + *link->account_refusal());
     ever_worked = ever_worked || worked;
     if (worked) backoff = first_backoff;
     // Jitter of +-25% so many peers do not reconnect in lockstep after a server restart.

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/connect.hpp"
+#include "common/account_token.hpp"
 #include "common/crypto.hpp"
 #include "common/json_fields.hpp"
 #include "common/spawn.hpp"
@@ -18,6 +19,11 @@ namespace peer {
 using namespace asio::experimental::awaitable_operators;
 
 namespace {
+
+/// Error codes by which the server refuses an account: final until its operator acts.
+bool is_account_refusal(const std::string& code) {
+  return code == "account_disabled" || code == "account_expired" || code == "account_removed" || code == "token_rotated";
+}
 
 constexpr auto connect_timeout = std::chrono::seconds(10);
 constexpr auto reply_timeout = std::chrono::seconds(15);
@@ -182,15 +188,29 @@ net::awaitable<void> server_link::open(const std::vector<net::host_port>& server
   if (required && token.empty()) throw command_error(exit_server, "the server requires a token (--token or PEER_TOKEN)");
   const auto challenge = hello.message->value("challenge", "");
   const auto proof = token.empty() ? std::string() : crypto::hmac_hex(token, challenge);
-  channel_->send(keys ? identity::server_auth_message(*keys, challenge, proof) : nlohmann::json{{"type", "auth"}, {"proof", proof}});
+  auto auth = keys ? identity::server_auth_message(*keys, challenge, proof) : nlohmann::json{{"type", "auth"}, {"proof", proof}};
+  // An account's token (NAME:SECRET) is proved by a signature; the HMAC proof stays for a
+  // server that has no such account but a server-wide token.
+  if (const auto account = account_token::parse(token)) {
+    auth["user"] = account->name;
+    auth["user_sig"] = account_token::prove(*account, challenge);
+  }
+  channel_->send(auth);
   auto reply = co_await channel_->receive(net::clock::now() + reply_timeout);
   if (!reply.message) throw command_error(exit_server, "server closed during authentication (" + close_reason() + ")");
   if (reply.message->value("type", "") != "auth_ok") {
-    throw command_error(exit_server, "server refused us: " + reply.message->value("message", "authentication failed"));
+    const auto why = reply.message->value("message", "authentication failed");
+    if (is_account_refusal(reply.message->value("code", ""))) account_refusal_ = why;
+    throw command_error(exit_server, "server refused us: " + why);
   }
   spdlog::info("connected to server {}", net::to_string(server));
   inbound_ = std::make_shared<inbound>(executor_);
   resume_router::set_current_link({sender(), server_endpoint_.address()});
+  // An error sent unasked says why the server is closing us; one about our account is final.
+  inbound_->handlers["error"] = [this, notice = server_notice_](const nlohmann::json& message) {
+    *notice = message.value("message", "");
+    if (is_account_refusal(message.value("code", ""))) account_refusal_ = *notice;
+  };
   // A session of ours whose path died resumes on the relay pair the server names (by its tag).
   inbound_->handlers["resume"] = [server = server_endpoint_.address(), send = sender()](const nlohmann::json& message) {
     if (resume_router::deliver(message, server, send)) return;
@@ -249,6 +269,7 @@ std::string server_link::close_reason() const {
   if (!channel_) return "not connected";
   std::string text = wire::to_string(channel_->reason());
   if (!channel_->detail().empty()) text += ": " + channel_->detail();
+  if (!server_notice_->empty()) text += "; the server said: " + *server_notice_;
   return text;
 }
 

@@ -75,6 +75,9 @@ class server_link {
   bool is_open() const { return channel_ && channel_->is_open(); }
   /// Why the link closed, for the user.
   std::string close_reason() const;
+  /// When the server refused or closed us over our account (disabled, expired, removed, its
+  /// token replaced): its message. Trying again cannot help until the operator acts.
+  const std::optional<std::string>& account_refusal() const { return account_refusal_; }
   const asio::any_io_executor& executor() const { return executor_; }
   /// The server's address we are connected to (the hole-assist port lives there too).
   const net::tcp::endpoint& server_endpoint() const { return server_endpoint_; }
@@ -106,6 +109,9 @@ class server_link {
   std::shared_ptr<inbound> inbound_;
   net::tcp::endpoint server_endpoint_;
   net::host_port server_;
+  std::optional<std::string> account_refusal_;
+  /// The last error the server sent unasked (why it closed us, usually).
+  std::shared_ptr<std::string> server_notice_ = std::make_shared<std::string>();
   static std::mt19937_64& random_engine();
 };
 

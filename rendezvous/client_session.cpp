@@ -7,7 +7,9 @@
 #include "common/endpoint.hpp"
 #include "common/json_fields.hpp"
 #include "common/peer_id.hpp"
+#include "rendezvous/account_book.hpp"
 #include "rendezvous/server_context.hpp"
+#include "rendezvous/state_db.hpp"
 
 namespace rendezvous {
 
@@ -24,6 +26,14 @@ std::string clip(const std::string& text, std::size_t limit = 64) {
 bool is_request(const nlohmann::json& message) {
   const auto& type = message["type"].get_ref<const std::string&>();
   return type != "decline" && type != "proxy_failed" && type != "error";
+}
+
+/// Why `account` may not expose `port` (its own range is narrower than the server's), if it may not.
+std::optional<expose_error> account_may_expose(const server_context& context, const std::string& account, int port) {
+  const auto* a = context.accounts && !account.empty() ? context.accounts->find(account) : nullptr;
+  if (a == nullptr || !a->expose_ports || (port >= a->expose_ports->first && port <= a->expose_ports->second)) return std::nullopt;
+  return expose_error{"port_not_allowed", "account '" + account + "' may expose only ports " +
+                                              std::to_string(a->expose_ports->first) + "-" + std::to_string(a->expose_ports->second)};
 }
 
 /// The most IDs a "peers" reply lists, keeping it far below the 64 KiB frame limit.
@@ -66,7 +76,8 @@ long long client_session::rtt_ms() const {
 void client_session::start() {
   registration_ = context_.sessions.insert(context_.sessions.end(), this);
   challenge_ = crypto::random_hex(16);
-  send({{"type", "hello"}, {"version", 1}, {"challenge", challenge_}, {"auth_required", !context_.config.token.empty()}});
+  const bool accounts = context_.accounts && !context_.accounts->empty();
+  send({{"type", "hello"}, {"version", 1}, {"challenge", challenge_}, {"auth_required", !context_.config.token.empty() || accounts}});
   // A timer only until the handshake is done: an authenticated connection holds none of its own.
   handshake_timer_ = std::make_unique<asio::steady_timer>(context_.executor, ticket_.handshake_time());
   handshake_timer_->async_wait([weak = weak_from_this()](std::error_code ec) {
@@ -200,16 +211,40 @@ bool client_session::check_auth(const nlohmann::json& message, const std::string
                              wire::close_reason::closed_locally, "no auth");
     return false;
   }
+  // An account's token, where the server keeps accounts; otherwise the server-wide token.
+  if (message.contains("user") && context_.accounts && !context_.accounts->empty()) {
+    return check_account(message, challenge) && accept_key(message, challenge);
+  }
   const auto& token = context_.config.token;
   const auto proof = wire::string_field(message, "proof");
-  if (!token.empty() && !crypto::proofs_equal(proof, crypto::hmac_hex(token, challenge))) {
-    ++context_.stats.auth_failures;
-    spdlog::warn("{}: refused: wrong token", remote_);
-    channel_->send_and_close({{"type", "error"}, {"code", "auth_failed"}, {"message", "wrong token"}},
-                             wire::close_reason::closed_locally, "auth failed");
+  const bool accounts = context_.accounts && !context_.accounts->empty();
+  if ((!token.empty() && !crypto::proofs_equal(proof, crypto::hmac_hex(token, challenge))) || (token.empty() && accounts)) {
+    const bool account_token = message.contains("user");
+    refuse_auth("auth_failed", account_token && !context_.accounts ? "wrong token (this server keeps no accounts)" : "wrong token",
+                remote_ + ": refused: wrong token" + (account_token && !context_.accounts ? " (an account's, and this server keeps none)" : ""));
     return false;
   }
+  anonymous_ = token.empty();
   return accept_key(message, challenge);
+}
+
+bool client_session::check_account(const nlohmann::json& message, const std::string& challenge) {
+  const auto name = wire::string_field(message, "user");
+  const auto refusal = context_.accounts->check(name, challenge, wire::string_field(message, "user_sig"), unix_now());
+  if (refusal) {
+    refuse_auth(refusal->code, refusal->message, remote_ + ": refused account '" + clip(name) + "': " + refusal->message);
+    return false;
+  }
+  account_ = name;
+  account_verifier_ = context_.accounts->find(name)->verifier;
+  return true;
+}
+
+void client_session::refuse_auth(const std::string& code, const std::string& message, const std::string& log_line) {
+  ++context_.stats.auth_failures;
+  context_.log.log(spdlog::level::warn, "main: refused authentications", log_line);
+  channel_->send_and_close({{"type", "error"}, {"code", code}, {"message", message}}, wire::close_reason::closed_locally,
+                           "auth refused: " + message);
 }
 
 bool client_session::accept_key(const nlohmann::json& message, const std::string& challenge) {
@@ -365,7 +400,9 @@ net::awaitable<bool> client_session::key_may_register(nlohmann::json message, st
     reply_error(message, "key_required", "registering needs an identity key; this peer is too old for the server");
     co_return false;
   }
-  const auto pin = co_await context_.directory->check_or_pin(id, *key_);
+  pin_owner owner{account_, std::nullopt};
+  if (const auto* a = context_.accounts && !account_.empty() ? context_.accounts->find(account_) : nullptr) owner.max_ids = a->max_ids;
+  const auto pin = co_await context_.directory->check_or_pin(id, *key_, owner);
   if (pin.verdict == pin_verdict::unavailable) {
     spdlog::error("{}: cannot check the key pin of '{}': {}", remote_, id, pin.detail);
     if (context_.directory->node().empty()) {
@@ -384,7 +421,21 @@ net::awaitable<bool> client_session::key_may_register(nlohmann::json message, st
                 "can release it (rendezvous release-id " + id + ")");
     co_return false;
   }
-  if (pin.verdict == pin_verdict::pinned_now) spdlog::info("pinned ID {} to key {}", id, identity::fingerprint(*key_));
+  if (pin.verdict == pin_verdict::owned_by_other) {
+    ++context_.stats.key_refusals;
+    spdlog::warn("{}: refused '{}' to {}: another account owns that ID", remote_, id, account_.empty() ? "the server-wide token" : "account " + account_);
+    reply_error(message, "id_owned", "ID '" + id + "' belongs to another account");
+    co_return false;
+  }
+  if (pin.verdict == pin_verdict::over_id_limit) {
+    spdlog::warn("{}: refused '{}': account {} owns its limit of {} IDs", remote_, id, account_, owner.max_ids.value_or(0));
+    reply_error(message, "too_many_ids", "account '" + account_ + "' already owns " + std::to_string(owner.max_ids.value_or(0)) +
+                                             " IDs, its limit (the operator can raise it, or release one: rendezvous release-id ID)");
+    co_return false;
+  }
+  if (pin.verdict == pin_verdict::pinned_now) {
+    spdlog::info("pinned ID {} to key {}{}", id, identity::fingerprint(*key_), account_.empty() ? "" : " for account " + account_);
+  }
   co_return true;
 }
 
@@ -547,6 +598,7 @@ net::awaitable<void> client_session::handle_expose(nlohmann::json message) {
   auto self = shared_from_this();
   const int port = static_cast<int>(wire::int_field(message, "port", 0, 0, 65535));
   auto refusal = context_.exposes.check(*this, port);
+  if (!refusal) refusal = account_may_expose(context_, account_, port);
   if (!refusal) {
     // In a cluster the port is every node's: taken once, for one peer.
     const auto claim = co_await context_.directory->claim_port(static_cast<std::uint16_t>(port), id_);

@@ -43,6 +43,12 @@ class client_session : public std::enable_shared_from_this<client_session> {
   const nat::nat_report& nat() const { return nat_; }
   /// The identity key this connection proved at authentication, if it sent one.
   const std::optional<identity::public_key>& key() const { return key_; }
+  /// The account it authenticated as ("" for the server-wide token or an open server).
+  const std::string& account_name() const { return account_; }
+  /// True if it was let in without any token (the server needed none then).
+  bool anonymous() const { return anonymous_; }
+  /// The verifier of the account token it proved (all zero without an account).
+  const identity::public_key& account_verifier() const { return account_verifier_; }
 
  private:
   void on_message(const nlohmann::json& message);
@@ -59,6 +65,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
   /// check_auth, with a malformed message refused and closed instead of thrown.
   bool authenticate(const nlohmann::json& message, const std::string& challenge);
   bool check_auth(const nlohmann::json& message, const std::string& challenge);
+  /// Checks an account token's proof (message "user", "user_sig"); false if refused (and closed).
+  bool check_account(const nlohmann::json& message, const std::string& challenge);
+  /// Refuses the handshake with an error, closing the connection.
+  void refuse_auth(const std::string& code, const std::string& message, const std::string& log_line);
   bool accept_key(const nlohmann::json& message, const std::string& challenge);
   net::awaitable<bool> key_may_register(nlohmann::json message, std::string id);
   /// Takes the "as" ID of a connect request from an unregistered connection; false (after
@@ -92,6 +102,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::string claimed_id_;
   bool authenticated_ = false;  ///< nothing but auth is handled before this
   std::optional<identity::public_key> key_;
+  std::string account_;
+  bool anonymous_ = false;
+  identity::public_key account_verifier_{};
   nat::nat_report nat_;
   std::string remote_;
   long long registered_ms_ = 0;  ///< when it registered (wall clock)

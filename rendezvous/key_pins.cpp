@@ -1,103 +1,48 @@
 #include "rendezvous/key_pins.hpp"
 
-#include <sqlite3.h>
-
-#include <chrono>
-#include <cstring>
-#include <stdexcept>
-
 namespace rendezvous {
 namespace {
 
-/// One prepared statement, finalized on scope exit.
-class statement {
- public:
-  statement(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) fail("prepare");
-  }
-  ~statement() { sqlite3_finalize(stmt_); }
-  statement(const statement&) = delete;
-  statement& operator=(const statement&) = delete;
+long long ids_owned(const state_db& db, const std::string& account) {
+  statement count(db, "SELECT COUNT(*) FROM pins WHERE owner = ?1");
+  count.bind(1, account);
+  count.step();
+  return count.integer(0);
+}
 
-  void bind(int index, const std::string& text) {
-    sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
-  }
-  void bind(int index, const identity::public_key& key) {
-    sqlite3_bind_blob(stmt_, index, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
-  }
-  void bind(int index, long long value) { sqlite3_bind_int64(stmt_, index, value); }
-  /// Steps once: true while a row is available.
-  bool step() {
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc != SQLITE_DONE) fail("step");
-    return false;
-  }
-  std::string text(int column) const {
-    const auto* data = sqlite3_column_text(stmt_, column);
-    return data ? reinterpret_cast<const char*>(data) : "";
-  }
-  std::optional<identity::public_key> key(int column) const {
-    identity::public_key key{};
-    if (sqlite3_column_bytes(stmt_, column) != static_cast<int>(key.size())) return std::nullopt;
-    std::memcpy(key.data(), sqlite3_column_blob(stmt_, column), key.size());
-    return key;
-  }
-
- private:
-  [[noreturn]] void fail(const char* what) const {
-    throw std::runtime_error(std::string("key pin database: ") + what + ": " + sqlite3_errmsg(db_));
-  }
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-long long unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+bool over_limit(const state_db& db, const pin_owner& owner) {
+  return !owner.account.empty() && owner.max_ids && ids_owned(db, owner.account) >= *owner.max_ids;
 }
 
 }  // namespace
 
-key_pins::key_pins(const std::filesystem::path& state_dir) : file_(state_dir / "pins.sqlite3") {
-  std::error_code ec;
-  std::filesystem::create_directories(state_dir, ec);
-  if (ec) throw std::runtime_error("cannot create state directory " + state_dir.string() + ": " + ec.message());
-  if (sqlite3_open_v2(file_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) !=
-      SQLITE_OK) {
-    const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    throw std::runtime_error("cannot open key pin database " + file_.string() + ": " + why);
+pin_verdict key_pins::check_or_pin(const std::string& id, const identity::public_key& key, const pin_owner& owner) {
+  write_transaction transaction(db_);
+  statement query(db_, "SELECT key, owner FROM pins WHERE id = ?1");
+  query.bind(1, id);
+  if (!query.step()) {
+    if (over_limit(db_, owner)) return pin_verdict::over_id_limit;
+    statement insert(db_, "INSERT INTO pins (id, key, pinned_at, owner) VALUES (?1, ?2, ?3, ?4)");
+    insert.bind(1, id);
+    insert.bind(2, key);
+    insert.bind(3, unix_now());
+    insert.bind(4, owner.account);
+    insert.step();
+    transaction.commit();
+    return pin_verdict::pinned_now;
   }
-  // A release-id run by the operator while the server runs waits for the lock instead of failing.
-  sqlite3_busy_timeout(db_, 5000);
-  execute("PRAGMA journal_mode=WAL");
-  // In WAL mode NORMAL syncs at checkpoints, not at every commit: a pin survives the server's
-  // crash or kill (it is in the WAL), and only a power loss can lose the last pins (see README).
-  // Each new ID was an fdatasync on the server's only thread before: ~50 µs here, far more on a
-  // slow disk, for every connection waiting behind it.
-  execute("PRAGMA synchronous=NORMAL");
-  execute("CREATE TABLE IF NOT EXISTS pins (id TEXT PRIMARY KEY, key BLOB NOT NULL, pinned_at INTEGER NOT NULL)");
-}
-
-key_pins::~key_pins() { sqlite3_close(db_); }
-
-void key_pins::execute(const char* sql) {
-  char* error = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-    const std::string why = error ? error : "?";
-    sqlite3_free(error);
-    throw std::runtime_error("key pin database " + file_.string() + ": " + why);
-  }
-}
-
-key_pins::verdict key_pins::check_or_pin(const std::string& id, const identity::public_key& key) {
-  statement insert(db_, "INSERT OR IGNORE INTO pins (id, key, pinned_at) VALUES (?1, ?2, ?3)");
-  insert.bind(1, id);
-  insert.bind(2, key);
-  insert.bind(3, unix_now());
-  insert.step();
-  if (sqlite3_changes(db_) == 1) return verdict::pinned_now;
-  return pinned(id) == key ? verdict::matches : verdict::conflicts;
+  if (query.key(0) != key) return pin_verdict::conflicts;
+  const auto pinned_owner = query.text(1);
+  if (pinned_owner == owner.account) return pin_verdict::matches;
+  if (!pinned_owner.empty()) return pin_verdict::owned_by_other;
+  // Pinned before accounts (or by the server-wide token): the account proving its key takes it.
+  if (over_limit(db_, owner)) return pin_verdict::over_id_limit;
+  statement adopt(db_, "UPDATE pins SET owner = ?2 WHERE id = ?1");
+  adopt.bind(1, id);
+  adopt.bind(2, owner.account);
+  adopt.step();
+  transaction.commit();
+  return pin_verdict::matches;
 }
 
 std::optional<identity::public_key> key_pins::pinned(const std::string& id) {
@@ -107,11 +52,18 @@ std::optional<identity::public_key> key_pins::pinned(const std::string& id) {
   return query.key(0);
 }
 
+std::optional<std::string> key_pins::owner(const std::string& id) {
+  statement query(db_, "SELECT owner FROM pins WHERE id = ?1");
+  query.bind(1, id);
+  if (!query.step()) return std::nullopt;
+  return query.text(0);
+}
+
 bool key_pins::release(const std::string& id) {
   statement remove(db_, "DELETE FROM pins WHERE id = ?1");
   remove.bind(1, id);
   remove.step();
-  return sqlite3_changes(db_) == 1;
+  return db_.changes() == 1;
 }
 
 std::vector<std::pair<std::string, std::string>> key_pins::list() {

@@ -2,20 +2,12 @@
 
 namespace rendezvous {
 
-net::awaitable<pin_outcome> local_directory::check_or_pin(std::string id, identity::public_key key) {
+net::awaitable<pin_outcome> local_directory::check_or_pin(std::string id, identity::public_key key, pin_owner owner) {
   try {
-    switch (pins_->check_or_pin(id, key)) {
-      case key_pins::verdict::pinned_now:
-        co_return pin_outcome{pin_verdict::pinned_now, {}};
-      case key_pins::verdict::matches:
-        co_return pin_outcome{pin_verdict::matches, {}};
-      case key_pins::verdict::conflicts:
-        co_return pin_outcome{pin_verdict::conflicts, {}};
-    }
+    co_return pin_outcome{pins_->check_or_pin(id, key, owner), {}};
   } catch (const std::exception& e) {
     co_return pin_outcome{pin_verdict::unavailable, e.what()};
   }
-  co_return pin_outcome{};
 }
 
 net::awaitable<claim_outcome> local_directory::claim(std::string, nlohmann::json) {

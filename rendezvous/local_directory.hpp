@@ -17,7 +17,7 @@ class local_directory : public peer_directory {
   local_directory(std::unique_ptr<key_pins> pins, const std::map<std::string, std::shared_ptr<client_session>>& registry)
       : pins_(std::move(pins)), registry_(registry) {}
 
-  net::awaitable<pin_outcome> check_or_pin(std::string id, identity::public_key key) override;
+  net::awaitable<pin_outcome> check_or_pin(std::string id, identity::public_key key, pin_owner owner) override;
   net::awaitable<claim_outcome> claim(std::string id, nlohmann::json info) override;
   void release(const std::string&) override {}
   net::awaitable<location> locate(std::string id) override;

@@ -21,6 +21,8 @@
 #include "rendezvous/key_pins.hpp"
 #include "rendezvous/redis_directory.hpp"
 #include "rendezvous/server.hpp"
+#include "rendezvous/sqlite_account_store.hpp"
+#include "rendezvous/user_command.hpp"
 
 namespace {
 
@@ -72,10 +74,13 @@ cxxopts::Options make_options() {
       ("node-lease", "seconds a node that stops refreshing its lease keeps its IDs (default 10)", cxxopts::value<int>())
       ("metrics", "serve Prometheus metrics at http://IP:PORT/metrics (and nothing else on that port), e.g.\n"
                   "127.0.0.1:9100; default: none", cxxopts::value<std::string>())
+      ("expires", "user add/set: when the account stops working (see below)", cxxopts::value<std::string>())
+      ("max-ids", "user add/set: most IDs the account may own", cxxopts::value<std::string>())
+      ("json", "user list: one JSON object per account and line")
       ("h,help", "show this help")
       ("command", "", cxxopts::value<std::string>())
       ("args", "", cxxopts::value<std::vector<std::string>>());
-  options.custom_help("[options] [list-ids | release-id NAME]");
+  options.custom_help("[options] [list-ids | release-id NAME | user COMMAND ...]");
   options.positional_help("");
   options.parse_positional({"command", "args"});
   return options;
@@ -174,6 +179,26 @@ int run_state_command(const std::string& command, const std::vector<std::string>
   return 0;
 }
 
+/// `rendezvous user ...` on the accounts in the state directory; returns the exit code.
+int run_user(const cxxopts::ParseResult& args, const std::vector<std::string>& rest, const rendezvous::server_config& config) {
+  if (!config.cluster.empty()) {
+    std::cerr << "rendezvous: accounts are kept by a single server (in --state); a cluster keeps none yet\n";
+    return 2;
+  }
+  rendezvous::user_flags flags;
+  if (args.count("expires")) flags.expires = args["expires"].as<std::string>();
+  if (args.count("max-ids")) flags.max_ids = args["max-ids"].as<std::string>();
+  if (args.count("expose-ports")) flags.expose_ports = args["expose-ports"].as<std::string>();
+  flags.json = args.count("json") > 0;
+  try {
+    rendezvous::sqlite_account_store store(config.state_dir);
+    return rendezvous::run_user_command(store, rest, flags);
+  } catch (const std::exception& e) {
+    std::cerr << "rendezvous: " << e.what() << "\n";
+    return 1;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -182,19 +207,23 @@ int main(int argc, char** argv) {
   try {
     auto args = options.parse(argc, argv);
     if (args.count("help")) {
-      std::cout << options.help() << commands_help;
+      std::cout << options.help() << commands_help << rendezvous::user_commands_help;
       return 0;
     }
     if (!args.unmatched().empty()) throw std::runtime_error("unexpected argument '" + args.unmatched().front() + "'");
     const auto config_file = args.count("config") ? args["config"].as<std::string>() : std::string();
     const auto file = config_file.empty() ? nlohmann::json::object() : config::load_file(config_file);
     const auto env = config::env_layer(config::process_env, {{"RENDEZVOUS_TOKEN", "token"}, {"RENDEZVOUS_STATE", "state"}, {"RENDEZVOUS_CLUSTER", "cluster"}});
-    config = rendezvous::resolve_server_config(file, env, flag_layer(args));
+    auto flags = flag_layer(args);
+    // (user add/set --expose-ports is the account's range, not the server's)
+    if (args.count("command") && args["command"].as<std::string>() == "user") flags.erase("expose_ports");
+    config = rendezvous::resolve_server_config(file, env, flags);
     if (config.state_dir.empty()) config.state_dir = rendezvous::default_state_dir(config_file);
     logging::init("rendezvous", config.log_level, false);
     if (args.count("command")) {
       const auto command = args["command"].as<std::string>();
       const auto rest = args.count("args") ? args["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
+      if (command == "user") return run_user(args, rest, config);
       if (command != "list-ids" && command != "release-id") throw std::runtime_error("unknown command '" + command + "'");
       if (rest.size() != (command == "release-id" ? 1u : 0u)) {
         throw std::runtime_error(command == "release-id" ? "release-id takes one NAME" : "list-ids takes no arguments");

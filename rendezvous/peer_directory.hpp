@@ -15,16 +15,9 @@
 
 #include "common/identity.hpp"
 #include "common/net.hpp"
+#include "rendezvous/pin_outcome.hpp"
 
 namespace rendezvous {
-
-/// How an ID's key compares with its pin.
-enum class pin_verdict { pinned_now, matches, conflicts, unavailable };
-
-struct pin_outcome {
-  pin_verdict verdict = pin_verdict::unavailable;
-  std::string detail;  ///< why it is unavailable
-};
 
 /// Whether this node may hold an ID's registration.
 struct claim_outcome {
@@ -67,8 +60,9 @@ struct port_claims {
 class peer_directory {
  public:
   virtual ~peer_directory() = default;
-  /// Pins `key` for `id` if the ID is new; otherwise says whether the pinned key is `key`.
-  virtual net::awaitable<pin_outcome> check_or_pin(std::string id, identity::public_key key) = 0;
+  /// Pins `key` for `id` (owned by `owner`'s account) if the ID is new; otherwise says whether
+  /// the pinned key is `key` and the ID is the account's.
+  virtual net::awaitable<pin_outcome> check_or_pin(std::string id, identity::public_key key, pin_owner owner) = 0;
   /// Takes `id` for this node, described by `info` (observed endpoint, key fingerprint, since;
   /// null keeps what the directory has); this node has already refused a duplicate it holds itself.
   virtual net::awaitable<claim_outcome> claim(std::string id, nlohmann::json info) = 0;

@@ -237,7 +237,10 @@ net::awaitable<void> redis_directory::reassert() {
   }
 }
 
-net::awaitable<pin_outcome> redis_directory::check_or_pin(std::string id, identity::public_key key) {
+net::awaitable<pin_outcome> redis_directory::check_or_pin(std::string id, identity::public_key key, pin_owner owner) {
+  // Accounts live in a single server's state for now: a cluster node has none, so no ID it
+  // pins has an owner.
+  if (!owner.account.empty()) co_return pin_outcome{pin_verdict::unavailable, "accounts are not kept in the cluster store"};
   const auto hex = identity::to_hex(key);
   const std::vector<std::string> pin{"HSETNX", pins_key, id, hex};
   const auto set = co_await client_->command(pin);

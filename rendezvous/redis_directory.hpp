@@ -42,7 +42,7 @@ class redis_directory : public peer_directory {
   void start();
   void stop() override;
 
-  net::awaitable<pin_outcome> check_or_pin(std::string id, identity::public_key key) override;
+  net::awaitable<pin_outcome> check_or_pin(std::string id, identity::public_key key, pin_owner owner) override;
   net::awaitable<claim_outcome> claim(std::string id, nlohmann::json info) override;
   void release(const std::string& id) override;
   net::awaitable<location> locate(std::string id) override;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <asio/co_spawn.hpp>
+#include <asio/use_future.hpp>
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
@@ -16,6 +17,8 @@
 #include "rendezvous/node_mail.hpp"
 #include "rendezvous/public_addresses.hpp"
 #include "rendezvous/redis_directory.hpp"
+#include "rendezvous/sqlite_account_store.hpp"
+#include "rendezvous/state_db.hpp"
 
 namespace rendezvous {
 namespace {
@@ -91,6 +94,7 @@ void server::start() {
     auto pins = std::make_unique<key_pins>(config.state_dir);
     spdlog::info("ID key pins in {}", pins->file().string());
     context_.directory = std::make_unique<local_directory>(std::move(pins), context_.registry);
+    open_accounts();
   }
   std::vector<asio::ip::address> hosts;
   for (const auto& text : config.listen_hosts) {
@@ -145,12 +149,41 @@ void server::start() {
   const auto probe_ports = context_.probes.ports();
   spdlog::info("NAT probes on ports {} and {}{}", probe_ports[0], probe_ports[1],
                config.alt_ip.empty() ? " (no --alt-ip: peers cannot tell every NAT kind apart)" : " and on " + config.alt_ip);
-  if (config.token.empty()) {
+  if (config.token.empty() && (!context_.accounts || context_.accounts->empty())) {
     std::error_code ec;
     auto address = asio::ip::make_address(config.listen_host, ec);
     if (!ec && !address.is_loopback()) {
       spdlog::warn("no token set: anyone who reaches {} can register (set --token or RENDEZVOUS_TOKEN)",
                    config.listen_host);
+    }
+  }
+}
+
+void server::open_accounts() {
+  auto book = std::make_unique<account_book>(std::make_unique<sqlite_account_store>(context_.config.state_dir));
+  // Read before the first connection is accepted (the loop is not running yet: on a loop of its
+  // own), so no peer is let in on an open server that has accounts.
+  asio::io_context once;
+  auto loaded = asio::co_spawn(once, book->load(), asio::use_future);
+  once.run();
+  loaded.get();
+  if (!book->empty()) spdlog::info("{} account(s) may connect with their own tokens", book->size());
+  context_.accounts = std::move(book);
+}
+
+void server::close_revoked_sessions() {
+  const auto now = unix_now();
+  const bool token_needed = !context_.config.token.empty() || !context_.accounts->empty();
+  for (auto* session : context_.sessions) {
+    if (session->anonymous() && token_needed) {
+      spdlog::warn("{}: closed: it connected without a token, and the server now has accounts", session->display_name());
+      session->close_with_error("auth_required", "the server now requires a token (it has accounts): connect again with one");
+      continue;
+    }
+    if (session->account_name().empty()) continue;
+    if (const auto why = context_.accounts->revoked(session->account_name(), session->account_verifier(), now)) {
+      spdlog::warn("{}: closed: {}", session->display_name(), why->message);
+      session->close_with_error(why->code, why->message);
     }
   }
 }
@@ -185,6 +218,11 @@ net::awaitable<void> server::housekeeping() {
     context_.attempts.expire(now);
     context_.relay.expire(now);
     context_.exposes.expire(now);
+    if (context_.accounts) {
+      const bool changed = co_await context_.accounts->refresh();
+      if (stopped_) break;
+      if (changed || context_.accounts->expiry_passed(unix_now())) close_revoked_sessions();
+    }
     context_.log.flush();
     if (metrics_) metrics_->publish(render_metrics(context_));
     if (stats_every.count() > 0 && now >= next_stats) {

@@ -32,6 +32,11 @@ class server {
  private:
   /// --cluster: this node's registrations and pins go to Redis (redis_directory).
   void join_cluster();
+  /// Reads the accounts from the state (a single server).
+  void open_accounts();
+  /// Closes the connections whose account was removed, disabled, expired or given a new token,
+  /// and those let in without a token while the server needed none, if it now does.
+  void close_revoked_sessions();
   net::awaitable<void> housekeeping();
   /// In a cluster: listens on every port other nodes' peers expose, as the live claims say
   /// (mail announces them at once; this catches lost mail and dead nodes).

@@ -118,18 +118,10 @@ server_config resolve_server_config(const nlohmann::json& file, const nlohmann::
   config.max_handshakes_per_ip = positive(settings, "max_handshakes_per_ip", config.max_handshakes_per_ip);
   config.ready_file = get<std::string>(settings, "ready_file", "");
   if (settings.contains("expose_ports")) {
-    const auto range = get<std::string>(settings, "expose_ports", "");
-    unsigned first = 0, last = 0;
-    char dash = 0;
-    std::istringstream in(range);
-    in >> first;
-    if (in >> dash) in >> last;
-    else last = first;
-    if (!in.eof() || in.fail() || (dash && dash != '-') || first == 0 || last < first || last > 65535) {
-      throw std::runtime_error("setting \"expose_ports\" must be PORT or FIRST-LAST, e.g. 20000-20100");
-    }
-    config.expose_first = static_cast<std::uint16_t>(first);
-    config.expose_last = static_cast<std::uint16_t>(last);
+    const auto range = port_range_of(get<std::string>(settings, "expose_ports", ""));
+    if (!range) throw std::runtime_error("setting \"expose_ports\" must be PORT or FIRST-LAST, e.g. 20000-20100");
+    config.expose_first = range->first;
+    config.expose_last = range->second;
   }
   config.relay_idle_timeout_s = positive(settings, "relay_idle_timeout", config.relay_idle_timeout_s);
   config.max_relay_pairs = positive(settings, "max_relay_pairs", config.max_relay_pairs);
@@ -158,6 +150,17 @@ server_config resolve_server_config(const nlohmann::json& file, const nlohmann::
     throw std::runtime_error("setting \"metrics\" must be IP:PORT (127.0.0.1:9100, [::1]:9100), not '" + config.metrics + "'");
   }
   return config;
+}
+
+std::optional<std::pair<std::uint16_t, std::uint16_t>> port_range_of(const std::string& text) {
+  unsigned first = 0, last = 0;
+  char dash = 0;
+  std::istringstream in(text);
+  in >> first;
+  if (in >> dash) in >> last;
+  else last = first;
+  if (!in.eof() || in.fail() || (dash && dash != '-') || first == 0 || last < first || last > 65535) return std::nullopt;
+  return std::pair{static_cast<std::uint16_t>(first), static_cast<std::uint16_t>(last)};
 }
 
 std::optional<net::tcp::endpoint> metrics_endpoint_of(const std::string& text) {

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -52,6 +53,9 @@ struct server_config {
   // Operating.
   std::string metrics;              ///< IP:PORT for the Prometheus endpoint (/metrics); empty: none
 };
+
+/// The ports of "PORT" or "FIRST-LAST" (1-65535, FIRST <= LAST); nothing if it is not that.
+std::optional<std::pair<std::uint16_t, std::uint16_t>> port_range_of(const std::string& text);
 
 /// The address of a "metrics" setting (an IP, not a name: it is bound); nothing if it is not one.
 std::optional<net::tcp::endpoint> metrics_endpoint_of(const std::string& text);

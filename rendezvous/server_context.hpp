@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/socket_registry.hpp"
+#include "rendezvous/account_book.hpp"
 #include "rendezvous/admission.hpp"
 #include "rendezvous/attempt_coordinator.hpp"
 #include "rendezvous/expose_service.hpp"
@@ -90,6 +91,8 @@ struct server_context {
   std::map<std::string, std::shared_ptr<client_session>> registry;  ///< ID -> live main connection
   attempt_coordinator attempts;
   std::unique_ptr<peer_directory> directory;  ///< who is registered where, and the key pins (server::start())
+  /// The accounts (a single server's, from its state; null in a cluster, which keeps none yet).
+  std::unique_ptr<account_book> accounts;
   /// The address other nodes' peers are told for this node's ports (--advertise, else the listen
   /// address unless it is a wildcard); empty: this node cannot coordinate connects across nodes.
   std::string advertised;

@@ -15,18 +15,18 @@ TEST(KeyPinsTest, PinsSurviveReopenAndReleaseFreesTheId) {
   const auto bob = identity::generate(), mallory = identity::generate();
   {
     rendezvous::key_pins pins(dir / "state");
-    EXPECT_EQ(pins.check_or_pin("bob", bob.pub), rendezvous::key_pins::verdict::pinned_now);
-    EXPECT_EQ(pins.check_or_pin("bob", bob.pub), rendezvous::key_pins::verdict::matches);
-    EXPECT_EQ(pins.check_or_pin("bob", mallory.pub), rendezvous::key_pins::verdict::conflicts);
+    EXPECT_EQ(pins.check_or_pin("bob", bob.pub), rendezvous::pin_verdict::pinned_now);
+    EXPECT_EQ(pins.check_or_pin("bob", bob.pub), rendezvous::pin_verdict::matches);
+    EXPECT_EQ(pins.check_or_pin("bob", mallory.pub), rendezvous::pin_verdict::conflicts);
   }
   {
     rendezvous::key_pins pins(dir / "state");  // a restarted server
-    EXPECT_EQ(pins.check_or_pin("bob", mallory.pub), rendezvous::key_pins::verdict::conflicts);
+    EXPECT_EQ(pins.check_or_pin("bob", mallory.pub), rendezvous::pin_verdict::conflicts);
     ASSERT_EQ(pins.list().size(), 1u);
     EXPECT_EQ(pins.list()[0].second, identity::fingerprint(bob.pub));
     EXPECT_TRUE(pins.release("bob"));
     EXPECT_FALSE(pins.release("bob"));
-    EXPECT_EQ(pins.check_or_pin("bob", mallory.pub), rendezvous::key_pins::verdict::pinned_now);
+    EXPECT_EQ(pins.check_or_pin("bob", mallory.pub), rendezvous::pin_verdict::pinned_now);
   }
   std::filesystem::remove_all(dir);
 }

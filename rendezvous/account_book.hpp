@@ -1,0 +1,57 @@
+// The server's view of the accounts: read from the store at start, read again whenever the
+// store's version changes (the server polls it every second, so `rendezvous user disable` takes
+// effect within about a second), and asked synchronously at every authentication.
+#pragma once
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "rendezvous/account_store.hpp"
+
+namespace rendezvous {
+
+/// Why an account may not (or may no longer) use the server: a wire error code and a message.
+struct account_refusal {
+  std::string code;
+  std::string message;
+};
+
+class account_book {
+ public:
+  explicit account_book(std::unique_ptr<account_store> store) : store_(std::move(store)) {}
+
+  /// Reads every account; throws if the store cannot be read.
+  net::awaitable<void> load();
+  /// Reads them again if the store changed; true if it did. A store that cannot be read keeps
+  /// the accounts last read (logged, once a minute at most).
+  net::awaitable<bool> refresh();
+  /// True when there are no accounts (then only the server-wide token, if any, is asked for).
+  bool empty() const { return accounts_.empty(); }
+  std::size_t size() const { return accounts_.size(); }
+  const account* find(const std::string& name) const;
+  /// Whether `signature_hex` proves account `name`'s token for `challenge` and the account may
+  /// connect at `now` (Unix seconds): nothing if so, else why not.
+  std::optional<account_refusal> check(const std::string& name, std::string_view challenge,
+                                       std::string_view signature_hex, long long now) const;
+  /// Why a live connection of account `name`, authenticated by `verifier`, must close at `now`
+  /// (removed, disabled, expired, or its token rotated); nothing if it may stay.
+  std::optional<account_refusal> revoked(const std::string& name, const identity::public_key& verifier, long long now) const;
+  /// True once per passing of an account's expiry (live connections must be checked then).
+  bool expiry_passed(long long now);
+  const account_store& store() const { return *store_; }
+
+ private:
+  /// Why `a` may not connect at `now`, apart from its token.
+  static std::optional<account_refusal> standing(const account& a, long long now);
+  void take(std::vector<account> accounts);
+
+  std::unique_ptr<account_store> store_;
+  std::map<std::string, account> accounts_;
+  long long version_ = -1;
+  std::optional<long long> next_expiry_;  ///< the soonest expiry still to come
+  long long last_error_log_ = 0;
+};
+
+}  // namespace rendezvous

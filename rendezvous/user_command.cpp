@@ -1,0 +1,243 @@
+#include "rendezvous/user_command.hpp"
+
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_future.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/account_token.hpp"
+#include "rendezvous/server_config.hpp"
+#include "rendezvous/state_db.hpp"
+
+namespace rendezvous {
+
+const char* const user_commands_help = R"(
+Accounts (each peer of an account passes --token NAME:SECRET; the server keeps only a verifier):
+  user add NAME [--expires WHEN] [--max-ids N] [--expose-ports FIRST-LAST]
+                    create an account and print its token once (keep it: it cannot be shown again)
+  user list [--json]
+                    every account: state, expiry, limits
+  user set NAME [--expires WHEN|never] [--max-ids N|none] [--expose-ports FIRST-LAST|all]
+                    change an account's limits
+  user disable NAME / user enable NAME
+                    refuse (and disconnect) an account's peers, or let them in again
+  user rotate NAME  give the account a new token (printed once); the old one stops working and
+                    the peers using it are disconnected
+  user remove NAME  delete the account and release the IDs it owns
+  WHEN is a date (2027-01-31: the account stops working as that day starts, UTC), a time
+  (2027-01-31T12:00:00Z), or a span from now (+30d, +12h, +15m, +90s).
+  A running server applies each change within about a second.
+)";
+
+namespace {
+
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Unix seconds as the user reads them (UTC).
+std::string utc_text(long long when) {
+  const std::time_t t = static_cast<std::time_t>(when);
+  std::tm parts{};
+  gmtime_r(&t, &parts);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
+}
+
+std::string state_of(const account& a, long long now) {
+  if (a.disabled) return "disabled";
+  if (a.expires && *a.expires <= now) return "expired";
+  return "active";
+}
+
+/// Applies the flags that change limits to `a`; `setting` allows the words that clear them.
+void apply_limits(account& a, const user_flags& flags, bool setting, long long now) {
+  if (flags.expires) {
+    if (setting && *flags.expires == "never") {
+      a.expires.reset();
+    } else if (const auto when = expiry_of(*flags.expires, now)) {
+      a.expires = when;
+    } else {
+      throw usage_error("--expires takes a date (2027-01-31), a time (2027-01-31T12:00:00Z) or a span (+30d)" +
+                        std::string(setting ? ", or never" : ""));
+    }
+  }
+  if (flags.max_ids) {
+    if (setting && *flags.max_ids == "none") {
+      a.max_ids.reset();
+    } else {
+      std::size_t used = 0;
+      int n = -1;
+      try {
+        n = std::stoi(*flags.max_ids, &used);
+      } catch (const std::exception&) {
+      }
+      if (n < 1 || used != flags.max_ids->size()) {
+        throw usage_error("--max-ids takes a number of IDs, 1 or more" + std::string(setting ? ", or none" : ""));
+      }
+      a.max_ids = n;
+    }
+  }
+  if (flags.expose_ports) {
+    if (setting && *flags.expose_ports == "all") {
+      a.expose_ports.reset();
+    } else if (const auto range = port_range_of(*flags.expose_ports)) {
+      a.expose_ports = range;
+    } else {
+      throw usage_error("--expose-ports takes PORT or FIRST-LAST" + std::string(setting ? ", or all" : ""));
+    }
+  }
+}
+
+nlohmann::json json_of(const account& a, long long now) {
+  nlohmann::json out{{"name", a.name}, {"state", state_of(a, now)}, {"created", utc_text(a.created)}};
+  out["expires"] = a.expires ? nlohmann::json(utc_text(*a.expires)) : nlohmann::json();
+  out["max_ids"] = a.max_ids ? nlohmann::json(*a.max_ids) : nlohmann::json();
+  out["expose_ports"] = a.expose_ports ? nlohmann::json(std::to_string(a.expose_ports->first) + "-" +
+                                                        std::to_string(a.expose_ports->second))
+                                       : nlohmann::json();
+  return out;
+}
+
+void print_table(const std::vector<account>& accounts, long long now) {
+  std::printf("%-24s %-9s %-21s %-8s %-13s %s\n", "NAME", "STATE", "EXPIRES", "MAX-IDS", "EXPOSE-PORTS", "CREATED");
+  for (const auto& a : accounts) {
+    const auto ports = a.expose_ports ? std::to_string(a.expose_ports->first) + "-" + std::to_string(a.expose_ports->second)
+                                      : std::string("any");
+    std::printf("%-24s %-9s %-21s %-8s %-13s %s\n", a.name.c_str(), state_of(a, now).c_str(),
+                a.expires ? utc_text(*a.expires).c_str() : "never",
+                a.max_ids ? std::to_string(*a.max_ids).c_str() : "any", ports.c_str(), utc_text(a.created).c_str());
+  }
+}
+
+/// Prints a new token where a script reads it (stdout, alone) and the warning where a person does.
+void print_token(const account_token::token& token, const char* what) {
+  std::cout << account_token::to_text(token) << std::endl;
+  std::cerr << "rendezvous: " << what << " for account '" << token.name
+            << "' (printed once: the server keeps only a verifier; give it to the peers as --token)\n";
+}
+
+net::awaitable<int> run(account_store& store, const std::vector<std::string>& args, const user_flags& flags) {
+  const auto& verb = args.at(0);
+  const auto now = unix_now();
+  const bool takes_name = verb != "list";
+  if (takes_name ? args.size() != 2 : args.size() != 1) {
+    throw usage_error(takes_name ? "user " + verb + " takes one NAME" : "user list takes no NAME");
+  }
+  const bool limits_given = flags.expires || flags.max_ids || flags.expose_ports;
+  if (limits_given && verb != "add" && verb != "set") throw usage_error("--expires, --max-ids and --expose-ports go with user add or user set");
+  if (verb == "list") {
+    const auto accounts = co_await store.all();
+    if (flags.json) {
+      for (const auto& a : accounts) std::cout << json_of(a, now).dump() << "\n";
+    } else {
+      print_table(accounts, now);
+    }
+    co_return 0;
+  }
+  const auto name = args[1];
+  if (!account_token::is_valid_name(name)) throw usage_error("an account name is 1 to 64 of A-Z a-z 0-9 . _ -");
+  if (verb == "add") {
+    account a;
+    a.name = name;
+    a.created = now;
+    apply_limits(a, flags, false, now);
+    const auto token = account_token::generate(name);
+    a.verifier = account_token::verifier_of(token);
+    if (!co_await store.add(a)) {
+      std::cerr << "rendezvous: account '" << name << "' already exists (user rotate gives it a new token)\n";
+      co_return 1;
+    }
+    print_token(token, "created");
+    co_return 0;
+  }
+  if (verb == "remove") {
+    const auto released = co_await store.remove(name);
+    if (!released) {
+      std::cerr << "rendezvous: no account '" << name << "' in " << store.where() << "\n";
+      co_return 1;
+    }
+    std::cout << "removed " << name << " (released " << *released << " ID" << (*released == 1 ? "" : "s") << ")\n";
+    co_return 0;
+  }
+  if (verb != "set" && verb != "disable" && verb != "enable" && verb != "rotate") {
+    throw usage_error("unknown user command '" + verb + "' (add, list, set, disable, enable, rotate, remove)");
+  }
+  auto found = co_await store.find(name);
+  if (!found) {
+    std::cerr << "rendezvous: no account '" << name << "' in " << store.where() << "\n";
+    co_return 1;
+  }
+  auto a = std::move(*found);
+  std::optional<account_token::token> token;
+  if (verb == "set") apply_limits(a, flags, true, now);
+  if (verb == "disable" || verb == "enable") a.disabled = verb == "disable";
+  if (verb == "rotate") {
+    token = account_token::generate(name);
+    a.verifier = account_token::verifier_of(*token);
+  }
+  if (!co_await store.replace(a)) {
+    std::cerr << "rendezvous: account '" << name << "' was removed meanwhile\n";
+    co_return 1;
+  }
+  if (token) {
+    print_token(*token, "new token");
+  } else {
+    std::cout << verb << (verb == "set" ? " " : "d ") << name << ": " << json_of(a, now).dump() << "\n";
+  }
+  co_return 0;
+}
+
+}  // namespace
+
+std::optional<long long> expiry_of(const std::string& text, long long now) {
+  if (text.size() >= 3 && text[0] == '+') {
+    std::size_t used = 0;
+    long long n = -1;
+    try {
+      n = std::stoll(text.substr(1, text.size() - 2), &used);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    if (n < 0 || used != text.size() - 2) return std::nullopt;
+    switch (text.back()) {
+      case 's': return now + n;
+      case 'm': return now + n * 60;
+      case 'h': return now + n * 3600;
+      case 'd': return now + n * 86400;
+      default: return std::nullopt;
+    }
+  }
+  std::tm parts{};
+  const char* end = nullptr;
+  if (text.size() == 10) end = strptime(text.c_str(), "%Y-%m-%d", &parts);
+  if (text.size() == 20) end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &parts);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  return static_cast<long long>(timegm(&parts));
+}
+
+int run_user_command(account_store& store, const std::vector<std::string>& args, const user_flags& flags) {
+  if (args.empty()) {
+    std::cerr << "rendezvous: user needs a command: add, list, set, disable, enable, rotate or remove\n";
+    return 2;
+  }
+  try {
+    asio::io_context io;
+    auto done = asio::co_spawn(io, run(store, args, flags), asio::use_future);
+    io.run();
+    return done.get();
+  } catch (const usage_error& e) {
+    std::cerr << "rendezvous: " << e.what() << "\n(see rendezvous --help)\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "rendezvous: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace rendezvous
