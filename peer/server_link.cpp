@@ -200,7 +200,9 @@ net::awaitable<void> server_link::open(const std::vector<net::host_port>& server
   if (!reply.message) throw command_error(exit_server, "server closed during authentication (" + close_reason() + ")");
   if (reply.message->value("type", "") != "auth_ok") {
     const auto why = reply.message->value("message", "authentication failed");
-    if (is_account_refusal(reply.message->value("code", ""))) account_refusal_ = why;
+    const auto code = reply.message->value("code", "");
+    // An account's token that no longer proves itself was rotated (or removed): final too.
+    if (is_account_refusal(code) || (code == "auth_failed" && account_token::parse(token))) account_refusal_ = why;
     throw command_error(exit_server, "server refused us: " + why);
   }
   spdlog::info("connected to server {}", net::to_string(server));

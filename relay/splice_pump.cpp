@@ -217,7 +217,8 @@ net::awaitable<void> watch_idle(net::tcp::socket& a, net::tcp::socket& b, pair_s
 }  // namespace
 
 net::awaitable<pump_stats> pump(net::tcp::socket& a, net::tcp::socket& b, pump_options options) {
-  pump_stats stats;
+  pump_stats own;
+  pump_stats& stats = options.live ? *options.live : own;
   pair_state state;
   std::error_code ignored;
   a.native_non_blocking(true, ignored);

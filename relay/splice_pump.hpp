@@ -33,6 +33,9 @@ struct pump_options {
   /// Pipe capacity per direction (the kernel may give less). 256 KiB measured best on loopback:
   /// 1 MiB halved 64-stream throughput (bench/relay_bench.sh), 64 KiB cost single-stream speed.
   int pipe_bytes = 256 << 10;
+  /// If set, kept current as bytes move (metering reads it while the pair runs); it must outlive
+  /// the pump.
+  pump_stats* live = nullptr;
 };
 
 /// Moves bytes between `a` and `b` until both directions end, one side fails, or the pair idles.

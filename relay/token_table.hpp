@@ -33,22 +33,26 @@ class token_table {
     claim_outcome outcome = claim_outcome::unknown;
     std::optional<std::array<Half, 2>> pair;
     std::array<std::string, 2> names;  ///< who the sides are (for logs and accounting)
+    std::array<std::string, 2> payers;  ///< whom each side's bytes are charged to (as issued)
     std::optional<Half> rejected;      ///< the presented half, handed back when not kept
   };
 
   /// Issues a pair between `names[0]` (side 0) and `names[1]` (side 1): one token per side.
-  std::array<std::string, 2> issue(std::array<std::string, 2> names, net::clock::time_point expires) {
+  /// `payers` say whom each side's bytes are charged to (handed back with the pair).
+  std::array<std::string, 2> issue(std::array<std::string, 2> names, net::clock::time_point expires,
+                                   std::array<std::string, 2> payers = {}) {
     const auto pair_id = crypto::random_hex(8);
     std::array<std::string, 2> tokens{crypto::random_hex(16), crypto::random_hex(16)};
-    entries_[pair_id] = entry{std::move(names), expires, std::nullopt, tokens};
+    entries_[pair_id] = entry{std::move(names), std::move(payers), expires, std::nullopt, tokens};
     for (int side = 0; side < 2; ++side) sides_[tokens[side]] = {pair_id, side};
     return tokens;
   }
 
   /// Issues a pair whose side `side` is already here (e.g. a public client of an exposed port);
   /// returns the other side's token.
-  std::string issue_with(std::array<std::string, 2> names, net::clock::time_point expires, int side, Half half) {
-    auto tokens = issue(std::move(names), expires);
+  std::string issue_with(std::array<std::string, 2> names, net::clock::time_point expires, int side, Half half,
+                         std::array<std::string, 2> payers = {}) {
+    auto tokens = issue(std::move(names), expires, std::move(payers));
     auto& e = entries_[sides_[tokens[side]].first];
     e.waiting.emplace(std::move(half));
     sides_.erase(tokens[side]);  // nobody may present the side that is already here
@@ -69,6 +73,7 @@ class token_table {
     const auto [pair_id, side] = side_it->second;
     auto& e = entries_.at(pair_id);
     result.names = e.names;
+    result.payers = e.payers;
     if (now >= e.expires) {
       result.outcome = claim_outcome::expired;
       result.rejected.emplace(std::move(half));
@@ -130,6 +135,7 @@ class token_table {
   static constexpr auto remember_used_for = std::chrono::seconds(60);
   struct entry {
     std::array<std::string, 2> names;
+    std::array<std::string, 2> payers;
     net::clock::time_point expires;
     std::optional<Half> waiting;
     std::array<std::string, 2> tokens;

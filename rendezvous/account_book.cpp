@@ -66,20 +66,27 @@ std::optional<account_refusal> account_book::standing(const account& a, long lon
 std::optional<account_refusal> account_book::check(const std::string& name, std::string_view challenge,
                                                    std::string_view signature_hex, long long now) const {
   const auto* a = find(name);
-  // An unknown name and a wrong secret read the same: the reply does not tell who has an account.
-  if (a == nullptr || !account_token::verify(a->verifier, name, challenge, signature_hex)) {
-    return account_refusal{"auth_failed", "wrong token"};
-  }
+  // An unknown name and a wrong secret read the same, and take as long (a signature is checked
+  // either way): neither the reply nor its timing tells who has an account.
+  static const identity::public_key nobody = account_token::verifier_of(account_token::generate("nobody"));
+  const bool proved = account_token::verify(a ? a->verifier : nobody, name, challenge, signature_hex);
+  if (a == nullptr || !proved) return account_refusal{"auth_failed", "wrong token"};
   return standing(*a, now);
 }
 
 std::optional<account_refusal> account_book::revoked(const std::string& name, const identity::public_key& verifier,
                                                      long long now) const {
   const auto* a = find(name);
-  if (a == nullptr) return account_refusal{"account_removed", "account '" + name + "' was removed"};
+  if (a == nullptr) return standing_of(name, now);
   if (a->verifier != verifier) {
     return account_refusal{"token_rotated", "the token of account '" + name + "' was replaced (rendezvous user rotate)"};
   }
+  return standing(*a, now);
+}
+
+std::optional<account_refusal> account_book::standing_of(const std::string& name, long long now) const {
+  const auto* a = find(name);
+  if (a == nullptr) return account_refusal{"account_removed", "account '" + name + "' was removed"};
   return standing(*a, now);
 }
 

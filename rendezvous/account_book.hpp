@@ -27,8 +27,11 @@ class account_book {
   /// Reads them again if the store changed; true if it did. A store that cannot be read keeps
   /// the accounts last read (logged, once a minute at most).
   net::awaitable<bool> refresh();
-  /// True when there are no accounts (then only the server-wide token, if any, is asked for).
+  /// True when there are no accounts.
   bool empty() const { return accounts_.empty(); }
+  /// True once the state has held an account, even if none is left: from then on the server
+  /// needs a token (removing the last account must not silently open it to anyone).
+  bool in_use() const { return version_ > 0 || !accounts_.empty(); }
   std::size_t size() const { return accounts_.size(); }
   const account* find(const std::string& name) const;
   /// Whether `signature_hex` proves account `name`'s token for `challenge` and the account may
@@ -38,6 +41,8 @@ class account_book {
   /// Why a live connection of account `name`, authenticated by `verifier`, must close at `now`
   /// (removed, disabled, expired, or its token rotated); nothing if it may stay.
   std::optional<account_refusal> revoked(const std::string& name, const identity::public_key& verifier, long long now) const;
+  /// Why account `name` may not be used at `now` at all (removed, disabled, expired), if so.
+  std::optional<account_refusal> standing_of(const std::string& name, long long now) const;
   /// True once per passing of an account's expiry (live connections must be checked then).
   bool expiry_passed(long long now);
   const account_store& store() const { return *store_; }

@@ -24,6 +24,9 @@ struct account {
   std::optional<int> max_ids;        ///< most IDs it may own
   /// Ports it may expose (within the server's --expose-ports); nothing: all of the server's.
   std::optional<std::pair<std::uint16_t, std::uint16_t>> expose_ports;
+  /// Bytes a calendar month (UTC) the server may carry for it, relayed and exposed together;
+  /// nothing: no cap. Direct traffic never reaches the server and is not counted.
+  std::optional<std::uint64_t> relay_quota;
 };
 
 class account_store {

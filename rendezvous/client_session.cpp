@@ -76,7 +76,7 @@ long long client_session::rtt_ms() const {
 void client_session::start() {
   registration_ = context_.sessions.insert(context_.sessions.end(), this);
   challenge_ = crypto::random_hex(16);
-  const bool accounts = context_.accounts && !context_.accounts->empty();
+  const bool accounts = context_.accounts && context_.accounts->in_use();
   send({{"type", "hello"}, {"version", 1}, {"challenge", challenge_}, {"auth_required", !context_.config.token.empty() || accounts}});
   // A timer only until the handshake is done: an authenticated connection holds none of its own.
   handshake_timer_ = std::make_unique<asio::steady_timer>(context_.executor, ticket_.handshake_time());
@@ -211,20 +211,22 @@ bool client_session::check_auth(const nlohmann::json& message, const std::string
                              wire::close_reason::closed_locally, "no auth");
     return false;
   }
-  // An account's token, where the server keeps accounts; otherwise the server-wide token.
-  if (message.contains("user") && context_.accounts && !context_.accounts->empty()) {
-    return check_account(message, challenge) && accept_key(message, challenge);
-  }
   const auto& token = context_.config.token;
   const auto proof = wire::string_field(message, "proof");
-  const bool accounts = context_.accounts && !context_.accounts->empty();
-  if ((!token.empty() && !crypto::proofs_equal(proof, crypto::hmac_hex(token, challenge))) || (token.empty() && accounts)) {
-    const bool account_token = message.contains("user");
-    refuse_auth("auth_failed", account_token && !context_.accounts ? "wrong token (this server keeps no accounts)" : "wrong token",
-                remote_ + ": refused: wrong token" + (account_token && !context_.accounts ? " (an account's, and this server keeps none)" : ""));
+  const bool token_proved = !token.empty() && crypto::proofs_equal(proof, crypto::hmac_hex(token, challenge));
+  const bool accounts = context_.accounts && context_.accounts->in_use();
+  // An account's token where the server keeps accounts (unless it is the server-wide token,
+  // shaped like one); otherwise the server-wide token.
+  if (message.contains("user") && accounts && !token_proved) {
+    return check_account(message, challenge) && accept_key(message, challenge);
+  }
+  if (!token_proved && (!token.empty() || accounts)) {
+    const bool keeps_none = message.contains("user") && !accounts;
+    refuse_auth("auth_failed", keeps_none ? "wrong token (this server keeps no accounts)" : "wrong token",
+                remote_ + ": refused: wrong token" + (keeps_none ? " (an account's, and this server keeps none)" : ""));
     return false;
   }
-  anonymous_ = token.empty();
+  anonymous_ = !token_proved;
   return accept_key(message, challenge);
 }
 
@@ -400,8 +402,8 @@ net::awaitable<bool> client_session::key_may_register(nlohmann::json message, st
     reply_error(message, "key_required", "registering needs an identity key; this peer is too old for the server");
     co_return false;
   }
-  pin_owner owner{account_, std::nullopt};
-  if (const auto* a = context_.accounts && !account_.empty() ? context_.accounts->find(account_) : nullptr) owner.max_ids = a->max_ids;
+  // (A named argument: GCC 12 destroys a temporary aggregate passed into a coroutine twice.)
+  pin_owner owner{account_};
   const auto pin = co_await context_.directory->check_or_pin(id, *key_, owner);
   if (pin.verdict == pin_verdict::unavailable) {
     spdlog::error("{}: cannot check the key pin of '{}': {}", remote_, id, pin.detail);
@@ -428,9 +430,15 @@ net::awaitable<bool> client_session::key_may_register(nlohmann::json message, st
     co_return false;
   }
   if (pin.verdict == pin_verdict::over_id_limit) {
-    spdlog::warn("{}: refused '{}': account {} owns its limit of {} IDs", remote_, id, account_, owner.max_ids.value_or(0));
-    reply_error(message, "too_many_ids", "account '" + account_ + "' already owns " + std::to_string(owner.max_ids.value_or(0)) +
-                                             " IDs, its limit (the operator can raise it, or release one: rendezvous release-id ID)");
+    const auto* a = context_.accounts ? context_.accounts->find(account_) : nullptr;
+    const auto limit = a && a->max_ids ? std::to_string(*a->max_ids) + " IDs" : std::string("as many IDs as it may");
+    spdlog::warn("{}: refused '{}': account {} owns its limit of {}", remote_, id, account_, limit);
+    reply_error(message, "too_many_ids", "account '" + account_ + "' already owns " + limit +
+                                             ", its limit (the operator can raise it, or release one: rendezvous release-id ID)");
+    co_return false;
+  }
+  if (pin.verdict == pin_verdict::no_account) {
+    reply_error(message, "account_removed", "account '" + account_ + "' was removed");
     co_return false;
   }
   if (pin.verdict == pin_verdict::pinned_now) {
@@ -574,7 +582,9 @@ net::awaitable<void> client_session::connect_to_target(const nlohmann::json& mes
   how.punch_timeout_ms = std::clamp(wire::int_field(message, "punch_timeout_ms", 5000, 0, 86'400'000), 500LL, 600'000LL);
   // The relay tokens must outlive the punch: attempt set-up, the punch itself, and slack.
   const auto relay_lifetime = std::chrono::seconds(context_.config.attempt_timeout_s + how.punch_timeout_ms / 1000 + 30);
-  how.relay_tokens = context_.relay.issue_for_attempt(display_name(), target, relay_lifetime);
+  const auto their_session = responder->session.lock();
+  how.relay_tokens = context_.relay.issue_for_attempt(display_name(), target, relay_lifetime,
+                                                      {account_, their_session ? their_session->account_name() : ""});
   ++context_.stats.attempts_started;
   context_.attempts.start(shared_from_this(), std::move(*responder), wire::request_number(message), how);
 }

@@ -28,7 +28,13 @@ class client_session : public std::enable_shared_from_this<client_session> {
   void send(const nlohmann::json& message) { channel_->send(message); }
   /// Closes the connection (server shutdown).
   void close(const std::string& why) { channel_->close(wire::close_reason::closed_locally, why); }
-  /// Tells the peer why in an error message, then closes the connection.
+  /// Tells the peer why in an error message after what is queued for it, then closes the
+  /// connection (within 2 s): for a reason the peer must hear (its account was revoked).
+  void close_telling(const std::string& code, const std::string& message) {
+    channel_->send_and_close({{"type", "error"}, {"code", code}, {"message", message}}, wire::close_reason::closed_locally,
+                             message);
+  }
+  /// Tells the peer why in an error message (unless a write is in progress), then closes the connection.
   void close_with_error(const std::string& code, const std::string& message) {
     channel_->close_with_notice({{"type", "error"}, {"code", code}, {"message", message}}, wire::close_reason::closed_locally,
                                 message);

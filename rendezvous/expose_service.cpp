@@ -194,7 +194,7 @@ void expose_service::drop_forwarded_clients(exposure& e, const std::string& why)
 void expose_service::forward(exposure& e, net::tcp::socket client, admission_ticket ticket, const std::string& from) {
   std::string why;
   auto token = relay_.issue_for_client(relay_half{std::move(client), false, std::move(ticket)}, "client@" + from,
-                                       e.owner_name, why);
+                                       e.owner_name, "", why);  // (another node's peer: that node meters it)
   if (!token) {
     log_.log(spdlog::level::warn, "expose: refused clients", fmt::format("expose: port {} refused {}: {}", e.port, from, why));
     return;
@@ -263,7 +263,7 @@ std::optional<std::string> expose_service::pool_open(const client_session& owner
 }
 
 net::awaitable<void> expose_service::join_pooled(relay_half client, net::tcp::socket pooled, std::uint16_t port,
-                                                 std::string from, std::string owner) {
+                                                 std::string from, std::string owner, std::string payer) {
   const nlohmann::json hello{{"type", "client"}, {"port", port}, {"from", from}};
   if (auto ec = co_await wire::write_frame(pooled, hello)) {
     log_.log(spdlog::level::warn, "expose: pool connection failed",
@@ -271,7 +271,7 @@ net::awaitable<void> expose_service::join_pooled(relay_half client, net::tcp::so
     co_return;  // (the client is closed; a peer whose pool breaks this way is rare)
   }
   spdlog::debug("expose: port {}: client {} joined to a pool connection of {}", port, from, owner);
-  relay_.start_pair({std::move(client), relay_half{std::move(pooled), false, {}}}, {"client@" + from, owner});
+  relay_.start_pair({std::move(client), relay_half{std::move(pooled), false, {}}}, {"client@" + from, owner}, {"", payer});
 }
 
 net::awaitable<std::string> expose_service::admit_proven(nlohmann::json hello, net::tcp::socket socket,
@@ -285,13 +285,13 @@ net::awaitable<std::string> expose_service::admit_proven(nlohmann::json hello, n
 
 net::awaitable<void> expose_service::carry_on_channel(net::tcp::socket client, admission_ticket ticket,
                                                       std::shared_ptr<session::stream> stream, std::string from,
-                                                      std::string owner) {
+                                                      std::string owner, std::string payer) {
   ++channel_clients_;
   session::bridge_options options;
   options.idle_timeout = std::chrono::seconds(config_.relay_idle_timeout_s);  // as a spliced client's
   const auto result = co_await session::bridge_socket(std::move(client), stream, options);
   --channel_clients_;
-  relay_.account_exposed_client(owner, result.from_stream, result.to_stream);
+  relay_.account_exposed_client(owner, payer, result.from_stream, result.to_stream);
   spdlog::debug("expose: client {} of {} ended{}: {} bytes in, {} bytes out", from, owner,
                 result.error.empty() ? "" : " (" + result.error + ")", result.to_stream, result.from_stream);
   (void)ticket;  // held for the client's whole life
@@ -325,11 +325,16 @@ net::awaitable<void> expose_service::accept_loop(std::shared_ptr<exposure> e, ne
       continue;
     }
     if (ticket && owner) {
+      if (auto over = relay_.refusal_for(owner->account_name())) {
+        log_.log(spdlog::level::warn, "expose: refused clients over quota", fmt::format("expose: port {} refused {}: {}", e->port, from, *over));
+        continue;  // (closed: the client sees the connection end)
+      }
       if (auto channel = channels_.pick(e->owner_name)) {
         auto stream = channel->open_stream({{"kind", "client"}, {"port", e->port}, {"from", from}}, &why);
         if (stream) {
           asio::co_spawn(executor_,
-                         carry_on_channel(std::move(socket), std::move(*ticket), std::move(stream), from, e->owner_name),
+                         carry_on_channel(std::move(socket), std::move(*ticket), std::move(stream), from, e->owner_name,
+                                          owner->account_name()),
                          net::log_escaped("expose channel client"));
           continue;
         }
@@ -337,12 +342,12 @@ net::awaitable<void> expose_service::accept_loop(std::shared_ptr<exposure> e, ne
       if (auto pooled = pool_.take(e->owner_name)) {
         asio::co_spawn(executor_,
                        join_pooled(relay_half{std::move(socket), false, std::move(*ticket)}, std::move(*pooled), e->port,
-                                   from, e->owner_name),
+                                   from, e->owner_name, owner->account_name()),
                        net::log_escaped("expose pooled join"));
         continue;
       }
       auto token = relay_.issue_for_client(relay_half{std::move(socket), false, std::move(*ticket)}, "client@" + from,
-                                           e->owner_name, why);
+                                           e->owner_name, owner->account_name(), why);
       if (token) {
         spdlog::debug("expose: port {}: client {} announced to {}", e->port, from, e->owner_name);
         owner->send({{"type", "proxy"}, {"port", e->port}, {"token", *token}, {"from", from}, {"relay_port", config_.relay_port}});

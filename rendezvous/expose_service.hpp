@@ -113,12 +113,13 @@ class expose_service {
   /// A connection at the relay port that says it is one of an owner's: proved, then kept idle in
   /// the pool or (hello "channel": true) made a channel. Returns why not, empty if kept.
   net::awaitable<std::string> admit_proven(nlohmann::json hello, net::tcp::socket socket, net::clock::time_point deadline);
-  /// Carries one client on a stream of a channel to its exposer.
+  /// Carries one client on a stream of a channel to its exposer (of account `payer`).
   net::awaitable<void> carry_on_channel(net::tcp::socket client, admission_ticket ticket,
-                                        std::shared_ptr<session::stream> stream, std::string from, std::string owner);
+                                        std::shared_ptr<session::stream> stream, std::string from, std::string owner,
+                                        std::string payer);
   /// Tells a pool connection who its client is, then splices the two.
   net::awaitable<void> join_pooled(relay_half client, net::tcp::socket pooled, std::uint16_t port, std::string from,
-                                   std::string owner);
+                                   std::string owner, std::string payer);
   static pool_limits pool_limits_for(const server_config& config) {
     pool_limits limits;
     limits.total = config.max_exposed_clients;  // an idle pool connection is one descriptor

@@ -10,18 +10,31 @@ long long ids_owned(const state_db& db, const std::string& account) {
   return count.integer(0);
 }
 
-bool over_limit(const state_db& db, const pin_owner& owner) {
-  return !owner.account.empty() && owner.max_ids && ids_owned(db, owner.account) >= *owner.max_ids;
+/// Whether `account` may own one more ID: nothing if so, else why not (read inside the
+/// transaction that would pin it, so a limit just lowered holds).
+std::optional<pin_verdict> may_own_another(const state_db& db, const std::string& account) {
+  if (account.empty()) return std::nullopt;
+  statement limit(db, "SELECT max_ids FROM accounts WHERE name = ?1");
+  limit.bind(1, account);
+  if (!limit.step()) return pin_verdict::no_account;
+  if (!limit.is_null(0) && ids_owned(db, account) >= limit.integer(0)) return pin_verdict::over_id_limit;
+  return std::nullopt;
 }
 
 }  // namespace
 
 pin_verdict key_pins::check_or_pin(const std::string& id, const identity::public_key& key, const pin_owner& owner) {
+  {
+    // The common case, an ID registering again, reads without taking the write lock.
+    statement query(db_, "SELECT key, owner FROM pins WHERE id = ?1");
+    query.bind(1, id);
+    if (query.step() && query.key(0) == key && query.text(1) == owner.account) return pin_verdict::matches;
+  }
   write_transaction transaction(db_);
   statement query(db_, "SELECT key, owner FROM pins WHERE id = ?1");
   query.bind(1, id);
   if (!query.step()) {
-    if (over_limit(db_, owner)) return pin_verdict::over_id_limit;
+    if (const auto refusal = may_own_another(db_, owner.account)) return *refusal;
     statement insert(db_, "INSERT INTO pins (id, key, pinned_at, owner) VALUES (?1, ?2, ?3, ?4)");
     insert.bind(1, id);
     insert.bind(2, key);
@@ -36,7 +49,7 @@ pin_verdict key_pins::check_or_pin(const std::string& id, const identity::public
   if (pinned_owner == owner.account) return pin_verdict::matches;
   if (!pinned_owner.empty()) return pin_verdict::owned_by_other;
   // Pinned before accounts (or by the server-wide token): the account proving its key takes it.
-  if (over_limit(db_, owner)) return pin_verdict::over_id_limit;
+  if (const auto refusal = may_own_another(db_, owner.account)) return *refusal;
   statement adopt(db_, "UPDATE pins SET owner = ?2 WHERE id = ?1");
   adopt.bind(1, id);
   adopt.bind(2, owner.account);

@@ -18,7 +18,8 @@ namespace rendezvous {
 /// std::runtime_error when it cannot be opened or written.
 class key_pins {
  public:
-  explicit key_pins(const std::filesystem::path& state_dir) : db_(state_dir) {}
+  explicit key_pins(const std::filesystem::path& state_dir, std::chrono::milliseconds busy_wait = std::chrono::seconds(5))
+      : db_(state_dir, busy_wait) {}
 
   /// Pins `key` for `id` (owned by `owner.account`) if the ID is new; otherwise says whether the
   /// pinned key is `key` and the ID is the owner's. An ID pinned without an account is adopted

@@ -22,6 +22,7 @@
 #include "rendezvous/redis_directory.hpp"
 #include "rendezvous/server.hpp"
 #include "rendezvous/sqlite_account_store.hpp"
+#include "rendezvous/usage_command.hpp"
 #include "rendezvous/user_command.hpp"
 
 namespace {
@@ -76,11 +77,14 @@ cxxopts::Options make_options() {
                   "127.0.0.1:9100; default: none", cxxopts::value<std::string>())
       ("expires", "user add/set: when the account stops working (see below)", cxxopts::value<std::string>())
       ("max-ids", "user add/set: most IDs the account may own", cxxopts::value<std::string>())
-      ("json", "user list: one JSON object per account and line")
+      ("relay-quota-gib", "user add/set: GiB a month the server may relay for the account", cxxopts::value<std::string>())
+      ("user", "usage: only this account's rows", cxxopts::value<std::string>())
+      ("since", "usage: from this day on, YYYY-MM-DD (default: the first of this month, UTC)", cxxopts::value<std::string>())
+      ("json", "user list, usage: one JSON object per line")
       ("h,help", "show this help")
       ("command", "", cxxopts::value<std::string>())
       ("args", "", cxxopts::value<std::vector<std::string>>());
-  options.custom_help("[options] [list-ids | release-id NAME | user COMMAND ...]");
+  options.custom_help("[options] [list-ids | release-id NAME | user COMMAND ... | usage]");
   options.positional_help("");
   options.parse_positional({"command", "args"});
   return options;
@@ -189,6 +193,7 @@ int run_user(const cxxopts::ParseResult& args, const std::vector<std::string>& r
   if (args.count("expires")) flags.expires = args["expires"].as<std::string>();
   if (args.count("max-ids")) flags.max_ids = args["max-ids"].as<std::string>();
   if (args.count("expose-ports")) flags.expose_ports = args["expose-ports"].as<std::string>();
+  if (args.count("relay-quota-gib")) flags.relay_quota_gib = args["relay-quota-gib"].as<std::string>();
   flags.json = args.count("json") > 0;
   try {
     rendezvous::sqlite_account_store store(config.state_dir);
@@ -199,6 +204,23 @@ int run_user(const cxxopts::ParseResult& args, const std::vector<std::string>& r
   }
 }
 
+/// `rendezvous usage ...` on the state directory's ledger; returns the exit code.
+int run_usage(const cxxopts::ParseResult& args, const std::vector<std::string>& rest, const rendezvous::server_config& config) {
+  if (!rest.empty()) {
+    std::cerr << "rendezvous: usage takes no arguments (--user NAME, --since DAY, --json)\n";
+    return 2;
+  }
+  if (!config.cluster.empty()) {
+    std::cerr << "rendezvous: usage is kept by a single server (in --state); a cluster keeps none yet\n";
+    return 2;
+  }
+  rendezvous::usage_query query;
+  if (args.count("user")) query.account = args["user"].as<std::string>();
+  if (args.count("since")) query.since = args["since"].as<std::string>();
+  query.json = args.count("json") > 0;
+  return rendezvous::run_usage_command(config.state_dir, query);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -207,10 +229,20 @@ int main(int argc, char** argv) {
   try {
     auto args = options.parse(argc, argv);
     if (args.count("help")) {
-      std::cout << options.help() << commands_help << rendezvous::user_commands_help;
+      std::cout << options.help() << commands_help << rendezvous::user_commands_help << rendezvous::usage_command_help;
       return 0;
     }
     if (!args.unmatched().empty()) throw std::runtime_error("unexpected argument '" + args.unmatched().front() + "'");
+    const auto command_given = args.count("command") ? args["command"].as<std::string>() : std::string();
+    for (const auto& [flag, command] : {std::pair{"expires", "user"}, {"max-ids", "user"}, {"relay-quota-gib", "user"},
+                                        {"user", "usage"}, {"since", "usage"}}) {
+      if (args.count(flag) && command_given != command) {
+        throw std::runtime_error(std::string("--") + flag + " goes with the " + command + " command");
+      }
+    }
+    if (args.count("json") && command_given != "user" && command_given != "usage") {
+      throw std::runtime_error("--json goes with user list or usage");
+    }
     const auto config_file = args.count("config") ? args["config"].as<std::string>() : std::string();
     const auto file = config_file.empty() ? nlohmann::json::object() : config::load_file(config_file);
     const auto env = config::env_layer(config::process_env, {{"RENDEZVOUS_TOKEN", "token"}, {"RENDEZVOUS_STATE", "state"}, {"RENDEZVOUS_CLUSTER", "cluster"}});
@@ -224,6 +256,7 @@ int main(int argc, char** argv) {
       const auto command = args["command"].as<std::string>();
       const auto rest = args.count("args") ? args["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
       if (command == "user") return run_user(args, rest, config);
+      if (command == "usage") return run_usage(args, rest, config);
       if (command != "list-ids" && command != "release-id") throw std::runtime_error("unknown command '" + command + "'");
       if (rest.size() != (command == "release-id" ? 1u : 0u)) {
         throw std::runtime_error(command == "release-id" ? "release-id takes one NAME" : "list-ids takes no arguments");

@@ -90,8 +90,9 @@ std::string render_metrics(const server_context& context) {
               static_cast<long long>(context.relay.peer_pairs_total()));
   out.counter("holepunch_relay_peer_pairs_upgraded_total", "Of those, pairs that ended because the session moved to a direct path.",
               static_cast<long long>(context.relay.peer_pairs_upgraded()));
-  out.counter("holepunch_relay_bytes_total", "Bytes relayed, both directions, by pairs that have ended.",
-              static_cast<long long>(context.relay.bytes_relayed()));
+  out.counter("holepunch_relay_bytes_total", "Bytes relayed, both directions, by ended pairs and live ones so far.",
+              static_cast<long long>(context.relay.bytes_relayed() + context.relay.live_bytes()));
+  if (context.accounts) out.gauge("holepunch_accounts", "Accounts in the server's state.", static_cast<long long>(context.accounts->size()));
   out.gauge("holepunch_exposed_clients_connected", "Clients of exposed ports connected now.", static_cast<long long>(context.relay.live_exposed()));
   out.counter("holepunch_exposed_clients_total", "Clients of exposed ports served since the server started.",
               static_cast<long long>(context.relay.exposed_served()));

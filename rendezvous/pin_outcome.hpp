@@ -1,16 +1,15 @@
 // What a registration asks of the ID pins, and their answer: the same for a single server's
 // SQLite pins and a cluster's Redis ones.
 #pragma once
-#include <optional>
 #include <string>
 
 namespace rendezvous {
 
-/// Who registers an ID: the account owning it ("" for the server-wide token or an open server)
-/// and the most IDs that account may own (nothing: no limit).
+/// Who registers an ID: the account owning it ("" for the server-wide token or an open server).
+/// The pins read the account's ID limit themselves, where the account is kept, so a limit just
+/// lowered (or an account just removed) holds at once.
 struct pin_owner {
   std::string account;
-  std::optional<int> max_ids;
 };
 
 /// How an ID's key and owner compare with its pin.
@@ -20,6 +19,7 @@ enum class pin_verdict {
   conflicts,       ///< another key is pinned
   owned_by_other,  ///< the key matches but another account owns the ID
   over_id_limit,   ///< a new ID, and the account already owns as many as it may
+  no_account,      ///< the account is gone (removed since it authenticated)
   unavailable,     ///< the pins could not be asked
 };
 

@@ -36,15 +36,20 @@ double seconds_since(net::clock::time_point start) {
 }  // namespace
 
 std::array<std::string, 2> relay_service::issue_for_attempt(const std::string& initiator, const std::string& responder,
-                                                            std::chrono::seconds lifetime) {
-  return tokens_.issue({initiator, responder}, net::clock::now() + lifetime);
+                                                            std::chrono::seconds lifetime, std::array<std::string, 2> payers) {
+  return tokens_.issue({initiator, responder}, net::clock::now() + lifetime, std::move(payers));
 }
 
 std::optional<std::string> relay_service::issue_for_client(relay_half client, const std::string& client_name,
-                                                           const std::string& exposer, std::string& why) {
+                                                           const std::string& exposer, const std::string& payer,
+                                                           std::string& why) {
   if (!admit_pair({client_name, exposer}, why)) return std::nullopt;
-  return tokens_.issue_with({client_name, exposer},
-                            net::clock::now() + client_wait, 0, std::move(client));
+  return tokens_.issue_with({client_name, exposer}, net::clock::now() + client_wait, 0, std::move(client), {"", payer});
+}
+
+std::optional<std::string> relay_service::refusal_for(const std::string& payer) const {
+  if (payer.empty() || !metering_.refusal) return std::nullopt;
+  return metering_.refusal(payer);
 }
 
 void relay_service::cancel(const std::string& token, const std::string& reason) {
@@ -130,7 +135,7 @@ net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_tic
         }
         co_return;
       }
-      asio::co_spawn(executor_, run_pair(std::move(*claim.pair), claim.names), net::log_escaped("relay pair"));
+      asio::co_spawn(executor_, run_pair(std::move(*claim.pair), claim.names, claim.payers), net::log_escaped("relay pair"));
       co_return;
     }
     default: {
@@ -144,27 +149,49 @@ net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_tic
   }
 }
 
-void relay_service::start_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names) {
-  asio::co_spawn(executor_, run_pair(std::move(halves), std::move(names)), net::log_escaped("relay pair"));
+net::awaitable<bool> relay_service::refuse_over_quota(std::array<relay_half, 2>& halves, const std::array<std::string, 2>& names,
+                                                      const std::array<std::string, 2>& payers) {
+  for (int side = 0; side < 2; ++side) {
+    const auto why = refusal_for(payers[side]);
+    if (!why) continue;
+    ++stats_.relay_refusals;
+    log_.log(spdlog::level::warn, "relay: refused over quota",
+             fmt::format("relay: refused {} <-> {}: {}", names[0], names[1], *why));
+    for (auto& half : halves) {
+      if (!half.speaks_frames) continue;
+      const nlohmann::json refusal{{"type", "error"}, {"code", "quota_exceeded"}, {"message", *why}};
+      co_await wire::write_frame(half.socket, refusal);
+    }
+    co_return true;
+  }
+  co_return false;
 }
 
-net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names) {
+void relay_service::start_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names,
+                               std::array<std::string, 2> payers) {
+  asio::co_spawn(executor_, run_pair(std::move(halves), std::move(names), std::move(payers)), net::log_escaped("relay pair"));
+}
+
+net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names,
+                                             std::array<std::string, 2> payers) {
+  if (co_await refuse_over_quota(halves, names, payers)) co_return;
+  live_pair pair{&halves, names, payers, is_exposed_pair(names)};
   // Bookkeeping undone on every way out, exceptions included.
-  struct live_pair {
+  struct registration_guard {
     relay_service& service;
-    std::list<std::array<relay_half, 2>*>::iterator registration;
-    const std::array<std::string, 2>& names;
-    bool exposed;
-    ~live_pair() {
+    std::list<live_pair*>::iterator registration;
+    ~registration_guard() {
+      auto& pair = **registration;
+      service.charge(pair);  // the last bytes
       service.live_.erase(registration);
-      service.live_exposed_ -= exposed ? 1 : 0;
-      for (const auto& name : names) {
+      service.live_exposed_ -= pair.exposed ? 1 : 0;
+      for (const auto& name : pair.names) {
         if (--service.live_per_peer_[name] == 0) service.live_per_peer_.erase(name);
       }
     }
-  } bookkeeping{*this, live_.insert(live_.end(), &halves), names, is_exposed_pair(names)};
+  } bookkeeping{*this, live_.insert(live_.end(), &pair)};
   for (const auto& name : names) ++live_per_peer_[name];
-  const bool exposed = bookkeeping.exposed;
+  const bool exposed = pair.exposed;
   live_exposed_ += exposed ? 1 : 0;
   peer_pairs_total_ += exposed ? 0 : 1;
   // A client of an exposed port is one pair per HTTP connection: its lines at debug.
@@ -182,6 +209,7 @@ net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, s
     spdlog::debug("relay: {} <-> {} joined", names[0], names[1]);
     relay::pump_options options;
     options.idle_timeout = std::chrono::seconds(config_.relay_idle_timeout_s);
+    options.live = &pair.progress;
     result = co_await relay::pump(halves[0].socket, halves[1].socket, options);
   } else {
     result.end = relay::pump_end::reset;
@@ -200,23 +228,69 @@ net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, s
   if (exposed) count_exposed(result.a_to_b + result.b_to_a);
   const bool upgraded = halves[0].upgraded || halves[1].upgraded;
   peer_pairs_upgraded_ += upgraded ? 1 : 0;
-  spdlog::log(per_pair_level, "relay: {} <-> {} ended after {:.1f} s ({}{}{}): {} sent {} bytes, {} sent {} bytes{}", names[0], names[1],
-               seconds_since(started), upgraded ? "upgraded to direct, " : "", relay::to_string(result.end),
-               result.detail.empty() ? "" : ": " + result.detail, names[0], result.a_to_b, names[1], result.b_to_a, totals);
+  const auto why = pair.closed_why.empty() ? std::string(relay::to_string(result.end)) : "closed: " + pair.closed_why;
+  spdlog::log(pair.closed_why.empty() ? per_pair_level : spdlog::level::warn,
+              "relay: {} <-> {} ended after {:.1f} s ({}{}{}): {} sent {} bytes, {} sent {} bytes{}", names[0], names[1],
+              seconds_since(started), upgraded ? "upgraded to direct, " : "", why,
+              result.detail.empty() ? "" : ": " + result.detail, names[0], result.a_to_b, names[1], result.b_to_a, totals);
+}
+
+void relay_service::charge(live_pair& pair) {
+  const std::uint64_t moved[2] = {pair.progress.a_to_b, pair.progress.b_to_a};
+  const std::uint64_t delta = (moved[0] - pair.metered[0]) + (moved[1] - pair.metered[1]);
+  pair.metered[0] = moved[0];
+  pair.metered[1] = moved[1];
+  if (delta == 0 || !metering_.charge) return;
+  // Each peer of the pair is charged what the relay carried for it: both directions (an
+  // unregistered one, "anonymous@...", to its account under no ID; a public client to nobody).
+  for (int side = 0; side < 2; ++side) {
+    const bool peer = is_peer_id(pair.names[side]);
+    if (!peer && pair.payers[side].empty()) continue;
+    metering_.charge(pair.payers[side], peer ? pair.names[side] : "", pair.exposed, delta);
+  }
+}
+
+void relay_service::meter_live() {
+  for (auto* pair : live_) charge(*pair);
+  if (metering_.refusal) close_pairs_where(metering_.refusal);
+}
+
+void relay_service::close_pairs_where(const std::function<std::optional<std::string>(const std::string& payer)>& why) {
+  std::error_code ignored;
+  for (auto* pair : live_) {
+    if (!pair->closed_why.empty()) continue;
+    for (const auto& payer : pair->payers) {
+      if (payer.empty()) continue;
+      if (auto reason = why(payer)) {
+        pair->closed_why = std::move(*reason);
+        for (auto& half : *pair->halves) half.socket.close(ignored);
+        break;
+      }
+    }
+  }
+}
+
+std::uint64_t relay_service::live_bytes() const {
+  std::uint64_t bytes = 0;
+  for (const auto* pair : live_) bytes += pair->progress.a_to_b + pair->progress.b_to_a;
+  return bytes;
 }
 
 void relay_service::note_upgraded(const std::string& token) {
   if (token.empty()) return;
   for (auto* pair : live_) {
-    for (auto& half : *pair) {
+    for (auto& half : *pair->halves) {
       if (half.token == token) half.upgraded = true;
     }
   }
 }
 
-void relay_service::account_exposed_client(const std::string& exposer, std::uint64_t sent_by_exposer,
-                                           std::uint64_t received_by_exposer) {
+void relay_service::account_exposed_client(const std::string& exposer, const std::string& payer,
+                                           std::uint64_t sent_by_exposer, std::uint64_t received_by_exposer) {
   add_traffic(exposer, sent_by_exposer, received_by_exposer);
+  if (metering_.charge && sent_by_exposer + received_by_exposer > 0) {
+    metering_.charge(payer, exposer, true, sent_by_exposer + received_by_exposer);
+  }
   bytes_relayed_ += sent_by_exposer + received_by_exposer;
   count_exposed(sent_by_exposer + received_by_exposer);
 }
@@ -245,7 +319,7 @@ void relay_service::expire(net::clock::time_point now) {
 void relay_service::stop() {
   std::error_code ignored;
   for (auto* pair : live_) {
-    for (auto& half : *pair) half.socket.close(ignored);
+    for (auto& half : *pair->halves) half.socket.close(ignored);
   }
   for (auto& [half, names] : tokens_.expire(net::clock::time_point::max())) half.socket.close(ignored);
 }

@@ -10,6 +10,7 @@
 #include <functional>
 #include <list>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "common/log_limiter.hpp"
@@ -32,6 +33,15 @@ struct relay_half {
   bool upgraded = false;  ///< its peer said the session moved to a direct path
 };
 
+/// How relayed bytes are metered and capped (set by the server; unset: neither).
+struct relay_metering {
+  /// Charges `bytes` carried for peer `id`, of account `payer` ("" for none); `exposed`: for
+  /// clients of its exposed ports rather than for a pair with another peer.
+  std::function<void(const std::string& payer, const std::string& id, bool exposed, std::uint64_t bytes)> charge;
+  /// Why account `payer` may have nothing more relayed (over its quota); nothing if it may.
+  std::function<std::optional<std::string>(const std::string& payer)> refusal;
+};
+
 /// Bytes relayed for one peer ID since the server started.
 struct traffic_account {
   std::uint64_t sent = 0;
@@ -45,13 +55,14 @@ class relay_service {
                 net::socket_registry& short_lived, logging::log_limiter& log)
       : executor_(ex), config_(config), stats_(stats), short_lived_(short_lived), log_(log) {}
 
-  /// Tokens for the two sides of a connect attempt ([0] initiator, [1] responder), valid `lifetime`.
+  /// Tokens for the two sides of a connect attempt ([0] initiator, [1] responder), valid
+  /// `lifetime`; `payers` are the sides' accounts.
   std::array<std::string, 2> issue_for_attempt(const std::string& initiator, const std::string& responder,
-                                               std::chrono::seconds lifetime);
-  /// Holds a public client of `exposer`'s port; returns the exposer's token, or nothing (with
-  /// `why`) if over a limit.
+                                               std::chrono::seconds lifetime, std::array<std::string, 2> payers = {});
+  /// Holds a public client of `exposer`'s port (of account `payer`); returns the exposer's
+  /// token, or nothing (with `why`) if over a limit.
   std::optional<std::string> issue_for_client(relay_half client, const std::string& client_name,
-                                              const std::string& exposer, std::string& why);
+                                              const std::string& exposer, const std::string& payer, std::string& why);
   /// A peer's session on the pair it joined with `token` moved onto a punched path: the pair's
   /// end is logged as an upgrade, not as a loss (unknown tokens are ignored).
   void note_upgraded(const std::string& token);
@@ -65,10 +76,20 @@ class relay_service {
                                                                  net::clock::time_point deadline)>;
   void on_pool_connection(pool_handler handler) { pool_handler_ = std::move(handler); }
   /// Splices two connections that are already here (a client and a pool connection).
-  void start_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names);
-  /// Counts a client of `exposer`'s port that was carried on a channel (not spliced here) in the
-  /// exposed totals and the exposer's traffic account.
-  void account_exposed_client(const std::string& exposer, std::uint64_t sent_by_exposer, std::uint64_t received_by_exposer);
+  void start_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names, std::array<std::string, 2> payers);
+  /// Counts a client of `exposer`'s port (of account `payer`) that was carried on a channel (not
+  /// spliced here) in the exposed totals, the exposer's traffic account and the meter.
+  void account_exposed_client(const std::string& exposer, const std::string& payer, std::uint64_t sent_by_exposer,
+                              std::uint64_t received_by_exposer);
+  /// Meters and caps relayed bytes from now on.
+  void meter_with(relay_metering metering) { metering_ = std::move(metering); }
+  /// Why `payer`'s bytes may not be relayed now (over quota); nothing if they may (or no meter).
+  std::optional<std::string> refusal_for(const std::string& payer) const;
+  /// Charges what every live pair moved since the last call, then closes the pairs of accounts
+  /// now over their quota (the server calls it every second).
+  void meter_live();
+  /// Closes the live pairs for which `why(payer)` of a side's account (never "") says why.
+  void close_pairs_where(const std::function<std::optional<std::string>(const std::string& payer)>& why);
   /// Serves one connection on the relay port.
   net::awaitable<void> serve(net::tcp::socket socket, admission_ticket ticket);
   /// Closes halves whose token expired.
@@ -77,6 +98,8 @@ class relay_service {
   void stop();
 
   std::size_t live_pairs() const { return live_.size(); }
+  /// Bytes moved by the live pairs so far (both ways).
+  std::uint64_t live_bytes() const;
   std::size_t waiting_halves() const { return tokens_.waiting(); }
   std::uint64_t bytes_relayed() const { return bytes_relayed_; }  ///< by pairs that ended
   std::uint64_t peer_pairs_total() const { return peer_pairs_total_; }  ///< relayed pairs of two peers, ever
@@ -92,7 +115,23 @@ class relay_service {
   const traffic_account& add_traffic(const std::string& id, std::uint64_t sent, std::uint64_t received);
   /// One client of an exposed port served to its end, spliced or carried on a channel.
   void count_exposed(std::uint64_t bytes);
-  net::awaitable<void> run_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names);
+  /// A pair being spliced, as metering sees it.
+  struct live_pair {
+    std::array<relay_half, 2>* halves;
+    std::array<std::string, 2> names;
+    std::array<std::string, 2> payers;
+    bool exposed = false;
+    relay::pump_stats progress;         ///< kept current by the pump
+    std::uint64_t metered[2] = {0, 0};  ///< of progress.a_to_b and .b_to_a, already charged
+    std::string closed_why;             ///< set when metering closed it
+  };
+  net::awaitable<void> run_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names,
+                                std::array<std::string, 2> payers);
+  /// Charges what `pair` moved since it was last charged.
+  void charge(live_pair& pair);
+  /// Refuses a pair whose payer is over quota (telling the halves that speak frames); true if refused.
+  net::awaitable<bool> refuse_over_quota(std::array<relay_half, 2>& halves, const std::array<std::string, 2>& names,
+                                         const std::array<std::string, 2>& payers);
 
   asio::any_io_executor executor_;
   const server_config& config_;
@@ -100,7 +139,7 @@ class relay_service {
   net::socket_registry& short_lived_;
   logging::log_limiter& log_;
   relay::token_table<relay_half> tokens_;
-  std::list<std::array<relay_half, 2>*> live_;
+  std::list<live_pair*> live_;
   std::map<std::string, int> live_per_peer_;
   std::map<std::string, traffic_account> accounts_;
   std::uint64_t bytes_relayed_ = 0;
@@ -111,6 +150,7 @@ class relay_service {
   std::uint64_t exposed_bytes_ = 0;
   std::function<void(const std::string& token)> first_half_waiting_;
   pool_handler pool_handler_;
+  relay_metering metering_;
 };
 
 }  // namespace rendezvous

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <set>
+
 #include <asio/co_spawn.hpp>
 #include <asio/use_future.hpp>
 #include <spdlog/fmt/ranges.h>
@@ -91,7 +93,7 @@ void server::join_cluster() {
 void server::start() {
   const auto& config = context_.config;
   if (config.cluster.empty()) {
-    auto pins = std::make_unique<key_pins>(config.state_dir);
+    auto pins = std::make_unique<key_pins>(config.state_dir, server_busy_wait);
     spdlog::info("ID key pins in {}", pins->file().string());
     context_.directory = std::make_unique<local_directory>(std::move(pins), context_.registry);
     open_accounts();
@@ -149,7 +151,7 @@ void server::start() {
   const auto probe_ports = context_.probes.ports();
   spdlog::info("NAT probes on ports {} and {}{}", probe_ports[0], probe_ports[1],
                config.alt_ip.empty() ? " (no --alt-ip: peers cannot tell every NAT kind apart)" : " and on " + config.alt_ip);
-  if (config.token.empty() && (!context_.accounts || context_.accounts->empty())) {
+  if (config.token.empty() && (!context_.accounts || !context_.accounts->in_use())) {
     std::error_code ec;
     auto address = asio::ip::make_address(config.listen_host, ec);
     if (!ec && !address.is_loopback()) {
@@ -160,7 +162,7 @@ void server::start() {
 }
 
 void server::open_accounts() {
-  auto book = std::make_unique<account_book>(std::make_unique<sqlite_account_store>(context_.config.state_dir));
+  auto book = std::make_unique<account_book>(std::make_unique<sqlite_account_store>(context_.config.state_dir, server_busy_wait));
   // Read before the first connection is accepted (the loop is not running yet: on a loop of its
   // own), so no peer is let in on an open server that has accounts.
   asio::io_context once;
@@ -169,23 +171,47 @@ void server::open_accounts() {
   loaded.get();
   if (!book->empty()) spdlog::info("{} account(s) may connect with their own tokens", book->size());
   context_.accounts = std::move(book);
+  context_.usage = std::make_unique<usage_meter>(context_.config.state_dir, server_busy_wait);
+  context_.relay.meter_with(relay_metering{
+      [this](const std::string& payer, const std::string& id, bool exposed, std::uint64_t bytes) {
+        context_.usage->charge(payer, id, exposed, bytes);
+      },
+      [this](const std::string& payer) { return quota_refusal(payer); }});
+}
+
+std::optional<std::string> server::quota_refusal(const std::string& account_name) const {
+  const auto* a = context_.accounts->find(account_name);
+  if (a == nullptr || !a->relay_quota) return std::nullopt;
+  const auto used = context_.usage->month_bytes(account_name);
+  if (used < *a->relay_quota) return std::nullopt;
+  constexpr double gib = 1024.0 * 1024 * 1024;
+  return fmt::format("account '{}' has used its relay quota for this month ({:.3f} GiB of {:.3f} GiB)", account_name,
+                     static_cast<double>(used) / gib, static_cast<double>(*a->relay_quota) / gib);
 }
 
 void server::close_revoked_sessions() {
   const auto now = unix_now();
-  const bool token_needed = !context_.config.token.empty() || !context_.accounts->empty();
+  std::set<std::string> revoked;
+  const bool token_needed = !context_.config.token.empty() || context_.accounts->in_use();
   for (auto* session : context_.sessions) {
     if (session->anonymous() && token_needed) {
       spdlog::warn("{}: closed: it connected without a token, and the server now has accounts", session->display_name());
-      session->close_with_error("auth_required", "the server now requires a token (it has accounts): connect again with one");
+      session->close_telling("auth_required", "the server now requires a token (it has accounts): connect again with one");
       continue;
     }
     if (session->account_name().empty()) continue;
     if (const auto why = context_.accounts->revoked(session->account_name(), session->account_verifier(), now)) {
       spdlog::warn("{}: closed: {}", session->display_name(), why->message);
-      session->close_with_error(why->code, why->message);
+      session->close_telling(why->code, why->message);
+      revoked.insert(session->account_name());
     }
   }
+  // And what the relay carries for them.
+  context_.relay.close_pairs_where([&](const std::string& payer) -> std::optional<std::string> {
+    if (revoked.contains(payer)) return "account '" + payer + "' was revoked";
+    const auto why = context_.accounts->standing_of(payer, now);
+    return why ? std::optional<std::string>(why->message) : std::nullopt;
+  });
 }
 
 void server::stop() {
@@ -211,6 +237,9 @@ net::awaitable<void> server::housekeeping() {
   asio::steady_timer timer(io_);
   const auto stats_every = std::chrono::seconds(context_.config.stats_interval_s);
   auto next_stats = net::clock::now() + stats_every;
+  // Usage is written every few seconds, not per chunk (and at shutdown: the meter's destructor).
+  constexpr auto usage_flush_every = std::chrono::seconds(5);
+  auto next_usage_flush = net::clock::now() + usage_flush_every;
   while (!stopped_) {
     timer.expires_after(std::chrono::seconds(1));
     co_await timer.async_wait(net::use_nothrow);
@@ -218,6 +247,11 @@ net::awaitable<void> server::housekeeping() {
     context_.attempts.expire(now);
     context_.relay.expire(now);
     context_.exposes.expire(now);
+    context_.relay.meter_live();
+    if (context_.usage && now >= next_usage_flush) {
+      context_.usage->flush();
+      next_usage_flush = now + usage_flush_every;
+    }
     if (context_.accounts) {
       const bool changed = co_await context_.accounts->refresh();
       if (stopped_) break;

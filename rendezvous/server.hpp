@@ -37,6 +37,8 @@ class server {
   /// Closes the connections whose account was removed, disabled, expired or given a new token,
   /// and those let in without a token while the server needed none, if it now does.
   void close_revoked_sessions();
+  /// Why account `account_name`'s bytes may not be relayed now (over its quota), if so.
+  std::optional<std::string> quota_refusal(const std::string& account_name) const;
   net::awaitable<void> housekeeping();
   /// In a cluster: listens on every port other nodes' peers expose, as the live claims say
   /// (mail announces them at once; this catches lost mail and dead nodes).

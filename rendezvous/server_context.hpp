@@ -11,6 +11,7 @@
 #include "common/socket_registry.hpp"
 #include "rendezvous/account_book.hpp"
 #include "rendezvous/admission.hpp"
+#include "rendezvous/usage_meter.hpp"
 #include "rendezvous/attempt_coordinator.hpp"
 #include "rendezvous/expose_service.hpp"
 #include "rendezvous/peer_directory.hpp"
@@ -93,6 +94,8 @@ struct server_context {
   std::unique_ptr<peer_directory> directory;  ///< who is registered where, and the key pins (server::start())
   /// The accounts (a single server's, from its state; null in a cluster, which keeps none yet).
   std::unique_ptr<account_book> accounts;
+  /// What the relay carried per account and ID (a single server's; null in a cluster).
+  std::unique_ptr<usage_meter> usage;
   /// The address other nodes' peers are told for this node's ports (--advertise, else the listen
   /// address unless it is a wildcard); empty: this node cannot coordinate connects across nodes.
   std::string advertised;

@@ -3,7 +3,7 @@
 namespace rendezvous {
 namespace {
 
-constexpr const char* columns = "name, verifier, created, expires, disabled, max_ids, expose_first, expose_last";
+constexpr const char* columns = "name, verifier, created, expires, disabled, max_ids, expose_first, expose_last, relay_quota";
 
 account account_of(const statement& row) {
   account a;
@@ -16,10 +16,11 @@ account account_of(const statement& row) {
   if (!row.is_null(6) && !row.is_null(7)) {
     a.expose_ports = {static_cast<std::uint16_t>(row.integer(6)), static_cast<std::uint16_t>(row.integer(7))};
   }
+  if (!row.is_null(8)) a.relay_quota = static_cast<std::uint64_t>(row.integer(8));
   return a;
 }
 
-/// Binds a's fields to ?1..?8 in the order of `columns`.
+/// Binds a's fields to ?1..?9 in the order of `columns`.
 void bind_account(statement& s, const account& a) {
   s.bind(1, a.name);
   s.bind(2, a.verifier);
@@ -34,6 +35,7 @@ void bind_account(statement& s, const account& a) {
     s.bind_null(7);
     s.bind_null(8);
   }
+  a.relay_quota ? s.bind(9, static_cast<long long>(*a.relay_quota)) : s.bind_null(9);
 }
 
 }  // namespace
@@ -55,7 +57,7 @@ net::awaitable<std::optional<account>> sqlite_account_store::find(std::string na
 net::awaitable<bool> sqlite_account_store::add(account a) {
   write_transaction transaction(db_);
   statement insert(db_, (std::string("INSERT OR IGNORE INTO accounts (") + columns +
-                         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)").c_str());
+                         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)").c_str());
   bind_account(insert, a);
   insert.step();
   if (db_.changes() != 1) co_return false;
@@ -67,7 +69,7 @@ net::awaitable<bool> sqlite_account_store::add(account a) {
 net::awaitable<bool> sqlite_account_store::replace(account a) {
   write_transaction transaction(db_);
   statement update(db_, "UPDATE accounts SET verifier = ?2, created = ?3, expires = ?4, disabled = ?5, max_ids = ?6, "
-                        "expose_first = ?7, expose_last = ?8 WHERE name = ?1");
+                        "expose_first = ?7, expose_last = ?8, relay_quota = ?9 WHERE name = ?1");
   bind_account(update, a);
   update.step();
   if (db_.changes() != 1) co_return false;

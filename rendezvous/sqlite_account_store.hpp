@@ -10,7 +10,9 @@ namespace rendezvous {
 
 class sqlite_account_store : public account_store {
  public:
-  explicit sqlite_account_store(const std::filesystem::path& state_dir) : db_(state_dir) {}
+  explicit sqlite_account_store(const std::filesystem::path& state_dir,
+                                std::chrono::milliseconds busy_wait = std::chrono::seconds(5))
+      : db_(state_dir, busy_wait) {}
 
   net::awaitable<std::vector<account>> all() override;
   net::awaitable<std::optional<account>> find(std::string name) override;

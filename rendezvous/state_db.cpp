@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstring>
 #include <stdexcept>
 
@@ -17,7 +18,8 @@ bool has_column(state_db& db, const char* table, const char* column) {
 
 }  // namespace
 
-state_db::state_db(const std::filesystem::path& state_dir) : file_(state_dir / "pins.sqlite3") {
+state_db::state_db(const std::filesystem::path& state_dir, std::chrono::milliseconds busy_wait)
+    : file_(state_dir / "pins.sqlite3") {
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
   if (ec) throw std::runtime_error("cannot create state directory " + state_dir.string() + ": " + ec.message());
@@ -27,7 +29,9 @@ state_db::state_db(const std::filesystem::path& state_dir) : file_(state_dir / "
     sqlite3_close(db_);
     throw std::runtime_error("cannot open the state database " + file_.string() + ": " + why);
   }
-  // An operator's command run while the server runs waits for the lock instead of failing.
+  // An operator's command run while the server runs waits for the lock instead of failing (the
+  // schema is set up under the lock, so a server and a command opening an old state at once
+  // do not both migrate it).
   sqlite3_busy_timeout(db_, 5000);
   execute("PRAGMA journal_mode=WAL");
   // In WAL mode NORMAL syncs at checkpoints, not at every commit: a pin survives the server's
@@ -35,6 +39,7 @@ state_db::state_db(const std::filesystem::path& state_dir) : file_(state_dir / "
   // Each new ID was an fdatasync on the server's only thread before: ~50 µs here, far more on a
   // slow disk, for every connection waiting behind it.
   execute("PRAGMA synchronous=NORMAL");
+  write_transaction schema(*this);
   execute("CREATE TABLE IF NOT EXISTS pins (id TEXT PRIMARY KEY, key BLOB NOT NULL, pinned_at INTEGER NOT NULL)");
   // The account that owns each ID ('' for one registered with the server-wide token or on an
   // open server); added to the pins of a state made before accounts existed.
@@ -42,7 +47,15 @@ state_db::state_db(const std::filesystem::path& state_dir) : file_(state_dir / "
   execute("CREATE INDEX IF NOT EXISTS pins_by_owner ON pins (owner)");
   execute("CREATE TABLE IF NOT EXISTS accounts (name TEXT PRIMARY KEY, verifier BLOB NOT NULL, created INTEGER NOT NULL, "
           "expires INTEGER, disabled INTEGER NOT NULL DEFAULT 0, max_ids INTEGER, expose_first INTEGER, expose_last INTEGER)");
+  // Bytes a month (UTC) the server may carry for the account; added to an earlier accounts table.
+  if (!has_column(*this, "accounts", "relay_quota")) execute("ALTER TABLE accounts ADD COLUMN relay_quota INTEGER");
   execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)");
+  // Bytes the server carried per day (UTC), account ('' for none) and ID: relayed for pairs with
+  // another peer, exposed for clients of the ID's exposed ports.
+  execute("CREATE TABLE IF NOT EXISTS usage (day TEXT NOT NULL, account TEXT NOT NULL, id TEXT NOT NULL, "
+          "relayed INTEGER NOT NULL DEFAULT 0, exposed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (day, account, id))");
+  schema.commit();
+  sqlite3_busy_timeout(db_, static_cast<int>(busy_wait.count()));
 }
 
 state_db::~state_db() { sqlite3_close(db_); }
@@ -75,6 +88,11 @@ void statement::bind(int index, const identity::public_key& key) {
 void statement::bind(int index, long long value) { sqlite3_bind_int64(stmt_, index, value); }
 
 void statement::bind_null(int index) { sqlite3_bind_null(stmt_, index); }
+
+void statement::reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
 
 bool statement::step() {
   const int rc = sqlite3_step(stmt_);
@@ -115,6 +133,14 @@ write_transaction::~write_transaction() {
 void write_transaction::commit() {
   db_.execute("COMMIT");
   done_ = true;
+}
+
+std::string utc_text(long long unix_seconds, const char* format) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm parts{};
+  gmtime_r(&t, &parts);
+  char text[32];
+  return std::string(text, std::strftime(text, sizeof text, format, &parts));
 }
 
 long long unix_now() {

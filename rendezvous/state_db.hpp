@@ -3,6 +3,7 @@
 // (the server's pins, its account book, an operator's command) opens its own connection; WAL
 // mode lets the operator's commands run while the server does.
 #pragma once
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -14,11 +15,17 @@ struct sqlite3_stmt;
 
 namespace rendezvous {
 
+/// How long the server's own connections wait for a lock an operator's command holds: its one
+/// thread serves everyone meanwhile.
+inline constexpr std::chrono::milliseconds server_busy_wait{250};
+
 /// One connection to the state database, with the schema in place. Throws std::runtime_error
 /// when it cannot be opened or written.
 class state_db {
  public:
-  explicit state_db(const std::filesystem::path& state_dir);
+  /// `busy_wait`: how long a statement waits for another connection's write lock before it
+  /// fails (the server's thread waits little; an operator's command may wait longer).
+  explicit state_db(const std::filesystem::path& state_dir, std::chrono::milliseconds busy_wait = std::chrono::seconds(5));
   ~state_db();
   state_db(const state_db&) = delete;
   state_db& operator=(const state_db&) = delete;
@@ -47,6 +54,8 @@ class statement {
   void bind(int index, const identity::public_key& key);
   void bind(int index, long long value);
   void bind_null(int index);
+  /// Makes it ready to step again with new bindings.
+  void reset();
   /// Steps once: true while a row is available.
   bool step();
   std::string text(int column) const;
@@ -76,5 +85,7 @@ class write_transaction {
 
 /// Seconds since the Unix epoch, now.
 long long unix_now();
+/// A Unix time as UTC text in strftime's `format` (at most 31 characters).
+std::string utc_text(long long unix_seconds, const char* format = "%Y-%m-%dT%H:%M:%SZ");
 
 }  // namespace rendezvous

@@ -1,5 +1,6 @@
 #include "rendezvous/user_command.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -8,6 +9,7 @@
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
 #include <nlohmann/json.hpp>
+#include <spdlog/fmt/fmt.h>
 
 #include "common/account_token.hpp"
 #include "rendezvous/server_config.hpp"
@@ -17,11 +19,13 @@ namespace rendezvous {
 
 const char* const user_commands_help = R"(
 Accounts (each peer of an account passes --token NAME:SECRET; the server keeps only a verifier):
-  user add NAME [--expires WHEN] [--max-ids N] [--expose-ports FIRST-LAST]
-                    create an account and print its token once (keep it: it cannot be shown again)
+  user add NAME [--expires WHEN] [--max-ids N] [--expose-ports FIRST-LAST] [--relay-quota-gib G]
+                    create an account and print its token once (keep it: it cannot be shown again);
+                    G caps the bytes the server relays for it (and its exposed ports) each month, UTC
   user list [--json]
                     every account: state, expiry, limits
   user set NAME [--expires WHEN|never] [--max-ids N|none] [--expose-ports FIRST-LAST|all]
+                [--relay-quota-gib G|none]
                     change an account's limits
   user disable NAME / user enable NAME
                     refuse (and disconnect) an account's peers, or let them in again
@@ -38,16 +42,6 @@ namespace {
 struct usage_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-
-/// Unix seconds as the user reads them (UTC).
-std::string utc_text(long long when) {
-  const std::time_t t = static_cast<std::time_t>(when);
-  std::tm parts{};
-  gmtime_r(&t, &parts);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return text;
-}
 
 std::string state_of(const account& a, long long now) {
   if (a.disabled) return "disabled";
@@ -83,6 +77,23 @@ void apply_limits(account& a, const user_flags& flags, bool setting, long long n
       a.max_ids = n;
     }
   }
+  if (flags.relay_quota_gib) {
+    if (setting && *flags.relay_quota_gib == "none") {
+      a.relay_quota.reset();
+    } else {
+      std::size_t used = 0;
+      double gib = -1;
+      try {
+        gib = std::stod(*flags.relay_quota_gib, &used);
+      } catch (const std::exception&) {
+      }
+      const double bytes = gib * 1024.0 * 1024.0 * 1024.0;
+      if (!(gib > 0) || used != flags.relay_quota_gib->size() || bytes >= 9e18) {
+        throw usage_error("--relay-quota-gib takes GiB a month, more than 0 (0.5 is 512 MiB)" + std::string(setting ? ", or none" : ""));
+      }
+      a.relay_quota = static_cast<std::uint64_t>(bytes);
+    }
+  }
   if (flags.expose_ports) {
     if (setting && *flags.expose_ports == "all") {
       a.expose_ports.reset();
@@ -101,36 +112,57 @@ nlohmann::json json_of(const account& a, long long now) {
   out["expose_ports"] = a.expose_ports ? nlohmann::json(std::to_string(a.expose_ports->first) + "-" +
                                                         std::to_string(a.expose_ports->second))
                                        : nlohmann::json();
+  out["relay_quota_bytes"] = a.relay_quota ? nlohmann::json(*a.relay_quota) : nlohmann::json();
   return out;
 }
 
 void print_table(const std::vector<account>& accounts, long long now) {
-  std::printf("%-24s %-9s %-21s %-8s %-13s %s\n", "NAME", "STATE", "EXPIRES", "MAX-IDS", "EXPOSE-PORTS", "CREATED");
+  int width = 24;
+  for (const auto& a : accounts) width = std::max(width, static_cast<int>(a.name.size()));
+  std::printf("%-*s %-9s %-21s %-8s %-13s %-14s %s\n", width, "NAME", "STATE", "EXPIRES", "MAX-IDS", "EXPOSE-PORTS",
+              "QUOTA/MONTH", "CREATED");
   for (const auto& a : accounts) {
     const auto ports = a.expose_ports ? std::to_string(a.expose_ports->first) + "-" + std::to_string(a.expose_ports->second)
                                       : std::string("any");
-    std::printf("%-24s %-9s %-21s %-8s %-13s %s\n", a.name.c_str(), state_of(a, now).c_str(),
+    const auto quota = a.relay_quota ? fmt::format("{:.3f} GiB", static_cast<double>(*a.relay_quota) / (1024.0 * 1024 * 1024))
+                                     : std::string("none");
+    std::printf("%-*s %-9s %-21s %-8s %-13s %-14s %s\n", width, a.name.c_str(), state_of(a, now).c_str(),
                 a.expires ? utc_text(*a.expires).c_str() : "never",
-                a.max_ids ? std::to_string(*a.max_ids).c_str() : "any", ports.c_str(), utc_text(a.created).c_str());
+                a.max_ids ? std::to_string(*a.max_ids).c_str() : "any", ports.c_str(), quota.c_str(), utc_text(a.created).c_str());
   }
 }
 
 /// Prints a new token where a script reads it (stdout, alone) and the warning where a person does.
-void print_token(const account_token::token& token, const char* what) {
+bool print_token(const account_token::token& token, const char* what, const std::string& where) {
   std::cout << account_token::to_text(token) << std::endl;
-  std::cerr << "rendezvous: " << what << " for account '" << token.name
-            << "' (printed once: the server keeps only a verifier; give it to the peers as --token)\n";
+  if (!std::cout) {
+    std::cerr << "rendezvous: could not print the token of account '" << token.name
+              << "'; it is lost: run user rotate " << token.name << " for a new one\n";
+    return false;
+  }
+  std::cerr << "rendezvous: " << what << " for account '" << token.name << "' in " << where
+            << " (printed once: the server keeps only a verifier; give it to the peers as --token)\n";
+  return true;
 }
+
+constexpr const char* verbs[] = {"add", "list", "set", "disable", "enable", "rotate", "remove"};
 
 net::awaitable<int> run(account_store& store, const std::vector<std::string>& args, const user_flags& flags) {
   const auto& verb = args.at(0);
   const auto now = unix_now();
+  if (std::find(std::begin(verbs), std::end(verbs), verb) == std::end(verbs)) {
+    throw usage_error("unknown user command '" + verb + "' (add, list, set, disable, enable, rotate, remove)");
+  }
+  if (flags.json && verb != "list") throw usage_error("--json goes with user list");
   const bool takes_name = verb != "list";
   if (takes_name ? args.size() != 2 : args.size() != 1) {
     throw usage_error(takes_name ? "user " + verb + " takes one NAME" : "user list takes no NAME");
   }
-  const bool limits_given = flags.expires || flags.max_ids || flags.expose_ports;
-  if (limits_given && verb != "add" && verb != "set") throw usage_error("--expires, --max-ids and --expose-ports go with user add or user set");
+  const bool limits_given = flags.expires || flags.max_ids || flags.expose_ports || flags.relay_quota_gib;
+  if (limits_given && verb != "add" && verb != "set") {
+    throw usage_error("--expires, --max-ids, --expose-ports and --relay-quota-gib go with user add or user set");
+  }
+  if (!limits_given && verb == "set") throw usage_error("user set changes nothing without --expires, --max-ids, --expose-ports or --relay-quota-gib");
   if (verb == "list") {
     const auto accounts = co_await store.all();
     if (flags.json) {
@@ -153,8 +185,11 @@ net::awaitable<int> run(account_store& store, const std::vector<std::string>& ar
       std::cerr << "rendezvous: account '" << name << "' already exists (user rotate gives it a new token)\n";
       co_return 1;
     }
-    print_token(token, "created");
-    co_return 0;
+    if (a.expires && *a.expires <= now) {
+      std::cerr << "rendezvous: warning: account '" << name << "' expires at " << utc_text(*a.expires)
+                << ", which has passed: it cannot connect until user set " << name << " --expires moves it\n";
+    }
+    co_return print_token(token, "created", store.where()) ? 0 : 1;
   }
   if (verb == "remove") {
     const auto released = co_await store.remove(name);
@@ -164,9 +199,6 @@ net::awaitable<int> run(account_store& store, const std::vector<std::string>& ar
     }
     std::cout << "removed " << name << " (released " << *released << " ID" << (*released == 1 ? "" : "s") << ")\n";
     co_return 0;
-  }
-  if (verb != "set" && verb != "disable" && verb != "enable" && verb != "rotate") {
-    throw usage_error("unknown user command '" + verb + "' (add, list, set, disable, enable, rotate, remove)");
   }
   auto found = co_await store.find(name);
   if (!found) {
@@ -186,7 +218,7 @@ net::awaitable<int> run(account_store& store, const std::vector<std::string>& ar
     co_return 1;
   }
   if (token) {
-    print_token(*token, "new token");
+    co_return print_token(*token, "new token", store.where()) ? 0 : 1;
   } else {
     std::cout << verb << (verb == "set" ? " " : "d ") << name << ": " << json_of(a, now).dump() << "\n";
   }
@@ -197,14 +229,9 @@ net::awaitable<int> run(account_store& store, const std::vector<std::string>& ar
 
 std::optional<long long> expiry_of(const std::string& text, long long now) {
   if (text.size() >= 3 && text[0] == '+') {
-    std::size_t used = 0;
-    long long n = -1;
-    try {
-      n = std::stoll(text.substr(1, text.size() - 2), &used);
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
-    if (n < 0 || used != text.size() - 2) return std::nullopt;
+    const auto digits = text.substr(1, text.size() - 2);
+    if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    const long long n = std::stoll(digits);  // (at most 999999999: no unit below overflows)
     switch (text.back()) {
       case 's': return now + n;
       case 'm': return now + n * 60;
@@ -218,7 +245,11 @@ std::optional<long long> expiry_of(const std::string& text, long long now) {
   if (text.size() == 10) end = strptime(text.c_str(), "%Y-%m-%d", &parts);
   if (text.size() == 20) end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &parts);
   if (end == nullptr || *end != '\0') return std::nullopt;
-  return static_cast<long long>(timegm(&parts));
+  const auto fields = parts;
+  const auto when = static_cast<long long>(timegm(&parts));
+  // timegm rolls 2027-02-31 over into March: such a date is refused, not moved.
+  if (parts.tm_mday != fields.tm_mday || parts.tm_mon != fields.tm_mon || parts.tm_year != fields.tm_year) return std::nullopt;
+  return when;
 }
 
 int run_user_command(account_store& store, const std::vector<std::string>& args, const user_flags& flags) {

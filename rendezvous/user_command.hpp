@@ -14,6 +14,7 @@ struct user_flags {
   std::optional<std::string> expires;       ///< DATE, DATE'T'HH:MM:SS'Z', +N{s,m,h,d}, or "never" (set)
   std::optional<std::string> max_ids;       ///< N, or "none" (set)
   std::optional<std::string> expose_ports;  ///< FIRST-LAST, or "all" (set)
+  std::optional<std::string> relay_quota_gib;  ///< GiB a month, decimals allowed, or "none" (set)
   bool json = false;                        ///< list: one JSON object per line
 };
 

@@ -87,7 +87,7 @@ TEST(AccountStoreTest, AccountsSurviveReopenAndRemovingOneReleasesItsIds) {
     EXPECT_NE(run(store.version()), version);
     version = run(store.version());
     rendezvous::key_pins pins(dir);
-    EXPECT_EQ(pins.check_or_pin("alice-box", key.pub, {"alice", 3}), pin_verdict::pinned_now);
+    EXPECT_EQ(pins.check_or_pin("alice-box", key.pub, {"alice"}), pin_verdict::pinned_now);
   }
   rendezvous::sqlite_account_store store(dir);  // a restart
   const auto found = run(store.find("alice"));
@@ -112,21 +112,34 @@ TEST(AccountStoreTest, AccountsSurviveReopenAndRemovingOneReleasesItsIds) {
 TEST(AccountStoreTest, AnIdIsItsFirstAccountsAndAnAccountOwnsAtMostItsLimit) {
   const auto dir = fresh_dir("owners");
   rendezvous::key_pins pins(dir);
+  rendezvous::sqlite_account_store store(dir);
+  for (const char* name : {"alice", "mallory", "bob"}) {
+    auto a = account_for(account_token::generate(name));
+    if (a.name == "alice") a.max_ids = 2;
+    ASSERT_TRUE(run(store.add(a)));
+  }
   const auto k1 = identity::generate(), k2 = identity::generate();
-  EXPECT_EQ(pins.check_or_pin("box", k1.pub, {"alice", 2}), pin_verdict::pinned_now);
-  EXPECT_EQ(pins.check_or_pin("box", k1.pub, {"alice", 2}), pin_verdict::matches);
-  EXPECT_EQ(pins.check_or_pin("box", k1.pub, {"mallory", std::nullopt}), pin_verdict::owned_by_other);
+  EXPECT_EQ(pins.check_or_pin("box", k1.pub, {"alice"}), pin_verdict::pinned_now);
+  EXPECT_EQ(pins.check_or_pin("box", k1.pub, {"alice"}), pin_verdict::matches);
+  EXPECT_EQ(pins.check_or_pin("box", k1.pub, {"mallory"}), pin_verdict::owned_by_other);
   EXPECT_EQ(pins.check_or_pin("box", k1.pub, {}), pin_verdict::owned_by_other);  // the server-wide token
-  EXPECT_EQ(pins.check_or_pin("box", k2.pub, {"alice", 2}), pin_verdict::conflicts);
-  EXPECT_EQ(pins.check_or_pin("box-2", k2.pub, {"alice", 2}), pin_verdict::pinned_now);
-  EXPECT_EQ(pins.check_or_pin("box-3", k2.pub, {"alice", 2}), pin_verdict::over_id_limit);
+  EXPECT_EQ(pins.check_or_pin("box", k2.pub, {"alice"}), pin_verdict::conflicts);
+  EXPECT_EQ(pins.check_or_pin("box-2", k2.pub, {"alice"}), pin_verdict::pinned_now);
+  EXPECT_EQ(pins.check_or_pin("box-3", k2.pub, {"alice"}), pin_verdict::over_id_limit);
   EXPECT_FALSE(pins.pinned("box-3"));
   // An ID pinned before accounts is adopted by the first account proving its key (within its limit).
   EXPECT_EQ(pins.check_or_pin("old", k1.pub, {}), pin_verdict::pinned_now);
-  EXPECT_EQ(pins.check_or_pin("old", k1.pub, {"alice", 2}), pin_verdict::over_id_limit);
-  EXPECT_EQ(pins.check_or_pin("old", k1.pub, {"bob", std::nullopt}), pin_verdict::matches);
+  EXPECT_EQ(pins.check_or_pin("old", k1.pub, {"alice"}), pin_verdict::over_id_limit);
+  EXPECT_EQ(pins.check_or_pin("old", k1.pub, {"bob"}), pin_verdict::matches);
   EXPECT_EQ(pins.owner("old"), "bob");
   EXPECT_EQ(pins.check_or_pin("old", k1.pub, {}), pin_verdict::owned_by_other);
+  // A limit lowered, or an account removed, holds at once (the pins read the account itself).
+  auto bob = *run(store.find("bob"));
+  bob.max_ids = 1;
+  ASSERT_TRUE(run(store.replace(bob)));
+  EXPECT_EQ(pins.check_or_pin("bob-2", k2.pub, {"bob"}), pin_verdict::over_id_limit);
+  ASSERT_TRUE(run(store.remove("mallory")));
+  EXPECT_EQ(pins.check_or_pin("mallory-box", k2.pub, {"mallory"}), pin_verdict::no_account);
   std::filesystem::remove_all(dir);
 }
 

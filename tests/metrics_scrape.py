@@ -74,6 +74,7 @@ FAMILIES = {
     "holepunch_relay_bytes": "counter", "holepunch_exposed_clients_connected": "gauge",
     "holepunch_exposed_clients": "counter", "holepunch_exposed_bytes": "counter", "holepunch_refusals": "counter",
     "holepunch_pending_handshakes": "gauge", "holepunch_open_fds": "gauge", "holepunch_max_fds": "gauge",
+    "holepunch_accounts": "gauge",
 }
 
 
