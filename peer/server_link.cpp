@@ -20,9 +20,11 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-/// Error codes by which the server refuses an account: final until its operator acts.
+/// Error codes by which the server refuses an account (or its operator closed us): final until
+/// the operator acts.
 bool is_account_refusal(const std::string& code) {
-  return code == "account_disabled" || code == "account_expired" || code == "account_removed" || code == "token_rotated";
+  return code == "account_disabled" || code == "account_expired" || code == "account_removed" || code == "token_rotated" ||
+         code == "kicked";
 }
 
 constexpr auto connect_timeout = std::chrono::seconds(10);

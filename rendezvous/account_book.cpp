@@ -1,5 +1,7 @@
 #include "rendezvous/account_book.hpp"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "common/account_token.hpp"
@@ -50,6 +52,7 @@ void account_book::take(std::vector<account> accounts) {
     accounts_.emplace(std::move(name), std::move(a));
   }
   next_expiry_ = soonest_expiry(accounts_, unix_now());
+  any_quota_ = std::any_of(accounts_.begin(), accounts_.end(), [](const auto& entry) { return entry.second.relay_quota.has_value(); });
 }
 
 const account* account_book::find(const std::string& name) const {

@@ -34,6 +34,8 @@ class account_book {
   bool in_use() const { return version_ > 0 || !accounts_.empty(); }
   std::size_t size() const { return accounts_.size(); }
   const account* find(const std::string& name) const;
+  /// Whether any account has a relay quota (if none, nothing needs checking).
+  bool any_quota() const { return any_quota_; }
   /// Whether `signature_hex` proves account `name`'s token for `challenge` and the account may
   /// connect at `now` (Unix seconds): nothing if so, else why not.
   std::optional<account_refusal> check(const std::string& name, std::string_view challenge,
@@ -55,7 +57,8 @@ class account_book {
   std::unique_ptr<account_store> store_;
   std::map<std::string, account> accounts_;
   long long version_ = -1;
-  std::optional<long long> next_expiry_;  ///< the soonest expiry still to come
+  std::optional<long long> next_expiry_;
+  bool any_quota_ = false;  ///< the soonest expiry still to come
   long long last_error_log_ = 0;
 };
 

@@ -596,6 +596,15 @@ void client_session::handle_nat_report(const nlohmann::json& message) {
   if (!id_.empty()) context_.directory->describe(id_, registration_info());
 }
 
+nlohmann::json client_session::operator_view() const {
+  return {{"id", id_},
+          {"account", account_},
+          {"observed", remote_},
+          {"nat", nat_.describe()},
+          {"since", utc_text(registered_ms_ / 1000)},
+          {"key", key_ ? identity::fingerprint(*key_) : ""}};
+}
+
 nlohmann::json client_session::registration_info() const {
   return {{"observed", remote_},
           {"key", key_ ? identity::fingerprint(*key_) : ""},

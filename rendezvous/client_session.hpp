@@ -39,6 +39,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
     channel_->close_with_notice({{"type", "error"}, {"code", code}, {"message", message}}, wire::close_reason::closed_locally,
                                 message);
   }
+  /// How the operator sees it (rendezvous peers): ID, account, address, NAT class, since, key.
+  nlohmann::json operator_view() const;
   /// The registered ID, or "anonymous@IP:PORT" before registration.
   std::string display_name() const;
   /// The registered ID; empty before registration.

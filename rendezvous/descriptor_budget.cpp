@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "rendezvous/control_socket.hpp"
 #include "rendezvous/metrics_endpoint.hpp"
 
 namespace rendezvous {
@@ -25,7 +26,8 @@ descriptor_budget fit_fixed_kinds(long limit, const server_config& config) {
   b.max_pending_per_port = static_cast<int>(std::min<long>(config.max_pending_handshakes, std::max(1L, limit / 16)));
   const long side_traffic = std::max(16L, limit / 16);
   const long scrapers = config.metrics.empty() ? 0 : metrics_descriptors;  // (--metrics)
-  const long available = std::max(0L, limit - fixed_descriptors - scrapers - 4L * b.max_pending_per_port - side_traffic);
+  const long available =
+      std::max(0L, limit - fixed_descriptors - scrapers - control_descriptors - 4L * b.max_pending_per_port - side_traffic);
   // What the config asks for: peers, a tenth as many idle clients again, and relay pairs.
   const long want_peers = config.max_peers;
   const long want_idle = std::max(64L, want_peers / 10);

@@ -287,13 +287,28 @@ net::awaitable<void> expose_service::carry_on_channel(net::tcp::socket client, a
                                                       std::shared_ptr<session::stream> stream, std::string from,
                                                       std::string owner, std::string payer) {
   ++channel_clients_;
+  session::socket_bridge_result progress;
   session::bridge_options options;
   options.idle_timeout = std::chrono::seconds(config_.relay_idle_timeout_s);  // as a spliced client's
+  options.live = &progress;
+  // Metered every second while it runs, like a spliced pair (and closed if its account must stop).
+  relay_service::carried_client metered{owner, payer, &progress.from_stream, &progress.to_stream,
+                                        [weak = std::weak_ptr(stream)](const std::string& why) {
+                                          if (auto open = weak.lock()) open->reset(why);
+                                        }};
+  relay_.carrying(metered);
+  struct ending {  // (on every way out: the relay must not keep a pointer into this frame)
+    relay_service& relay;
+    relay_service::carried_client& client;
+    ~ending() { relay.carried_ended(client); }
+  };
+  std::optional<ending> ended{std::in_place, relay_, metered};
   const auto result = co_await session::bridge_socket(std::move(client), stream, options);
   --channel_clients_;
-  relay_.account_exposed_client(owner, payer, result.from_stream, result.to_stream);
-  spdlog::debug("expose: client {} of {} ended{}: {} bytes in, {} bytes out", from, owner,
-                result.error.empty() ? "" : " (" + result.error + ")", result.to_stream, result.from_stream);
+  ended.reset();
+  spdlog::log(metered.closed_why.empty() ? spdlog::level::debug : spdlog::level::warn, "expose: client {} of {} ended{}: {} bytes in, {} bytes out", from, owner,
+              !metered.closed_why.empty() ? " (closed: " + metered.closed_why + ")" : result.error.empty() ? "" : " (" + result.error + ")",
+              result.to_stream, result.from_stream);
   (void)ticket;  // held for the client's whole life
 }
 

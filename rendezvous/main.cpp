@@ -22,6 +22,7 @@
 #include "rendezvous/redis_directory.hpp"
 #include "rendezvous/server.hpp"
 #include "rendezvous/sqlite_account_store.hpp"
+#include "rendezvous/operator_commands.hpp"
 #include "rendezvous/usage_command.hpp"
 #include "rendezvous/user_command.hpp"
 
@@ -80,11 +81,11 @@ cxxopts::Options make_options() {
       ("relay-quota-gib", "user add/set: GiB a month the server may relay for the account", cxxopts::value<std::string>())
       ("user", "usage: only this account's rows", cxxopts::value<std::string>())
       ("since", "usage: from this day on, YYYY-MM-DD (default: the first of this month, UTC)", cxxopts::value<std::string>())
-      ("json", "user list, usage: one JSON object per line")
+      ("json", "user list, usage, peers: one JSON object per line")
       ("h,help", "show this help")
       ("command", "", cxxopts::value<std::string>())
       ("args", "", cxxopts::value<std::vector<std::string>>());
-  options.custom_help("[options] [list-ids | release-id NAME | user COMMAND ... | usage]");
+  options.custom_help("[options] [list-ids | release-id NAME | user COMMAND ... | usage | peers | kick ID]");
   options.positional_help("");
   options.parse_positional({"command", "args"});
   return options;
@@ -229,7 +230,8 @@ int main(int argc, char** argv) {
   try {
     auto args = options.parse(argc, argv);
     if (args.count("help")) {
-      std::cout << options.help() << commands_help << rendezvous::user_commands_help << rendezvous::usage_command_help;
+      std::cout << options.help() << commands_help << rendezvous::user_commands_help << rendezvous::usage_command_help
+                << rendezvous::operator_commands_help;
       return 0;
     }
     if (!args.unmatched().empty()) throw std::runtime_error("unexpected argument '" + args.unmatched().front() + "'");
@@ -240,8 +242,8 @@ int main(int argc, char** argv) {
         throw std::runtime_error(std::string("--") + flag + " goes with the " + command + " command");
       }
     }
-    if (args.count("json") && command_given != "user" && command_given != "usage") {
-      throw std::runtime_error("--json goes with user list or usage");
+    if (args.count("json") && command_given != "user" && command_given != "usage" && command_given != "peers") {
+      throw std::runtime_error("--json goes with user list, usage or peers");
     }
     const auto config_file = args.count("config") ? args["config"].as<std::string>() : std::string();
     const auto file = config_file.empty() ? nlohmann::json::object() : config::load_file(config_file);
@@ -257,6 +259,9 @@ int main(int argc, char** argv) {
       const auto rest = args.count("args") ? args["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
       if (command == "user") return run_user(args, rest, config);
       if (command == "usage") return run_usage(args, rest, config);
+      if (command == "peers" || command == "kick") {
+        return rendezvous::run_operator_command(config.state_dir, command, rest, args.count("json") > 0);
+      }
       if (command != "list-ids" && command != "release-id") throw std::runtime_error("unknown command '" + command + "'");
       if (rest.size() != (command == "release-id" ? 1u : 0u)) {
         throw std::runtime_error(command == "release-id" ? "release-id takes one NAME" : "list-ids takes no arguments");
@@ -298,6 +303,7 @@ int main(int argc, char** argv) {
     if (give_up_at && std::chrono::steady_clock::now() > *give_up_at) {
       // Coroutines still suspended would be destroyed after the server they point into.
       spdlog::warn("shutdown took over 5 s; exiting without waiting further");
+      server.flush_usage();
       spdlog::shutdown();
       std::_Exit(0);
     }

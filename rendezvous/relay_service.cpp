@@ -243,15 +243,24 @@ void relay_service::charge(live_pair& pair) {
   if (delta == 0 || !metering_.charge) return;
   // Each peer of the pair is charged what the relay carried for it: both directions (an
   // unregistered one, "anonymous@...", to its account under no ID; a public client to nobody).
+  // Two IDs of one account on one pair: each ID's row has the bytes, the account is billed once.
+  bool billed[2] = {false, false};
   for (int side = 0; side < 2; ++side) {
     const bool peer = is_peer_id(pair.names[side]);
     if (!peer && pair.payers[side].empty()) continue;
-    metering_.charge(pair.payers[side], peer ? pair.names[side] : "", pair.exposed, delta);
+    const bool bill = !(side == 1 && billed[0] && pair.payers[1] == pair.payers[0]);
+    metering_.charge(pair.payers[side], peer ? pair.names[side] : "", pair.exposed, delta, bill);
+    billed[side] = true;
   }
 }
 
 void relay_service::meter_live() {
   for (auto* pair : live_) charge(*pair);
+  for (auto* client : carried_) {
+    const auto moved = *client->sent_by_exposer + *client->received_by_exposer;
+    if (metering_.charge && moved > client->metered) metering_.charge(client->payer, client->exposer, true, moved - client->metered, true);
+    client->metered = moved;
+  }
   if (metering_.refusal) close_pairs_where(metering_.refusal);
 }
 
@@ -268,11 +277,19 @@ void relay_service::close_pairs_where(const std::function<std::optional<std::str
       }
     }
   }
+  for (auto* client : carried_) {
+    if (!client->closed_why.empty() || client->payer.empty()) continue;
+    if (auto reason = why(client->payer)) {
+      client->closed_why = std::move(*reason);
+      client->close(client->closed_why);
+    }
+  }
 }
 
 std::uint64_t relay_service::live_bytes() const {
   std::uint64_t bytes = 0;
   for (const auto* pair : live_) bytes += pair->progress.a_to_b + pair->progress.b_to_a;
+  for (const auto* client : carried_) bytes += *client->sent_by_exposer + *client->received_by_exposer;
   return bytes;
 }
 
@@ -285,14 +302,17 @@ void relay_service::note_upgraded(const std::string& token) {
   }
 }
 
-void relay_service::account_exposed_client(const std::string& exposer, const std::string& payer,
-                                           std::uint64_t sent_by_exposer, std::uint64_t received_by_exposer) {
-  add_traffic(exposer, sent_by_exposer, received_by_exposer);
-  if (metering_.charge && sent_by_exposer + received_by_exposer > 0) {
-    metering_.charge(payer, exposer, true, sent_by_exposer + received_by_exposer);
+void relay_service::carrying(carried_client& client) { carried_.push_back(&client); }
+
+void relay_service::carried_ended(carried_client& client) {
+  carried_.remove(&client);
+  const auto sent = *client.sent_by_exposer, received = *client.received_by_exposer;
+  if (metering_.charge && sent + received > client.metered) {
+    metering_.charge(client.payer, client.exposer, true, sent + received - client.metered, true);
   }
-  bytes_relayed_ += sent_by_exposer + received_by_exposer;
-  count_exposed(sent_by_exposer + received_by_exposer);
+  add_traffic(client.exposer, sent, received);
+  bytes_relayed_ += sent + received;
+  count_exposed(sent + received);
 }
 
 const traffic_account& relay_service::add_traffic(const std::string& id, std::uint64_t sent, std::uint64_t received) {

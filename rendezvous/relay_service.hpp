@@ -36,8 +36,9 @@ struct relay_half {
 /// How relayed bytes are metered and capped (set by the server; unset: neither).
 struct relay_metering {
   /// Charges `bytes` carried for peer `id`, of account `payer` ("" for none); `exposed`: for
-  /// clients of its exposed ports rather than for a pair with another peer.
-  std::function<void(const std::string& payer, const std::string& id, bool exposed, std::uint64_t bytes)> charge;
+  /// clients of its exposed ports rather than for a pair with another peer; `bill`: to the account
+  /// as a whole too (false when the pair's other side already billed the same account).
+  std::function<void(const std::string& payer, const std::string& id, bool exposed, std::uint64_t bytes, bool bill)> charge;
   /// Why account `payer` may have nothing more relayed (over its quota); nothing if it may.
   std::function<std::optional<std::string>(const std::string& payer)> refusal;
 };
@@ -77,10 +78,21 @@ class relay_service {
   void on_pool_connection(pool_handler handler) { pool_handler_ = std::move(handler); }
   /// Splices two connections that are already here (a client and a pool connection).
   void start_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names, std::array<std::string, 2> payers);
-  /// Counts a client of `exposer`'s port (of account `payer`) that was carried on a channel (not
-  /// spliced here) in the exposed totals, the exposer's traffic account and the meter.
-  void account_exposed_client(const std::string& exposer, const std::string& payer, std::uint64_t sent_by_exposer,
-                              std::uint64_t received_by_exposer);
+  /// A client of an exposed port carried on a channel (not spliced here), as metering sees it.
+  struct carried_client {
+    std::string exposer;
+    std::string payer;
+    const std::uint64_t* sent_by_exposer = nullptr;      ///< kept current by its bridge
+    const std::uint64_t* received_by_exposer = nullptr;  ///< kept current by its bridge
+    std::function<void(const std::string& why)> close;   ///< ends it (over quota, revoked)
+    std::uint64_t metered = 0;
+    std::string closed_why;
+  };
+  /// Meters `client` while it runs (it must stay put until carried_ended).
+  void carrying(carried_client& client);
+  /// The client ended: charges its last bytes and counts it in the exposed totals and the
+  /// exposer's traffic account.
+  void carried_ended(carried_client& client);
   /// Meters and caps relayed bytes from now on.
   void meter_with(relay_metering metering) { metering_ = std::move(metering); }
   /// Why `payer`'s bytes may not be relayed now (over quota); nothing if they may (or no meter).
@@ -98,6 +110,11 @@ class relay_service {
   void stop();
 
   std::size_t live_pairs() const { return live_.size(); }
+  /// What the relay carried for peer `id` since the server started (ended pairs).
+  traffic_account traffic_of(const std::string& id) const {
+    const auto it = accounts_.find(id);
+    return it == accounts_.end() ? traffic_account{} : it->second;
+  }
   /// Bytes moved by the live pairs so far (both ways).
   std::uint64_t live_bytes() const;
   std::size_t waiting_halves() const { return tokens_.waiting(); }
@@ -140,6 +157,7 @@ class relay_service {
   logging::log_limiter& log_;
   relay::token_table<relay_half> tokens_;
   std::list<live_pair*> live_;
+  std::list<carried_client*> carried_;
   std::map<std::string, int> live_per_peer_;
   std::map<std::string, traffic_account> accounts_;
   std::uint64_t bytes_relayed_ = 0;

@@ -17,6 +17,7 @@
 #include "rendezvous/listener.hpp"
 #include "rendezvous/local_directory.hpp"
 #include "rendezvous/node_mail.hpp"
+#include "rendezvous/operator_commands.hpp"
 #include "rendezvous/public_addresses.hpp"
 #include "rendezvous/redis_directory.hpp"
 #include "rendezvous/sqlite_account_store.hpp"
@@ -137,6 +138,7 @@ void server::start() {
     metrics_ = std::make_unique<metrics_endpoint>(io_, *where);
     metrics_->publish(render_metrics(context_));  // (then every second, in housekeeping)
   }
+  open_control_socket();
   asio::co_spawn(io_, housekeeping(), net::log_escaped("housekeeping"));
   if (!config.cluster.empty() && config.expose_first != 0) {
     asio::co_spawn(io_, follow_port_claims(), net::log_escaped("port claims"));
@@ -173,13 +175,14 @@ void server::open_accounts() {
   context_.accounts = std::move(book);
   context_.usage = std::make_unique<usage_meter>(context_.config.state_dir, server_busy_wait);
   context_.relay.meter_with(relay_metering{
-      [this](const std::string& payer, const std::string& id, bool exposed, std::uint64_t bytes) {
-        context_.usage->charge(payer, id, exposed, bytes);
+      [this](const std::string& payer, const std::string& id, bool exposed, std::uint64_t bytes, bool bill) {
+        context_.usage->charge(payer, id, exposed, bytes, bill);
       },
       [this](const std::string& payer) { return quota_refusal(payer); }});
 }
 
 std::optional<std::string> server::quota_refusal(const std::string& account_name) const {
+  if (!context_.accounts->any_quota()) return std::nullopt;
   const auto* a = context_.accounts->find(account_name);
   if (a == nullptr || !a->relay_quota) return std::nullopt;
   const auto used = context_.usage->month_bytes(account_name);
@@ -187,6 +190,24 @@ std::optional<std::string> server::quota_refusal(const std::string& account_name
   constexpr double gib = 1024.0 * 1024 * 1024;
   return fmt::format("account '{}' has used its relay quota for this month ({:.3f} GiB of {:.3f} GiB)", account_name,
                      static_cast<double>(used) / gib, static_cast<double>(*a->relay_quota) / gib);
+}
+
+void server::flush_usage() {
+  if (!context_.usage) return;
+  context_.relay.meter_live();  // (what the live pairs moved so far)
+  context_.usage->flush();
+}
+
+void server::open_control_socket() {
+  try {
+    control_ = std::make_unique<control_socket>(io_, control_socket_path(context_.config.state_dir),
+                                                [this](const nlohmann::json& request) { return answer_operator(context_, request); });
+    spdlog::info("operator commands (rendezvous peers, kick) on {}", control_->path().string());
+  } catch (const state_in_use_error&) {
+    throw;
+  } catch (const std::exception& e) {
+    spdlog::warn("no operator commands: {}", e.what());
+  }
 }
 
 void server::close_revoked_sessions() {
@@ -219,6 +240,8 @@ void server::stop() {
   stopped_ = true;
   spdlog::info("shutting down: {} peer(s) online", context_.registry.size());
   metrics_.reset();
+  control_.reset();
+  flush_usage();
   std::error_code ignored;
   for (auto* set : {&main_acceptors_, &hole_acceptors_, &relay_acceptors_}) {
     for (auto& acceptor : *set) acceptor->close(ignored);

@@ -6,6 +6,7 @@
 
 #include <asio/io_context.hpp>
 
+#include "rendezvous/control_socket.hpp"
 #include "rendezvous/descriptor_budget.hpp"
 #include "rendezvous/metrics_endpoint.hpp"
 #include "rendezvous/server_context.hpp"
@@ -21,6 +22,9 @@ class server {
   void start();
   /// Closes the listeners and every connection.
   void stop();
+  /// Writes the usage counted so far (stop() does; so must an exit that does not wait for the
+  /// connections to end).
+  void flush_usage();
 
   std::uint16_t main_port() const { return main_port_; }
   std::uint16_t hole_port() const { return hole_port_; }
@@ -32,6 +36,8 @@ class server {
  private:
   /// --cluster: this node's registrations and pins go to Redis (redis_directory).
   void join_cluster();
+  /// Listens for the operator's commands in the state directory.
+  void open_control_socket();
   /// Reads the accounts from the state (a single server).
   void open_accounts();
   /// Closes the connections whose account was removed, disabled, expired or given a new token,
@@ -56,6 +62,7 @@ class server {
   std::uint16_t hole_port_ = 0;
   std::uint16_t relay_port_ = 0;
   std::unique_ptr<metrics_endpoint> metrics_;
+  std::unique_ptr<control_socket> control_;  ///< rendezvous peers / kick
   asio::steady_timer claims_timer_{io_};  ///< follow_port_claims' pause, cut short by stop()
   bool stopped_ = false;
 };

@@ -86,6 +86,9 @@ struct server_context {
   port_admissions admissions;
   descriptor_reserve reserve;        ///< answers clients at the descriptor wall
   logging::log_limiter log;          ///< lines a crowd could multiply: one per cause per interval
+  /// What the relay carried per account and ID (a single server's; null in a cluster). Before
+  /// the relay: a pair ending as the server is destroyed still charges it.
+  std::unique_ptr<usage_meter> usage;
   relay_service relay;
   expose_service exposes;
   probe_service probes;
@@ -94,8 +97,6 @@ struct server_context {
   std::unique_ptr<peer_directory> directory;  ///< who is registered where, and the key pins (server::start())
   /// The accounts (a single server's, from its state; null in a cluster, which keeps none yet).
   std::unique_ptr<account_book> accounts;
-  /// What the relay carried per account and ID (a single server's; null in a cluster).
-  std::unique_ptr<usage_meter> usage;
   /// The address other nodes' peers are told for this node's ports (--advertise, else the listen
   /// address unless it is a wildcard); empty: this node cannot coordinate connects across nodes.
   std::string advertised;

@@ -54,6 +54,10 @@ state_db::state_db(const std::filesystem::path& state_dir, std::chrono::millisec
   // another peer, exposed for clients of the ID's exposed ports.
   execute("CREATE TABLE IF NOT EXISTS usage (day TEXT NOT NULL, account TEXT NOT NULL, id TEXT NOT NULL, "
           "relayed INTEGER NOT NULL DEFAULT 0, exposed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (day, account, id))");
+  // The same per account, each byte once: two IDs of one account on one relayed pair are both in
+  // `usage`, but the account was carried those bytes once (what its quota counts).
+  execute("CREATE TABLE IF NOT EXISTS account_usage (day TEXT NOT NULL, account TEXT NOT NULL, "
+          "relayed INTEGER NOT NULL DEFAULT 0, exposed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (day, account))");
   schema.commit();
   sqlite3_busy_timeout(db_, static_cast<int>(busy_wait.count()));
 }

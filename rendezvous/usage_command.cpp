@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <iostream>
-#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -15,8 +14,10 @@ const char* const usage_command_help = R"(
 Usage (bytes the server carried: relayed pairs, and clients of exposed ports; direct paths never
 reach the server and are not counted):
   usage [--user NAME] [--since YYYY-MM-DD] [--json]
-                    per day (UTC), account and ID, with a total per account; written by the
-                    server every 5 s and at shutdown
+                    per day (UTC), account and ID, and a total per account (each byte once: two
+                    of its IDs on one relayed pair are both listed, the account billed once; the
+                    total is what its quota counts); written by the server every 5 s and at
+                    shutdown
 )";
 
 int run_usage_command(const std::string& state_dir, const usage_query& query) {
@@ -30,15 +31,16 @@ int run_usage_command(const std::string& state_dir, const usage_query& query) {
   try {
     usage_ledger ledger(state_dir);
     const auto rows = ledger.since(since, query.account);
-    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> totals;
-    for (const auto& row : rows) {
-      totals[row.account].first += row.relayed;
-      totals[row.account].second += row.exposed;
-    }
+    const auto totals = ledger.account_totals_since(since, query.account);
     if (query.json) {
       for (const auto& row : rows) {
         std::cout << nlohmann::json{{"day", row.day}, {"account", row.account}, {"id", row.id},
                                     {"relayed", row.relayed}, {"exposed", row.exposed}}.dump()
+                  << "\n";
+      }
+      for (const auto& total : totals) {
+        std::cout << nlohmann::json{{"total", true}, {"since", since}, {"account", total.account},
+                                    {"relayed", total.relayed}, {"exposed", total.exposed}}.dump()
                   << "\n";
       }
       return 0;
@@ -48,9 +50,9 @@ int run_usage_command(const std::string& state_dir, const usage_query& query) {
       std::printf("%-10s  %-24s  %-24s  %15llu  %15llu\n", row.day.c_str(), row.account.empty() ? "-" : row.account.c_str(),
                   row.id.c_str(), static_cast<unsigned long long>(row.relayed), static_cast<unsigned long long>(row.exposed));
     }
-    for (const auto& [account, bytes] : totals) {
-      std::printf("%-10s  %-24s  %-24s  %15llu  %15llu\n", "total", account.empty() ? "-" : account.c_str(), "",
-                  static_cast<unsigned long long>(bytes.first), static_cast<unsigned long long>(bytes.second));
+    for (const auto& total : totals) {
+      std::printf("%-10s  %-24s  %-24s  %15llu  %15llu\n", "total", total.account.empty() ? "-" : total.account.c_str(), "",
+                  static_cast<unsigned long long>(total.relayed), static_cast<unsigned long long>(total.exposed));
     }
     return 0;
   } catch (const std::exception& e) {

@@ -2,20 +2,31 @@
 
 namespace rendezvous {
 
-void usage_ledger::add(const std::vector<usage_row>& rows) {
-  if (rows.empty()) return;
+void usage_ledger::add(const std::vector<usage_row>& id_rows, const std::vector<usage_row>& account_rows) {
+  if (id_rows.empty() && account_rows.empty()) return;
   write_transaction transaction(db_);
-  statement upsert(db_, "INSERT INTO usage (day, account, id, relayed, exposed) VALUES (?1, ?2, ?3, ?4, ?5) "
+  statement per_id(db_, "INSERT INTO usage (day, account, id, relayed, exposed) VALUES (?1, ?2, ?3, ?4, ?5) "
                         "ON CONFLICT (day, account, id) DO UPDATE SET relayed = relayed + excluded.relayed, "
                         "exposed = exposed + excluded.exposed");
-  for (const auto& row : rows) {
-    upsert.reset();
-    upsert.bind(1, row.day);
-    upsert.bind(2, row.account);
-    upsert.bind(3, row.id);
-    upsert.bind(4, static_cast<long long>(row.relayed));
-    upsert.bind(5, static_cast<long long>(row.exposed));
-    upsert.step();
+  for (const auto& row : id_rows) {
+    per_id.reset();
+    per_id.bind(1, row.day);
+    per_id.bind(2, row.account);
+    per_id.bind(3, row.id);
+    per_id.bind(4, static_cast<long long>(row.relayed));
+    per_id.bind(5, static_cast<long long>(row.exposed));
+    per_id.step();
+  }
+  statement per_account(db_, "INSERT INTO account_usage (day, account, relayed, exposed) VALUES (?1, ?2, ?3, ?4) "
+                             "ON CONFLICT (day, account) DO UPDATE SET relayed = relayed + excluded.relayed, "
+                             "exposed = exposed + excluded.exposed");
+  for (const auto& row : account_rows) {
+    per_account.reset();
+    per_account.bind(1, row.day);
+    per_account.bind(2, row.account);
+    per_account.bind(3, static_cast<long long>(row.relayed));
+    per_account.bind(4, static_cast<long long>(row.exposed));
+    per_account.step();
   }
   transaction.commit();
 }
@@ -34,11 +45,24 @@ std::vector<usage_row> usage_ledger::since(const std::string& first_day, const s
   return rows;
 }
 
-std::map<std::string, std::uint64_t> usage_ledger::totals_since(const std::string& first_day) {
-  statement query(db_, "SELECT account, SUM(relayed + exposed) FROM usage WHERE day >= ?1 GROUP BY account");
+std::vector<usage_row> usage_ledger::account_totals_since(const std::string& first_day, const std::optional<std::string>& account) {
+  statement query(db_, account ? "SELECT account, SUM(relayed), SUM(exposed) FROM account_usage WHERE day >= ?1 AND account = ?2 "
+                                 "GROUP BY account ORDER BY account"
+                               : "SELECT account, SUM(relayed), SUM(exposed) FROM account_usage WHERE day >= ?1 "
+                                 "GROUP BY account ORDER BY account");
   query.bind(1, first_day);
+  if (account) query.bind(2, *account);
+  std::vector<usage_row> rows;
+  while (query.step()) {
+    rows.push_back({first_day, query.text(0), "", static_cast<std::uint64_t>(query.integer(1)),
+                    static_cast<std::uint64_t>(query.integer(2))});
+  }
+  return rows;
+}
+
+std::map<std::string, std::uint64_t> usage_ledger::totals_since(const std::string& first_day) {
   std::map<std::string, std::uint64_t> totals;
-  while (query.step()) totals[query.text(0)] = static_cast<std::uint64_t>(query.integer(1));
+  for (const auto& row : account_totals_since(first_day, std::nullopt)) totals[row.account] = row.relayed + row.exposed;
   return totals;
 }
 

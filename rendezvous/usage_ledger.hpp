@@ -13,7 +13,8 @@
 
 namespace rendezvous {
 
-/// One day's bytes for one ID of one account ("" for none).
+/// One day's bytes for one ID of one account ("" for none), or for the account as a whole (id
+/// "": each byte once, however many of its IDs it passed).
 struct usage_row {
   std::string day;  ///< YYYY-MM-DD, UTC
   std::string account;
@@ -27,11 +28,14 @@ class usage_ledger {
   explicit usage_ledger(const std::filesystem::path& state_dir, std::chrono::milliseconds busy_wait = std::chrono::seconds(5))
       : db_(state_dir, busy_wait) {}
 
-  /// Adds each row's bytes to what is kept for its day, account and ID (one transaction).
-  void add(const std::vector<usage_row>& rows);
-  /// The rows from `first_day` on, of `account` only if given; by day, account, ID.
+  /// Adds each row's bytes to what is kept for its day, account and ID, and each account row's
+  /// to its day and account (one transaction).
+  void add(const std::vector<usage_row>& id_rows, const std::vector<usage_row>& account_rows);
+  /// The ID rows from `first_day` on, of `account` only if given; by day, account, ID.
   std::vector<usage_row> since(const std::string& first_day, const std::optional<std::string>& account);
-  /// Each account's bytes (relayed and exposed) from `first_day` on.
+  /// Each account's bytes from `first_day` on, each byte once (id ""), of `account` only if given.
+  std::vector<usage_row> account_totals_since(const std::string& first_day, const std::optional<std::string>& account);
+  /// Each account's bytes (relayed and exposed together, each once) from `first_day` on.
   std::map<std::string, std::uint64_t> totals_since(const std::string& first_day);
 
  private:

@@ -79,7 +79,8 @@ net::awaitable<void> stream_to_socket(net::tcp::socket& socket, std::shared_ptr<
 net::awaitable<socket_bridge_result> bridge_socket(net::tcp::socket socket, std::shared_ptr<stream> stream,
                                                    bridge_options options) {
   using namespace asio::experimental::awaitable_operators;
-  socket_bridge_result result;
+  socket_bridge_result own;
+  socket_bridge_result& result = options.live ? *options.live : own;
   std::error_code ignored;
   socket.set_option(net::tcp::no_delay(true), ignored);
   // A reset or the session's end must end the bridge even after one direction finished cleanly

@@ -22,6 +22,9 @@ struct socket_bridge_result {
 struct bridge_options {
   /// Nothing moving either way this long ends the bridge (the stream is reset); 0: never.
   std::chrono::milliseconds idle_timeout{0};
+  /// If set, its byte counts are kept current as bytes move (metering reads them while the
+  /// bridge runs); it must outlive the bridge.
+  socket_bridge_result* live = nullptr;
 };
 
 /// Runs until both directions end or one side fails; closes the socket at the end.

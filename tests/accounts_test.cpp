@@ -111,5 +111,33 @@ TEST_F(AccountsTest, TheFirstAccountClosesAnOpenServerToPeersWithoutAToken) {
   EXPECT_NE(err("late").find("requires a token"), std::string::npos) << err("late");
 }
 
+TEST_F(AccountsTest, TheOperatorListsPeersAndKicksOneOverTheControlSocket) {
+  const auto alice = add_account("alice");
+  start_server();
+  auto box = online("box", "alice-box", alice);
+  const auto run_rendezvous = [this](std::vector<std::string> args) {
+    std::vector<std::string> argv{binary("rendezvous"), "--state", path("server-state")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    child_process child(argv, child_io{"/dev/null", path("op.out"), path("op.err")});
+    return child.wait_for(20s).value_or(-1);
+  };
+  ASSERT_EQ(run_rendezvous({"peers", "--json"}), 0) << read_file(path("op.err"));
+  const auto listed = nlohmann::json::parse(read_file(path("op.out")));
+  EXPECT_EQ(listed["id"], "alice-box");
+  EXPECT_EQ(listed["account"], "alice");
+  EXPECT_EQ(run_rendezvous({"kick", "nobody"}), 1);
+  EXPECT_NE(read_file(path("op.err")).find("no peer 'nobody' is online"), std::string::npos) << read_file(path("op.err"));
+  ASSERT_EQ(run_rendezvous({"kick", "alice-box"}), 0) << read_file(path("op.err"));
+  // A kicked `peer online` stops instead of coming straight back.
+  EXPECT_EQ(ends(*box), 3) << err("box");
+  EXPECT_NE(err("box").find("rendezvous kick"), std::string::npos) << err("box");
+  // The socket is only the server's user's.
+  EXPECT_EQ(std::filesystem::status(path("server-state/control.sock")).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  stop_server();
+  EXPECT_EQ(run_rendezvous({"peers"}), 1);
+  EXPECT_NE(read_file(path("op.err")).find("no server is running"), std::string::npos) << read_file(path("op.err"));
+}
+
 }  // namespace
 }  // namespace test
