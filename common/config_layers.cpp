@@ -20,6 +20,17 @@ nlohmann::json load_file(const std::string& path) {
   if (!in) throw std::runtime_error("cannot read config file " + path);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto [parsed, error] = wire::parse_bounded(text, /*ignore_comments=*/true);
+  if (parsed.is_discarded() && error == "not valid JSON") {
+    // Where: the parser's own account names the line and column.
+    try {
+      const auto unused = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
+      (void)unused;
+    } catch (const nlohmann::json::parse_error& e) {
+      const std::string what = e.what();
+      const auto at = what.find("] ");
+      error += ": " + (at == std::string::npos ? what : what.substr(at + 2));
+    }
+  }
   if (!error.empty()) throw std::runtime_error("config file " + path + " is " + error);
   if (!parsed.is_object()) throw std::runtime_error("config file " + path + " must hold a JSON object");
   return parsed;

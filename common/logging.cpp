@@ -24,13 +24,22 @@ class json_stderr_sink : public spdlog::sinks::base_sink<std::mutex> {
   void flush_() override { std::fflush(stderr); }
 };
 
-}  // namespace
-
-void init(const std::string& program, const std::string& level, bool json_lines) {
+spdlog::level::level_enum level_of(const std::string& level) {
   const auto parsed = spdlog::level::from_str(level);
   if (parsed == spdlog::level::off && level != "off") {
     throw std::runtime_error("unknown log level \"" + level + "\" (trace, debug, info, warn, error, off)");
   }
+  return parsed;
+}
+
+}  // namespace
+
+void check_level(const std::string& level) { level_of(level); }
+
+void set_level(const std::string& level) { spdlog::default_logger()->set_level(level_of(level)); }
+
+void init(const std::string& program, const std::string& level, bool json_lines) {
+  const auto parsed = level_of(level);
   std::shared_ptr<spdlog::logger> logger;
   if (json_lines) {
     logger = std::make_shared<spdlog::logger>(program, std::make_shared<json_stderr_sink>());

@@ -8,4 +8,10 @@ namespace logging {
 /// With `json_lines`, each log line is {"event":"log","level":...,"message":...}.
 void init(const std::string& program, const std::string& level, bool json_lines);
 
+/// Throws std::runtime_error if `level` is not one of those.
+void check_level(const std::string& level);
+
+/// Changes the level of the logger init() set up (a running server's reload); throws as init does.
+void set_level(const std::string& level);
+
 }  // namespace logging

@@ -153,6 +153,7 @@ attempt_info parse_attempt(const nlohmann::json& message) {
     info.reason = message.value("reason", "");
     info.relay_port = static_cast<std::uint16_t>(wire::int_field(message, "relay_port", 0, 0, 65535));
     info.relay_token = message.value("relay_token", "");
+    info.report_outcome = message.value("report", false);
     info.punch_timeout = std::chrono::milliseconds(wire::int_field(message, "punch_timeout_ms", 0, 0, 600'000));
     if (const auto hosts = message.find("hole_hosts"); hosts != message.end() && hosts->is_array()) {
       for (const auto& host : *hosts) {
@@ -172,6 +173,15 @@ attempt_info parse_attempt(const nlohmann::json& message) {
     return info;
   } catch (const std::exception&) {
     throw command_error(exit_failure, "the server sent a malformed attempt");
+  }
+}
+
+void report_outcome(const server_link::detached_sender& server, const attempt_info& attempt, const std::string& path) {
+  if (!attempt.report_outcome || attempt.mine != nat::role::initiator) return;
+  if (path.empty()) {
+    server({{"type", "connect_failed"}, {"attempt", attempt.secret.attempt_id}});
+  } else {
+    server({{"type", "connected"}, {"attempt", attempt.secret.attempt_id}, {"path", path}});
   }
 }
 
@@ -402,6 +412,7 @@ net::awaitable<attempt_result> run_attempt(server_link& link, const attempt_info
   }
   result.server = link.sender();
   result.server_address = link.server_endpoint().address();
+  if (!result.connection) report_outcome(result.server, attempt, "");
   co_return result;
 }
 

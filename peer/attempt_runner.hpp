@@ -28,6 +28,8 @@ struct attempt_info {
   std::string relay_token;  ///< ours only: it admits us, never the other side
   std::chrono::milliseconds punch_timeout{0};  ///< the initiator's, so both sides punch as long
   std::optional<identity::public_key> peer_key;  ///< the key the server knows the other side by
+  /// The server asks the initiator to tell it how the attempt ended (report_outcome()).
+  bool report_outcome = false;
   /// The coordinating node's address when it is not the server we are connected to (the other
   /// side is registered on another node of a cluster, which coordinates): its hole-assist and
   /// relay ports are there.
@@ -85,6 +87,10 @@ struct attempt_result {
 /// `punch_timeout` applies when the attempt does not carry the initiator's.
 net::awaitable<attempt_result> run_attempt(server_link& link, const attempt_info& attempt,
                                            std::chrono::milliseconds punch_timeout);
+
+/// Tells the server how our attempt ended, if it asked and we began it: connected over `path`
+/// ("direct" or "relay"), or failed (an empty path). It counts outcomes and time to connected.
+void report_outcome(const server_link::detached_sender& server, const attempt_info& attempt, const std::string& path);
 
 /// Declines an attempt we cannot take.
 void decline_attempt(server_link& link, const nlohmann::json& attempt_message, const std::string& reason);

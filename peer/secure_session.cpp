@@ -64,6 +64,7 @@ net::awaitable<std::shared_ptr<session::session>> open_secure_session(attempt_re
   if (!info.peer_key) spdlog::warn("the server vouched for no key of {}: trusting the key it presents", info.peer);
   auto shaken = co_await session::run_handshake(connection.socket, std::move(connection.leftover), me, initiator, expect,
                                                 net::clock::now() + handshake_timeout);
+  report_outcome(attempt.server, info, shaken.keys ? attempt.path : std::string());
   if (!shaken.keys) {
     std::error_code ignored;
     connection.socket.close(ignored);

@@ -88,6 +88,8 @@ class admission {
   /// nothing, with the reason in `why` (its own address holds its share, or holds the most).
   std::optional<admission_ticket> admit(const asio::ip::address& address, std::string& why);
   const std::string& name() const { return name_; }
+  /// New budgets (a reload): connections already pending keep their slots and deadlines.
+  void set_limits(admission_limits limits) { limits_ = std::move(limits); }
   int pending() const { return static_cast<int>(pending_.size()); }
   std::uint64_t refused() const { return refused_; }
   std::uint64_t evicted() const { return evicted_; }

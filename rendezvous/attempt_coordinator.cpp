@@ -83,12 +83,15 @@ std::string attempt_coordinator::start(const std::shared_ptr<client_session>& in
   a.sides[1] = std::move(responder);
   a.expires = net::clock::now() + how.timeout;
   a.relay_tokens = how.relay_tokens;
+  // A new connection (not a resumed session's) reports how it ended, if there is room to wait.
+  const bool report = how.resume.empty() && outcomes_.started(a.id, initiator.get(), net::clock::now());
   for (int side = 0; side < 2; ++side) {
     nlohmann::json message{{"type", "attempt"},        {"attempt", a.id},         {"token", a.token},
                            {"role", nat::to_string(side == 0 ? nat::role::initiator : nat::role::responder)}, {"peer", a.sides[1 - side].name}, {"path", how.path},
                            {"hole_port", how.hole_port}, {"relay_port", how.relay_port},
                            {"relay_token", how.relay_tokens[side]}, {"punch_timeout_ms", how.punch_timeout_ms}};
     if (side == 0) message["req"] = request;
+    if (side == 0 && report) message["report"] = true;
     if (!how.hole_hosts.empty()) message["hole_hosts"] = how.hole_hosts;
     // The other side's proven identity key: the session handshake accepts no other.
     if (const auto& key = a.sides[1 - side].key) message["peer_key"] = identity::to_hex(*key);
@@ -204,6 +207,7 @@ void attempt_coordinator::end_declined(std::map<std::string, attempt>::iterator 
   attempt& a = it->second;
   spdlog::info("attempt {}: {} declined: {}", a.id, a.sides[1].name, reason);
   ++failures_["peer_busy"];
+  outcomes_.failed(a.id);
   tell(a.sides[0], {{"type", "attempt_failed"},
                     {"attempt", a.id},
                     {"code", "peer_busy"},
@@ -255,6 +259,7 @@ void attempt_coordinator::gone_elsewhere(const std::string& attempt_id, const st
 }
 
 void attempt_coordinator::expire(net::clock::time_point now) {
+  outcomes_.expire(now);
   std::erase_if(elsewhere_, [now](const auto& entry) { return entry.second.expires <= now; });
   for (auto it = attempts_.begin(); it != attempts_.end();) {
     if (it->second.expires > now) {
@@ -310,6 +315,7 @@ void attempt_coordinator::forget(const client_session& session) {
 void attempt_coordinator::fail(attempt& a, const std::string& code, const std::string& reason) {
   if (a.relay_only && a.dispatched) return;
   if (failures_.size() < 16 || failures_.contains(code)) ++failures_[code];  // (a handful of codes; bounded anyway)
+  outcomes_.failed(a.id);
   // An attempt its responder never heard of is a requester's own business (and spam's): info only.
   spdlog::log(a.dispatched ? spdlog::level::warn : spdlog::level::info, "attempt {}: {} -> {} failed: {}", a.id,
               a.sides[0].name, a.sides[1].name, reason);

@@ -23,6 +23,7 @@
 
 #include "common/identity.hpp"
 #include "common/net.hpp"
+#include "rendezvous/connect_outcomes.hpp"
 
 namespace rendezvous {
 
@@ -115,6 +116,12 @@ class attempt_coordinator {
   std::size_t size() const { return attempts_.size(); }
   /// Attempts that failed, by the code their sides were told (timeout, peer_busy, peer_gone).
   const std::map<std::string, std::uint64_t>& failures() const { return failures_; }
+  /// How the attempts ended, as their initiators report (and the failures above).
+  const connect_outcomes& outcomes() const { return outcomes_; }
+  /// The initiator `from` reports how attempt `attempt_id` ended: "direct", "relay" or "failed".
+  void outcome_reported(const std::string& attempt_id, const client_session& from, const std::string& outcome) {
+    outcomes_.reported(attempt_id, &from, outcome, net::clock::now());
+  }
 
   // Mail about attempts (node_mail.cpp reads it off the wire).
   /// Another node coordinates `attempt_id`, whose responder `session` here was just told of it.
@@ -153,6 +160,7 @@ class attempt_coordinator {
   relay_canceller cancel_relay_;
   mail_sender post_;
   std::map<std::string, std::uint64_t> failures_;
+  connect_outcomes outcomes_;
 };
 
 }  // namespace rendezvous

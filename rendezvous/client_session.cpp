@@ -298,6 +298,10 @@ void client_session::handle(const nlohmann::json& message) {
     const auto why = display_name() + " could not reach its service: " + clip(wire::string_field(message, "reason", "?"), 200);
     // A client another node forwarded waits at that node's relay: it is told instead.
     if (!context_.exposes.forwarded_failed(token, why)) context_.relay.cancel(token, why);
+  } else if (type == "connected" || type == "connect_failed") {
+    // The initiator's word on how its attempt ended (for the metrics only: nothing else trusts it).
+    const auto outcome = type == "connected" ? wire::string_field(message, "path") : std::string("failed");
+    context_.attempts.outcome_reported(wire::string_field(message, "attempt"), *this, outcome);
   } else if (type == "decline") {
     context_.attempts.decline(wire::string_field(message, "attempt"), *this, clip(wire::string_field(message, "reason", "declined"), 200));
   } else if (type == "error") {
@@ -342,7 +346,7 @@ net::awaitable<void> client_session::handle_register(nlohmann::json message) {
     ~unclaim() { context.claiming.erase(id); }
   } held{context_, id};
   if (!co_await key_may_register(message, id)) co_return;
-  registered_ms_ = net::now_ms();
+  registered_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   auto claim = co_await context_.directory->claim(id, registration_info());
   if (!channel_->is_open()) {
     if (claim.taken) context_.directory->release(id);

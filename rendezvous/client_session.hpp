@@ -115,7 +115,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   identity::public_key account_verifier_{};
   nat::nat_report nat_;
   std::string remote_;
-  long long registered_ms_ = 0;  ///< when it registered (wall clock)
+  long long registered_ms_ = 0;  ///< when it registered (wall clock: Unix milliseconds)
   std::string challenge_;  ///< until the handshake is done
   bool busy_ = false;      ///< a request is waiting for the directory
   std::deque<nlohmann::json> backlog_;  ///< requests that arrived meanwhile

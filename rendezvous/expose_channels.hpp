@@ -37,6 +37,8 @@ class expose_channels {
   void stop();
   std::size_t count() const { return count_; }
   int per_owner() const { return limits_.per_owner; }
+  /// New limits (a reload): channels already open stay.
+  void set_limits(channel_limits limits) { limits_ = limits; }
 
  private:
   using channel = std::shared_ptr<session::session>;

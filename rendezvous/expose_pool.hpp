@@ -37,6 +37,8 @@ class expose_pool {
   /// Opens (or reopens) `owner`'s pool; returns the secret its pool connections prove.
   std::string open(const std::string& owner);
   int per_owner() const { return limits_.per_owner; }
+  /// New limits (a reload): connections already pooled stay.
+  void set_limits(pool_limits limits) { limits_ = limits; }
   /// A connection at the relay port said `hello` ({"type":"pool","owner":ID}): challenges it to
   /// prove the owner's secret by `deadline`. The owner it proved, or why not (the socket is then
   /// closed). (The hello is copied: the coroutine outlives the caller's.)

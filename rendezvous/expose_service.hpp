@@ -65,6 +65,12 @@ class expose_service {
   std::optional<expose_error> check(const client_session& owner, int port) const;
   /// Opens `port` for `owner` (checked, and claimed cluster-wide); a refusal says why.
   std::optional<expose_error> open(const std::shared_ptr<client_session>& owner, int port);
+  /// Takes the config's limits again (a reload; the range is read from it at each open).
+  void reload_limits() {
+    clients_.set_limits(client_limits(config_));
+    pool_.set_limits(pool_limits_for(config_));
+    channels_.set_limits(channel_limits_for(config_));
+  }
   /// Joins a cluster: ports are claimed cluster-wide, and clients of other nodes' peers forwarded.
   void join_cluster(expose_cluster_link link) { cluster_ = std::move(link); }
   /// Another node's peer `owner` exposes `port`: listen on it too, and forward its clients there.
@@ -92,6 +98,12 @@ class expose_service {
   /// Closes idle pool connections past their time.
   void expire(net::clock::time_point now);
   std::size_t open_ports() const { return exposures_.size(); }
+  /// Of those, the ports outside [first, last] (all of them when first is 0: none may be exposed).
+  std::size_t open_ports_outside(std::uint16_t first, std::uint16_t last) const {
+    std::size_t outside = 0;
+    for (const auto& [port, exposure] : exposures_) outside += first == 0 || port < first || port > last ? 1 : 0;
+    return outside;
+  }
   std::size_t idle_pool() const { return pool_.idle(); }
   /// Clients of exposed ports connected now (announced, joined or waiting for the peer).
   std::size_t clients() const { return clients_.pending(); }

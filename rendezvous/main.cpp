@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <vector>
@@ -16,6 +17,7 @@
 
 #include "common/config_layers.hpp"
 #include "common/logging.hpp"
+#include "rendezvous/config_reload.hpp"
 #include "rendezvous/descriptor_budget.hpp"
 #include "cluster/redis_client.hpp"
 #include "rendezvous/key_pins.hpp"
@@ -34,7 +36,10 @@ cxxopts::Options make_options() {
                            "NAT-mapped endpoints on the hole-assist port and their NAT behaviour on the probe ports,\n"
                            "and are told when to punch; where no direct path exists the relay port joins them, and\n"
                            "peers may publish local services on public ports (--expose-ports).\n"
-                           "Settings come from --config FILE, then the environment, then flags (each overrides the last).");
+                           "Settings come from --config FILE, then the environment, then flags (each overrides the last).\n"
+                           "SIGHUP reads the file again and applies its limits, timeouts, expose_ports, token and log_level\n"
+                           "without dropping a connection (addresses, ports, state and cluster take a restart); a file that\n"
+                           "does not parse is refused and logged, the running settings kept.");
   options.add_options()
       ("config", "JSON config file; keys as the long flags with _ for - (e.g. \"hole_port\")", cxxopts::value<std::string>())
       ("listen", "main port address IP:PORT (default 0.0.0.0:7000); [::]:7000 takes IPv4 and IPv6, and an IPv4 and an IPv6 address may be given together on one port: 203.0.113.10:7000,[2001:db8::10]:7000", cxxopts::value<std::string>())
@@ -186,10 +191,6 @@ int run_state_command(const std::string& command, const std::vector<std::string>
 
 /// `rendezvous user ...` on the accounts in the state directory; returns the exit code.
 int run_user(const cxxopts::ParseResult& args, const std::vector<std::string>& rest, const rendezvous::server_config& config) {
-  if (!config.cluster.empty()) {
-    std::cerr << "rendezvous: accounts are kept by a single server (in --state); a cluster keeps none yet\n";
-    return 2;
-  }
   rendezvous::user_flags flags;
   if (args.count("expires")) flags.expires = args["expires"].as<std::string>();
   if (args.count("max-ids")) flags.max_ids = args["max-ids"].as<std::string>();
@@ -211,10 +212,6 @@ int run_usage(const cxxopts::ParseResult& args, const std::vector<std::string>& 
     std::cerr << "rendezvous: usage takes no arguments (--user NAME, --since DAY, --json)\n";
     return 2;
   }
-  if (!config.cluster.empty()) {
-    std::cerr << "rendezvous: usage is kept by a single server (in --state); a cluster keeps none yet\n";
-    return 2;
-  }
   rendezvous::usage_query query;
   if (args.count("user")) query.account = args["user"].as<std::string>();
   if (args.count("since")) query.since = args["since"].as<std::string>();
@@ -222,11 +219,38 @@ int run_usage(const cxxopts::ParseResult& args, const std::vector<std::string>& 
   return rendezvous::run_usage_command(config.state_dir, query);
 }
 
+/// SIGHUP: reads the config file again (over the environment and flags it started with, which
+/// still win) and hands the result to the server; one that does not parse changes nothing.
+void reload_config(rendezvous::server& server, const std::string& config_file, nlohmann::json& file,
+                   const nlohmann::json& env, const nlohmann::json& flags) {
+  if (config_file.empty()) {
+    spdlog::warn("SIGHUP: there is no --config file to read again (the settings came from flags and the environment): "
+                 "nothing changed");
+    return;
+  }
+  spdlog::info("SIGHUP: reading {} again", config_file);
+  try {
+    auto next_file = config::load_file(config_file);
+    auto next = rendezvous::resolve_server_config(next_file, env, flags);
+    if (next.state_dir.empty()) next.state_dir = rendezvous::default_state_dir(config_file);
+    for (const auto& key : rendezvous::overridden_changes(file, next_file, env, flags)) {
+      spdlog::warn("config reload: \"{}\" changed in {}, but the environment or a flag sets it too, and wins", key, config_file);
+    }
+    server.reload(next);
+    file = std::move(next_file);
+  } catch (const std::exception& e) {
+    spdlog::error("config reload refused, the running settings kept: {}", e.what());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   auto options = make_options();
   rendezvous::server_config config;
+  // The layers the settings came from: SIGHUP reads the file again over the same others.
+  std::string config_file;
+  nlohmann::json file, env, flags;
   try {
     auto args = options.parse(argc, argv);
     if (args.count("help")) {
@@ -245,10 +269,10 @@ int main(int argc, char** argv) {
     if (args.count("json") && command_given != "user" && command_given != "usage" && command_given != "peers") {
       throw std::runtime_error("--json goes with user list, usage or peers");
     }
-    const auto config_file = args.count("config") ? args["config"].as<std::string>() : std::string();
-    const auto file = config_file.empty() ? nlohmann::json::object() : config::load_file(config_file);
-    const auto env = config::env_layer(config::process_env, {{"RENDEZVOUS_TOKEN", "token"}, {"RENDEZVOUS_STATE", "state"}, {"RENDEZVOUS_CLUSTER", "cluster"}});
-    auto flags = flag_layer(args);
+    config_file = args.count("config") ? args["config"].as<std::string>() : std::string();
+    file = config_file.empty() ? nlohmann::json::object() : config::load_file(config_file);
+    env = config::env_layer(config::process_env, {{"RENDEZVOUS_TOKEN", "token"}, {"RENDEZVOUS_STATE", "state"}, {"RENDEZVOUS_CLUSTER", "cluster"}});
+    flags = flag_layer(args);
     // (user add/set --expose-ports is the account's range, not the server's)
     if (args.count("command") && args["command"].as<std::string>() == "user") flags.erase("expose_ports");
     config = rendezvous::resolve_server_config(file, env, flags);
@@ -257,6 +281,10 @@ int main(int argc, char** argv) {
     if (args.count("command")) {
       const auto command = args["command"].as<std::string>();
       const auto rest = args.count("args") ? args["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
+      if ((command == "user" || command == "usage") && !config.cluster.empty()) {
+        std::cerr << "rendezvous: accounts and usage are kept by a single server (in --state); a cluster keeps none yet\n";
+        return 2;
+      }
       if (command == "user") return run_user(args, rest, config);
       if (command == "usage") return run_usage(args, rest, config);
       if (command == "peers" || command == "kick") {
@@ -283,6 +311,26 @@ int main(int argc, char** argv) {
   net::raise_descriptor_limit();  // the server derives its caps from what it gets
   asio::io_context io;
   rendezvous::server server(io, config);
+  // Signals are caught from before the ready file is written: a SIGHUP or SIGTERM sent as soon as
+  // it appears is handled, not fatal.
+  asio::signal_set hangups(io, SIGHUP);
+  std::function<void()> await_hangup = [&] {
+    hangups.async_wait([&](std::error_code ec, int) {
+      if (ec) return;
+      reload_config(server, config_file, file, env, flags);
+      await_hangup();
+    });
+  };
+  await_hangup();
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::optional<std::chrono::steady_clock::time_point> give_up_at;
+  signals.async_wait([&](std::error_code ec, int signal) {
+    if (ec) return;
+    spdlog::info("received signal {}", signal);
+    hangups.cancel();
+    server.stop();
+    give_up_at = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  });
   try {
     server.start();
     if (!config.ready_file.empty()) write_ready_file(config.ready_file, server);
@@ -290,14 +338,6 @@ int main(int argc, char** argv) {
     spdlog::error("{}", e.what());
     return 1;
   }
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  std::optional<std::chrono::steady_clock::time_point> give_up_at;
-  signals.async_wait([&](std::error_code ec, int signal) {
-    if (ec) return;
-    spdlog::info("received signal {}", signal);
-    server.stop();
-    give_up_at = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  });
   // Runs until no work is left: after stop() every connection is closed and the loop drains.
   while (!io.stopped()) {
     if (give_up_at && std::chrono::steady_clock::now() > *give_up_at) {

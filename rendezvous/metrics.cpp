@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <array>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -25,6 +26,20 @@ class exposition {
     } else {
       text_ += fmt::format("{} {}\n", name, value);
     }
+    return *this;
+  }
+  /// A histogram's samples for one value of its label: cumulative buckets, then sum and count.
+  template <typename Histogram, std::size_t N>
+  exposition& histogram(const char* name, const std::array<double, N>& bounds, const Histogram& h, const char* label,
+                        const std::string& label_value) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < N; ++i) {
+      cumulative += h.at_most[i];
+      text_ += fmt::format("{}_bucket{{{}=\"{}\",le=\"{}\"}} {}\n", name, label, label_value, bounds[i], cumulative);
+    }
+    text_ += fmt::format("{}_bucket{{{}=\"{}\",le=\"+Inf\"}} {}\n", name, label, label_value, h.count);
+    text_ += fmt::format("{}_sum{{{}=\"{}\"}} {}\n", name, label, label_value, h.sum_seconds);
+    text_ += fmt::format("{}_count{{{}=\"{}\"}} {}\n", name, label, label_value, h.count);
     return *this;
   }
   /// A gauge only if the value is known (>= 0).
@@ -79,6 +94,17 @@ std::string render_metrics(const server_context& context) {
   for (const auto& [code, count] : failures) {
     out.sample("holepunch_connect_attempts_failed_total", static_cast<long long>(count), "code", code);
   }
+  const auto& outcomes = context.attempts.outcomes();
+  out.family("holepunch_connect_outcomes_total",
+             "Connect attempts by how they ended: the path the session started on (as the initiator reports), or failed.",
+             "counter")
+      .sample("holepunch_connect_outcomes_total", static_cast<long long>(outcomes.direct()), "outcome", "direct")
+      .sample("holepunch_connect_outcomes_total", static_cast<long long>(outcomes.relayed()), "outcome", "relay")
+      .sample("holepunch_connect_outcomes_total", static_cast<long long>(outcomes.failures()), "outcome", "failed");
+  out.family("holepunch_time_to_connected_seconds",
+             "Seconds from a connect request to the initiator's secure session, by the path it started on.", "histogram")
+      .histogram("holepunch_time_to_connected_seconds", connect_outcomes::bucket_bounds, outcomes.time_to_direct(), "path", "direct")
+      .histogram("holepunch_time_to_connected_seconds", connect_outcomes::bucket_bounds, outcomes.time_to_relay(), "path", "relay");
   out.counter("holepunch_session_resumes_total",
               "Relay pairs asked for to resume a session whose path was lost (a direct path that died, say).",
               static_cast<long long>(stats.resumes_requested));
@@ -108,6 +134,9 @@ std::string render_metrics(const server_context& context) {
       .sample("holepunch_refusals_total", static_cast<long long>(context.admissions.evicted()), "cause", "handshake_evicted");
   out.gauge("holepunch_pending_handshakes", "Connections on every port that have not authenticated yet.",
             static_cast<long long>(context.admissions.pending()));
+  if (const auto up = context.directory ? context.directory->link_up() : std::nullopt) {
+    out.gauge("holepunch_cluster_link_up", "1 while this node's link to the cluster store (Redis) is up, else 0.", *up ? 1 : 0);
+  }
   out.gauge_if_known("holepunch_open_fds", "File descriptors this process has open.", open_descriptors());
   out.gauge_if_known("holepunch_max_fds", "The process's soft limit on open file descriptors.", descriptor_limit());
   return out.take();

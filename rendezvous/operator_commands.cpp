@@ -1,7 +1,10 @@
 #include "rendezvous/operator_commands.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <iostream>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -78,13 +81,26 @@ int run_operator_command(const std::string& state_dir, const std::string& comman
     for (const auto& peer : peers) std::cout << peer.dump() << "\n";
     return 0;
   }
-  std::printf("%-24s %-16s %-16s %-26s %-20s %15s  %s\n", "ID", "ACCOUNT", "NODE", "NAT", "SINCE", "RELAYED", "ADDRESS");
+  // Columns as wide as their longest entry, so a long NAT description does not push the rest.
+  std::vector<std::array<std::string, 7>> rows{{"ID", "ACCOUNT", "NODE", "NAT", "SINCE", "RELAYED", "ADDRESS"}};
   for (const auto& peer : peers) {
     const auto account = peer.value("account", "");
     const auto node = peer.value("node", "");
-    std::printf("%-24s %-16s %-16s %-26s %-20s %15llu  %s\n", peer.value("id", "").c_str(), account.empty() ? "-" : account.c_str(),
-                node.empty() ? "-" : node.c_str(), peer.value("nat", "").c_str(), peer.value("since", "").c_str(),
-                static_cast<unsigned long long>(peer.value("relayed_bytes", 0ULL)), peer.value("observed", "").c_str());
+    rows.push_back({peer.value("id", ""), account.empty() ? "-" : account, node.empty() ? "-" : node, peer.value("nat", ""),
+                    peer.value("since", ""), std::to_string(peer.value("relayed_bytes", 0ULL)), peer.value("observed", "")});
+  }
+  std::array<std::size_t, 7> width{};
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      const auto pad = std::string(width[i] - row[i].size(), ' ');
+      if (i == row.size() - 1) line += row[i];
+      else line += (i == 5 ? pad + row[i] : row[i] + pad) + "  ";  // (bytes right-aligned)
+    }
+    std::printf("%s\n", line.c_str());
   }
   return 0;
 }

@@ -76,6 +76,8 @@ class peer_directory {
   virtual net::awaitable<listing> list(std::size_t max) = 0;
   /// This node's name in the directory ("" for a single server).
   virtual const std::string& node() const = 0;
+  /// Whether the link to a shared store is up (a cluster's Redis); nothing for a single server.
+  virtual std::optional<bool> link_up() const { return std::nullopt; }
   /// The server is stopping: no more requests.
   virtual void stop() {}
 

@@ -56,6 +56,7 @@ class redis_directory : public peer_directory {
   net::awaitable<listing> list(std::size_t max) override;
   const std::string& node() const override { return node_; }
   bool connected() const { return client_->connected(); }
+  std::optional<bool> link_up() const override { return connected(); }
 
  private:
   net::awaitable<void> keep_lease();

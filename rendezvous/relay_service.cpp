@@ -128,11 +128,7 @@ net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_tic
       if (!admit_pair(claim.names, why)) {
         ++stats_.relay_refusals;
         spdlog::warn("relay: refused {} <-> {}: {}", claim.names[0], claim.names[1], why);
-        for (auto& half : *claim.pair) {
-          if (!half.speaks_frames) continue;
-          const nlohmann::json refusal{{"type", "error"}, {"code", "relay_full"}, {"message", why}};
-          co_await wire::write_frame(half.socket, refusal);
-        }
+        refuse_pair(*claim.pair, "relay_full", why);
         co_return;
       }
       asio::co_spawn(executor_, run_pair(std::move(*claim.pair), claim.names, claim.payers), net::log_escaped("relay pair"));
@@ -142,29 +138,37 @@ net::awaitable<void> relay_service::serve(net::tcp::socket socket, admission_tic
       ++stats_.relay_refusals;
       const std::string why = relay::to_string(claim.outcome);
       log_.log(spdlog::level::warn, "relay: refused tokens", "relay " + who + ": refused: " + why);
-      const nlohmann::json refusal{{"type", "error"}, {"code", "bad_relay_token"}, {"message", why}};
-      co_await wire::write_frame(claim.rejected->socket, refusal);
+      refuse_now(claim.rejected->socket, "bad_relay_token", why);
       co_return;
     }
   }
 }
 
-net::awaitable<bool> relay_service::refuse_over_quota(std::array<relay_half, 2>& halves, const std::array<std::string, 2>& names,
-                                                      const std::array<std::string, 2>& payers) {
+void relay_service::refuse_pair(std::array<relay_half, 2>& halves, const std::string& code, const std::string& why) {
+  // (At once, not awaited: a peer that reads nothing must not hold the pair's sockets where
+  // stop() cannot reach them. The frame is small enough for any send buffer.)
+  for (auto& half : halves) {
+    if (half.speaks_frames) {
+      refuse_now(half.socket, code, why);
+    } else {
+      std::error_code ignored;
+      half.socket.close(ignored);
+    }
+  }
+}
+
+bool relay_service::refuse_over_quota(std::array<relay_half, 2>& halves, const std::array<std::string, 2>& names,
+                                      const std::array<std::string, 2>& payers) {
   for (int side = 0; side < 2; ++side) {
     const auto why = refusal_for(payers[side]);
     if (!why) continue;
     ++stats_.relay_refusals;
     log_.log(spdlog::level::warn, "relay: refused over quota",
              fmt::format("relay: refused {} <-> {}: {}", names[0], names[1], *why));
-    for (auto& half : halves) {
-      if (!half.speaks_frames) continue;
-      const nlohmann::json refusal{{"type", "error"}, {"code", "quota_exceeded"}, {"message", *why}};
-      co_await wire::write_frame(half.socket, refusal);
-    }
-    co_return true;
+    refuse_pair(halves, "quota_exceeded", *why);
+    return true;
   }
-  co_return false;
+  return false;
 }
 
 void relay_service::start_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names,
@@ -174,7 +178,7 @@ void relay_service::start_pair(std::array<relay_half, 2> halves, std::array<std:
 
 net::awaitable<void> relay_service::run_pair(std::array<relay_half, 2> halves, std::array<std::string, 2> names,
                                              std::array<std::string, 2> payers) {
-  if (co_await refuse_over_quota(halves, names, payers)) co_return;
+  if (refuse_over_quota(halves, names, payers)) co_return;
   live_pair pair{&halves, names, payers, is_exposed_pair(names)};
   // Bookkeeping undone on every way out, exceptions included.
   struct registration_guard {
@@ -284,6 +288,25 @@ void relay_service::close_pairs_where(const std::function<std::optional<std::str
       client->close(client->closed_why);
     }
   }
+}
+
+traffic_account relay_service::traffic_of(const std::string& id) const {
+  const auto it = accounts_.find(id);
+  auto traffic = it == accounts_.end() ? traffic_account{} : it->second;
+  for (const auto* pair : live_) {
+    const std::uint64_t sent[2] = {pair->progress.a_to_b, pair->progress.b_to_a};
+    for (int side = 0; side < 2; ++side) {
+      if (pair->names[side] != id) continue;
+      traffic.sent += sent[side];
+      traffic.received += sent[1 - side];
+    }
+  }
+  for (const auto* client : carried_) {
+    if (client->exposer != id) continue;
+    traffic.sent += *client->sent_by_exposer;
+    traffic.received += *client->received_by_exposer;
+  }
+  return traffic;
 }
 
 std::uint64_t relay_service::live_bytes() const {

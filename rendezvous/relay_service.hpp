@@ -110,11 +110,9 @@ class relay_service {
   void stop();
 
   std::size_t live_pairs() const { return live_.size(); }
-  /// What the relay carried for peer `id` since the server started (ended pairs).
-  traffic_account traffic_of(const std::string& id) const {
-    const auto it = accounts_.find(id);
-    return it == accounts_.end() ? traffic_account{} : it->second;
-  }
+  /// What the relay carried for peer `id` since the server started: ended pairs, and the live
+  /// ones (and clients carried on its channels) so far.
+  traffic_account traffic_of(const std::string& id) const;
   /// Bytes moved by the live pairs so far (both ways).
   std::uint64_t live_bytes() const;
   std::size_t waiting_halves() const { return tokens_.waiting(); }
@@ -147,8 +145,10 @@ class relay_service {
   /// Charges what `pair` moved since it was last charged.
   void charge(live_pair& pair);
   /// Refuses a pair whose payer is over quota (telling the halves that speak frames); true if refused.
-  net::awaitable<bool> refuse_over_quota(std::array<relay_half, 2>& halves, const std::array<std::string, 2>& names,
-                                         const std::array<std::string, 2>& payers);
+  bool refuse_over_quota(std::array<relay_half, 2>& halves, const std::array<std::string, 2>& names,
+                         const std::array<std::string, 2>& payers);
+  /// Tells both halves (those that speak frames) why the pair is refused, and closes them.
+  static void refuse_pair(std::array<relay_half, 2>& halves, const std::string& code, const std::string& why);
 
   asio::any_io_executor executor_;
   const server_config& config_;

@@ -12,7 +12,9 @@
 #include "common/endpoint.hpp"
 #include "common/spawn.hpp"
 #include "rendezvous/metrics.hpp"
+#include "common/logging.hpp"
 #include "rendezvous/client_session.hpp"
+#include "rendezvous/config_reload.hpp"
 #include "rendezvous/hole_assist.hpp"
 #include "rendezvous/listener.hpp"
 #include "rendezvous/local_directory.hpp"
@@ -50,6 +52,7 @@ std::string advertised_address(const server_config& config, const std::vector<st
 
 server::server(asio::io_context& io, server_config config)
     : io_(io),
+      requested_(config),
       budget_(fit_to_descriptors(net::current_descriptor_limit(), config)),
       context_(io.get_executor(), within(budget_, std::move(config))) {}
 
@@ -140,9 +143,7 @@ void server::start() {
   }
   open_control_socket();
   asio::co_spawn(io_, housekeeping(), net::log_escaped("housekeeping"));
-  if (!config.cluster.empty() && config.expose_first != 0) {
-    asio::co_spawn(io_, follow_port_claims(), net::log_escaped("port claims"));
-  }
+  follow_port_claims_if_needed();
 
   spdlog::info("listening on {}: main {}, hole-assist {}, relay {}{}", fmt::format("{}", fmt::join(config.listen_hosts, ", ")),
                main_port_, hole_port_, relay_port_,
@@ -159,6 +160,41 @@ void server::start() {
     if (!ec && !address.is_loopback()) {
       spdlog::warn("no token set: anyone who reaches {} can register (set --token or RENDEZVOUS_TOKEN)",
                    config.listen_host);
+    }
+  }
+}
+
+void server::follow_port_claims_if_needed() {
+  if (following_claims_ || context_.config.cluster.empty() || context_.config.expose_first == 0) return;
+  following_claims_ = true;
+  asio::co_spawn(io_, follow_port_claims(), net::log_escaped("port claims"));
+}
+
+void server::reload(const server_config& next) {
+  if (stopped_) return;
+  for (const auto& key : restart_only_changes(requested_, next)) {
+    spdlog::warn("config reload: \"{}\" changed, which takes a restart: it stays as the server started", key);
+  }
+  const auto asked_before = requested_;
+  const auto running_before = context_.config;
+  requested_ = with_reloadable(requested_, next);
+  budget_ = fit_to_descriptors(net::current_descriptor_limit(), requested_);
+  const auto fitted = within(budget_, requested_);
+  context_.config = with_reloadable(context_.config, fitted);
+  context_.config.max_idle_clients = fitted.max_idle_clients;
+  logging::set_level(context_.config.log_level);
+  context_.admissions.set_limits(context_.config);
+  context_.exposes.reload_limits();
+  follow_port_claims_if_needed();
+  // What the operator changed; then the caps the descriptor budget derives, if they moved.
+  const auto changes = describe_changes(asked_before, requested_);
+  spdlog::info("config reloaded: {}", changes.empty() ? std::string("no setting changed") : fmt::format("{}", fmt::join(changes, ", ")));
+  if (!describe_changes(running_before, context_.config).empty() || running_before.max_idle_clients != context_.config.max_idle_clients) {
+    spdlog::log(budget_.reduced ? spdlog::level::warn : spdlog::level::info, "{}", describe(budget_));
+  }
+  if (context_.config.expose_first != running_before.expose_first || context_.config.expose_last != running_before.expose_last) {
+    if (const auto outside = context_.exposes.open_ports_outside(context_.config.expose_first, context_.config.expose_last)) {
+      spdlog::warn("config reload: {} exposed port(s) outside the new range stay open until their peers close them", outside);
     }
   }
 }
@@ -258,7 +294,9 @@ void server::stop() {
 
 net::awaitable<void> server::housekeeping() {
   asio::steady_timer timer(io_);
-  const auto stats_every = std::chrono::seconds(context_.config.stats_interval_s);
+  // (The stats interval is read each time round: a reload may change it, and the next line is
+  // then due one new interval on.)
+  auto stats_every = std::chrono::seconds(context_.config.stats_interval_s);
   auto next_stats = net::clock::now() + stats_every;
   // Usage is written every few seconds, not per chunk (and at shutdown: the meter's destructor).
   constexpr auto usage_flush_every = std::chrono::seconds(5);
@@ -282,6 +320,10 @@ net::awaitable<void> server::housekeeping() {
     }
     context_.log.flush();
     if (metrics_) metrics_->publish(render_metrics(context_));
+    if (const std::chrono::seconds interval(context_.config.stats_interval_s); interval != stats_every) {
+      stats_every = interval;
+      next_stats = now + stats_every;
+    }
     if (stats_every.count() > 0 && now >= next_stats) {
       log_stats();
       next_stats = now + stats_every;

@@ -22,6 +22,11 @@ class server {
   void start();
   /// Closes the listeners and every connection.
   void stop();
+  /// Applies the settings of `next` that may change while running (limits, timeouts, the expose
+  /// range, the server-wide token, the log level) and logs what changed; the others take a
+  /// restart and are logged as kept. No connection is closed: each limit applies to what comes
+  /// next (a lower --max-peers refuses newcomers, it does not drop peers online).
+  void reload(const server_config& next);
   /// Writes the usage counted so far (stop() does; so must an exit that does not wait for the
   /// connections to end).
   void flush_usage();
@@ -36,6 +41,8 @@ class server {
  private:
   /// --cluster: this node's registrations and pins go to Redis (redis_directory).
   void join_cluster();
+  /// In a cluster that exposes ports: starts follow_port_claims, once.
+  void follow_port_claims_if_needed();
   /// Listens for the operator's commands in the state directory.
   void open_control_socket();
   /// Reads the accounts from the state (a single server).
@@ -52,6 +59,7 @@ class server {
   void log_stats() const;
 
   asio::io_context& io_;
+  server_config requested_;  ///< as given, before the descriptor budget cut it (reloads start here)
   descriptor_budget budget_;
   server_context context_;
   /// One of each per listen address.
@@ -64,6 +72,7 @@ class server {
   std::unique_ptr<metrics_endpoint> metrics_;
   std::unique_ptr<control_socket> control_;  ///< rendezvous peers / kick
   asio::steady_timer claims_timer_{io_};  ///< follow_port_claims' pause, cut short by stop()
+  bool following_claims_ = false;         ///< follow_port_claims runs
   bool stopped_ = false;
 };
 

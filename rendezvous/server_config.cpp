@@ -11,6 +11,7 @@
 #include "common/config_layers.hpp"
 #include "common/endpoint.hpp"
 #include "common/json_fields.hpp"
+#include "common/logging.hpp"
 
 #include <asio/ip/address.hpp>
 
@@ -110,6 +111,11 @@ server_config resolve_server_config(const nlohmann::json& file, const nlohmann::
   }
   config.token = get<std::string>(settings, "token", "");
   config.log_level = get<std::string>(settings, "log_level", config.log_level);
+  try {
+    logging::check_level(config.log_level);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string("setting \"log_level\": ") + e.what());
+  }
   config.peer_timeout_s = positive(settings, "peer_timeout", config.peer_timeout_s);
   config.handshake_timeout_s = positive(settings, "handshake_timeout", config.handshake_timeout_s);
   config.attempt_timeout_s = positive(settings, "attempt_timeout", config.attempt_timeout_s);

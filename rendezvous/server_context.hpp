@@ -48,6 +48,10 @@ struct port_admissions {
     l.handshake_time = std::chrono::seconds(config.handshake_timeout_s);
     return l;
   }
+  /// A reload's new limits, for every port.
+  void set_limits(const server_config& config) {
+    for (auto* port : {&main, &hole, &relay, &probe}) port->set_limits(limits(config));
+  }
   std::uint64_t refused() const { return main.refused() + hole.refused() + relay.refused() + probe.refused(); }
   std::uint64_t evicted() const { return main.evicted() + hole.evicted() + relay.evicted() + probe.evicted(); }
   int pending() const { return main.pending() + hole.pending() + relay.pending() + probe.pending(); }

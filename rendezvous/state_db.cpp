@@ -147,6 +147,24 @@ std::string utc_text(long long unix_seconds, const char* format) {
   return std::string(text, std::strftime(text, sizeof text, format, &parts));
 }
 
+std::optional<long long> unix_time_of(const std::string& text) {
+  std::tm parts{};
+  const char* end = nullptr;
+  if (text.size() == 10) end = strptime(text.c_str(), "%Y-%m-%d", &parts);
+  if (text.size() == 20) end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &parts);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  const auto fields = parts;
+  const auto when = static_cast<long long>(timegm(&parts));
+  // timegm rolls 2027-02-31 over into March: such a date is refused, not moved.
+  if (parts.tm_mday != fields.tm_mday || parts.tm_mon != fields.tm_mon || parts.tm_year != fields.tm_year) return std::nullopt;
+  return when;
+}
+
+std::optional<long long> day_start_of(const std::string& text) {
+  if (text.size() != 10) return std::nullopt;
+  return unix_time_of(text);
+}
+
 long long unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }

@@ -87,5 +87,10 @@ class write_transaction {
 long long unix_now();
 /// A Unix time as UTC text in strftime's `format` (at most 31 characters).
 std::string utc_text(long long unix_seconds, const char* format = "%Y-%m-%dT%H:%M:%SZ");
+/// The Unix time of UTC text, a day (2027-01-31: as it starts) or a time (2027-01-31T12:00:00Z);
+/// nothing if it is neither, or names a day that does not exist (2027-02-31).
+std::optional<long long> unix_time_of(const std::string& text);
+/// The start of a day given as YYYY-MM-DD; nothing if it is not one.
+std::optional<long long> day_start_of(const std::string& text);
 
 }  // namespace rendezvous

@@ -6,7 +6,6 @@
 #include <nlohmann/json.hpp>
 
 #include "rendezvous/usage_ledger.hpp"
-#include "rendezvous/user_command.hpp"
 
 namespace rendezvous {
 
@@ -23,8 +22,7 @@ reach the server and are not counted):
 int run_usage_command(const std::string& state_dir, const usage_query& query) {
   const auto now = unix_now();
   const auto since = query.since.value_or(month_start_of(now));
-  const auto start = expiry_of(since, now);
-  if (since.size() != 10 || !start) {
+  if (!day_start_of(since)) {
     std::cerr << "rendezvous: --since takes a day, YYYY-MM-DD\n(see rendezvous --help)\n";
     return 2;
   }

@@ -4,29 +4,27 @@ namespace rendezvous {
 
 void usage_ledger::add(const std::vector<usage_row>& id_rows, const std::vector<usage_row>& account_rows) {
   if (id_rows.empty() && account_rows.empty()) return;
+  // Both statements number their parameters alike (?3, the ID, is unused per account), so one
+  // loop binds either.
+  const std::pair<const char*, const std::vector<usage_row>*> upserts[] = {
+      {"INSERT INTO usage (day, account, id, relayed, exposed) VALUES (?1, ?2, ?3, ?4, ?5) "
+       "ON CONFLICT (day, account, id) DO UPDATE SET relayed = relayed + excluded.relayed, exposed = exposed + excluded.exposed",
+       &id_rows},
+      {"INSERT INTO account_usage (day, account, relayed, exposed) VALUES (?1, ?2, ?4, ?5) "
+       "ON CONFLICT (day, account) DO UPDATE SET relayed = relayed + excluded.relayed, exposed = exposed + excluded.exposed",
+       &account_rows}};
   write_transaction transaction(db_);
-  statement per_id(db_, "INSERT INTO usage (day, account, id, relayed, exposed) VALUES (?1, ?2, ?3, ?4, ?5) "
-                        "ON CONFLICT (day, account, id) DO UPDATE SET relayed = relayed + excluded.relayed, "
-                        "exposed = exposed + excluded.exposed");
-  for (const auto& row : id_rows) {
-    per_id.reset();
-    per_id.bind(1, row.day);
-    per_id.bind(2, row.account);
-    per_id.bind(3, row.id);
-    per_id.bind(4, static_cast<long long>(row.relayed));
-    per_id.bind(5, static_cast<long long>(row.exposed));
-    per_id.step();
-  }
-  statement per_account(db_, "INSERT INTO account_usage (day, account, relayed, exposed) VALUES (?1, ?2, ?3, ?4) "
-                             "ON CONFLICT (day, account) DO UPDATE SET relayed = relayed + excluded.relayed, "
-                             "exposed = exposed + excluded.exposed");
-  for (const auto& row : account_rows) {
-    per_account.reset();
-    per_account.bind(1, row.day);
-    per_account.bind(2, row.account);
-    per_account.bind(3, static_cast<long long>(row.relayed));
-    per_account.bind(4, static_cast<long long>(row.exposed));
-    per_account.step();
+  for (const auto& [sql, rows] : upserts) {
+    statement upsert(db_, sql);
+    for (const auto& row : *rows) {
+      upsert.reset();
+      upsert.bind(1, row.day);
+      upsert.bind(2, row.account);
+      upsert.bind(3, row.id);
+      upsert.bind(4, static_cast<long long>(row.relayed));
+      upsert.bind(5, static_cast<long long>(row.exposed));
+      upsert.step();
+    }
   }
   transaction.commit();
 }

@@ -1,6 +1,7 @@
 #include "rendezvous/user_command.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -49,60 +50,47 @@ std::string state_of(const account& a, long long now) {
   return "active";
 }
 
+/// `text` read whole as a number (nothing if any of it is not one).
+template <typename T>
+std::optional<T> number_of(const std::string& text) {
+  T value{};
+  const char* const end = text.data() + text.size();
+  const auto [stop, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || stop != end) return std::nullopt;
+  return value;
+}
+
+/// Sets `limit` from `flag`, if given: `clear_word` (when setting) clears it, else `parse` must
+/// read it or the flag is a usage error saying `what` it takes.
+template <typename T, typename Parse>
+void apply_limit(std::optional<T>& limit, const std::optional<std::string>& flag, bool setting, const char* clear_word,
+                 Parse parse, const std::string& what) {
+  if (!flag) return;
+  if (setting && *flag == clear_word) {
+    limit.reset();
+    return;
+  }
+  const std::optional<T> value = parse(*flag);
+  if (!value) throw usage_error(what + (setting ? std::string(", or ") + clear_word : std::string()));
+  limit = value;
+}
+
 /// Applies the flags that change limits to `a`; `setting` allows the words that clear them.
 void apply_limits(account& a, const user_flags& flags, bool setting, long long now) {
-  if (flags.expires) {
-    if (setting && *flags.expires == "never") {
-      a.expires.reset();
-    } else if (const auto when = expiry_of(*flags.expires, now)) {
-      a.expires = when;
-    } else {
-      throw usage_error("--expires takes a date (2027-01-31), a time (2027-01-31T12:00:00Z) or a span (+30d)" +
-                        std::string(setting ? ", or never" : ""));
-    }
-  }
-  if (flags.max_ids) {
-    if (setting && *flags.max_ids == "none") {
-      a.max_ids.reset();
-    } else {
-      std::size_t used = 0;
-      int n = -1;
-      try {
-        n = std::stoi(*flags.max_ids, &used);
-      } catch (const std::exception&) {
-      }
-      if (n < 1 || used != flags.max_ids->size()) {
-        throw usage_error("--max-ids takes a number of IDs, 1 or more" + std::string(setting ? ", or none" : ""));
-      }
-      a.max_ids = n;
-    }
-  }
-  if (flags.relay_quota_gib) {
-    if (setting && *flags.relay_quota_gib == "none") {
-      a.relay_quota.reset();
-    } else {
-      std::size_t used = 0;
-      double gib = -1;
-      try {
-        gib = std::stod(*flags.relay_quota_gib, &used);
-      } catch (const std::exception&) {
-      }
-      const double bytes = gib * 1024.0 * 1024.0 * 1024.0;
-      if (!(gib > 0) || used != flags.relay_quota_gib->size() || bytes >= 9e18) {
-        throw usage_error("--relay-quota-gib takes GiB a month, more than 0 (0.5 is 512 MiB)" + std::string(setting ? ", or none" : ""));
-      }
-      a.relay_quota = static_cast<std::uint64_t>(bytes);
-    }
-  }
-  if (flags.expose_ports) {
-    if (setting && *flags.expose_ports == "all") {
-      a.expose_ports.reset();
-    } else if (const auto range = port_range_of(*flags.expose_ports)) {
-      a.expose_ports = range;
-    } else {
-      throw usage_error("--expose-ports takes PORT or FIRST-LAST" + std::string(setting ? ", or all" : ""));
-    }
-  }
+  apply_limit(a.expires, flags.expires, setting, "never", [now](const std::string& text) { return expiry_of(text, now); },
+              "--expires takes a date (2027-01-31), a time (2027-01-31T12:00:00Z) or a span (+30d)");
+  apply_limit(a.max_ids, flags.max_ids, setting, "none", [](const std::string& text) {
+    const auto n = number_of<int>(text);
+    return n && *n >= 1 ? n : std::nullopt;
+  }, "--max-ids takes a number of IDs, 1 or more");
+  apply_limit(a.relay_quota, flags.relay_quota_gib, setting, "none", [](const std::string& text) -> std::optional<std::uint64_t> {
+    const auto gib = number_of<double>(text);
+    if (!gib || !(*gib > 0)) return std::nullopt;
+    const double bytes = *gib * 1024.0 * 1024.0 * 1024.0;
+    if (!(bytes < 9e18)) return std::nullopt;
+    return static_cast<std::uint64_t>(bytes);
+  }, "--relay-quota-gib takes GiB a month, more than 0 (0.5 is 512 MiB)");
+  apply_limit(a.expose_ports, flags.expose_ports, setting, "all", port_range_of, "--expose-ports takes PORT or FIRST-LAST");
 }
 
 nlohmann::json json_of(const account& a, long long now) {
@@ -240,16 +228,7 @@ std::optional<long long> expiry_of(const std::string& text, long long now) {
       default: return std::nullopt;
     }
   }
-  std::tm parts{};
-  const char* end = nullptr;
-  if (text.size() == 10) end = strptime(text.c_str(), "%Y-%m-%d", &parts);
-  if (text.size() == 20) end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &parts);
-  if (end == nullptr || *end != '\0') return std::nullopt;
-  const auto fields = parts;
-  const auto when = static_cast<long long>(timegm(&parts));
-  // timegm rolls 2027-02-31 over into March: such a date is refused, not moved.
-  if (parts.tm_mday != fields.tm_mday || parts.tm_mon != fields.tm_mon || parts.tm_year != fields.tm_year) return std::nullopt;
-  return when;
+  return unix_time_of(text);
 }
 
 int run_user_command(account_store& store, const std::vector<std::string>& args, const user_flags& flags) {

@@ -3,6 +3,8 @@
 // peer is closed; an expired or disabled account is refused with its reason and its live peer
 // closed (for good: it does not retry); another account cannot take an ID; an account's ID limit
 // and port range hold; the server-wide token keeps working beside accounts.
+#include <cstdlib>
+#include <ctime>
 #include <thread>
 
 #include "tests/accounts_fixture.hpp"
@@ -125,6 +127,11 @@ TEST_F(AccountsTest, TheOperatorListsPeersAndKicksOneOverTheControlSocket) {
   const auto listed = nlohmann::json::parse(read_file(path("op.out")));
   EXPECT_EQ(listed["id"], "alice-box");
   EXPECT_EQ(listed["account"], "alice");
+  // Since when, on the wall clock (UTC): a moment ago.
+  std::tm since{};
+  const auto since_text = listed["since"].get<std::string>();
+  ASSERT_NE(strptime(since_text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &since), nullptr) << since_text;
+  EXPECT_LT(std::abs(static_cast<long long>(timegm(&since)) - static_cast<long long>(std::time(nullptr))), 120) << since_text;
   EXPECT_EQ(run_rendezvous({"kick", "nobody"}), 1);
   EXPECT_NE(read_file(path("op.err")).find("no peer 'nobody' is online"), std::string::npos) << read_file(path("op.err"));
   ASSERT_EQ(run_rendezvous({"kick", "alice-box"}), 0) << read_file(path("op.err"));

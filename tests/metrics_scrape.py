@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The server's Prometheus endpoint, scraped like Prometheus would: a real rendezvous server with
---metrics on loopback, real peers registering, connecting through the relay, a wrong token and
-an exposed web service; /metrics is fetched with curl and parsed with python3-prometheus-client's
-text parser (the format a real scraper reads), and the counters must move as each thing happens.
+--metrics on loopback, real peers registering, connecting through the relay and directly, a wrong
+token and an exposed web service; /metrics is fetched with curl and parsed with
+python3-prometheus-client's text parser (the format a real scraper reads), and the counters must
+move as each thing happens. Then a node of a cluster on a real redis-server: its link gauge
+follows Redis going away and coming back.
 
     metrics_scrape.py BIN_DIR
 """
@@ -74,11 +76,14 @@ FAMILIES = {
     "holepunch_relay_bytes": "counter", "holepunch_exposed_clients_connected": "gauge",
     "holepunch_exposed_clients": "counter", "holepunch_exposed_bytes": "counter", "holepunch_refusals": "counter",
     "holepunch_pending_handshakes": "gauge", "holepunch_open_fds": "gauge", "holepunch_max_fds": "gauge",
-    "holepunch_accounts": "gauge",
+    "holepunch_accounts": "gauge", "holepunch_connect_outcomes": "counter",
+    "holepunch_time_to_connected_seconds": "histogram",
 }
+# A node of a cluster serves one more (and no accounts: a cluster keeps none).
+CLUSTER_FAMILIES = {**{k: v for k, v in FAMILIES.items() if k != "holepunch_accounts"}, "holepunch_cluster_link_up": "gauge"}
 
 
-def scrape(port):
+def scrape(port, families=FAMILIES):
     code, body = curl(f"http://127.0.0.1:{port}/metrics")
     if code != 200:
         fail(f"GET /metrics answered {code}: {body[:200]}")
@@ -90,16 +95,16 @@ def scrape(port):
         for sample in family.samples:
             key = sample.name + "".join(f"{{{k}={v}}}" for k, v in sorted(sample.labels.items()))
             samples[key] = sample.value
-    if types != FAMILIES:
-        fail(f"families and types differ from the documented set: {sorted(set(types.items()) ^ set(FAMILIES.items()))}")
+    if types != families:
+        fail(f"families and types differ from the documented set: {sorted(set(types.items()) ^ set(families.items()))}")
     return samples
 
 
-def expect(port, key, check, what, seconds=5):
+def expect(port, key, check, what, seconds=5, families=FAMILIES):
     """The server publishes its counters every second: a check may take that long to hold."""
     deadline = time.monotonic() + seconds
     while True:
-        samples = scrape(port)
+        samples = scrape(port, families)
         if key not in samples:
             fail(f"{key} missing from the scrape")
         if check(samples[key]):
@@ -169,8 +174,30 @@ def main():
             fail(f"{name} exited {proc.returncode}")
     after = expect(metrics, "holepunch_relay_bytes_total", lambda v: v >= 2 * len(payload), "the relay carried both payloads")
     for key, want in (("holepunch_registrations_total", 2), ("holepunch_connect_attempts_total", 1),
-                      ("holepunch_relay_peer_pairs_total", 1), ("holepunch_relay_pairs", 0)):
+                      ("holepunch_relay_peer_pairs_total", 1), ("holepunch_relay_pairs", 0),
+                      ("holepunch_connect_outcomes_total{outcome=relay}", 1),
+                      ("holepunch_time_to_connected_seconds_count{path=relay}", 1)):
         expect(metrics, key, lambda v, want=want: v == want, f"expected {want}")
+
+    # A direct connection (loopback punches at once): its outcome and its time to connected.
+    carol = start("carol", peer + ["--id", "carol", "listen"], stdin=subprocess.DEVNULL)
+    wait_for(lambda: '"registered"' in text_of("carol.err"), "carol to register")
+    dave = start("dave", peer + ["--id", "dave", "--path", "direct", "connect", "carol"], stdin=subprocess.DEVNULL)
+    wait_for(lambda: '"connected"' in text_of("dave.err"), "dave to connect directly")
+    if '"path":"direct"' not in text_of("dave.err"):
+        fail("dave's connection is not direct")
+    for name, proc in (("dave", dave), ("carol", carol)):
+        if proc.wait(timeout=30) != 0:
+            fail(f"{name} exited {proc.returncode}")
+    outcomes = expect(metrics, "holepunch_connect_outcomes_total{outcome=direct}", lambda v: v == 1, "one direct connection")
+    direct_seconds = "holepunch_time_to_connected_seconds_{}{{path=direct}}"
+    if outcomes[direct_seconds.format("count")] != 1 or not 0 < outcomes[direct_seconds.format("sum")] < 30:
+        fail(f"the direct connection's time is {outcomes[direct_seconds.format('sum')]} s over "
+             f"{outcomes[direct_seconds.format('count')]} connections")
+    if outcomes["holepunch_time_to_connected_seconds_bucket{le=+Inf}{path=direct}"] != 1:
+        fail("the histogram's +Inf bucket does not hold the direct connection")
+    if outcomes["holepunch_connect_outcomes_total{outcome=failed}"] != 0:
+        fail("a connection that worked was counted as failed")
 
     # An exposed service: each public client is counted.
     class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -189,8 +216,54 @@ def main():
             fail(f"the exposed service answered {code}: {body[:100]}")
     expect(metrics, "holepunch_exposed_clients_total", lambda v: v >= 3, "three clients reached the exposed service")
     web.shutdown()
+    cluster_link()
     print(f"metrics scrape: {len(after)} samples parsed; registrations {after['holepunch_registrations_total']:.0f}, "
-          f"relayed bytes {after['holepunch_relay_bytes_total']:.0f}, exposed clients counted; 404 and 405 elsewhere")
+          f"relayed bytes {after['holepunch_relay_bytes_total']:.0f}, a relayed and a direct connection timed, exposed "
+          f"clients counted; 404 and 405 elsewhere; the cluster link gauge follows Redis")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_redis(port):
+    redis = subprocess.Popen(["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no", "--dir", WORK, "--protected-mode", "no"],
+                             stdout=open(os.path.join(WORK, "redis.log"), "a"), stderr=subprocess.STDOUT)
+    PROCS.append(redis)
+
+    def answers():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                c.sendall(b"PING\r\n")
+                return c.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+    wait_for(answers, "redis-server to answer")
+    return redis
+
+
+def cluster_link():
+    """A node of a cluster: holepunch_cluster_link_up is 1 with Redis up, 0 once it is gone, 1 again when it is back."""
+    redis_port = free_port()
+    redis = start_redis(redis_port)
+    ready = os.path.join(WORK, "node-ready")
+    node = subprocess.Popen(
+        [f"{BIN}/rendezvous", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--ready-file", ready, "--node-lease", "3",
+         "--cluster", f"redis://127.0.0.1:{redis_port}", "--node-name", "scrape-node", "--log-level", "debug"],
+        stderr=open(os.path.join(WORK, "server.log"), "a"))
+    PROCS.append(node)
+    wait_for(lambda: os.path.exists(ready), "the cluster node's ready file")
+    metrics = json.loads(text_of("node-ready"))["metrics"]
+    up = "holepunch_cluster_link_up"
+    expect(metrics, up, lambda v: v == 1, "the link to Redis is up", families=CLUSTER_FAMILIES)
+    redis.send_signal(signal.SIGKILL)
+    redis.wait()
+    expect(metrics, up, lambda v: v == 0, "Redis is gone", seconds=10, families=CLUSTER_FAMILIES)
+    start_redis(redis_port)
+    expect(metrics, up, lambda v: v == 1, "Redis is back", seconds=20, families=CLUSTER_FAMILIES)
 
 
 try:
