@@ -249,7 +249,8 @@ class redis_link : public std::enable_shared_from_this<redis_link> {
 
   /// The connection is lost: every waiting command fails with `why`; the next command reconnects.
   void fail(const std::string& why) {
-    if (state_ == state::up && was_up_) spdlog::warn("cluster: lost {}: {}", address_.display(), why);
+    // (Not when we closed it ourselves: nothing was lost.)
+    if (state_ == state::up && was_up_ && !closed_) spdlog::warn("cluster: lost {}: {}", address_.display(), why);
     last_error_ = why;
     state_ = state::down;
     ++generation_;

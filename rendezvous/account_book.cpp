@@ -21,9 +21,9 @@ std::optional<long long> soonest_expiry(const std::map<std::string, account>& ac
 
 }  // namespace
 
-net::awaitable<void> account_book::load() {
-  const auto version = co_await store_->version();
-  take(co_await store_->all());
+net::awaitable<void> account_book::load_from(account_store& reader) {
+  const auto version = co_await reader.version();
+  take(co_await reader.all());
   version_ = version;
 }
 

@@ -23,7 +23,10 @@ class account_book {
   explicit account_book(std::unique_ptr<account_store> store) : store_(std::move(store)) {}
 
   /// Reads every account; throws if the store cannot be read.
-  net::awaitable<void> load();
+  net::awaitable<void> load() { co_await load_from(*store_); }
+  /// The same through `reader`, another connection to the same store (one on a loop of its own,
+  /// to read before the server's loop runs).
+  net::awaitable<void> load_from(account_store& reader);
   /// Reads them again if the store changed; true if it did. A store that cannot be read keeps
   /// the accounts last read (logged, once a minute at most).
   net::awaitable<bool> refresh();
@@ -48,6 +51,9 @@ class account_book {
   /// True once per passing of an account's expiry (live connections must be checked then).
   bool expiry_passed(long long now);
   const account_store& store() const { return *store_; }
+  /// The server is stopping: lets go of the store's connection (a cluster's Redis one would keep
+  /// the event loop from draining).
+  void close() { store_->close(); }
 
  private:
   /// Why `a` may not connect at `now`, apart from its token.

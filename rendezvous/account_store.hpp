@@ -46,6 +46,8 @@ class account_store {
   virtual net::awaitable<long long> version() = 0;
   /// Where the accounts are, for messages.
   virtual std::string where() const = 0;
+  /// Lets go of the store's connection (a network store's keeps its event loop running).
+  virtual void close() {}
 };
 
 }  // namespace rendezvous

@@ -84,7 +84,10 @@ std::string attempt_coordinator::start(const std::shared_ptr<client_session>& in
   a.expires = net::clock::now() + how.timeout;
   a.relay_tokens = how.relay_tokens;
   // A new connection (not a resumed session's) reports how it ended, if there is room to wait.
-  const bool report = how.resume.empty() && outcomes_.started(a.id, initiator.get(), net::clock::now());
+  // (By when: the attempt, the initiator's punch, and a minute for the relay and the handshake.)
+  const auto now = net::clock::now();
+  const auto report_by = now + how.timeout + std::chrono::milliseconds(how.punch_timeout_ms) + std::chrono::seconds(60);
+  const bool report = how.resume.empty() && outcomes_.started(a.id, initiator.get(), now, report_by);
   for (int side = 0; side < 2; ++side) {
     nlohmann::json message{{"type", "attempt"},        {"attempt", a.id},         {"token", a.token},
                            {"role", nat::to_string(side == 0 ? nat::role::initiator : nat::role::responder)}, {"peer", a.sides[1 - side].name}, {"path", how.path},
@@ -310,6 +313,8 @@ void attempt_coordinator::forget(const client_session& session) {
     by_initiator_relay_token_.erase(it->second.relay_tokens[0]);
     it = attempts_.erase(it);
   }
+  // (After the attempts in flight were failed and counted: what it had not reported is unknown.)
+  outcomes_.initiator_gone(&session);
 }
 
 void attempt_coordinator::fail(attempt& a, const std::string& code, const std::string& reason) {

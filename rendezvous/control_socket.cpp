@@ -51,6 +51,10 @@ control_socket::control_socket(asio::io_context& io, std::filesystem::path path,
   if (path_.string().size() >= sizeof(sockaddr_un{}.sun_path)) {
     throw std::runtime_error("the operator socket path " + path_.string() + " is too long for a Unix socket");
   }
+  // (A cluster node keeps nothing else there, so the directory may not exist yet.)
+  std::error_code made;
+  std::filesystem::create_directories(path_.parent_path(), made);
+  if (made) throw std::runtime_error("cannot create state directory " + path_.parent_path().string() + ": " + made.message());
   if (std::filesystem::exists(path_)) {
     if (someone_listens(path_)) {
       throw state_in_use_error("another server is running with this state directory (it answers on " + path_.string() + ")");

@@ -23,6 +23,7 @@
 #include "rendezvous/key_pins.hpp"
 #include "rendezvous/redis_directory.hpp"
 #include "rendezvous/server.hpp"
+#include "rendezvous/redis_account_store.hpp"
 #include "rendezvous/sqlite_account_store.hpp"
 #include "rendezvous/operator_commands.hpp"
 #include "rendezvous/usage_command.hpp"
@@ -197,9 +198,16 @@ int run_user(const cxxopts::ParseResult& args, const std::vector<std::string>& r
   if (args.count("expose-ports")) flags.expose_ports = args["expose-ports"].as<std::string>();
   if (args.count("relay-quota-gib")) flags.relay_quota_gib = args["relay-quota-gib"].as<std::string>();
   flags.json = args.count("json") > 0;
+  if (!config.cluster.empty() && flags.relay_quota_gib) {
+    std::cerr << "rendezvous: relay quotas are kept by a single server, which meters its relay; a cluster meters nothing yet\n";
+    return 2;
+  }
   try {
-    rendezvous::sqlite_account_store store(config.state_dir);
-    return rendezvous::run_user_command(store, rest, flags);
+    const auto open = [&config](const asio::any_io_executor& ex) -> std::unique_ptr<rendezvous::account_store> {
+      if (!config.cluster.empty()) return std::make_unique<rendezvous::redis_account_store>(ex, cluster::parse_redis_url(config.cluster));
+      return std::make_unique<rendezvous::sqlite_account_store>(config.state_dir);
+    };
+    return rendezvous::run_user_command(open, rest, flags);
   } catch (const std::exception& e) {
     std::cerr << "rendezvous: " << e.what() << "\n";
     return 1;
@@ -281,8 +289,8 @@ int main(int argc, char** argv) {
     if (args.count("command")) {
       const auto command = args["command"].as<std::string>();
       const auto rest = args.count("args") ? args["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
-      if ((command == "user" || command == "usage") && !config.cluster.empty()) {
-        std::cerr << "rendezvous: accounts and usage are kept by a single server (in --state); a cluster keeps none yet\n";
+      if (command == "usage" && !config.cluster.empty()) {
+        std::cerr << "rendezvous: usage is kept by a single server (in --state); a cluster meters nothing yet\n";
         return 2;
       }
       if (command == "user") return run_user(args, rest, config);
@@ -314,9 +322,10 @@ int main(int argc, char** argv) {
   // Signals are caught from before the ready file is written: a SIGHUP or SIGTERM sent as soon as
   // it appears is handled, not fatal.
   asio::signal_set hangups(io, SIGHUP);
+  bool stopping = false;  // (a SIGHUP already queued when SIGTERM came must not wait again)
   std::function<void()> await_hangup = [&] {
     hangups.async_wait([&](std::error_code ec, int) {
-      if (ec) return;
+      if (ec || stopping) return;
       reload_config(server, config_file, file, env, flags);
       await_hangup();
     });
@@ -327,6 +336,7 @@ int main(int argc, char** argv) {
   signals.async_wait([&](std::error_code ec, int signal) {
     if (ec) return;
     spdlog::info("received signal {}", signal);
+    stopping = true;
     hangups.cancel();
     server.stop();
     give_up_at = std::chrono::steady_clock::now() + std::chrono::seconds(5);

@@ -8,13 +8,14 @@
 
 #include "common/spawn.hpp"
 #include "rendezvous/client_session.hpp"
+#include "rendezvous/cluster_keys.hpp"
 
 namespace rendezvous {
 namespace {
 
 const std::string node_prefix = "hp:node:";
 const std::string reg_prefix = "hp:reg:";
-const std::string pins_key = "hp:pins";
+const std::string& pins_key = cluster_keys::pins;
 const std::string port_prefix = "hp:port:";
 const std::string mail_prefix = "hp:mail:";
 const std::string broadcast_channel = "hp:mail";
@@ -77,6 +78,40 @@ repeat
   end
 until cursor == '0'
 return n
+)lua";
+
+/// KEYS[1] pins, KEYS[2] pin owners, KEYS[3] accounts, KEYS[4] the account's owned IDs; ARGV[1]
+/// the ID, ARGV[2] its key (hex), ARGV[3] the account registering it ("" for none): pins and
+/// owns it as key_pins::check_or_pin does in SQLite, in one step, and says how it went.
+const std::string pin_script = R"lua(
+local pinned = redis.call('HGET', KEYS[1], ARGV[1])
+local owner = redis.call('HGET', KEYS[2], ARGV[1]) or ''
+if pinned and pinned ~= ARGV[2] then return 'conflicts' end
+if pinned and owner == ARGV[3] then return 'matches' end
+if pinned and owner ~= '' then return 'owned_by_other' end
+if ARGV[3] ~= '' then
+  local record = redis.call('HGET', KEYS[3], ARGV[3])
+  if not record then return 'no_account' end
+  local ok, a = pcall(cjson.decode, record)
+  local limit = ok and type(a) == 'table' and a['max_ids'] or nil
+  if type(limit) == 'number' and redis.call('SCARD', KEYS[4]) >= limit then return 'over_id_limit' end
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+  redis.call('SADD', KEYS[4], ARGV[1])
+end
+if pinned then return 'matches' end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 'pinned_now'
+)lua";
+
+/// KEYS[1] pins, KEYS[2] pin owners; ARGV[1] the ID, ARGV[2] the owned-set prefix: forgets the
+/// ID's pin and its owner (1 if it had a pin).
+const std::string release_pin_script = R"lua(
+local owner = redis.call('HGET', KEYS[2], ARGV[1])
+if owner then
+  redis.call('SREM', ARGV[2] .. owner, ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return redis.call('HDEL', KEYS[1], ARGV[1])
 )lua";
 
 /// Sweep once per this many lease refreshes (about once a lease).
@@ -238,18 +273,16 @@ net::awaitable<void> redis_directory::reassert() {
 }
 
 net::awaitable<pin_outcome> redis_directory::check_or_pin(std::string id, identity::public_key key, pin_owner owner) {
-  // Accounts live in a single server's state for now: a cluster node has none, so no ID it
-  // pins has an owner.
-  if (!owner.account.empty()) co_return pin_outcome{pin_verdict::unavailable, "accounts are not kept in the cluster store"};
-  const auto hex = identity::to_hex(key);
-  const std::vector<std::string> pin{"HSETNX", pins_key, id, hex};
-  const auto set = co_await client_->command(pin);
-  if (set.type != cluster::redis_reply::kind::integer) co_return pin_outcome{pin_verdict::unavailable, unavailable(set)};
-  if (set.integer == 1) co_return pin_outcome{pin_verdict::pinned_now, {}};
-  const std::vector<std::string> get{"HGET", pins_key, id};
-  const auto pinned = co_await client_->command(get);
-  if (pinned.type != cluster::redis_reply::kind::string) co_return pin_outcome{pin_verdict::unavailable, unavailable(pinned)};
-  co_return pin_outcome{pinned.text == hex ? pin_verdict::matches : pin_verdict::conflicts, {}};
+  const std::vector<std::string> pin{"EVAL", pin_script, "4", pins_key, cluster_keys::pin_owners, cluster_keys::accounts,
+                                     cluster_keys::owned_prefix + owner.account, id, identity::to_hex(key), owner.account};
+  const auto reply = co_await client_->command(pin);
+  if (reply.type != cluster::redis_reply::kind::string) co_return pin_outcome{pin_verdict::unavailable, unavailable(reply)};
+  for (const auto& [text, verdict] : {std::pair{"pinned_now", pin_verdict::pinned_now}, {"matches", pin_verdict::matches},
+                                      {"conflicts", pin_verdict::conflicts}, {"owned_by_other", pin_verdict::owned_by_other},
+                                      {"over_id_limit", pin_verdict::over_id_limit}, {"no_account", pin_verdict::no_account}}) {
+    if (reply.text == text) co_return pin_outcome{verdict, {}};
+  }
+  co_return pin_outcome{pin_verdict::unavailable, "an unexpected reply from Redis: " + reply.text};
 }
 
 net::awaitable<claim_outcome> redis_directory::claim(std::string id, nlohmann::json info) {
@@ -386,7 +419,8 @@ net::awaitable<std::variant<std::vector<std::pair<std::string, std::string>>, st
 }
 
 net::awaitable<std::variant<int, std::string>> release_cluster_pin(cluster::redis_client& client, std::string id) {
-  const std::vector<std::string> forget{"HDEL", pins_key, id};
+  const std::vector<std::string> forget{"EVAL", release_pin_script, "2", pins_key, cluster_keys::pin_owners, id,
+                                        cluster_keys::owned_prefix};
   const auto reply = co_await client.command(forget);
   if (reply.type != cluster::redis_reply::kind::integer) co_return unavailable(reply);
   co_return static_cast<int>(reply.integer);

@@ -22,6 +22,7 @@
 #include "rendezvous/operator_commands.hpp"
 #include "rendezvous/public_addresses.hpp"
 #include "rendezvous/redis_directory.hpp"
+#include "rendezvous/redis_account_store.hpp"
 #include "rendezvous/sqlite_account_store.hpp"
 #include "rendezvous/state_db.hpp"
 
@@ -36,6 +37,21 @@ server_config within(const descriptor_budget& budget, server_config config) {
   config.max_exposed_clients = budget.max_exposed_clients;
   config.max_pending_handshakes = budget.max_pending_per_port;
   return config;
+}
+
+/// Reads the accounts into `book`, through `reader` if given (then closed, so its loop can end).
+net::awaitable<void> load_accounts(account_book& book, account_store* reader) {
+  if (reader == nullptr) {
+    co_await book.load();
+    co_return;
+  }
+  try {
+    co_await book.load_from(*reader);
+  } catch (...) {
+    reader->close();
+    throw;
+  }
+  reader->close();
 }
 
 /// The address peers of other nodes reach this one at: the first of --advertise, else the
@@ -100,8 +116,8 @@ void server::start() {
     auto pins = std::make_unique<key_pins>(config.state_dir, server_busy_wait);
     spdlog::info("ID key pins in {}", pins->file().string());
     context_.directory = std::make_unique<local_directory>(std::move(pins), context_.registry);
-    open_accounts();
   }
+  open_accounts();
   std::vector<asio::ip::address> hosts;
   for (const auto& text : config.listen_hosts) {
     std::error_code ec;
@@ -200,15 +216,32 @@ void server::reload(const server_config& next) {
 }
 
 void server::open_accounts() {
-  auto book = std::make_unique<account_book>(std::make_unique<sqlite_account_store>(context_.config.state_dir, server_busy_wait));
+  const auto& config = context_.config;
+  const bool clustered = !config.cluster.empty();
+  std::unique_ptr<account_store> store;
+  if (clustered) store = std::make_unique<redis_account_store>(io_.get_executor(), cluster::parse_redis_url(config.cluster));
+  else store = std::make_unique<sqlite_account_store>(config.state_dir, server_busy_wait);
+  auto book = std::make_unique<account_book>(std::move(store));
   // Read before the first connection is accepted (the loop is not running yet: on a loop of its
-  // own), so no peer is let in on an open server that has accounts.
+  // own, with a Redis connection of its own on it in a cluster), so no peer is let in on an open
+  // server that has accounts. A cluster node that cannot read them does not start.
   asio::io_context once;
-  auto loaded = asio::co_spawn(once, book->load(), asio::use_future);
+  std::unique_ptr<account_store> reader;
+  if (clustered) reader = std::make_unique<redis_account_store>(once.get_executor(), cluster::parse_redis_url(config.cluster));
+  auto loaded = asio::co_spawn(once, load_accounts(*book, reader.get()), asio::use_future);
   once.run();
-  loaded.get();
-  if (!book->empty()) spdlog::info("{} account(s) may connect with their own tokens", book->size());
+  try {
+    loaded.get();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("cannot read the accounts: ") + e.what());
+  }
+  if (!book->empty()) spdlog::info("{} account(s) may connect with their own tokens ({})", book->size(), book->store().where());
   context_.accounts = std::move(book);
+  if (clustered) {
+    // Usage is metered in a single server's state; a cluster keeps none yet, so no quota holds.
+    if (context_.accounts->any_quota()) spdlog::warn("accounts: relay quotas are not enforced in a cluster (it meters nothing yet)");
+    return;
+  }
   context_.usage = std::make_unique<usage_meter>(context_.config.state_dir, server_busy_wait);
   context_.relay.meter_with(relay_metering{
       [this](const std::string& payer, const std::string& id, bool exposed, std::uint64_t bytes, bool bill) {
@@ -287,6 +320,7 @@ void server::stop() {
   context_.relay.stop();
   context_.probes.stop();
   if (context_.directory) context_.directory->stop();
+  if (context_.accounts) context_.accounts->close();
   context_.short_lived.close_all();
   // Closing completes asynchronously, so the list is not edited while we walk it.
   for (auto* session : context_.sessions) session->close("server shutting down");

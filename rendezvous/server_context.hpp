@@ -99,7 +99,7 @@ struct server_context {
   std::map<std::string, std::shared_ptr<client_session>> registry;  ///< ID -> live main connection
   attempt_coordinator attempts;
   std::unique_ptr<peer_directory> directory;  ///< who is registered where, and the key pins (server::start())
-  /// The accounts (a single server's, from its state; null in a cluster, which keeps none yet).
+  /// The accounts: a single server's from its state, a cluster node's from the cluster's Redis.
   std::unique_ptr<account_book> accounts;
   /// The address other nodes' peers are told for this node's ports (--advertise, else the listen
   /// address unless it is a wildcard); empty: this node cannot coordinate connects across nodes.

@@ -35,7 +35,9 @@ Accounts (each peer of an account passes --token NAME:SECRET; the server keeps o
   user remove NAME  delete the account and release the IDs it owns
   WHEN is a date (2027-01-31: the account stops working as that day starts, UTC), a time
   (2027-01-31T12:00:00Z), or a span from now (+30d, +12h, +15m, +90s).
-  A running server applies each change within about a second.
+  A running server applies each change within about a second. With --cluster, the commands work
+  on the cluster's accounts (in its Redis), which every node applies; relay quotas need a single
+  server (a cluster meters nothing yet).
 )";
 
 namespace {
@@ -215,6 +217,23 @@ net::awaitable<int> run(account_store& store, const std::vector<std::string>& ar
 
 }  // namespace
 
+namespace {
+
+/// Runs the command, then lets go of the store (a Redis connection would keep the loop running).
+net::awaitable<int> run_then_close(account_store& store, const std::vector<std::string>& args, const user_flags& flags) {
+  int code = 1;
+  try {
+    code = co_await run(store, args, flags);
+  } catch (...) {
+    store.close();
+    throw;
+  }
+  store.close();
+  co_return code;
+}
+
+}  // namespace
+
 std::optional<long long> expiry_of(const std::string& text, long long now) {
   if (text.size() >= 3 && text[0] == '+') {
     const auto digits = text.substr(1, text.size() - 2);
@@ -231,14 +250,15 @@ std::optional<long long> expiry_of(const std::string& text, long long now) {
   return unix_time_of(text);
 }
 
-int run_user_command(account_store& store, const std::vector<std::string>& args, const user_flags& flags) {
+int run_user_command(const account_store_opener& open, const std::vector<std::string>& args, const user_flags& flags) {
   if (args.empty()) {
     std::cerr << "rendezvous: user needs a command: add, list, set, disable, enable, rotate or remove\n";
     return 2;
   }
   try {
     asio::io_context io;
-    auto done = asio::co_spawn(io, run(store, args, flags), asio::use_future);
+    const auto store = open(io.get_executor());
+    auto done = asio::co_spawn(io, run_then_close(*store, args, flags), asio::use_future);
     io.run();
     return done.get();
   } catch (const usage_error& e) {

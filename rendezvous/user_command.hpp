@@ -1,6 +1,8 @@
 // `rendezvous user ...`: the operator's commands on the accounts, safe while the server runs
 // (it sees a change within about a second and closes what the change revokes).
 #pragma once
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,8 +23,12 @@ struct user_flags {
 /// What `rendezvous --help` says about the user commands.
 extern const char* const user_commands_help;
 
-/// Runs `user ARGS...` on `store`; returns the exit code (0, 1 on a refusal, 2 on bad usage).
-int run_user_command(account_store& store, const std::vector<std::string>& args, const user_flags& flags);
+/// Opens the store the command works on, on the command's own event loop.
+using account_store_opener = std::function<std::unique_ptr<account_store>(const asio::any_io_executor&)>;
+
+/// Runs `user ARGS...` on the store `open` opens; returns the exit code (0, 1 on a refusal, 2 on
+/// bad usage).
+int run_user_command(const account_store_opener& open, const std::vector<std::string>& args, const user_flags& flags);
 
 /// The Unix time of an --expires value (relative ones from `now`); nothing if it is not one.
 std::optional<long long> expiry_of(const std::string& text, long long now);

@@ -1,5 +1,7 @@
 // A loopback server with accounts: `rendezvous user ...` run against the server's state while
-// it runs, and peers started with the tokens it prints.
+// it runs, and peers started with the tokens it prints. With use_cluster(), the server is a node
+// of a cluster on a real redis-server the test starts, and the user commands go to that cluster:
+// the same tests then hold for both account stores.
 #pragma once
 #include <csignal>
 #include <filesystem>
@@ -10,16 +12,40 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/loopback_fixture.hpp"
+#include "tests/support/files.hpp"
+#include "tests/support/redis_server.hpp"
 
 namespace test {
 
 using namespace std::chrono_literals;
 
-class AccountsTest : public loopback_test {
+class AccountsFixture : public loopback_test {
  protected:
-  /// Runs `rendezvous --state (the server's) user ARGS...`; returns its exit code (stdout in user.out).
+  void TearDown() override {
+    server_.reset();  // (before its Redis)
+    loopback_test::TearDown();
+    redis_.reset();
+  }
+  /// From now on the server is a cluster node and the accounts live in the cluster's Redis.
+  void use_cluster() {
+    redis_ = std::make_unique<redis_server>(path("redis"));
+    cluster_args_ = {"--cluster", redis_->url(), "--node-name", "accounts-node"};
+  }
+  bool clustered() const { return redis_ != nullptr; }
+  /// The server (a cluster node holding its lease, with use_cluster()).
+  void start_server(std::vector<std::string> extra = {}) {
+    extra.insert(extra.end(), cluster_args_.begin(), cluster_args_.end());
+    loopback_test::start_server(extra);
+    if (clustered()) {
+      ASSERT_TRUE(wait_for_text(path("server.err"), "holds its lease", 10s)) << read_file(path("server.err"));
+    }
+  }
+  /// Runs `rendezvous --state (the server's) user ARGS...` (on the cluster with use_cluster());
+  /// returns its exit code (stdout in user.out).
   int user(std::vector<std::string> args) {
-    std::vector<std::string> argv{binary("rendezvous"), "--state", path("server-state"), "user"};
+    std::vector<std::string> argv{binary("rendezvous"), "--state", path("server-state")};
+    argv.insert(argv.end(), cluster_args_.begin(), cluster_args_.end());
+    argv.push_back("user");
     argv.insert(argv.end(), args.begin(), args.end());
     child_process child(argv, child_io{"/dev/null", path("user.out"), path("user.err")});
     return child.wait_for(20s).value_or(-1);
@@ -64,6 +90,9 @@ class AccountsTest : public loopback_test {
   }
   /// Waits for a peer that must stop by itself (its account was refused) and returns its code.
   static int ends(child_process& peer) { return peer.wait_for(10s).value_or(-1); }
+
+  std::unique_ptr<redis_server> redis_;
+  std::vector<std::string> cluster_args_;
 };
 
 }  // namespace test

@@ -14,7 +14,20 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST_F(AccountsTest, AnAccountsTokenRegistersAndARotatedOneStopsWorking) {
+/// Each test runs twice: on a single server's accounts (SQLite, in its state) and on a cluster
+/// node's (the cluster's Redis), through the one account_store seam.
+class AccountsTest : public AccountsFixture, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    AccountsFixture::SetUp();
+    if (GetParam() == "redis") use_cluster();
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Stores, AccountsTest, ::testing::Values("sqlite", "redis"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST_P(AccountsTest, AnAccountsTokenRegistersAndARotatedOneStopsWorking) {
   const auto first = add_account("alice");
   ASSERT_EQ(first.rfind("alice:", 0), 0u) << first;
   start_server();
@@ -36,7 +49,7 @@ TEST_F(AccountsTest, AnAccountsTokenRegistersAndARotatedOneStopsWorking) {
   EXPECT_TRUE(wait_for_text(path("server.err"), "refused account 'alice': wrong token", 5s));
 }
 
-TEST_F(AccountsTest, AnExpiredOrDisabledAccountIsRefusedWithItsReasonAndItsLivePeerClosed) {
+TEST_P(AccountsTest, AnExpiredOrDisabledAccountIsRefusedWithItsReasonAndItsLivePeerClosed) {
   const auto brief = add_account("brief", {"--expires", "+3s"});
   const auto carol = add_account("carol");
   start_server();
@@ -59,7 +72,7 @@ TEST_F(AccountsTest, AnExpiredOrDisabledAccountIsRefusedWithItsReasonAndItsLiveP
   EXPECT_EQ(run_peer("carol-back", {"--token", carol, "list"}), 0) << err("carol-back");
 }
 
-TEST_F(AccountsTest, AnIdBelongsToTheAccountThatFirstRegisteredIt) {
+TEST_P(AccountsTest, AnIdBelongsToTheAccountThatFirstRegisteredIt) {
   const auto alice = add_account("alice");
   const auto mallory = add_account("mallory");
   start_server();
@@ -79,7 +92,7 @@ TEST_F(AccountsTest, AnIdBelongsToTheAccountThatFirstRegisteredIt) {
   auto now_mallorys = online("mallory-box", "printer", mallory);
 }
 
-TEST_F(AccountsTest, AnAccountsIdLimitAndPortRangeHold) {
+TEST_P(AccountsTest, AnAccountsIdLimitAndPortRangeHold) {
   const auto small = add_account("small", {"--max-ids", "1", "--expose-ports", "20100-20101"});
   start_server({"--expose-ports", "20000-20999"});
   auto one = online("one", "small-one", small);
@@ -94,7 +107,7 @@ TEST_F(AccountsTest, AnAccountsIdLimitAndPortRangeHold) {
   EXPECT_NE(err("outside").find("may expose only ports 20100-20101"), std::string::npos) << err("outside");
 }
 
-TEST_F(AccountsTest, TheServerWideTokenKeepsWorkingBesideAccounts) {
+TEST_P(AccountsTest, TheServerWideTokenKeepsWorkingBesideAccounts) {
   const auto dave = add_account("dave");
   start_server({"--token", "s3cret"});
   EXPECT_EQ(run_peer("shared", {"--token", "s3cret", "list"}), 0) << err("shared");
@@ -103,7 +116,7 @@ TEST_F(AccountsTest, TheServerWideTokenKeepsWorkingBesideAccounts) {
   EXPECT_NE(err("wrong").find("wrong token"), std::string::npos) << err("wrong");
 }
 
-TEST_F(AccountsTest, TheFirstAccountClosesAnOpenServerToPeersWithoutAToken) {
+TEST_P(AccountsTest, TheFirstAccountClosesAnOpenServerToPeersWithoutAToken) {
   start_server();
   auto open = start_peer("open", {"--id", "open-box", "online"});
   ASSERT_TRUE(peer_says("open", "registered as open-box")) << err("open");
@@ -113,7 +126,7 @@ TEST_F(AccountsTest, TheFirstAccountClosesAnOpenServerToPeersWithoutAToken) {
   EXPECT_NE(err("late").find("requires a token"), std::string::npos) << err("late");
 }
 
-TEST_F(AccountsTest, TheOperatorListsPeersAndKicksOneOverTheControlSocket) {
+TEST_P(AccountsTest, TheOperatorListsPeersAndKicksOneOverTheControlSocket) {
   const auto alice = add_account("alice");
   start_server();
   auto box = online("box", "alice-box", alice);

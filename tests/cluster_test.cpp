@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -469,6 +470,64 @@ TEST_F(ClusterTest, NodesSharingAnAddressShareTheExposedPort) {
   }
   EXPECT_EQ(served, 30) << err("a") << err("b");
   EXPECT_NE(err("b").find("forwarded to node a"), std::string::npos) << "no client went through b: " << err("b");
+}
+
+TEST_F(ClusterTest, AccountsAreTheClustersAndHoldOnEveryNode) {
+  // `rendezvous --cluster URL user ...`: before the nodes start, and while they run.
+  const auto user = [this](std::vector<std::string> args) {
+    std::vector<std::string> argv{test::binary("rendezvous"), "--cluster", redis_->url(), "user"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    test::child_process child(argv, test::child_io{"/dev/null", path("user.out"), path("user.err")});
+    return child.wait_for(20s).value_or(-1);
+  };
+  const auto printed_token = [this] {
+    auto token = out("user");
+    while (!token.empty() && token.back() == '\n') token.pop_back();
+    return token;
+  };
+  ASSERT_EQ(user({"add", "alice"}), 0) << err("user");
+  const auto alice = printed_token();
+  start_node("a");
+  start_node("b");
+  ASSERT_EQ(user({"add", "mallory"}), 0) << err("user");
+  const auto mallory = printed_token();
+  std::this_thread::sleep_for(1500ms);  // (the nodes read a change within about a second)
+
+  auto& box = *(peers_["box"] = std::make_unique<test::child_process>(
+                    peer_argv("a", "box", {"--token", alice, "--id", "printer", "online"}),
+                    test::child_io{"/dev/null", path("box.out"), path("box.err")}));
+  ASSERT_TRUE(says("box", "registered as printer")) << err("box") << err("a");
+  EXPECT_EQ(run("tokenless", "b", "tokenless", {"list"}), 3);
+  EXPECT_NE(err("tokenless").find("requires a token"), std::string::npos) << err("tokenless");
+  // Another account on the other node, even with a copy of alice's key: the ID is alice's.
+  EXPECT_EQ(run("copy", "b", "box", {"--token", mallory, "--id", "printer", "listen"}), 3);
+  EXPECT_NE(err("copy").find("belongs to another account"), std::string::npos) << err("copy") << err("b");
+  EXPECT_EQ(run("mallory", "b", "mallory", {"--token", mallory, "list"}), 0) << err("mallory");
+
+  // Disabled on the cluster: her live peer on node a closes and stops, node b refuses her.
+  ASSERT_EQ(user({"disable", "alice"}), 0) << err("user");
+  EXPECT_EQ(box.wait_for(10s).value_or(-1), 3) << err("box");
+  EXPECT_NE(err("box").find("account 'alice' is disabled"), std::string::npos) << err("box");
+  std::this_thread::sleep_for(1500ms);  // (node b polls on its own second)
+  EXPECT_EQ(run("again", "b", "box", {"--token", alice, "list"}), 3);
+  EXPECT_NE(err("again").find("is disabled"), std::string::npos) << err("again");
+
+  // A cluster meters nothing yet, so it takes no quota; the rest of the commands work on it.
+  EXPECT_EQ(user({"set", "alice", "--relay-quota-gib", "1"}), 2);
+  EXPECT_NE(err("user").find("a cluster meters nothing yet"), std::string::npos) << err("user");
+  ASSERT_EQ(user({"list", "--json"}), 0) << err("user");
+  std::map<std::string, std::string> states;
+  std::istringstream lines(out("user"));
+  for (std::string line; std::getline(lines, line);) {
+    const auto listed = nlohmann::json::parse(line);
+    states[listed["name"].get<std::string>()] = listed["state"].get<std::string>();
+  }
+  EXPECT_EQ(states, (std::map<std::string, std::string>{{"alice", "disabled"}, {"mallory", "active"}})) << out("user");
+  // Removing the account releases its ID cluster-wide.
+  ASSERT_EQ(user({"remove", "alice"}), 0) << err("user");
+  EXPECT_NE(out("user").find("released 1 ID"), std::string::npos) << out("user");
+  EXPECT_EQ(redis({"HEXISTS", "hp:pins", "printer"}).integer, 0);
+  EXPECT_EQ(redis({"EXISTS", "hp:owned:alice"}).integer, 0);
 }
 
 }  // namespace

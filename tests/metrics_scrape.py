@@ -79,8 +79,8 @@ FAMILIES = {
     "holepunch_accounts": "gauge", "holepunch_connect_outcomes": "counter",
     "holepunch_time_to_connected_seconds": "histogram",
 }
-# A node of a cluster serves one more (and no accounts: a cluster keeps none).
-CLUSTER_FAMILIES = {**{k: v for k, v in FAMILIES.items() if k != "holepunch_accounts"}, "holepunch_cluster_link_up": "gauge"}
+# A node of a cluster serves one more: its link to Redis.
+CLUSTER_FAMILIES = {**FAMILIES, "holepunch_cluster_link_up": "gauge"}
 
 
 def scrape(port, families=FAMILIES):
@@ -180,12 +180,20 @@ def main():
         expect(metrics, key, lambda v, want=want: v == want, f"expected {want}")
 
     # A direct connection (loopback punches at once): its outcome and its time to connected.
-    carol = start("carol", peer + ["--id", "carol", "listen"], stdin=subprocess.DEVNULL)
+    carol = start("carol", peer + ["--id", "carol", "listen"], stdin=subprocess.PIPE)
     wait_for(lambda: '"registered"' in text_of("carol.err"), "carol to register")
-    dave = start("dave", peer + ["--id", "dave", "--path", "direct", "connect", "carol"], stdin=subprocess.DEVNULL)
+    dave = start("dave", peer + ["--id", "dave", "--path", "direct", "connect", "carol"], stdin=subprocess.PIPE)
     wait_for(lambda: '"connected"' in text_of("dave.err"), "dave to connect directly")
     if '"path":"direct"' not in text_of("dave.err"):
         fail("dave's connection is not direct")
+    # Carol is busy with dave: erin's attempt is declined, a failed outcome.
+    erin = subprocess.run(peer + ["--id", "erin", "connect", "carol"], stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
+                          env=dict(os.environ, XDG_DATA_HOME=os.path.join(WORK, "erin-data"), XDG_STATE_HOME=os.path.join(WORK, "erin-state")))
+    if erin.returncode == 0:
+        fail("erin connected to a busy carol")
+    expect(metrics, "holepunch_connect_outcomes_total{outcome=failed}", lambda v: v == 1, "erin's declined attempt failed")
+    for proc in (dave, carol):
+        proc.stdin.close()
     for name, proc in (("dave", dave), ("carol", carol)):
         if proc.wait(timeout=30) != 0:
             fail(f"{name} exited {proc.returncode}")
@@ -196,7 +204,17 @@ def main():
              f"{outcomes[direct_seconds.format('count')]} connections")
     if outcomes["holepunch_time_to_connected_seconds_bucket{le=+Inf}{path=direct}"] != 1:
         fail("the histogram's +Inf bucket does not hold the direct connection")
-    if outcomes["holepunch_connect_outcomes_total{outcome=failed}"] != 0:
+    # Cumulative buckets: never falling, and the connection in the first bucket at or above its time.
+    buckets = sorted((float(key.split("{le=")[1].split("}")[0]), value) for key, value in outcomes.items()
+                     if key.startswith("holepunch_time_to_connected_seconds_bucket") and key.endswith("{path=direct}"))
+    counts = [value for _, value in buckets]
+    if counts != sorted(counts) or len(buckets) != 11:
+        fail(f"the direct histogram's buckets are not cumulative: {buckets}")
+    took = outcomes[direct_seconds.format("sum")]
+    first_holding = next(bound for bound, value in buckets if value == 1)
+    if not (took <= first_holding and all(bound < took for bound, value in buckets if value == 0)):
+        fail(f"a connection of {took} s sits in the wrong bucket: {buckets}")
+    if outcomes["holepunch_connect_outcomes_total{outcome=failed}"] != 1:
         fail("a connection that worked was counted as failed")
 
     # An exposed service: each public client is counted.
@@ -252,7 +270,8 @@ def cluster_link():
     ready = os.path.join(WORK, "node-ready")
     node = subprocess.Popen(
         [f"{BIN}/rendezvous", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--ready-file", ready, "--node-lease", "3",
-         "--cluster", f"redis://127.0.0.1:{redis_port}", "--node-name", "scrape-node", "--log-level", "debug"],
+         "--cluster", f"redis://127.0.0.1:{redis_port}", "--node-name", "scrape-node", "--log-level", "debug",
+         "--state", os.path.join(WORK, "node-state")],
         stderr=open(os.path.join(WORK, "server.log"), "a"))
     PROCS.append(node)
     wait_for(lambda: os.path.exists(ready), "the cluster node's ready file")

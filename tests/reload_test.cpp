@@ -73,6 +73,10 @@ TEST_F(ReloadTest, SighupAppliesANewLimitAndTokenAndKeepsEveryConnection) {
   // Nor does a setting out of range.
   write_file(path("config.json"), R"({"max_peers": 0})");
   ASSERT_TRUE(reload_and_expect("config reload refused, the running settings kept")) << read_file(path("server.err"));
+  {
+    auto frank = start_peer("frank", {"--id", "frank", "online"});
+    EXPECT_TRUE(peer_says("frank", "peer limit")) << err("frank");
+  }
 
   // A server-wide token, set while they are connected: newcomers need it; those in stay.
   write_file(path("config.json"), R"({"max_peers": 10, "token": "fresh-secret"})");
@@ -85,6 +89,12 @@ TEST_F(ReloadTest, SighupAppliesANewLimitAndTokenAndKeepsEveryConnection) {
   EXPECT_TRUE(page_arrives(port)) << err("fwd") << err("bob");
   for (auto* peer : {bob.get(), carol.get(), forward.get()}) EXPECT_TRUE(peer->running());
   EXPECT_EQ(occurrences("started (path"), 1u) << read_file(path("server.err"));
+  // And a new connection after the reloads finds the relay and hole-assist ports where they were.
+  const auto second_port = free_port();
+  auto second = start_peer("fwd2", {"--token", "fresh-secret", "--path", "relay", "forward", "bob", "--listen",
+                                    std::to_string(second_port), "--target", target});
+  ASSERT_TRUE(peer_says("fwd2", "forwarding")) << err("fwd2");
+  EXPECT_TRUE(page_arrives(second_port)) << err("fwd2") << err("bob");
   EXPECT_EQ(occurrences("bob: closed"), 0u) << read_file(path("server.err"));
   EXPECT_EQ(occurrences("carol: closed"), 0u) << read_file(path("server.err"));
 }

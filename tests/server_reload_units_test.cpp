@@ -56,7 +56,7 @@ TEST(ConnectOutcomes, CountsEachAttemptOnceFromItsInitiatorOnly) {
   connect_outcomes outcomes;
   const int alice = 0, mallory = 0;
   const auto t0 = net::clock::now();
-  ASSERT_TRUE(outcomes.started("a1", &alice, t0));
+  ASSERT_TRUE(outcomes.started("a1", &alice, t0, t0 + std::chrono::minutes(2)));
   outcomes.reported("a1", &mallory, "direct", t0);  // not the initiator: ignored
   outcomes.reported("a1", &alice, "sideways", t0);  // not an outcome: ignored
   EXPECT_EQ(outcomes.direct(), 0u);
@@ -70,11 +70,11 @@ TEST(ConnectOutcomes, CountsEachAttemptOnceFromItsInitiatorOnly) {
   EXPECT_NEAR(h.sum_seconds, 0.3, 1e-6);
   EXPECT_EQ(h.at_most[3], 1u);  // (0.25, 0.5]
 
-  ASSERT_TRUE(outcomes.started("a2", &alice, t0));
+  ASSERT_TRUE(outcomes.started("a2", &alice, t0, t0 + std::chrono::minutes(2)));
   outcomes.failed("a2");
-  ASSERT_TRUE(outcomes.started("a3", &alice, t0));
+  ASSERT_TRUE(outcomes.started("a3", &alice, t0, t0 + std::chrono::minutes(2)));
   outcomes.reported("a3", &alice, "failed", t0);
-  ASSERT_TRUE(outcomes.started("a4", &alice, t0));
+  ASSERT_TRUE(outcomes.started("a4", &alice, t0, t0 + std::chrono::minutes(2)));
   outcomes.reported("a4", &alice, "relay", t0 + std::chrono::seconds(100));  // past the last bound: +Inf only
   EXPECT_EQ(outcomes.failures(), 2u);
   EXPECT_EQ(outcomes.relayed(), 1u);
@@ -86,14 +86,31 @@ TEST(ConnectOutcomes, CountsEachAttemptOnceFromItsInitiatorOnly) {
 
 TEST(ConnectOutcomes, ForgetsUnreportedAttemptsAndStaysBounded) {
   connect_outcomes outcomes;
-  const int alice = 0;
+  const int alice = 0, bob = 0;
   const auto t0 = net::clock::now();
-  ASSERT_TRUE(outcomes.started("old", &alice, t0));
-  outcomes.expire(t0 + connect_outcomes::report_horizon);
-  outcomes.reported("old", &alice, "direct", t0 + connect_outcomes::report_horizon);
-  EXPECT_EQ(outcomes.direct(), 0u);
-  for (std::size_t i = 0; i < connect_outcomes::max_awaited; ++i) ASSERT_TRUE(outcomes.started(std::to_string(i), &alice, t0));
-  EXPECT_FALSE(outcomes.started("one-more", &alice, t0));
+  const auto deadline = t0 + std::chrono::seconds(80);
+  ASSERT_TRUE(outcomes.started("late", &alice, t0, deadline));
+  outcomes.expire(deadline - std::chrono::seconds(1));
+  outcomes.reported("late", &alice, "direct", deadline - std::chrono::seconds(1));  // before its deadline: counted
+  EXPECT_EQ(outcomes.direct(), 1u);
+  ASSERT_TRUE(outcomes.started("old", &alice, t0, deadline));
+  outcomes.expire(deadline);
+  outcomes.reported("old", &alice, "direct", deadline);
+  EXPECT_EQ(outcomes.direct(), 1u);
+  // One connection's unreported attempts: a few, not everyone's room.
+  for (int i = 0; i < connect_outcomes::max_awaited_per_initiator; ++i) {
+    ASSERT_TRUE(outcomes.started("alice" + std::to_string(i), &alice, t0, deadline));
+  }
+  EXPECT_FALSE(outcomes.started("alice-more", &alice, t0, deadline));
+  EXPECT_TRUE(outcomes.started("bob0", &bob, t0, deadline));
+  // Gone: its attempts are dropped (neither counted nor kept), and its room is free again.
+  outcomes.initiator_gone(&alice);
+  outcomes.reported("alice0", &alice, "direct", t0);
+  EXPECT_EQ(outcomes.direct(), 1u);
+  EXPECT_EQ(outcomes.failures(), 0u);
+  EXPECT_TRUE(outcomes.started("alice-again", &alice, t0, deadline));
+  outcomes.reported("bob0", &bob, "relay", t0);
+  EXPECT_EQ(outcomes.relayed(), 1u);
 }
 
 }  // namespace

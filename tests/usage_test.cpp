@@ -41,7 +41,7 @@ std::uint64_t account_relayed(const std::vector<nlohmann::json>& rows) {
   return 0;
 }
 
-using UsageTest = AccountsTest;
+using UsageTest = AccountsFixture;
 
 TEST_F(UsageTest, UsageIsWhatTheRelayCarriedAndSurvivesARestart) {
   const auto token = add_account("metered");
