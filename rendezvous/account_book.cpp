@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
 #include "common/account_token.hpp"
@@ -31,6 +32,10 @@ net::awaitable<bool> account_book::refresh() {
   try {
     const auto version = co_await store_->version();
     if (version == version_) co_return false;
+    // The counter only grows: one that went back (a cluster's Redis restarted empty, flushed, or
+    // restored from an old snapshot) would silently drop or revive accounts, and open a server
+    // that has had them. Keep what was read until an operator restarts the server on purpose.
+    if (version < version_) throw std::runtime_error(fmt::format("its change counter went back from {} to {} (was it emptied or restored?)", version_, version));
     take(co_await store_->all());
     version_ = version;
     spdlog::info("accounts: {} now ({} changed)", accounts_.size(), store_->where());

@@ -27,8 +27,9 @@ class account_book {
   /// The same through `reader`, another connection to the same store (one on a loop of its own,
   /// to read before the server's loop runs).
   net::awaitable<void> load_from(account_store& reader);
-  /// Reads them again if the store changed; true if it did. A store that cannot be read keeps
-  /// the accounts last read (logged, once a minute at most).
+  /// Reads them again if the store changed; true if it did. A store that cannot be read, or
+  /// whose change counter went back (emptied or restored), keeps the accounts last read (logged,
+  /// once a minute at most).
   net::awaitable<bool> refresh();
   /// True when there are no accounts.
   bool empty() const { return accounts_.empty(); }

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "rendezvous/cluster_keys.hpp"
 
@@ -30,14 +31,18 @@ return 1
 /// owned IDs; ARGV[1] name: removes it and the pins of its IDs (how many; -1: no such account).
 const std::string remove_script = R"lua(
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
-local ids = redis.call('SMEMBERS', KEYS[5])
-for _, id in ipairs(ids) do
-  redis.call('HDEL', KEYS[3], id)
-  redis.call('HDEL', KEYS[4], id)
+local released = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+  -- (Only what is still its own: a stale entry must not take another account's pin.)
+  if redis.call('HGET', KEYS[4], id) == ARGV[1] then
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+    released = released + 1
+  end
 end
 redis.call('DEL', KEYS[5])
 redis.call('INCR', KEYS[2])
-return #ids
+return released
 )lua";
 
 nlohmann::json optional_json(const auto& value) { return value ? nlohmann::json(*value) : nlohmann::json(); }
@@ -93,7 +98,11 @@ net::awaitable<std::vector<account>> redis_account_store::all() {
   std::vector<account> out;
   for (std::size_t i = 0; i + 1 < reply.elements.size(); i += 2) {
     // (An entry that does not read is skipped: nobody can use it, as with an unknown name.)
-    if (auto a = account_from_text(reply.elements[i].text, reply.elements[i + 1].text)) out.push_back(std::move(*a));
+    if (auto a = account_from_text(reply.elements[i].text, reply.elements[i + 1].text)) {
+      out.push_back(std::move(*a));
+    } else {
+      spdlog::warn("accounts: the record of account '{}' in {} is unreadable: skipped", reply.elements[i].text, where());
+    }
   }
   std::sort(out.begin(), out.end(), [](const account& x, const account& y) { return x.name < y.name; });
   co_return out;

@@ -81,11 +81,18 @@ return n
 )lua";
 
 /// KEYS[1] pins, KEYS[2] pin owners, KEYS[3] accounts, KEYS[4] the account's owned IDs; ARGV[1]
-/// the ID, ARGV[2] its key (hex), ARGV[3] the account registering it ("" for none): pins and
+/// the ID, ARGV[2] its key (hex), ARGV[3] the account registering it ("" for none), ARGV[4] the
+/// owned-set prefix: pins and
 /// owns it as key_pins::check_or_pin does in SQLite, in one step, and says how it went.
 const std::string pin_script = R"lua(
 local pinned = redis.call('HGET', KEYS[1], ARGV[1])
 local owner = redis.call('HGET', KEYS[2], ARGV[1]) or ''
+if not pinned and owner ~= '' then
+  -- An owner left without its pin (an older node's release-id, a hand edit): it owns nothing.
+  redis.call('SREM', ARGV[4] .. owner, ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  owner = ''
+end
 if pinned and pinned ~= ARGV[2] then return 'conflicts' end
 if pinned and owner == ARGV[3] then return 'matches' end
 if pinned and owner ~= '' then return 'owned_by_other' end
@@ -93,7 +100,8 @@ if ARGV[3] ~= '' then
   local record = redis.call('HGET', KEYS[3], ARGV[3])
   if not record then return 'no_account' end
   local ok, a = pcall(cjson.decode, record)
-  local limit = ok and type(a) == 'table' and a['max_ids'] or nil
+  if not ok or type(a) ~= 'table' then return redis.error_reply('the record of account ' .. ARGV[3] .. ' is unreadable') end
+  local limit = a['max_ids']
   if type(limit) == 'number' and redis.call('SCARD', KEYS[4]) >= limit then return 'over_id_limit' end
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
   redis.call('SADD', KEYS[4], ARGV[1])
@@ -274,7 +282,8 @@ net::awaitable<void> redis_directory::reassert() {
 
 net::awaitable<pin_outcome> redis_directory::check_or_pin(std::string id, identity::public_key key, pin_owner owner) {
   const std::vector<std::string> pin{"EVAL", pin_script, "4", pins_key, cluster_keys::pin_owners, cluster_keys::accounts,
-                                     cluster_keys::owned_prefix + owner.account, id, identity::to_hex(key), owner.account};
+                                     cluster_keys::owned_prefix + owner.account, id, identity::to_hex(key), owner.account,
+                                     cluster_keys::owned_prefix};
   const auto reply = co_await client_->command(pin);
   if (reply.type != cluster::redis_reply::kind::string) co_return pin_outcome{pin_verdict::unavailable, unavailable(reply)};
   for (const auto& [text, verdict] : {std::pair{"pinned_now", pin_verdict::pinned_now}, {"matches", pin_verdict::matches},

@@ -177,6 +177,28 @@ TEST(AccountBookTest, TheBookRefusesWithReasonsAndSeesChangesAndExpiries) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(AccountBookTest, AStoreWhoseCounterWentBackKeepsTheAccountsLastRead) {
+  // (A cluster's Redis restarted empty: the nodes must not drop every account and open up.)
+  const auto dir = fresh_dir("book-back");
+  auto store = std::make_unique<rendezvous::sqlite_account_store>(dir);
+  auto* writer = store.get();
+  rendezvous::account_book book(std::move(store));
+  run(book.load());
+  ASSERT_TRUE(run(writer->add(account_for(account_token::generate("alice")))));
+  ASSERT_TRUE(run(writer->add(account_for(account_token::generate("bob")))));
+  ASSERT_TRUE(run(book.refresh()));
+  {
+    rendezvous::state_db emptied(dir);
+    emptied.execute("DELETE FROM accounts");
+    emptied.execute("UPDATE counters SET value = 1 WHERE name = 'accounts'");
+  }
+  EXPECT_FALSE(run(book.refresh()));
+  EXPECT_EQ(book.size(), 2u);
+  EXPECT_TRUE(book.in_use());
+  EXPECT_NE(book.find("alice"), nullptr);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(UserCommandTest, ExpiresTakesDatesTimesAndSpans) {
   EXPECT_EQ(rendezvous::expiry_of("2027-01-31", 0), 1801353600);
   EXPECT_EQ(rendezvous::expiry_of("2027-01-31T12:00:00Z", 0), 1801353600 + 12 * 3600);

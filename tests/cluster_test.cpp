@@ -523,10 +523,21 @@ TEST_F(ClusterTest, AccountsAreTheClustersAndHoldOnEveryNode) {
     states[listed["name"].get<std::string>()] = listed["state"].get<std::string>();
   }
   EXPECT_EQ(states, (std::map<std::string, std::string>{{"alice", "disabled"}, {"mallory", "active"}})) << out("user");
+  // An owner left without its pin (an older node's release-id) owns nothing: the ID goes to the
+  // account that pins it now, and removing the old owner does not take it.
+  redis({"HSET", "hp:pin_owner", "ghost", "alice"});
+  redis({"SADD", "hp:owned:alice", "ghost"});
+  peers_["ghost"] = std::make_unique<test::child_process>(peer_argv("b", "ghost", {"--token", mallory, "--id", "ghost", "online"}),
+                                                          test::child_io{"/dev/null", path("ghost.out"), path("ghost.err")});
+  ASSERT_TRUE(says("ghost", "registered as ghost")) << err("ghost") << err("b");
+  EXPECT_EQ(redis({"HGET", "hp:pin_owner", "ghost"}).text, "mallory");
+  EXPECT_EQ(redis({"SISMEMBER", "hp:owned:alice", "ghost"}).integer, 0);
   // Removing the account releases its ID cluster-wide.
   ASSERT_EQ(user({"remove", "alice"}), 0) << err("user");
   EXPECT_NE(out("user").find("released 1 ID"), std::string::npos) << out("user");
   EXPECT_EQ(redis({"HEXISTS", "hp:pins", "printer"}).integer, 0);
+  EXPECT_EQ(redis({"HEXISTS", "hp:pin_owner", "printer"}).integer, 0);
+  EXPECT_EQ(redis({"HEXISTS", "hp:pins", "ghost"}).integer, 1);
   EXPECT_EQ(redis({"EXISTS", "hp:owned:alice"}).integer, 0);
 }
 

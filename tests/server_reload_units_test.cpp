@@ -111,6 +111,12 @@ TEST(ConnectOutcomes, ForgetsUnreportedAttemptsAndStaysBounded) {
   EXPECT_TRUE(outcomes.started("alice-again", &alice, t0, deadline));
   outcomes.reported("bob0", &bob, "relay", t0);
   EXPECT_EQ(outcomes.relayed(), 1u);
+  // And in all: a crowd of connections fills the room, and the next waits for none.
+  std::vector<int> crowd(connect_outcomes::max_awaited);
+  std::size_t room = 0;
+  for (auto& initiator : crowd) room += outcomes.started("crowd" + std::to_string(room), &initiator, t0, deadline) ? 1 : 0;
+  EXPECT_EQ(room, connect_outcomes::max_awaited - 1);  // (alice-again is still awaited)
+  EXPECT_FALSE(outcomes.started("late-comer", &bob, t0, deadline));
 }
 
 }  // namespace
