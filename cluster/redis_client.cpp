@@ -168,6 +168,9 @@ class redis_link : public std::enable_shared_from_this<redis_link> {
     std::string why;
     if (ec) {
       why = "cannot reach Redis at " + address_.display() + ": " + ec.message();
+    } else if (closed_) {
+      // Closed while the name was resolving (the connect reopened the socket): stay closed.
+      why = "the client is closed";
     } else {
       std::error_code ignored;
       socket_.set_option(net::tcp::no_delay(true), ignored);

@@ -42,7 +42,7 @@ net::awaitable<bool> account_book::refresh() {
     co_return true;
   } catch (const std::exception& e) {
     const auto now = unix_now();
-    if (now - last_error_log_ >= 60) {
+    if (!closed_ && now - last_error_log_ >= 60) {
       last_error_log_ = now;
       spdlog::error("accounts: cannot read {}: {}; keeping the accounts last read", store_->where(), e.what());
     }

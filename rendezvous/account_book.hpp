@@ -54,7 +54,10 @@ class account_book {
   const account_store& store() const { return *store_; }
   /// The server is stopping: lets go of the store's connection (a cluster's Redis one would keep
   /// the event loop from draining).
-  void close() { store_->close(); }
+  void close() {
+    closed_ = true;
+    store_->close();
+  }
 
  private:
   /// Why `a` may not connect at `now`, apart from its token.
@@ -67,6 +70,7 @@ class account_book {
   std::optional<long long> next_expiry_;
   bool any_quota_ = false;  ///< the soonest expiry still to come
   long long last_error_log_ = 0;
+  bool closed_ = false;  ///< (a read failing then is the shutdown, not news)
 };
 
 }  // namespace rendezvous

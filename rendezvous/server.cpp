@@ -159,6 +159,7 @@ void server::start() {
   }
   open_control_socket();
   asio::co_spawn(io_, housekeeping(), net::log_escaped("housekeeping"));
+  if (context_.accounts) asio::co_spawn(io_, watch_accounts(), net::log_escaped("accounts"));
   follow_port_claims_if_needed();
 
   spdlog::info("listening on {}: main {}, hole-assist {}, relay {}{}", fmt::format("{}", fmt::join(config.listen_hosts, ", ")),
@@ -316,6 +317,7 @@ void server::stop() {
     for (auto& acceptor : *set) acceptor->close(ignored);
   }
   claims_timer_.cancel();
+  accounts_timer_.cancel();
   context_.exposes.stop();
   context_.relay.stop();
   context_.probes.stop();
@@ -347,11 +349,6 @@ net::awaitable<void> server::housekeeping() {
       context_.usage->flush();
       next_usage_flush = now + usage_flush_every;
     }
-    if (context_.accounts) {
-      const bool changed = co_await context_.accounts->refresh();
-      if (stopped_) break;
-      if (changed || context_.accounts->expiry_passed(unix_now())) close_revoked_sessions();
-    }
     context_.log.flush();
     if (metrics_) metrics_->publish(render_metrics(context_));
     if (const std::chrono::seconds interval(context_.config.stats_interval_s); interval != stats_every) {
@@ -362,6 +359,19 @@ net::awaitable<void> server::housekeeping() {
       log_stats();
       next_stats = now + stats_every;
     }
+  }
+}
+
+net::awaitable<void> server::watch_accounts() {
+  // Apart from housekeeping: a stalled cluster store (a reply up to its 3 s timeout) must not hold
+  // up the expiry of attempts and relay pairs, or the metrics.
+  while (!stopped_) {
+    accounts_timer_.expires_after(std::chrono::seconds(1));
+    co_await accounts_timer_.async_wait(net::use_nothrow);
+    if (stopped_) break;
+    const bool changed = co_await context_.accounts->refresh();
+    if (stopped_) break;
+    if (changed || context_.accounts->expiry_passed(unix_now())) close_revoked_sessions();
   }
 }
 

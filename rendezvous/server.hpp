@@ -53,6 +53,9 @@ class server {
   /// Why account `account_name`'s bytes may not be relayed now (over its quota), if so.
   std::optional<std::string> quota_refusal(const std::string& account_name) const;
   net::awaitable<void> housekeeping();
+  /// Reads the accounts again each second when they changed, and closes what a change (or an
+  /// expiry) revokes.
+  net::awaitable<void> watch_accounts();
   /// In a cluster: listens on every port other nodes' peers expose, as the live claims say
   /// (mail announces them at once; this catches lost mail and dead nodes).
   net::awaitable<void> follow_port_claims();
@@ -72,6 +75,7 @@ class server {
   std::unique_ptr<metrics_endpoint> metrics_;
   std::unique_ptr<control_socket> control_;  ///< rendezvous peers / kick
   asio::steady_timer claims_timer_{io_};  ///< follow_port_claims' pause, cut short by stop()
+  asio::steady_timer accounts_timer_{io_};  ///< watch_accounts' pause, cut short by stop()
   bool following_claims_ = false;         ///< follow_port_claims runs
   bool stopped_ = false;
 };
