@@ -346,7 +346,7 @@ net::awaitable<void> client_session::handle_register(nlohmann::json message) {
     ~unclaim() { context.claiming.erase(id); }
   } held{context_, id};
   if (!co_await key_may_register(message, id)) co_return;
-  registered_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  registered_ms_ = unix_now() * 1000;
   auto claim = co_await context_.directory->claim(id, registration_info());
   if (!channel_->is_open()) {
     if (claim.taken) context_.directory->release(id);

@@ -227,6 +227,15 @@ int run_usage(const cxxopts::ParseResult& args, const std::vector<std::string>& 
   return rendezvous::run_usage_command(config.state_dir, query);
 }
 
+/// The server's settings from its layers, the state directory defaulting beside the config file
+/// (at start and at each reload alike).
+rendezvous::server_config settings_of(const std::string& config_file, const nlohmann::json& file, const nlohmann::json& env,
+                                      const nlohmann::json& flags) {
+  auto config = rendezvous::resolve_server_config(file, env, flags);
+  if (config.state_dir.empty()) config.state_dir = rendezvous::default_state_dir(config_file);
+  return config;
+}
+
 /// SIGHUP: reads the config file again (over the environment and flags it started with, which
 /// still win) and hands the result to the server; one that does not parse changes nothing.
 void reload_config(rendezvous::server& server, const std::string& config_file, nlohmann::json& file,
@@ -239,8 +248,7 @@ void reload_config(rendezvous::server& server, const std::string& config_file, n
   spdlog::info("SIGHUP: reading {} again", config_file);
   try {
     auto next_file = config::load_file(config_file);
-    auto next = rendezvous::resolve_server_config(next_file, env, flags);
-    if (next.state_dir.empty()) next.state_dir = rendezvous::default_state_dir(config_file);
+    const auto next = settings_of(config_file, next_file, env, flags);
     for (const auto& key : rendezvous::overridden_changes(file, next_file, env, flags)) {
       spdlog::warn("config reload: \"{}\" changed in {}, but the environment or a flag sets it too, and wins", key, config_file);
     }
@@ -283,8 +291,7 @@ int main(int argc, char** argv) {
     flags = flag_layer(args);
     // (user add/set --expose-ports is the account's range, not the server's)
     if (args.count("command") && args["command"].as<std::string>() == "user") flags.erase("expose_ports");
-    config = rendezvous::resolve_server_config(file, env, flags);
-    if (config.state_dir.empty()) config.state_dir = rendezvous::default_state_dir(config_file);
+    config = settings_of(config_file, file, env, flags);
     logging::init("rendezvous", config.log_level, false);
     if (args.count("command")) {
       const auto command = args["command"].as<std::string>();
